@@ -1,0 +1,20 @@
+"""Face2Scene: faces restored from reference photos tell how the whole photo was degraded.
+
+The method library. It never imports Qt; the desktop app (``f2s_desktop``) only calls it.
+"""
+from .progress import CancelToken, Cancelled
+from .types import DegradationEstimate, DetectedFace, FaceResult, Person, RestoreResult
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CancelToken", "Cancelled", "DegradationEstimate", "DetectedFace", "FaceResult", "Person",
+    "RestoreResult", "Face2ScenePipeline", "PipelineConfig",
+]
+
+
+def __getattr__(name):  # heavy modules load on first use
+    if name in ("Face2ScenePipeline", "PipelineConfig"):
+        from . import pipeline
+        return getattr(pipeline, name)
+    raise AttributeError(name)
