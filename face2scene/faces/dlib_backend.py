@@ -53,7 +53,10 @@ def ffhq_landmarks_from_dlib(parts: np.ndarray) -> np.ndarray:
     if m is None:
         m = cv2.getAffineTransform(DLIB_TEMPLATE_512, src)
     lm = FFHQ_TEMPLATE_512 @ m[:, :2].T + m[:, 2]
-    lm[0], lm[1] = src[0], src[1]  # keep the measured eye centres exactly
+    # Keep what dlib measured: the eye centres exactly, and the nose (tip = measured base moved
+    # by the template's base->tip offset), so pose (yaw, pitch) stays readable from landmarks.
+    lm[0], lm[1] = src[0], src[1]
+    lm[2] = src[2] + (FFHQ_TEMPLATE_512[2] - DLIB_TEMPLATE_512[2]) @ m[:, :2].T
     return lm.astype(np.float32)
 
 
