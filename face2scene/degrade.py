@@ -167,6 +167,23 @@ def _op_resize(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.nda
     return cv2.resize(x, (w, h), interpolation=_INTERP[st["interp"]])
 
 
+_POISSON_EXACT_BELOW = 30.0
+
+
+def _poisson_counts(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
+    """Poisson counts: exact below a mean of 30, rounded N(lam, lam) above.
+
+    numpy's exact sampler costs ~70 ns a value; above lam = 30 the rounded normal matches the
+    Poisson law's mean and variance and is visually indistinguishable, at a fraction of the cost.
+    """
+    normal = rng.standard_normal(lam.shape, dtype=np.float32)
+    counts = np.maximum(np.rint(lam + normal * np.sqrt(lam)), 0)
+    low = lam < _POISSON_EXACT_BELOW
+    if low.any():
+        counts[low] = rng.poisson(lam[low].astype(np.float64))
+    return counts.astype(np.float32)
+
+
 def _op_noise(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndarray:
     rng = np.random.default_rng(int(st["seed"]))
     h, w = x.shape[:2]
@@ -179,7 +196,7 @@ def _op_noise(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndar
         vals = 256.0
         base = _luma(x)[..., None] if gray else x
         base01 = np.clip(base, 0, 255) / 255.0
-        counts = rng.poisson(base01 * vals).astype(np.float32)
+        counts = _poisson_counts(rng, (base01 * vals).astype(np.float32))
         n = (counts / vals - base01).astype(np.float32) * np.float32(255.0 * st["scale"])
         rec["mean01"] = float(base01.mean())
     else:

@@ -192,6 +192,9 @@ def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loade
 
     Alpha is composited on white, 16-bit data is scaled (not clipped) to 8 bits, CMYK goes
     through its embedded ICC profile when it has one, and the EXIF orientation is applied.
+    The pixel count is checked from the header against ``max_pixels`` before decoding. Pillow's
+    own decompression-bomb guard (``PIL.Image.MAX_IMAGE_PIXELS``, by default refusing more than
+    ~179 MP and warning above ~89 MP) also applies; it is global state and is left untouched.
     """
     from PIL import Image, UnidentifiedImageError
 

@@ -227,3 +227,11 @@ def test_bad_input_raises():
     _, p = D.degrade(_textured(), "mild", 0)
     with pytest.raises(ValueError):
         D.apply_params(_textured(40, 40), p)  # params made for another size
+
+
+@pytest.mark.parametrize("lam", [0.5, 5.0, 29.0, 31.0, 200.0])
+def test_poisson_counts_have_poisson_moments(lam):
+    c = D._poisson_counts(np.random.default_rng(0), np.full(100_000, lam, np.float32))
+    assert c.min() >= 0 and np.array_equal(c, np.rint(c))
+    assert c.mean() == pytest.approx(lam, rel=0.02, abs=0.02)
+    assert c.var() == pytest.approx(lam, rel=0.04, abs=0.02)
