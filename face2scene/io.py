@@ -17,7 +17,7 @@ from io import BytesIO
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Optional, Union
+from typing import Any, BinaryIO, Callable, Optional, Tuple, Union
 
 import numpy as np
 
@@ -48,7 +48,7 @@ class ImageMeta:
     path: Path
     format: Optional[str]
     original_mode: str
-    size: tuple
+    size: Tuple[int, int]
     bit_depth: int
     exif: Optional[bytes] = None
     icc_profile: Optional[bytes] = None
@@ -120,7 +120,7 @@ def _decode_16bit_color(path: Path, name: str) -> np.ndarray:
     return rgb * np.float32(255.0 / maxval)
 
 
-def _pil_to_rgb(im, name: str) -> tuple:
+def _pil_to_rgb(im, name: str) -> Tuple[np.ndarray, bool]:
     """Decoded PIL image -> (HxWx3 uint8, had_alpha), for every mode we accept."""
     mode = im.mode
     if mode == "P":

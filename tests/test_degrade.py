@@ -92,6 +92,7 @@ def test_second_order_ranges(preset, blur_max, noise_max, q_lo, q_hi):
         assert p["summary"]["jpeg_quality"] == last_jpeg
         assert p["summary"]["blur_sigma"] > 0 and p["summary"]["noise_sigma"] > 0
         scales.append(p["summary"]["scale"])
+        assert json.loads(json.dumps(p)) == p
     assert {"iso", "aniso", "generalized", "plateau", "sinc"} <= kinds
     assert min(scales) < 0.7 and max(scales) >= 1.0
 
@@ -186,6 +187,7 @@ def test_old_photo_effects_present_and_logged():
     for seed in range(40):
         out, p = D.degrade(img, "old_photo", seed)
         ops |= {s["op"] for s in p["stages"]}
+        assert json.loads(json.dumps(p)) == p
         fade = next(s for s in p["stages"] if s["op"] == "fade")
         assert fade["black"] > 0 and fade["white"] < 255
     assert {"fade", "sepia", "grayscale", "grain", "scratches", "noise", "jpeg", "halftone"} <= ops
@@ -235,3 +237,27 @@ def test_poisson_counts_have_poisson_moments(lam):
     assert c.min() >= 0 and np.array_equal(c, np.rint(c))
     assert c.mean() == pytest.approx(lam, rel=0.02, abs=0.02)
     assert c.var() == pytest.approx(lam, rel=0.04, abs=0.02)
+
+
+def test_summary_semantics():
+    """Blur on a reduced grid counts in input pixels; scale is the worst point, not the end."""
+    p = {"preset": "custom", "seed": 0, "size": [200, 100], "stages": [
+        {"op": "blur", "kind": "aniso", "sigma_x": 2.0, "sigma_y": 0.5, "theta": 0.3, "ksize": 15},
+        {"op": "resize", "scale": 0.5, "cumulative": 0.5, "size": [100, 50], "interp": "area"},
+        {"op": "blur", "kind": "iso", "sigma_x": 1.0, "sigma_y": 1.0, "theta": 0.0, "ksize": 9},
+        {"op": "noise", "kind": "gaussian", "sigma": 3.0, "gray": True, "seed": 1},
+        {"op": "jpeg", "quality": 40},
+        {"op": "resize", "scale": 1.6, "cumulative": 0.8, "size": [160, 80], "interp": "bicubic"},
+        {"op": "noise", "kind": "gaussian", "sigma": 4.0, "gray": False, "seed": 2},
+        {"op": "resize", "scale": 1.25, "cumulative": 1.0, "size": [200, 100], "interp": "bilinear",
+         "final": True},
+        {"op": "jpeg", "quality": 70}]}
+    s = D.summarize(p)
+    assert s["scale"] == 0.5 and s["jpeg_quality"] == 70
+    assert s["noise_sigma"] == pytest.approx(5.0)
+    assert s["blur_sigma"] == pytest.approx(np.sqrt(1.0 + 2.0 ** 2), rel=1e-3)
+    img = _textured(100, 200)
+    out = D.apply_params(img, p)
+    assert out.shape == img.shape
+    g = out.astype(int)
+    assert np.abs(g[..., 0] - g[..., 1]).mean() > 0  # colour noise after the gray one
