@@ -283,6 +283,15 @@ class Library:
                 self._conns = getattr(self, "_conns", []) + [c]
         return c
 
+    def close_thread(self) -> None:
+        """Close the calling thread's connection (a worker thread calls this when it ends)."""
+        c = getattr(self._local, "conn", None)
+        if c is not None:
+            with self._lock:
+                self._conns = [x for x in getattr(self, "_conns", []) if x is not c]
+            c.close()
+            self._local.conn = None
+
     def close(self) -> None:
         with self._lock:
             for c in getattr(self, "_conns", []):

@@ -1,0 +1,87 @@
+"""Entry point: ``f2s-desktop [photos or folders...]``.
+
+Start-up stays light: Qt, SQLite and the app's own modules only; the pipeline (torch, dlib)
+is imported by the worker thread on its first photo.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import logging.handlers
+import os
+import sys
+import time
+from typing import List, Optional
+
+T0 = time.perf_counter()
+
+
+def _setup_logging(logs_dir) -> None:
+    logs_dir.mkdir(parents=True, exist_ok=True)
+    h = logging.handlers.RotatingFileHandler(logs_dir / "face2scene-desktop.log", maxBytes=2_000_000,
+                                             backupCount=3, encoding="utf-8")
+    h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(h)
+    root.setLevel(logging.INFO)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="f2s-desktop", description="Face2Scene: restore old family photos.")
+    p.add_argument("paths", nargs="*", help="photos or folders to import (\"Open with\")")
+    p.add_argument("--home", help="keep the whole library under this folder (same as FACE2SCENE_HOME)")
+    p.add_argument("--theme", choices=["system", "light", "dark"], default="system")
+    p.add_argument("--quit-after-ready", action="store_true",
+                   help="print the start-up time once the window is usable and quit (benchmarks)")
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.home:
+        os.environ["FACE2SCENE_HOME"] = args.home
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from .library import Library, LibraryError
+    from .paths import app_paths
+    from .settings import Settings
+    from .ui.main_window import MainWindow
+    from .ui.theme import app_icon, apply_theme, follow_system
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName("Face2Scene")
+    app.setOrganizationName("Face2Scene")
+    app.setDesktopFileName("io.github.face2scene.Face2Scene")
+    app.setWindowIcon(app_icon())
+    if args.theme == "system":
+        follow_system(app)
+    else:
+        apply_theme(app, args.theme)
+    paths = app_paths().ensure()
+    _setup_logging(paths.logs)
+    try:
+        lib = Library(paths)
+    except LibraryError as e:
+        from PySide6.QtWidgets import QMessageBox
+        QMessageBox.critical(None, "Face2Scene", str(e))
+        return 2
+    win = MainWindow(lib, Settings(paths))
+    win.show()
+    if args.paths:
+        win.import_paths([os.path.abspath(p) for p in args.paths])
+
+    def ready():
+        dt = time.perf_counter() - T0
+        logging.getLogger(__name__).info("window usable after %.2f s", dt)
+        if args.quit_after_ready:
+            print(f"startup_to_usable_window_s={dt:.3f}", flush=True)
+            win.close()
+    QTimer.singleShot(0, ready)
+    rc = app.exec()
+    lib.close()
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
