@@ -55,10 +55,7 @@ class EngineSettings:
 # ------------------------------------------------------------------ images
 def load_rgb(path: str | os.PathLike, max_pixels: Optional[int] = None) -> np.ndarray:
     """RGB uint8 with EXIF orientation applied; EngineError with a readable message otherwise."""
-    try:
-        from face2scene.io import ImageLoadError, load_image
-    except ImportError:  # io lands on main separately; same behaviour with Pillow
-        return _load_rgb_pillow(path, max_pixels)
+    from face2scene.io import ImageLoadError, load_image
     try:
         kw = {} if max_pixels is None else {"max_pixels": max_pixels}
         return load_image(path, **kw).rgb
@@ -66,30 +63,10 @@ def load_rgb(path: str | os.PathLike, max_pixels: Optional[int] = None) -> np.nd
         raise EngineError(str(e)) from None
 
 
-def _load_rgb_pillow(path, max_pixels):
-    from PIL import Image, ImageOps, UnidentifiedImageError
-    try:
-        with Image.open(path) as im:
-            if max_pixels and im.size[0] * im.size[1] > max_pixels:
-                raise EngineError(f"{Path(path).name} is too large ({im.size[0]}x{im.size[1]})")
-            im = ImageOps.exif_transpose(im)
-            return np.asarray(im.convert("RGB")).copy()
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as e:
-        raise EngineError(f"cannot read {Path(path).name}: {e}") from None
-
-
 def save_png_atomic(path: str | os.PathLike, rgb: np.ndarray) -> None:
     """Write a lossless working file (versions, crops) atomically."""
-    try:
-        from face2scene.io import save_image_atomic
-    except ImportError:
-        save_image_atomic = None
-    if save_image_atomic is not None:
-        save_image_atomic(path, rgb, format="PNG")
-        return
-    from .export import atomic_save
-    from PIL import Image
-    atomic_save(Image.fromarray(rgb), Path(path), "PNG", {})
+    from face2scene.io import save_image_atomic
+    save_image_atomic(path, rgb, format="PNG")
 
 
 def crop_around(rgb: np.ndarray, box: Sequence[float], margin: float = 0.8) -> np.ndarray:
