@@ -40,6 +40,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.home:
         os.environ["FACE2SCENE_HOME"] = args.home
+    from .qtcompat import check
+    problem = check()
+    if problem:
+        print(f"f2s-desktop: {problem}", file=sys.stderr)
+        return 3
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 

@@ -128,7 +128,8 @@ class PipelineWorker(QThread):
             if cancel.cancelled:
                 raise Cancelled("cancelled by the user")
             now = time.monotonic()
-            if stage == self._last_stage and now - self._last_emit < PROGRESS_INTERVAL and fraction < 1.0:
+            dt = now - self._last_emit
+            if dt < PROGRESS_INTERVAL and not (stage != self._last_stage and dt >= PROGRESS_INTERVAL / 5):
                 return
             self._last_stage, self._last_emit = stage, now
             i = STAGES.index(stage) if stage in STAGES else len(STAGES) // 2

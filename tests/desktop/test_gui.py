@@ -36,6 +36,28 @@ def _import(qtbot, win, paths):
     return done[0]
 
 
+def test_pyside_keeps_refcounts(qapp):
+    """PySide6 6.12.0 on Python 3.11 drops references to None/True on every void call / emit
+    (fatal after a while); the app refuses such a build with a message. This one must be sound."""
+    import sys
+    from PySide6.QtCore import QObject, Signal
+    from PySide6.QtWidgets import QLabel
+    from f2s_desktop.qtcompat import check
+    assert check() is None
+
+    class A(QObject):
+        s = Signal(int)
+    a, lab = A(), QLabel()
+    got = []
+    a.s.connect(got.append)
+    n0, t0 = sys.getrefcount(None), sys.getrefcount(True)
+    for i in range(2000):
+        a.s.emit(i)
+        lab.setText("x")
+    assert len(got) == 2000
+    assert abs(sys.getrefcount(None) - n0) < 100 and abs(sys.getrefcount(True) - t0) < 100
+
+
 def test_import_detect_thumbnails_badges(qtbot, make_window, tmp_path):
     files = _photos(tmp_path)
     eng = FakeEngine({_key(files[0]): [face_dict(0)], _key(files[1]): [face_dict(1), face_dict(0, box=(60, 10, 90, 40))]})
@@ -91,7 +113,7 @@ def test_queue_progress_pause_cancel_error(qtbot, make_window, tmp_path):
     err_row = win.model.row_of(by_path["p1.png"])
     assert "cannot be restored" in win.model.data(win.model.index(err_row), Qt.ItemDataRole.ToolTipRole)
     stages = {s for _, s, _ in progress}
-    assert {"faces", "restore"} <= stages and all(0 <= f <= 1 for *_, f in progress)
+    assert "restore" in stages and len(stages) >= 3 and all(0 <= f <= 1 for *_, f in progress)
 
 
 def test_cancel_whole_queue_and_resume_on_restart(qtbot, make_window, tmp_path):
