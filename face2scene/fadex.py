@@ -230,14 +230,22 @@ def _analysis_windows(rgb: np.ndarray, side: int = 192, count: int = 4) -> List[
 
 
 def blind_estimate(rgb: np.ndarray, jpeg: Optional[Tuple[Optional[float], float, dict]] = None,
-                   scales: Sequence[float] = (1.0,), seed: int = 0) -> DegradationEstimate:
-    """What the photo alone says about its degradation (no face, no references)."""
+                   scales: Sequence[float] = (1.0,), seed: int = 0,
+                   known_noise: Optional[float] = None) -> DegradationEstimate:
+    """What the photo alone says about its degradation (no face, no references).
+
+    ``known_noise`` (from the faces) replaces the patch-PCA noise guess as a strong prior: the
+    scene fit then only has to explain the blur."""
     q, qconf, qdet = jpeg if jpeg is not None else estimate_jpeg_quality(rgb)
+    # Work on a central, grid-aligned part at most 1536 px square: enough texture, bounded memory.
+    h, w = rgb.shape[:2]
+    cy, cx = max(0, (h - 1536) // 2) // 8 * 8, max(0, (w - 1536) // 2) // 8 * 8
+    rgb = rgb[cy:cy + 1536, cx:cx + 1536]
     side = int(min(192, rgb.shape[0] // 8 * 8, rgb.shape[1] // 8 * 8))
     if side < 48:
         return DegradationEstimate(0.0, 0.0, q, 1.0, "blind", 0.05, {"reason": "image too small"})
     y_all = luma(rgb).astype(np.float32)
-    sigma_pca = patch_pca_noise(y_all[: 1024, : 1024], seed=seed)
+    sigma_pca = patch_pca_noise(y_all, seed=seed)
     # Pre-compression noise: colour noise of std σ gives ~0.67σ in luminance.
     noise_guess = sigma_pca / 0.67
     results = []
@@ -251,7 +259,8 @@ def blind_estimate(rgb: np.ndarray, jpeg: Optional[Tuple[Optional[float], float,
         sur = sur * np.sqrt(target[-1] / e_sur[-1]) + float(luma(region).mean())
         clean = np.repeat(sur[..., None], 3, axis=2)
         syn = Synthesizer(clean, mask, q, seed)
-        p, loss = fit_degradation(syn, target, scales, noise_prior=(noise_guess, 2.0))
+        prior = (noise_guess, 2.0) if known_noise is None else (known_noise, 50.0)
+        p, loss = fit_degradation(syn, target, scales, noise_prior=prior)
         results.append((loss, p))
     losses = np.array([r[0] for r in results])
     w = np.exp(-(losses - losses.min()) / 0.2)

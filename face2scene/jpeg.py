@@ -82,13 +82,6 @@ def estimate_step(coefs: np.ndarray, max_step: int = 120, threshold: float = 0.7
     return best
 
 
-def _central_region(y: np.ndarray, side: int = 1024) -> np.ndarray:
-    h, w = y.shape
-    y0 = max(0, (h - side) // 2) // 8 * 8
-    x0 = max(0, (w - side) // 2) // 8 * 8
-    return y[y0:y0 + side, x0:x0 + side]
-
-
 def find_grid_offset(y: np.ndarray) -> Tuple[Tuple[int, int], float]:
     """Offset of the 8x8 grid (for cropped JPEGs) and how strongly the DC sits on it."""
     sub = y[:512 + 8, :512 + 8]
@@ -109,7 +102,9 @@ def find_grid_offset(y: np.ndarray) -> Tuple[Tuple[int, int], float]:
 
 def estimate_jpeg_quality(rgb: np.ndarray) -> Tuple[Optional[float], float, dict]:
     """(IJG quality or None, confidence 0..1, details) for an RGB uint8 image."""
-    y = _central_region(luma(rgb))
+    h, w = rgb.shape[:2]
+    y0, x0 = max(0, (h - 1024) // 2) // 8 * 8, max(0, (w - 1024) // 2) // 8 * 8
+    y = luma(rgb[y0:y0 + 1024, x0:x0 + 1024])
     if min(y.shape) < 32:
         return None, 0.0, {"reason": "image too small"}
     offset = (0, 0)
