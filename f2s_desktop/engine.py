@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 DEVICES = ("auto", "cpu", "cuda")
-RESTORERS = ("auto",)  # extended from the library's registry when it is importable
+RESTORERS = ("auto",)  # fallback; the library's own list is face2scene.pipeline.RESTORERS
 
 
 class EngineError(Exception):
@@ -129,9 +129,8 @@ class Engine:
 
     def matcher(self):
         """The face backend's distance metric / threshold / confidence for the library's suggestions."""
-        pipe = self.pipeline()
-        backend = getattr(pipe, "face_backend", None) or getattr(pipe, "faces", None)
-        return backend if backend is not None and hasattr(backend, "match_threshold") else None
+        backend = self.pipeline().face_backend
+        return backend if hasattr(backend, "match_threshold") else None
 
     def detect(self, rgb: np.ndarray) -> List[Dict[str, Any]]:
         with self._lock:
@@ -139,16 +138,23 @@ class Engine:
         return [face_to_json(f) for f in faces]
 
     def people_images(self, people: Dict[str, List[Dict[str, Any]]]) -> Dict[str, List[Any]]:
-        """Library references -> the pipeline's ``people`` argument (a crop where a box is chosen)."""
+        """Library references -> the pipeline's ``people`` argument (a crop where a face is chosen).
+
+        Crops are cached so the pipeline's reference index (keyed by object identity) is reused.
+        """
+        cache = self.__dict__.setdefault("_crops", {})
         out: Dict[str, List[Any]] = {}
         for name, refs in people.items():
             items: List[Any] = []
             for r in refs:
                 if r.get("box"):
-                    try:
-                        items.append(crop_around(load_rgb(r["path"], self.settings.max_pixels), r["box"]))
-                    except EngineError:
-                        continue
+                    key = (r["path"], tuple(r["box"]))
+                    if key not in cache:
+                        try:
+                            cache[key] = crop_around(load_rgb(r["path"], self.settings.max_pixels), r["box"])
+                        except EngineError:
+                            continue
+                    items.append(cache[key])
                 else:
                     items.append(r["path"])
             if items:
@@ -157,14 +163,34 @@ class Engine:
 
     def restore(self, rgb: np.ndarray, people: Dict[str, List[Dict[str, Any]]],
                 settings: Optional[EngineSettings] = None,
-                progress: Optional[Callable[[str, float, str], None]] = None, cancel=None):
+                progress: Optional[Callable[[str, float, str], None]] = None, cancel=None,
+                faces: Optional[List[Dict[str, Any]]] = None,
+                assignments: Optional[Dict[int, Optional[str]]] = None):
+        """Restore one photo. ``faces`` (library face dicts, in order) and ``assignments`` (face
+        index -> person name, None = the user said nobody we know) skip a second detection and
+        carry the user's decisions into the pipeline."""
         s = settings or self.settings
         with self._lock:
             pipe = self.pipeline(s)
-            result = pipe.restore(rgb, people=self.people_images(people) or None, progress=progress, cancel=cancel)
+            kw: Dict[str, Any] = {}
+            if faces is not None:
+                kw["faces"] = [detected_face(f) for f in faces]
+                kw["assignments"] = dict(assignments or {})
+            result = pipe.restore(rgb, people=self.people_images(people) or None, progress=progress,
+                                  cancel=cancel, **kw)
             if not self._has_strength and s.strength < 1.0:
                 result.image = blend_strength(rgb, result.image, s.strength)
         return result
+
+
+def detected_face(f: Dict[str, Any]):
+    """A library face dict -> the library's DetectedFace (usability judged as the backend does)."""
+    from face2scene.faces.base import mark_usability
+    from face2scene.types import DetectedFace
+    e = f.get("embedding")
+    return mark_usability(DetectedFace(tuple(float(v) for v in f["box"]), np.asarray(f["landmarks"], np.float32),
+                                       float(f.get("score", 1.0)),
+                                       None if e is None else np.asarray(e, np.float32)))
 
 
 def blend_strength(original: np.ndarray, restored: np.ndarray, strength: float) -> np.ndarray:
@@ -179,13 +205,9 @@ def blend_strength(original: np.ndarray, restored: np.ndarray, strength: float) 
 
 
 def restorer_choices() -> List[str]:
-    """Restorer backends the library offers (read without loading torch when it exposes a list)."""
+    """Restorer backends the library offers ("auto" first)."""
     try:
-        from face2scene import restorers  # type: ignore
-        names = getattr(restorers, "RESTORERS", None) or getattr(restorers, "available_restorers", None)
-        names = names() if callable(names) else names
-        if names:
-            return ["auto"] + [n for n in names if n != "auto"]
-    except Exception:
-        pass
-    return list(RESTORERS)
+        from face2scene.pipeline import RESTORERS as names
+    except ImportError:
+        return list(RESTORERS)
+    return ["auto"] + [n for n in names if n != "auto"]

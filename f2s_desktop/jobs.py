@@ -79,7 +79,9 @@ def run_restore_job(lib: Library, queue: RestoreQueue, engine: Engine, job: Job,
             progress("load", 0.0, photo.name)
         rgb = load_rgb(photo.path, settings.max_pixels)
         people = lib.people_for_pipeline(job.photo_id)
-        result = engine.restore(rgb, people, settings=settings, progress=progress, cancel=cancel)
+        faces, assignments = lib.faces_for_pipeline(job.photo_id)
+        result = engine.restore(rgb, people, settings=settings, progress=progress, cancel=cancel,
+                                faces=faces, assignments=assignments)
         if cancel is not None and cancel.cancelled:
             raise Cancelled("cancelled by the user")
         number = lib.next_version_number(job.photo_id)

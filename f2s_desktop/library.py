@@ -31,11 +31,11 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".g
 
 
 class Matcher:
-    """Identity distance -> suggestion. Defaults fit dlib's 128-d embeddings (the same face ~0.3
-    apart, different people >= 0.6); the engine swaps in the face backend's own metric/threshold."""
+    """Identity distance -> suggestion. Defaults are those of the embedded dlib backend (the same
+    face ~0.3 apart, different people >= 0.6); the engine copies the face backend's own values."""
 
     metric = "euclidean"
-    match_threshold = 0.6
+    match_threshold = 0.5
 
     def distances(self, gallery: np.ndarray, e: np.ndarray) -> np.ndarray:
         if self.metric == "cosine":
@@ -710,6 +710,27 @@ class Library:
         return out
 
     # ---------------------------------------------------------------- people for the pipeline
+    def faces_for_pipeline(self, photo_id: int) -> Tuple[Optional[List[Dict[str, Any]]], Dict[int, Optional[str]]]:
+        """(faces in index order, assignments) for the pipeline, or (None, {}) when the photo's
+        faces are not detected yet (the pipeline then detects them itself).
+
+        Assignments: the confirmed person, else the suggestion (what the user sees); None for a
+        face the user cleared. Faces with neither are left to the pipeline's own matching."""
+        if self.photo(photo_id).faces_state != "done":
+            return None, {}
+        faces, assign = [], {}
+        for i, f in enumerate(self.faces(photo_id)):
+            faces.append({"box": f.box, "landmarks": f.landmarks, "score": f.score, "embedding": f.embedding})
+            if f.person_id is not None:
+                assign[i] = self.person_name(f.person_id)
+            elif self.face_rejected(f.id):
+                assign[i] = None
+        return faces, assign
+
+    def face_rejected(self, face_id: int) -> List[int]:
+        r = self.conn.execute("SELECT rejected FROM faces WHERE id=?", (face_id,)).fetchone()
+        return json.loads(r[0]) if r is not None else []
+
     def people_for_pipeline(self, photo_id: Optional[int] = None) -> Dict[str, List[Dict[str, Any]]]:
         """name -> reference entries {path, box or None} for people in the album.
 

@@ -78,7 +78,7 @@ class SyntheticEngine:
             def matcher(self):
                 return None
 
-            def restore(self, rgb, people, settings=None, progress=None, cancel=None):
+            def restore(self, rgb, people, settings=None, progress=None, cancel=None, **_kw):
                 t_end = time.perf_counter() + seconds
                 x = rgb.astype(np.float32)
                 stages = ["faces", "people", "ref-fr", "fadex", "restore", "paste"]

@@ -63,7 +63,7 @@ class FakeEngine(Engine):
     def detect(self, rgb):
         return [dict(f) for f in self.faces_by_key.get(self.key(rgb), [])]
 
-    def restore(self, rgb, people, settings=None, progress=None, cancel=None):
+    def restore(self, rgb, people, settings=None, progress=None, cancel=None, faces=None, assignments=None):
         self.started.set()
         if self.key(rgb) in self.fail_on:
             raise EngineError("this photo cannot be restored (test)")
