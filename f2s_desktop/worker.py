@@ -78,6 +78,9 @@ class PipelineWorker(QThread):
 
     def set_paused(self, paused: bool) -> None:
         self.queue.set_paused(paused)
+        engine = self.engine
+        if engine is not None and hasattr(engine, "set_paused"):
+            engine.set_paused(paused)  # a pipeline in a child process halts at its next report
         with QMutexLocker(self._mutex):
             self._paused = paused
             self._cond.wakeAll()
@@ -114,6 +117,8 @@ class PipelineWorker(QThread):
     def _engine(self) -> Engine:
         if self.engine is None:
             self.engine = self._engine_factory()
+            if hasattr(self.engine, "set_paused"):
+                self.engine.set_paused(self._paused)
         return self.engine
 
     def _progress(self, photo_id: int, cancel: CancelToken):
@@ -200,4 +205,6 @@ class PipelineWorker(QThread):
                 finally:
                     self._mutex.unlock()
         finally:
+            if self.engine is not None and hasattr(self.engine, "close"):
+                self.engine.close()
             self.lib.close_thread()

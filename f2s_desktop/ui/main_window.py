@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDockWidget, QFileDialog
                                QVBoxLayout, QWidget)
 
 from ..engine import Engine
+from ..engine_process import ProcessEngine
 from ..export import export_items, items_for_photos
 from ..library import Library
 from ..present import face_label, version_summary
@@ -56,7 +57,8 @@ class MainWindow(QMainWindow):
         self.current_photo: Optional[int] = None
         self._image_request = 0
         self._started = time.monotonic()
-        factory = engine_factory or (lambda: Engine(self.settings.engine))
+        # the pipeline runs in a child process so its heavy imports never hold the GUI's GIL
+        factory = engine_factory or (lambda: ProcessEngine(self.settings.engine))
         self.worker = PipelineWorker(library, factory, self)
 
         # ---------------- centre: tabs

@@ -24,13 +24,46 @@ def _small(src: Path, dst: Path, side: int) -> Path:
 
 
 @pytest.fixture
-def fast_engine():
+def fast_engine(monkeypatch):
+    """The app's own engine (pipeline in a child process), CPU, classical restorer, 1 thread."""
     pytest.importorskip("face2scene.pipeline")
-    import torch
-    torch.set_num_threads(1)
-    from f2s_desktop.engine import Engine, EngineSettings
+    monkeypatch.setenv("F2S_TORCH_THREADS", "1")
+    from f2s_desktop.engine import EngineSettings
+    from f2s_desktop.engine_process import ProcessEngine
     settings = EngineSettings(device="cpu", restorer="classical")
-    return settings, (lambda: Engine(settings))
+    return settings, (lambda: ProcessEngine(settings))
+
+
+def test_process_engine_restore_cancel_crash(tmp_path, identities, fast_engine):
+    """Detect, restore, cancel and survive a crash of the child process."""
+    import os
+    import signal
+    import threading
+    from face2scene.progress import CancelToken, Cancelled
+    from f2s_desktop.engine import EngineError, load_rgb
+    settings, factory = fast_engine
+    eng = factory()
+    try:
+        rgb = load_rgb(_small(identities["angelina_jolie"][3], tmp_path / "p.jpg", 320))
+        faces = eng.detect(rgb)
+        assert faces and len(faces[0]["embedding"]) == 128
+        assert eng.matcher().metric == "euclidean"
+        stages = []
+        res = eng.restore(rgb, {}, settings, progress=lambda s, f, m: stages.append(s))
+        assert res.image.shape == rgb.shape and "restore" in stages
+        tok = CancelToken()
+        with pytest.raises(Cancelled):
+            eng.restore(rgb, {}, settings, progress=lambda s, f, m: tok.cancel(), cancel=tok)
+        # a crash of the child ends that call with an error; the next call starts a new child
+        pid = eng.pid
+        threading.Timer(0.3, lambda: os.kill(pid, signal.SIGKILL)).start()
+        with pytest.raises(EngineError, match="stopped unexpectedly"):
+            while True:  # keep it busy until the kill lands
+                eng.restore(rgb, {}, settings)
+        assert len(eng.detect(rgb)) == len(faces) and eng.pid != pid
+    finally:
+        eng.close()
+    assert eng.pid is None
 
 
 def test_import_assign_restore_compare_export(qtbot, make_window, tmp_path, identities, shared_data, fast_engine):
