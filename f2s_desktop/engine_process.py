@@ -21,28 +21,19 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
+from face2scene.progress import CancelToken
+
 from .engine import Engine, EngineError, EngineSettings
 
 log = logging.getLogger(__name__)
 
 
-class _SharedCancel:
-    """A CancelToken over a multiprocessing Event (same methods as face2scene's CancelToken)."""
+class _SharedCancel(CancelToken):
+    """face2scene's CancelToken over a multiprocessing Event (it keeps its flag in ``_event``,
+    and a multiprocessing Event has the same set/is_set methods), so parent and child share it."""
 
-    def __init__(self, event) -> None:
+    def __init__(self, event) -> None:  # noqa: D107 - no super().__init__: the event is given
         self._event = event
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def raise_if_cancelled(self) -> None:
-        if self._event.is_set():
-            from face2scene.progress import Cancelled
-            raise Cancelled("cancelled by the user")
 
 
 class MatcherInfo:
