@@ -93,6 +93,7 @@ def run_restore_job(lib: Library, queue: RestoreQueue, engine: Engine, job: Job,
             if fr.restored_crop is not None:
                 save_png_atomic(out.with_name(f"{out.stem}_face{fr.index}.png"), fr.restored_crop)
         res = result.to_json()
+        _name_array_refs(res, people)
         vid = lib.add_version(job.photo_id, number, out, settings.to_json(), dict(result.backends),
                               result.degradation.to_json(), res, elapsed=time.monotonic() - t0)
         queue.mark_done(job.id, vid)
@@ -106,6 +107,20 @@ def run_restore_job(lib: Library, queue: RestoreQueue, engine: Engine, job: Job,
         log.error("restoring photo %s failed:\n%s", job.photo_id, traceback.format_exc())
         queue.mark_error(job.id, _user_message(e))
         return None
+
+
+def _name_array_refs(res, people) -> None:
+    """References given as crops (a chosen face of a multi-face photo) come back labelled
+    "<name>#array<i>"; record the file they were cut from instead."""
+    for f in res.get("faces", []):
+        used = []
+        for u in f.get("references_used") or []:
+            name, sep, idx = u.rpartition("#array")
+            refs = people.get(name) if sep else None
+            if refs is not None and idx.isdigit() and int(idx) < len(refs):
+                u = refs[int(idx)]["path"]
+            used.append(u)
+        f["references_used"] = used
 
 
 def run_queue(lib: Library, queue: RestoreQueue, engine: Engine, progress: Optional[Progress] = None,

@@ -25,6 +25,7 @@ class PackSpec:
     stage: str
     required: Sequence[str]            # paths (globs allowed) relative to the pack folder
     embedded: bool = False             # ships with the Python packages
+    subdir: str = ""                   # where it lives under the models dir (default: its key)
     needs_modules: Sequence[str] = ()  # Python packages the backend imports
     licence_note: str = ""
 
@@ -46,9 +47,10 @@ PACKS: List[PackSpec] = [
     PackSpec("dlib", "dlib faces (embedded default)", "face detect / landmarks / identity",
              ["shape_predictor_5_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat"],
              embedded=True, needs_modules=["dlib"]),
+    # face2scene's insightface backend reads <models_dir>/models/buffalo_l/*.onnx
     PackSpec("insightface-buffalo_l", "insightface buffalo_l (SCRFD + ArcFace)", "face detect / identity",
-             ["models/buffalo_l/*.onnx"], needs_modules=["insightface", "onnxruntime"],
-             licence_note="non-commercial research use only"),
+             ["*.onnx"], needs_modules=["insightface", "onnxruntime"],
+             licence_note="non-commercial research use only", subdir="models/buffalo_l"),
     PackSpec("sd-turbo", "SD-Turbo (diffusers folder)", "one-step restorer",
              ["model_index.json", "unet/*.safetensors", "vae/*.safetensors"], needs_modules=["diffusers"]),
     PackSpec("face2scene-adapters", "Face2Scene adapters (FaDeX, MapNet, LoRA)", "degradation code + restorer",
@@ -67,7 +69,7 @@ def dlib_models_dir() -> Optional[Path]:
 def pack_folder(spec: PackSpec, models_dir: Path) -> Optional[Path]:
     if spec.key == "dlib":
         return dlib_models_dir()
-    return Path(models_dir) / spec.key
+    return Path(models_dir) / (spec.subdir or spec.key)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
@@ -104,7 +106,7 @@ def check_pack(spec: PackSpec, models_dir: Path, verify: bool = True) -> PackSta
     folder = pack_folder(spec, models_dir)
     absent_mods = [m for m in spec.needs_modules if importlib.util.find_spec(m) is None]
     if folder is None or not folder.is_dir():
-        where = folder or (Path(models_dir) / spec.key)
+        where = folder or (Path(models_dir) / (spec.subdir or spec.key))
         return PackStatus(spec, folder, "missing", f"put the files in {where}", list(spec.required))
     missing = _missing(spec, folder)
     if missing:
@@ -150,8 +152,9 @@ def import_model_folder(src: Path, models_dir: Path,
         raise ValueError(f"checksum mismatch in {src}: {', '.join(bad)}; the folder was not imported")
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
-    dest = models_dir / spec.key
-    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.key}.", dir=models_dir))
+    dest = pack_folder(spec, models_dir)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.key}.", dir=dest.parent))
     files = [p for p in src.rglob("*") if p.is_file()]
     try:
         for i, f in enumerate(files):
@@ -162,7 +165,7 @@ def import_model_folder(src: Path, models_dir: Path,
                 progress(i + 1, len(files), str(rel))
         old = None
         if dest.exists():
-            old = models_dir / f".{spec.key}.old"
+            old = dest.parent / f".{spec.key}.old"
             shutil.rmtree(old, ignore_errors=True)
             os.replace(dest, old)
         os.replace(tmp, dest)

@@ -25,6 +25,7 @@ DEFAULTS: Dict[str, Any] = {
 class Settings:
     def __init__(self, paths: AppPaths) -> None:
         self.file = paths.settings_file
+        self.models_dir = paths.models
         self.data: Dict[str, Any] = json.loads(json.dumps(DEFAULTS))
         if self.file.is_file():
             try:
@@ -50,7 +51,11 @@ class Settings:
 
     @property
     def engine(self) -> EngineSettings:
-        return EngineSettings.from_json(self.data.get("engine"))
+        """The engine settings; optional model packs are read from the app's models folder."""
+        s = EngineSettings.from_json(self.data.get("engine"))
+        if not s.models_dir:
+            s.models_dir = str(self.models_dir)
+        return s
 
     @engine.setter
     def engine(self, s: EngineSettings) -> None:

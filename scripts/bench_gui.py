@@ -96,7 +96,8 @@ class SyntheticEngine:
 
 
 def bench_blocking(n_photos: int, engine: str, max_side: int, interval_ms: int = 10,
-                   user_flips: bool = True, verbose: bool = False, in_process: bool = False) -> dict:
+                   user_flips: bool = True, verbose: bool = False, in_process: bool = False,
+                   report_ms: float = 50.0) -> dict:
     from PySide6.QtCore import QElapsedTimer, QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -134,8 +135,8 @@ def bench_blocking(n_photos: int, engine: str, max_side: int, interval_ms: int =
         if timer.isValid():
             g = timer.nsecsElapsed() / 1e6
             gaps.append(g)
-            if g - interval_ms > 50:
-                big.append((time.perf_counter() - t_start, g - interval_ms, events[-1] if events else None))
+            if g - interval_ms > report_ms:
+                big.append((time.perf_counter() - t_start, g - interval_ms, events[-1] if events else None, events[-4:-1]))
         timer.restart()
     win.worker.jobStarted.connect(lambda p, j: events.append((time.perf_counter() - t_start, f"job {p} started")))
     win.worker.jobProgress.connect(lambda p, st, fr, m, e: events.append((time.perf_counter() - t_start, f"{p}:{st}")))
@@ -179,8 +180,8 @@ def bench_blocking(n_photos: int, engine: str, max_side: int, interval_ms: int =
     lib.close()
     shutil.rmtree(home, ignore_errors=True)
     if verbose:
-        for t, b, ev in big:
-            print(f"  block {b:.0f} ms at {t:.2f} s, last event: {ev}")
+        for t, b, ev, evs in big:
+            print(f"  block {b:.0f} ms at {t:.2f} s, last event: {ev}, 3 before: {evs}")
     blocks = sorted(max(0.0, g - interval_ms) for g in gaps)
     return {"beats": len(gaps), "worst_ms": blocks[-1] if blocks else float("nan"),
             "p99_ms": blocks[int(0.99 * (len(blocks) - 1))] if blocks else float("nan"),
@@ -206,7 +207,8 @@ def main() -> int:
     ap.add_argument("--skip-startup", action="store_true")
     ap.add_argument("--in-process", action="store_true",
                     help="run the real pipeline on a thread of the GUI process (for comparison)")
-    ap.add_argument("-v", "--verbose", action="store_true", help="list each block over 50 ms")
+    ap.add_argument("-v", "--verbose", action="store_true", help="list each block over --report-ms")
+    ap.add_argument("--report-ms", type=float, default=50.0)
     args = ap.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     engine = args.engine
@@ -225,7 +227,7 @@ def main() -> int:
     if st:
         print(f"{'max':>4} | {max(w for w, _, _ in st):>20.3f} |")
     b = bench_blocking(args.photos, engine, args.max_side, user_flips=not args.no_user, verbose=args.verbose,
-                       in_process=args.in_process)
+                       in_process=args.in_process, report_ms=args.report_ms)
     where = "GUI process thread" if args.in_process else "child process"
     print(f"\nGUI-thread blocking during a batch ({b['photos']} photos, engine={b['engine']} in a {where}, "
           f"heartbeat 10 ms, simulated user flipping photos every 400 ms)")

@@ -160,12 +160,19 @@ class ModelsPage(QWidget):
         self.bg = background
         self.statuses: List[PackStatus] = []
         lay = QVBoxLayout(self)
-        lay.addWidget(QLabel("<b>Models</b> — everything works on the embedded defaults; optional model "
-                             f"folders live in <code>{self.models_dir}</code>. Nothing is ever downloaded."))
-        self.table = QTableWidget(0, 4)
+        intro = QLabel("<b>Models</b> — everything works on the embedded defaults; optional model "
+                       f"folders live in <code>{self.models_dir}</code>. Nothing is ever downloaded.")
+        intro.setWordWrap(True)
+        lay.addWidget(intro)
+        self.table = QTableWidget(0, 3)
         self.table.setObjectName("modelsTable")
-        self.table.setHorizontalHeaderLabels(["Model", "Used for", "Status", "Details"])
-        self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.table.setHorizontalHeaderLabels(["Model", "Status", "Details"])
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        hh.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.table.setColumnWidth(0, 300)
+        self.table.setWordWrap(True)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         lay.addWidget(self.table)
@@ -197,14 +204,15 @@ class ModelsPage(QWidget):
         self.statuses = statuses
         self.table.setRowCount(len(statuses))
         for i, s in enumerate(statuses):
-            note = f" ({s.spec.licence_note})" if s.spec.licence_note else ""
-            vals = [s.spec.title + note, s.spec.stage, s.state, s.detail]
+            note = f"\n{s.spec.licence_note}" if s.spec.licence_note else ""
+            vals = [f"{s.spec.title}\nused for: {s.spec.stage}{note}", s.state, s.detail]
             for j, v in enumerate(vals):
                 it = QTableWidgetItem(v)
-                if j == 2:
+                it.setToolTip(v)
+                if j == 1:
                     it.setForeground(STATE_COLOURS.get(s.state, QColor(128, 128, 128)))
                 self.table.setItem(i, j, it)
-        self.table.resizeColumnsToContents()
+        self.table.resizeRowsToContents()
         self.modelsChanged.emit()
 
     def _import_dialog(self) -> None:

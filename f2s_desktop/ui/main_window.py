@@ -11,8 +11,8 @@ from typing import Callable, List, Optional
 from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel,
-                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QTabWidget, QToolButton,
-                               QVBoxLayout, QWidget)
+                               QMainWindow, QMessageBox, QProgressBar, QPushButton, QSizePolicy, QTabWidget,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from ..engine import Engine
 from ..engine_process import ProcessEngine
@@ -96,7 +96,8 @@ class MainWindow(QMainWindow):
         bar.addWidget(QLabel("Version:"))
         self.version_combo = QComboBox()
         self.version_combo.setObjectName("versionCombo")
-        self.version_combo.setMinimumWidth(320)
+        self.version_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.version_combo.setMinimumContentsLength(36)
         self.version_combo.currentIndexChanged.connect(lambda _i: self._load_compare_images(keep_view=True))
         bar.addWidget(self.version_combo)
         bar.addStretch(1)
@@ -163,6 +164,9 @@ class MainWindow(QMainWindow):
         sb = self.statusBar()
         self.queue_label = QLabel("Idle")
         self.queue_label.setObjectName("queueLabel")
+        # long status texts must not widen the window
+        self.queue_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.queue_label.setMinimumWidth(120)
         self.progress = QProgressBar()
         self.progress.setObjectName("queueProgress")
         self.progress.setMaximumWidth(240)

@@ -372,3 +372,25 @@ def test_settings_roundtrip_and_broken_file():
     p.settings_file.write_text("{broken")
     s3 = Settings(p)
     assert s3.engine.tile_size == 512
+
+
+def test_models_status_and_import_insightface_layout(tmp_path):
+    import hashlib
+    from f2s_desktop.models import import_model_folder, model_status
+    models = tmp_path / "models"
+    st = {s.spec.key: s for s in model_status(models)}
+    assert st["dlib"].ok and not st["insightface-buffalo_l"].ok
+    assert str(models / "models" / "buffalo_l") in st["insightface-buffalo_l"].detail
+    src = tmp_path / "buffalo_l"
+    src.mkdir()
+    for n in ("det_10g.onnx", "w600k_r50.onnx"):
+        (src / n).write_bytes(n.encode())
+    (src / "SHA256SUMS").write_text("".join(f"{hashlib.sha256(n.encode()).hexdigest()}  {n}\n"
+                                            for n in ("det_10g.onnx", "w600k_r50.onnx")))
+    res = import_model_folder(src, models)
+    # the files land where face2scene's insightface backend reads them
+    assert (models / "models" / "buffalo_l" / "det_10g.onnx").is_file()
+    assert res.state in ("available", "missing-package")
+    with pytest.raises(ValueError, match="does not look like"):
+        import_model_folder(tmp_path / "in", models) if (tmp_path / "in").mkdir() is None else None
+    assert Settings(app_paths().ensure()).engine.models_dir == str(app_paths().models)
