@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from pathlib import Path
 from typing import Callable, Optional
 
 from face2scene.progress import CancelToken, Cancelled

@@ -751,7 +751,7 @@ class Library:
 
 
 def _image_size(path: Path) -> Tuple[int, int]:
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(path) as im:
             w, h = im.size

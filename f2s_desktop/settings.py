@@ -5,7 +5,6 @@ import json
 import logging
 import os
 import tempfile
-from pathlib import Path
 from typing import Any, Dict
 
 from .engine import EngineSettings

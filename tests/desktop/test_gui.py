@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("PySide6")
@@ -16,7 +15,6 @@ from PySide6.QtGui import QImage  # noqa: E402
 from PySide6.QtWidgets import QDialogButtonBox  # noqa: E402
 
 from f2s_desktop.engine import load_rgb  # noqa: E402
-from f2s_desktop.export import ExportOptions  # noqa: E402
 
 from .fakes import FakeEngine, face_dict, make_photo  # noqa: E402
 
@@ -261,7 +259,7 @@ def test_shortcuts_and_compare_after_restore(qtbot, make_window, tmp_path):
 
 def test_export_dialog_and_background_export(qtbot, make_window, tmp_path):
     from f2s_desktop.ui.dialogs import ExportDialog
-    files = _photos(tmp_path, 2)
+    _photos(tmp_path, 2)
     win = make_window(lambda: FakeEngine())
     _import(qtbot, win, [tmp_path / "album"])
     ids = [p.id for p in win.lib.photos()]
@@ -345,3 +343,27 @@ def test_app_main_starts_and_quits(qtbot, tmp_path, capsys):
     assert rc == 0
     assert "startup_to_usable_window_s=" in capsys.readouterr().out
     assert (tmp_path / "home" / "data" / "library.sqlite3").is_file()
+
+
+def test_app_main_open_with_imports_files(qtbot, tmp_path):
+    """"Open with": files on the command line are imported (the import finishes before exit)."""
+    from f2s_desktop import app
+    from f2s_desktop.library import Library
+    from f2s_desktop.paths import app_paths
+    photo = make_photo(tmp_path / "in" / "grandma.png", 7)
+    home = tmp_path / "home"
+    assert app.main(["--home", str(home), "--quit-after-ready", str(photo)]) == 0
+    lib = Library(app_paths(home))
+    assert [p.name for p in lib.photos()] == ["grandma.png"]
+    lib.close()
+
+
+def test_choose_face_dialog(qtbot, no_leaked_widgets, tmp_path):
+    from f2s_desktop.ui.people import ChooseFaceDialog
+    ref = make_photo(tmp_path / "two.png", 3, size=(120, 80))
+    faces = [face_dict(0, box=(5, 5, 40, 40)), face_dict(1, box=(60, 10, 100, 50))]
+    d = ChooseFaceDialog(str(ref), faces, 0)
+    qtbot.addWidget(d)
+    assert d.list.count() == 2 and d.chosen == 0
+    d.list.setCurrentRow(1)
+    assert d.chosen == 1
