@@ -367,3 +367,29 @@ def test_choose_face_dialog(qtbot, no_leaked_widgets, tmp_path):
     assert d.list.count() == 2 and d.chosen == 0
     d.list.setCurrentRow(1)
     assert d.chosen == 1
+
+
+def _drop(widget, paths, pos=None):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+    md = QMimeData()
+    md.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = pos if pos is not None else QPointF(widget.rect().center())
+    ev = QDropEvent(pos, Qt.DropAction.CopyAction, md, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    widget.dropEvent(ev)
+
+
+def test_drag_and_drop_photos_and_references(qtbot, make_window, tmp_path):
+    files = _photos(tmp_path, 2)
+    ref = make_photo(tmp_path / "refs" / "r.png", 77)
+    win = make_window(lambda: FakeEngine())
+    with qtbot.waitSignal(win.grid.filesDropped) as blk:
+        _drop(win.grid, [tmp_path / "album"])
+    assert blk.args == [[str(tmp_path / "album")]]
+    qtbot.waitUntil(lambda: win.model.rowCount() == 2, timeout=10000)
+    pid = win.people.add_person("Ann")
+    item = win.people.people.item(0)
+    rect = win.people.people.visualItemRect(item)
+    with qtbot.waitSignal(win.people.referencesAdded, timeout=10000):
+        _drop(win.people.people, [ref], QPointF(rect.center()))
+    assert [Path(r.path).name for r in win.lib.references(pid)] == ["r.png"]
