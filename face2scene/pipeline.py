@@ -17,8 +17,8 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from .faces import get_face_backend
-from .faces.align import (align_face, crop_region_in_image, crop_to_region, inner_face_mask,
-                          native_crop_size, paste_back)
+from .faces.align import (align_face, crop_region_in_image, crop_to_region, face_paste_mask,
+                          inner_face_mask, native_crop_size, paste_back)
 from .faces.base import FaceBackend, FaceBackendError
 from .fadex import blind_estimate, estimate_from_face, fuse_estimates
 from .jpeg import estimate_jpeg_quality
@@ -277,7 +277,8 @@ class Face2ScenePipeline:
         face = self.reffr.restore(base, aligned, base=base, split_sigma=split)
         mix = float(np.clip(self.config.face_detail, 0.0, 1.0))
         blended = base.astype(np.float32) * (1 - mix) + face.astype(np.float32) * mix
-        paste_back(out, np.clip(np.rint(blended), 0, 255).astype(np.uint8), aff, occupied)
+        paste_back(out, np.clip(np.rint(blended), 0, 255).astype(np.uint8), aff, occupied,
+                   crop_mask=face_paste_mask(size))
 
 
 class _Stage:

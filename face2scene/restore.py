@@ -26,9 +26,9 @@ MARGIN = 32  # > NLM reach (search/2 + template/2 = 13) + deconvolution kernel r
 class RestorerSettings:
     """Calibrated on synthetic degradations of the development photos (see bench)."""
 
-    h_per_sigma: float = 0.6  # NLM luminance strength per unit of effective noise σ
+    h_per_sigma: float = 0.9  # NLM luminance strength per unit of effective noise σ
     h_color_per_sigma: float = 1.1
-    wiener_lambda: float = 0.015  # regularisation of the deconvolution
+    wiener_lambda: float = 0.035  # deconvolution regularisation at an effective noise σ of 8
     deconv_floor: float = 0.35  # blur σ below which no deconvolution is done
     strength: float = 1.0  # user control 0..1 (scales denoising and deblurring)
 
@@ -83,7 +83,8 @@ class ClassicalRestorer:
         blur = float(np.hypot(est.blur_sigma, 0.0 if est.scale >= 0.999 else 0.5 * (1.0 / max(est.scale, 0.1) - 1.0)))
         blur *= s.strength
         if blur >= s.deconv_floor:
-            lam = s.wiener_lambda * (1.0 + sigma / 10.0)
+            # Residual noise after denoising grows with the noise: regularise harder.
+            lam = float(np.clip(s.wiener_lambda * (max(sigma, 2.0) / 8.0) ** 1.5, 0.015, 0.3))
             k = gaussian_deconv_kernel(blur, lam, size=int(min(31, 2 * np.ceil(3.5 * blur) + 1 + 6)))
             f = cv2.filter2D(out.astype(np.float32), -1, k, borderType=cv2.BORDER_REFLECT101)
             out = np.clip(np.rint(f), 0, 255).astype(np.uint8)

@@ -116,13 +116,23 @@ def feather_mask(mask: np.ndarray, side: float) -> np.ndarray:
     """Erode a coverage mask and feather its edge by about a twentieth of the face's side."""
     f = max(2, int(round(side / 20.0)))
     k = np.ones((2 * f + 1, 2 * f + 1), np.uint8)
-    hard = cv2.erode((mask > 0.999).astype(np.uint8), k)
+    hard = cv2.erode((mask > 0.5).astype(np.uint8), k)
     soft = cv2.GaussianBlur(hard.astype(np.float32), (0, 0), f / 2.0)
     return np.clip(soft, 0, 1) * (mask > 0.5)
 
 
+def face_paste_mask(size: int) -> np.ndarray:
+    """Where a restored face may replace the photo: the face and forehead, not the hair or the
+    background around it (the references' hair and background do not belong to this photo)."""
+    k = size / 512.0
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    r = ((xx - 256 * k) / (165 * k)) ** 2 + ((yy - 285 * k) / (200 * k)) ** 2
+    return (r <= 1.0).astype(np.float32)
+
+
 def paste_back(image: np.ndarray, crop: np.ndarray, affine: np.ndarray,
-               occupied: Optional[np.ndarray] = None, strength: float = 1.0) -> np.ndarray:
+               occupied: Optional[np.ndarray] = None, strength: float = 1.0,
+               crop_mask: Optional[np.ndarray] = None) -> np.ndarray:
     """Blend ``crop`` (aligned, same transform as ``affine``) into ``image`` in place.
 
     ``occupied`` (float32 HxW, 0..1) records what earlier faces already covered: a later face
@@ -134,6 +144,9 @@ def paste_back(image: np.ndarray, crop: np.ndarray, affine: np.ndarray,
     if x1 <= x0 or y1 <= y0:
         return image
     warped, cover = crop_to_region(crop, affine, region)
+    if crop_mask is not None:
+        m, _ = crop_to_region(crop_mask.astype(np.float32), affine, region, cv2.INTER_LINEAR)
+        cover = cover * m
     side = size / affine_scale(affine)
     alpha = feather_mask(cover, side) * float(strength)
     if occupied is not None:
