@@ -33,6 +33,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--theme", choices=["system", "light", "dark"], default="system")
     p.add_argument("--quit-after-ready", action="store_true",
                    help="print the start-up time once the window is usable and quit (benchmarks)")
+    p.add_argument("--self-test", action="store_true",
+                   help="restore the bundled public-domain sample photo through the whole app and quit "
+                        "(exit code 0 when a version was made; checks a packaged build)")
     return p.parse_args(argv)
 
 
@@ -76,16 +79,44 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.paths:
         win.import_paths([os.path.abspath(p) for p in args.paths])
 
+    outcome = {"rc": 0}
+
     def ready():
         dt = time.perf_counter() - T0
         logging.getLogger(__name__).info("window usable after %.2f s", dt)
         if args.quit_after_ready:
             print(f"startup_to_usable_window_s={dt:.3f}", flush=True)
             win.close()
+        elif args.self_test:
+            _self_test(win, outcome)
     QTimer.singleShot(0, ready)
     rc = app.exec()
     lib.close()
-    return rc
+    return rc or outcome["rc"]
+
+
+def _self_test(win, outcome) -> None:
+    """Import the sample photo, restore it with the real engine, report, quit."""
+    from face2scene.samples import sample_path
+    t0 = time.perf_counter()
+    outcome["rc"] = 1
+
+    def finished(photo_id, state, version_id, error):
+        v = win.lib.latest_version(photo_id) if state == "done" else None
+        print(f"self-test: {state} in {time.perf_counter() - t0:.1f} s"
+              + (f", backends {v.backends}" if v else f": {error}"), flush=True)
+        outcome["rc"] = 0 if v is not None else 1
+        win.close()
+
+    def imported(rep):
+        ids = rep.added or [d[1] for d in rep.duplicates]
+        if not ids:
+            print(f"self-test: import failed {rep.errors}", flush=True)
+            win.close()
+            return
+        win.enqueue(ids)
+    win.worker.jobFinished.connect(finished)
+    win.import_paths([str(sample_path())], on_done=imported)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("PySide6")
-pytestmark = [pytest.mark.gui, pytest.mark.data]
+pytestmark = pytest.mark.gui
 
 from PySide6.QtCore import Qt  # noqa: E402
 
@@ -34,6 +34,7 @@ def fast_engine(monkeypatch):
     return settings, (lambda: ProcessEngine(settings))
 
 
+@pytest.mark.data
 def test_process_engine_restore_cancel_crash(tmp_path, identities, fast_engine):
     """Detect, restore, cancel and survive a crash of the child process."""
     import os
@@ -66,6 +67,7 @@ def test_process_engine_restore_cancel_crash(tmp_path, identities, fast_engine):
     assert eng.pid is None
 
 
+@pytest.mark.data
 def test_import_assign_restore_compare_export(qtbot, make_window, tmp_path, identities, shared_data, fast_engine):
     settings, factory = fast_engine
     person = "angelina_jolie"
@@ -138,3 +140,17 @@ def test_import_assign_restore_compare_export(qtbot, make_window, tmp_path, iden
         arr = np.asarray(im.convert("RGB"))
     assert arr.shape[:2] == (win.compare.after.height(), win.compare.after.width())
     assert all(p.read_bytes() == b for p, b in originals.items())
+
+
+def test_app_self_test_restores_sample(qtbot, tmp_path, monkeypatch):
+    """`f2s-desktop --self-test` (what a packaged build is checked with) on the public-domain sample."""
+    pytest.importorskip("face2scene.pipeline")
+    monkeypatch.setenv("F2S_TORCH_THREADS", "1")
+    from f2s_desktop import app
+    from f2s_desktop.library import Library
+    from f2s_desktop.paths import app_paths
+    home = tmp_path / "home"
+    assert app.main(["--home", str(home), "--self-test"]) == 0
+    lib = Library(app_paths(home))
+    assert len(lib.versions(lib.photos()[0].id)) == 1
+    lib.close()
