@@ -37,11 +37,16 @@ class Matcher:
     metric = "euclidean"
     match_threshold = 0.5
 
-    def distances(self, gallery: np.ndarray, e: np.ndarray) -> np.ndarray:
+    def distance_matrix(self, faces: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+        """(n, m) distances between n face embeddings and m gallery embeddings."""
+        a = faces.astype(np.float64)
+        b = gallery.astype(np.float64)
         if self.metric == "cosine":
-            g = gallery / (np.linalg.norm(gallery, axis=1, keepdims=True) + 1e-12)
-            return 1.0 - g @ (e / (np.linalg.norm(e) + 1e-12))
-        return np.linalg.norm(gallery - e[None], axis=1)
+            a = a / (np.linalg.norm(a, axis=1, keepdims=True) + 1e-12)
+            b = b / (np.linalg.norm(b, axis=1, keepdims=True) + 1e-12)
+            return 1.0 - a @ b.T
+        sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+        return np.sqrt(np.maximum(sq, 0.0))
 
     def confidence(self, d: float) -> float:
         """0..1, 0.5 at the threshold (logistic; on dlib's scale 0.3 -> ~0.98)."""
@@ -620,24 +625,36 @@ class Library:
             q += f" AND photo_id IN ({','.join('?' * len(photo_ids))})"
             args = tuple(photo_ids)
         rows = self.conn.execute(q, args).fetchall()
-        updates = []
+        updates: List[Tuple] = []
+        # one distance matrix per person (faces x gallery), vectorised: thousands of faces stay fast
+        by_dim: Dict[int, List[Tuple[int, np.ndarray, set]]] = {}
         for fid, b, rej in rows:
             e = _emb(b)
-            rejected = set(json.loads(rej))
-            best: List[Tuple[float, int]] = []
-            for pid, g in gal.items():
-                if g.shape[1] != e.shape[0] or pid in rejected:
-                    continue
-                best.append((float(np.min(self.matcher.distances(g, e))), pid))
-            best.sort()
-            if best and best[0][0] < self.matcher.match_threshold:
-                d, pid = best[0]
-                conf = self.matcher.confidence(d)
-                if len(best) > 1:  # ambiguous between two people: lower the confidence
-                    conf *= min(1.0, (best[1][0] - d) / (0.2 * self.matcher.match_threshold))
-                updates.append((pid, d, round(conf, 4), fid))
-            else:
-                updates.append((None, best[0][0] if best else None, None, fid))
+            by_dim.setdefault(e.shape[0], []).append((fid, e, set(json.loads(rej))))
+        t = self.matcher.match_threshold
+        for dim, items in by_dim.items():
+            E = np.stack([e for _, e, _ in items])
+            people = [(pid, g) for pid, g in gal.items() if g.shape[1] == dim]
+            D = np.full((len(items), max(1, len(people))), np.inf)
+            if people:  # one matrix product against every gallery embedding, then min per person
+                full = self.matcher.distance_matrix(E, np.concatenate([g for _, g in people]))
+                starts = np.cumsum([0] + [len(g) for _, g in people[:-1]])
+                D = np.minimum.reduceat(full, starts, axis=1)
+            col = {pid: j for j, (pid, _g) in enumerate(people)}
+            for i, (fid, _e, rejected) in enumerate(items):
+                row = D[i]
+                if rejected:
+                    row = row.copy()
+                    row[[col[p] for p in rejected if p in col]] = np.inf
+                order = np.argsort(row)
+                d = float(row[order[0]]) if people else None
+                if d is not None and d < t:
+                    conf = self.matcher.confidence(d)
+                    if len(people) > 1 and np.isfinite(row[order[1]]):  # ambiguous: lower the confidence
+                        conf *= min(1.0, (float(row[order[1]]) - d) / (0.2 * t))
+                    updates.append((people[order[0]][0], d, round(conf, 4), fid))
+                else:
+                    updates.append((None, d if d is not None and np.isfinite(d) else None, None, fid))
         with self.tx() as c:
             c.executemany("UPDATE faces SET suggested_person_id=?, suggested_distance=?, suggested_confidence=?"
                           " WHERE id=?", updates)
