@@ -181,6 +181,7 @@ class PipelineWorker(QThread):
         return True
 
     def run(self) -> None:  # noqa: D401 - QThread entry point
+        busy = True  # so the first idle round reports once
         try:
             self.queue.recover()
             while True:
@@ -189,14 +190,16 @@ class PipelineWorker(QThread):
                         break
                 try:
                     did = self._one_round()
-                except Exception as e:  # noqa: BLE001 - e.g. the pipeline cannot be built at all
+                except Exception as e:  # noqa: BLE001 - e.g. the database is not writable
                     log.exception("worker round failed")
                     self.engineError.emit(str(e))
-                    did = False
-                    self._detect_enabled = False  # avoid a hot error loop; re-enabled by the GUI
+                    did = False  # wait (below) before trying again: no hot error loop
                 if did:
+                    busy = True
                     continue
-                self.idle.emit()
+                if busy:  # only on the transition from work to idle
+                    busy = False
+                    self.idle.emit()
                 self._mutex.lock()
                 try:
                     if not self._stop and not self._wake:
