@@ -55,6 +55,19 @@ def test_process_engine_restore_cancel_crash(tmp_path, identities, fast_engine):
         tok = CancelToken()
         with pytest.raises(Cancelled):
             eng.restore(rgb, {}, settings, progress=lambda s, f, m: tok.cancel(), cancel=tok)
+        # pause halts the child at its next progress report; resume lets it finish
+        eng.set_paused(True)
+        seen, out = [], []
+        t = threading.Thread(target=lambda: out.append(
+            eng.restore(rgb, {}, settings, progress=lambda s, f, m: seen.append(s))))
+        t.start()
+        import time
+        time.sleep(1.0)
+        n_paused = len(seen)
+        assert not out and n_paused <= 1
+        eng.set_paused(False)
+        t.join(60)
+        assert out and len(seen) > n_paused
         # a crash of the child ends that call with an error; the next call starts a new child
         pid = eng.pid
         threading.Timer(0.3, lambda: os.kill(pid, signal.SIGKILL)).start()
