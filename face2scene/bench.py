@@ -29,6 +29,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, default=None, help="development photos (default: ../shared/data)")
     p.add_argument("--out", type=Path, default=Path("bench_out"), help="folder for JSON and plots")
     p.add_argument("--samples", type=int, default=20, help="quality: number of photos")
+    p.add_argument("--first", type=int, default=0,
+                   help="quality: start at each person's N-th photo (use another N for held-out photos)")
     p.add_argument("--preset", default="mild", help="quality: degradation preset")
     p.add_argument("--max-side", type=int, default=768, help="quality: photos are reduced to this long side")
     p.add_argument("--sizes", default="1,4,16", help="speed: megapixels, comma separated")
@@ -62,10 +64,10 @@ def _print_table(header: List[str], rows: List[List[str]]) -> str:
 # quality
 
 
-def _samples(data: Path, n: int):
+def _samples(data: Path, n: int, first: int = 0):
     """(person, clean path, reference paths) triples, cycling over people and photos."""
     people = {p.name: sorted(q for q in p.iterdir() if q.is_file()) for p in sorted((data / "identities").iterdir()) if p.is_dir()}
-    out, k = [], 0
+    out, k = [], first
     while len(out) < n and k < 50:
         for name, files in people.items():
             if k < len(files) and len(out) < n:
@@ -110,7 +112,7 @@ def bench_quality(args) -> Dict:
     pipes["blind"] = Face2ScenePipeline(PipelineConfig(**{**cfg.__dict__, "estimate_mode": "blind"}))
     backend = pipes["face"].face_backend
     records = []
-    samples = _samples(data, args.samples)
+    samples = _samples(data, args.samples, args.first)
     for i, (person, clean_path, refs) in enumerate(samples):
         clean = load_image(clean_path).rgb
         f = args.max_side / max(clean.shape[:2])

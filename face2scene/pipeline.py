@@ -8,6 +8,7 @@ crops, the degradation estimate, which backend ran, timings) for the app and the
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 
 STAGES = ("faces", "people", "ref-fr", "fadex", "restore", "paste")
 RESTORERS = ("auto", "classical", "compact", "sd-turbo")
+FACE_BLUR_WEIGHT = 0.3  # share of the faces' blur fit in the final blur (rest: whole photo)
 
 
 @dataclass
@@ -105,9 +107,11 @@ class Face2ScenePipeline:
 
     def people_index(self, people: Optional[Mapping[str, Sequence[RefSource]]], progress=None) -> PeopleIndex:
         def key_of(v):
-            if isinstance(v, np.ndarray):
-                return ("array", id(v))
-            return ("path", str(v))
+            if isinstance(v, np.ndarray):  # by content: ids of freed arrays get reused
+                return ("array", v.shape, hashlib.sha1(np.ascontiguousarray(v).data).hexdigest())
+            p = Path(v)
+            st = p.stat() if p.exists() else None  # an edited reference is analysed again
+            return ("path", str(p), st.st_mtime_ns if st else None, st.st_size if st else None)
         key = tuple(sorted((name, tuple(key_of(v) for v in (srcs if isinstance(srcs, (list, tuple)) else [srcs])))
                            for name, srcs in (people or {}).items()))
         if key not in self._index_cache:
@@ -254,14 +258,15 @@ class Face2ScenePipeline:
             warnings.append("no face was large enough for a degradation estimate; used the blind estimate")
             return blind
         face = fuse_estimates(ests, weights)
-        # Noise and compression are read best on the face (the references say what clean skin
-        # looks like); blur is shared between the faces' fit and the whole photo's fit, which see
-        # different content and so err independently.
-        wf = face.confidence + 0.25
-        blur = (wf * face.blur_sigma + 0.5 * blind.blur_sigma) / (wf + 0.5)
-        face.blur_sigma = float(blur)
-        face.details.update({"face_blur": ests[0].blur_sigma if len(ests) == 1 else None,
-                             "blind": blind.to_json()})
+        # Noise is read far better on the face (the references say what clean skin looks like:
+        # median error 0.2 vs 1.3 on the benchmark). Blur is not: the references' detail energy
+        # differs from the true face's by makeup, expression and lighting, so the faces' blur
+        # (median error ~0.35 px) is averaged with the whole photo's fit (~0.15 px), which sees
+        # other content and errs independently.
+        wf = FACE_BLUR_WEIGHT * min(1.0, face.confidence + 0.25)
+        face_blur = face.blur_sigma
+        face.blur_sigma = float(wf * face_blur + (1 - wf) * blind.blur_sigma)
+        face.details.update({"face_blur": face_blur, "blind": blind.to_json()})
         return face
 
     def _paste_face(self, out, r: FaceResult, aligned, estimate, up, occupied, index: PeopleIndex) -> None:
