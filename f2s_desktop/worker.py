@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # stages in pipeline order (progress inside one photo is spread evenly over them)
 STAGES = ("load", "faces", "people", "ref-fr", "fadex", "restore", "paste", "save")
 PROGRESS_INTERVAL = 0.05  # s between progress signals of one stage (throttled, as Orange's TaskState)
+DETECT_BURST = 8          # face analyses in a row before a queued restoration gets its turn
 
 
 class PipelineWorker(QThread):
@@ -60,6 +61,7 @@ class PipelineWorker(QThread):
         self._last_emit = 0.0
         self._last_stage = ""
         self._detect_enabled = True
+        self._analysed_since_job = 0
 
     # ---------------------------------------------------------------- GUI-thread API
     def wake(self) -> None:
@@ -144,24 +146,35 @@ class PipelineWorker(QThread):
         return cb
 
     def _one_round(self) -> bool:
-        """Do one unit of work; False when there was nothing to do."""
-        if self._detect_enabled:
+        """Do one unit of work; False when there was nothing to do.
+
+        Analysis (references, then photos) goes first, but after DETECT_BURST analyses a queued
+        restoration gets its turn, so a big import never starves a photo the user asked for.
+        """
+        job = None
+        if not self._paused and self._analysed_since_job >= DETECT_BURST:
+            job = self.queue.claim_next()
+        if job is None and self._detect_enabled:
             refs = self.lib.references_pending()
             if refs:
                 n = analyse_reference(self.lib, self._engine(), refs[0].id)
                 self.referenceAnalysed.emit(refs[0].id, n)
+                self._analysed_since_job += 1
                 return True
             pending = self.lib.photos_pending_faces()
             if pending:
                 pid = pending[0]
                 n = analyse_photo(self.lib, self._engine(), pid)
                 self.facesDetected.emit(pid, n if self.lib.photo(pid).faces_state == "done" else -1)
+                self._analysed_since_job += 1
                 return True
-        if self._paused:
-            return False
-        job = self.queue.claim_next()
+        if job is None:
+            if self._paused:
+                return False
+            job = self.queue.claim_next()
         if job is None:
             return False
+        self._analysed_since_job = 0
         cancel = CancelToken()
         with QMutexLocker(self._mutex):
             self._cancel, self._current_photo = cancel, job.photo_id

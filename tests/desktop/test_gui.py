@@ -393,3 +393,22 @@ def test_drag_and_drop_photos_and_references(qtbot, make_window, tmp_path):
     with qtbot.waitSignal(win.people.referencesAdded, timeout=10000):
         _drop(win.people.people, [ref], QPointF(rect.center()))
     assert [Path(r.path).name for r in win.lib.references(pid)] == ["r.png"]
+
+
+def test_big_import_does_not_starve_queued_restoration(qtbot, make_window, tmp_path, monkeypatch):
+    """After a burst of face analyses the worker restores a queued photo, then goes on analysing."""
+    import f2s_desktop.worker as worker_mod
+    monkeypatch.setattr(worker_mod, "DETECT_BURST", 2)
+    files = [make_photo(tmp_path / "many" / f"m{i}.png", 200 + i, size=(48, 32)) for i in range(8)]
+    eng = FakeEngine()
+    order = []
+    win = make_window(lambda: eng, start_worker=False)
+    win.worker.facesDetected.connect(lambda pid, n: order.append(("faces", pid)))
+    win.worker.jobFinished.connect(lambda pid, st, v, e: order.append(("job", pid)))
+    win.lib.import_photos([tmp_path / "many"])
+    win.model.reload()
+    first = win.lib.photos()[-1].id  # the last one imported: its faces are analysed last
+    win.enqueue([first])
+    win.worker.start()
+    qtbot.waitUntil(lambda: ("job", first) in order and not win.lib.photos_pending_faces(), timeout=20000)
+    assert order.index(("job", first)) <= 3  # not after all 8 analyses
