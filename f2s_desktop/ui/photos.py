@@ -122,11 +122,9 @@ class PhotoModel(QAbstractListModel):
             size, lib, sha, path = self.thumb_size, self.lib, r.sha256, r.path
 
             def load():
-                try:
-                    return sha, read_image(str(lib.thumbnail(path, sha, size)))
-                except OSError:
-                    return sha, QImage()
-            self.bg.run(load, self._thumb_loaded, lambda msg, sha=sha: self._loading.discard(sha))
+                return sha, read_image(str(lib.thumbnail(path, sha, size)))
+            # a failure leaves an empty thumbnail (never a retry on every repaint)
+            self.bg.run(load, self._thumb_loaded, lambda msg, sha=sha: self._thumb_loaded((sha, QImage())))
             self.thumbnailsPending.emit(len(self._loading))
         return None
 

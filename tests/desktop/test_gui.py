@@ -412,3 +412,17 @@ def test_big_import_does_not_starve_queued_restoration(qtbot, make_window, tmp_p
     win.worker.start()
     qtbot.waitUntil(lambda: ("job", first) in order and not win.lib.photos_pending_faces(), timeout=20000)
     assert order.index(("job", first)) <= 3  # not after all 8 analyses
+
+
+def test_unreadable_original_gets_empty_thumbnail_once(qtbot, make_window, tmp_path):
+    f = make_photo(tmp_path / "x.png", 5)
+    win = make_window(lambda: FakeEngine(), start_worker=False)
+    win.lib.import_photos([f])
+    f.write_bytes(b"broken after import")
+    win.model.reload()
+    idx = win.model.index(0)
+    win.model.data(idx, Qt.ItemDataRole.DecorationRole)
+    qtbot.waitUntil(lambda: win.model.thumbnails_loading == 0, timeout=5000)
+    pm = win.model.data(idx, Qt.ItemDataRole.DecorationRole)
+    assert pm is not None and pm.isNull() and win.model.thumbnails_loading == 0  # no reload loop
+    win.grid.grab()
