@@ -68,6 +68,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         apply_theme(app, args.theme)
     paths = app_paths().ensure()
     _setup_logging(paths.logs)
+    # one app per library: a second one would re-queue the first one's running photo
+    from PySide6.QtCore import QLockFile
+    lock = QLockFile(str(paths.data / "f2s-desktop.lock"))
+    if not lock.tryLock(200):
+        msg = f"Face2Scene is already running with this library ({paths.data})."
+        print(f"f2s-desktop: {msg}", file=sys.stderr)
+        if not (args.quit_after_ready or args.self_test):
+            from PySide6.QtWidgets import QMessageBox
+            QMessageBox.information(None, "Face2Scene", msg)
+        return 4
     try:
         lib = Library(paths)
     except LibraryError as e:
@@ -92,6 +102,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     QTimer.singleShot(0, ready)
     rc = app.exec()
     lib.close()
+    lock.unlock()
     return rc or outcome["rc"]
 
 

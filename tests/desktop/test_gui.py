@@ -426,3 +426,19 @@ def test_unreadable_original_gets_empty_thumbnail_once(qtbot, make_window, tmp_p
     pm = win.model.data(idx, Qt.ItemDataRole.DecorationRole)
     assert pm is not None and pm.isNull() and win.model.thumbnails_loading == 0  # no reload loop
     win.grid.grab()
+
+
+def test_second_instance_on_same_library_refused(qtbot, tmp_path, capsys):
+    from PySide6.QtCore import QLockFile
+    from f2s_desktop import app
+    from f2s_desktop.paths import app_paths
+    home = tmp_path / "home"
+    paths = app_paths(home).ensure()
+    held = QLockFile(str(paths.data / "f2s-desktop.lock"))
+    assert held.tryLock(100)
+    try:
+        assert app.main(["--home", str(home), "--quit-after-ready"]) == 4
+        assert "already running" in capsys.readouterr().err
+    finally:
+        held.unlock()
+    assert app.main(["--home", str(home), "--quit-after-ready"]) == 0
