@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 
 from .faces import get_face_backend
@@ -239,12 +240,10 @@ class Face2ScenePipeline:
         ests, weights = [], []
         for r in jobs:
             size = r.restored_crop.shape[0]
-            region = list(crop_region_in_image(r.affine, size, rgb.shape))
-            region[0] -= region[0] % 8  # keep the region on the photo's 8x8 JPEG grid
-            region[1] -= region[1] % 8
+            region = analysis_region(r.affine, size, rgb.shape)
             x0, y0, x1, y1 = region
-            restored, cover = crop_to_region(r.restored_crop, r.affine, tuple(region))
-            mask, _ = crop_to_region(inner_face_mask(size), r.affine, tuple(region))
+            restored, cover = crop_to_region(r.restored_crop, r.affine, region)
+            mask, _ = crop_to_region(inner_face_mask(size), r.affine, region)
             try:
                 e = estimate_from_face(rgb[y0:y1, x0:x1], restored, mask * (cover > 0.999), jpeg[0], seed=cfg.seed)
             except ValueError as err:
@@ -284,6 +283,22 @@ class Face2ScenePipeline:
         blended = base.astype(np.float32) * (1 - mix) + face.astype(np.float32) * mix
         paste_back(out, np.clip(np.rint(blended), 0, 255).astype(np.uint8), aff, occupied,
                    crop_mask=face_paste_mask(size))
+
+
+def analysis_region(affine: np.ndarray, size: int, shape, max_side: int = 320) -> Tuple[int, int, int, int]:
+    """The image region FaDeX compares for one face: the crop's footprint, at most ``max_side``
+    pixels square around the inner face (a big face has pixels to spare, and the cost and
+    memory of the search grow with the area), its origin on the photo's 8x8 JPEG grid."""
+    x0, y0, x1, y1 = crop_region_in_image(affine, size, shape)
+    inv = cv2.invertAffineTransform(affine)
+    cx, cy = inv @ np.array([size * 0.5, size * 300 / 512, 1.0])  # inner-face centre
+    if x1 - x0 > max_side:
+        x0 = int(np.clip(cx - max_side / 2, x0, x1 - max_side))
+        x1 = x0 + max_side
+    if y1 - y0 > max_side:
+        y0 = int(np.clip(cy - max_side / 2, y0, y1 - max_side))
+        y1 = y0 + max_side
+    return x0 - x0 % 8, y0 - y0 % 8, x1, y1
 
 
 class _Stage:
