@@ -271,7 +271,7 @@ class Face2ScenePipeline:
     def _paste_face(self, out, r: FaceResult, aligned, estimate, up, occupied, index: PeopleIndex) -> None:
         """Second Ref-FR pass on the restored scene: the restored face keeps its structure and
         gets reference detail where the degradation destroyed it, then is feathered in."""
-        size = int(r.restored_crop.shape[0] * up)
+        size = int(min(1024, r.restored_crop.shape[0] * up))  # bounded, however large the upscale
         base, aff = align_face(out, r.face.landmarks * up, size)
         if up != 1:  # references again, at the output's scale
             refs = index.select_references(r.person, r.face, self.config.max_refs)
