@@ -276,8 +276,9 @@ class Face2ScenePipeline:
         if up != 1:  # references again, at the output's scale
             refs = index.select_references(r.person, r.face, self.config.max_refs)
             aligned = self.reffr.align_references(base, refs, size)
-        # Detail above what the degradation kept: split at the blur scale (in output pixels).
-        split = max(1.0, (estimate.blur_sigma + 0.5) * up)
+        # Detail above what the degradation kept: split at the blur scale (input pixels, here
+        # converted to this crop's pixels; the first-pass crop was at the input's scale).
+        split = max(1.0, (estimate.blur_sigma + 0.5) * size / r.restored_crop.shape[0])
         face = self.reffr.restore(base, aligned, base=base, split_sigma=split)
         mix = float(np.clip(self.config.face_detail, 0.0, 1.0))
         blended = base.astype(np.float32) * (1 - mix) + face.astype(np.float32) * mix
