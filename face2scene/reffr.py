@@ -96,7 +96,8 @@ class RefFR:
         ss = self.split_sigma if split_sigma is None else split_sigma
         b = to_ycc(base)
         low_y = _gauss(b[..., 0], ss)
-        chroma = np.stack([_gauss(b[..., c], ss * 1.5) for c in (1, 2)], axis=-1)
+        chroma_low = np.stack([_gauss(b[..., c], ss * 1.5) for c in (1, 2)], axis=-1)
+        chroma = chroma_low + photo_detail * (b[..., 1:] - chroma_low)
         if not aligned:
             out_y = low_y + photo_detail * (b[..., 0] - low_y)
         else:
