@@ -186,8 +186,15 @@ class Face2ScenePipeline:
                 and index.people.get(r.person) and index.people[r.person].refs]
         for r in results:
             if r.face.usable and r.skipped is None and r not in jobs:
-                r.skipped = "no reference photos for this face" if r.person is None else f"no usable references for {r.person}"
-        aligned_refs = {}
+                if r.person is not None:
+                    r.skipped = f"no usable references for {r.person}"
+                elif index is not None and index.people:
+                    near, d = index.nearest(r.face)
+                    r.skipped = ("not recognised as any given person" +
+                                 (f" (closest: {near}, distance {d:.2f})" if near is not None else ""))
+                else:
+                    r.skipped = "no reference photos given"
+        aligned_refs, gains = {}, {}
         with stage("ref-fr") as st:
             for k, r in enumerate(jobs):
                 cancel.raise_if_cancelled()
@@ -196,14 +203,14 @@ class Face2ScenePipeline:
                 refs = index.select_references(r.person, r.face, cfg.max_refs)
                 aligned = self.reffr.align_references(crop, refs, size)
                 r.affine, r.degraded_crop = aff, crop
-                r.restored_crop = self.reffr.restore(crop, aligned)
+                r.restored_crop, gains[r.index] = self.reffr.restore_with_gain(crop, aligned)
                 r.references_used = [a.label for a in aligned]
                 aligned_refs[r.index] = aligned
                 st((k + 1) / max(1, len(jobs)), f"face {k + 1}/{len(jobs)}")
 
         # 4. FaDeX: degradation estimate
         with stage("fadex") as st:
-            estimate = self._estimate(rgb, jobs, st, warnings)
+            estimate = self._estimate(rgb, jobs, gains, st, warnings)
 
         # 5. scene restoration
         with stage("restore") as st:
@@ -226,7 +233,7 @@ class Face2ScenePipeline:
                                        "fadex": "analytic", "restorer": restorer.name, "device": self.device},
                              timings=timings, upscale=up, warnings=warnings)
 
-    def _estimate(self, rgb, jobs, st, warnings) -> DegradationEstimate:
+    def _estimate(self, rgb, jobs, gains, st, warnings) -> DegradationEstimate:
         cfg = self.config
         if cfg.estimate is not None:
             st(1.0, "given")
@@ -243,7 +250,9 @@ class Face2ScenePipeline:
             region = analysis_region(r.affine, size, rgb.shape)
             x0, y0, x1, y1 = region
             restored, cover = crop_to_region(r.restored_crop, r.affine, region)
-            mask, _ = crop_to_region(inner_face_mask(size), r.affine, region)
+            # Compare only where the references agreed with the photo (their detail was used).
+            trusted = inner_face_mask(size) * (gains[r.index] > 0.5)
+            mask, _ = crop_to_region(trusted.astype(np.float32), r.affine, region)
             try:
                 e = estimate_from_face(rgb[y0:y1, x0:x1], restored, mask * (cover > 0.999), jpeg[0], seed=cfg.seed)
             except ValueError as err:
