@@ -9,6 +9,7 @@ crops, the degradation estimate, which backend ran, timings) for the app and the
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 import logging
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 STAGES = ("faces", "people", "ref-fr", "fadex", "restore", "paste")
 RESTORERS = ("auto", "classical", "compact", "sd-turbo")
+INDEX_CACHE_SIZE = 4  # analysed reference sets kept between calls
 FACE_BLUR_WEIGHT = 0.3  # share of the faces' blur fit in the final blur (rest: whole photo)
 
 
@@ -80,7 +82,7 @@ class Face2ScenePipeline:
         self.device, self._device_warning = resolve_device(self.config.device)
         self._backend: Optional[FaceBackend] = None
         self._backend_warning: Optional[str] = None
-        self._index_cache: Dict[tuple, PeopleIndex] = {}
+        self._index_cache: "OrderedDict[tuple, PeopleIndex]" = OrderedDict()
         self._restorer = None
         self._restorer_warning: Optional[str] = None
         self.reffr = RefFR()
@@ -115,8 +117,12 @@ class Face2ScenePipeline:
             return ("path", str(p), st.st_mtime_ns if st else None, st.st_size if st else None)
         key = tuple(sorted((name, tuple(key_of(v) for v in (srcs if isinstance(srcs, (list, tuple)) else [srcs])))
                            for name, srcs in (people or {}).items()))
-        if key not in self._index_cache:
+        if key in self._index_cache:
+            self._index_cache.move_to_end(key)
+        else:
             self._index_cache[key] = PeopleIndex.build(self.face_backend, people, progress)
+            while len(self._index_cache) > INDEX_CACHE_SIZE:  # analysed albums hold images
+                self._index_cache.popitem(last=False)
         return self._index_cache[key]
 
     # -- public helpers --------------------------------------------------------------------
