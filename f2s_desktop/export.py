@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import string
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,20 +97,8 @@ def render_name(item: ExportItem, template: str, date: Optional[str] = None) -> 
 
 def atomic_save(im, path: Path, fmt: str, params: Dict[str, Any]) -> None:
     """Save a PIL image to ``path`` via a temporary file in the same folder and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            im.save(f, fmt, **params)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    from face2scene.io import atomic_write
+    atomic_write(path, lambda f: im.save(f, fmt, **params))
 
 
 def _metadata(original: Path, size: Tuple[int, int]) -> Tuple[Optional[bytes], Optional[bytes], Optional[str]]:
