@@ -346,7 +346,9 @@ def save_image_atomic(path: PathLike, rgb: np.ndarray, *, format: Optional[str] 
         opts["quality"] = int(quality)
     if fmt == "JPEG" and quality >= 90:
         opts["subsampling"] = 0  # keep full colour resolution at high quality
-    if fmt == "TIFF":
+    if fmt == "TIFF" and not exif:
+        # libtiff (used for compressed TIFF) cannot write an EXIF sub-IFD (where the dates
+        # are): with EXIF, Pillow's own uncompressed writer keeps it.
         opts["compression"] = "tiff_lzw"
     if exif:
         opts["exif"] = exif
