@@ -113,7 +113,7 @@ def _loss(e_sim: np.ndarray, e_target: np.ndarray) -> float:
 
 def fit_degradation(syn: Synthesizer, target: np.ndarray, scales: Sequence[float] = (1.0,),
                     noise_prior: Optional[Tuple[float, float]] = None,
-                    noise_grid: Sequence[float] = NOISE_GRID, polish: int = 3) -> Tuple[Dict[str, float], float]:
+                    noise_grid: Sequence[float] = NOISE_GRID, polish_n: int = 3) -> Tuple[Dict[str, float], float]:
     """Grid search, then Nelder-Mead from the best grid points, of (blur σ, noise σ, scale)
     minimising the band loss.
 
@@ -127,21 +127,31 @@ def fit_degradation(syn: Synthesizer, target: np.ndarray, scales: Sequence[float
 
     grid = []
     for s in scales:
-        for b in BLUR_GRID:
+        # below full resolution the downscale already removed the fine detail: little extra blur
+        for b in (BLUR_GRID if s >= 0.999 else BLUR_GRID[:4]):
             for n in noise_grid:
                 grid.append((total(b, n, s), b, n, s))
     grid.sort()
-    # The valley is narrow and tilted (more blur trades against more noise): polish the best
-    # few grid points with Nelder-Mead, the simulation being deterministic for a fixed seed.
-    best = grid[0]
-    for start in grid[:polish]:
+
+    def polish(start):
         _, b0, n0, s0 = start
         f = lambda v, s0=s0: total(max(0.0, v[0]), max(0.0, v[1]), s0)
         r = minimize(f, x0=[b0, n0], method="Nelder-Mead",
                      options={"xatol": 0.02, "fatol": 1e-4, "maxfev": 60,
                               "initial_simplex": [[b0, n0], [b0 + 0.25, n0], [b0, n0 + 2.0]]})
-        if r.fun < best[0]:
-            best = (float(r.fun), max(0.0, float(r.x[0])), max(0.0, float(r.x[1])), s0)
+        return min(start, (float(r.fun), max(0.0, float(r.x[0])), max(0.0, float(r.x[1])), s0))
+
+    # The valley is narrow and tilted (more blur trades against more noise): polish the best
+    # few grid points with Nelder-Mead, the simulation being deterministic for a fixed seed.
+    full = [g for g in grid if g[3] >= 0.999]
+    best = min(polish(g) for g in (full or grid)[:polish_n])
+    # A downscale and a blur look alike in band energies; a lower resolution is only believed
+    # when it explains the photo clearly better than full resolution with some blur.
+    reduced = [g for g in grid if g[3] < 0.999]
+    if reduced:
+        alt = polish(reduced[0])
+        if alt[0] < 0.6 * best[0] - 1e-4:
+            best = alt
     loss, b, n, s = best
     return {"blur_sigma": float(b), "noise_sigma": float(n), "scale": float(s)}, float(loss)
 
@@ -162,7 +172,7 @@ def _effective_noise(syn: Synthesizer, p: Dict[str, float]) -> float:
 
 
 def estimate_from_face(degraded_region: np.ndarray, restored_region: np.ndarray, mask: np.ndarray,
-                       jpeg_quality: Optional[float], scales: Sequence[float] = (1.0,),
+                       jpeg_quality: Optional[float], scales: Sequence[float] = SCALE_GRID,
                        seed: int = 0) -> DegradationEstimate:
     """Analysis by synthesis on one face, in the photo's own pixel grid.
 
@@ -271,7 +281,7 @@ def blind_estimate(rgb: np.ndarray, jpeg: Optional[Tuple[Optional[float], float,
         clean = np.repeat(sur[..., None], 3, axis=2)
         syn = Synthesizer(clean, mask, q, seed)
         prior = (noise_guess, 2.0) if known_noise is None else (known_noise, 50.0)
-        p, loss = fit_degradation(syn, target, scales, noise_prior=prior, polish=1)
+        p, loss = fit_degradation(syn, target, scales, noise_prior=prior, polish_n=1)
         results.append((loss, p))
     losses = np.array([r[0] for r in results])
     w = np.exp(-(losses - losses.min()) / 0.2)

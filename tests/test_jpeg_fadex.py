@@ -105,3 +105,14 @@ def test_fuse_is_weighted_and_robust():
     f = fuse_estimates([a, b, outlier], [3.0, 3.0, 1.0])
     assert 10.0 <= f.noise_sigma <= 12.0 and f.blur_sigma <= 1.2
     assert f.source == "face"
+
+
+@pytest.mark.parametrize("scale", [0.35, 1.0])
+def test_fadex_tells_a_strong_downscale_from_full_resolution(sample, scale):
+    backend = get_face_backend("dlib")
+    deg = apply_params(sample, simple_params(noise_sigma=5, blur_sigma=0.0 if scale < 1 else 1.4,
+                                             jpeg_quality=85, scale=scale, seed=2))
+    face = backend.detect(sample, with_embeddings=False)[0]
+    d, r, m = _face_region(deg, sample, face.landmarks)
+    est = estimate_from_face(d, r, m, estimate_jpeg_quality(deg)[0])
+    assert abs(est.scale - scale) < 0.2, est
