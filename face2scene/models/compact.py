@@ -52,8 +52,8 @@ class CompactRestorer(ModelMixin, ConfigMixin):
     is_diffusion = False  # for reports and the UI: this model has no generative prior
 
     @register_to_config
-    def __init__(self, unshuffle: int = 4, block_out_channels: Tuple[int, ...] = (64, 96, 128),
-                 layers_per_block: int = 1, cross_attention_dim: int = 64, attention_head_dim: int = 32,
+    def __init__(self, unshuffle: int = 4, block_out_channels: Tuple[int, ...] = (48, 96, 144),
+                 layers_per_block: int = 1, cross_attention_dim: int = 64, attention_head_dim: int = 8,
                  cross_attention_levels: int = 2, pixel_norm_groups: int = 1, norm_num_groups: int = 8):
         super().__init__()
         n = len(block_out_channels)
@@ -65,6 +65,9 @@ class CompactRestorer(ModelMixin, ConfigMixin):
             block_out_channels=tuple(block_out_channels), layers_per_block=layers_per_block,
             cross_attention_dim=cross_attention_dim, attention_head_dim=attention_head_dim,
             only_cross_attention=True, norm_num_groups=norm_num_groups,
+            # the default mid block always has self-attention (global: breaks tiling); this one
+            # attends only to the tokens
+            mid_block_type="UNetMidBlock2DSimpleCrossAttn",
         )
         _swap_group_norms(self.unet, pixel_norm_groups)
         nn.init.zeros_(self.unet.conv_out.weight)  # start as the identity (residual output)

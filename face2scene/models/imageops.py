@@ -35,13 +35,13 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> Tu
     return x, (h, w)
 
 
-def gaussian_weight(h: int, w: int, sigma_frac: float = 0.25, device="cpu") -> torch.Tensor:
+def gaussian_weight(h: int, w: int, sigma_frac: float = 0.15, device="cpu") -> torch.Tensor:
     """A separable Gaussian bump (1x1xhxw), peak 1 at the tile centre, never exactly zero."""
     ys = torch.arange(h, device=device, dtype=torch.float32) - (h - 1) / 2
     xs = torch.arange(w, device=device, dtype=torch.float32) - (w - 1) / 2
     gy = torch.exp(-0.5 * (ys / (sigma_frac * h)) ** 2)
     gx = torch.exp(-0.5 * (xs / (sigma_frac * w)) ** 2)
-    return (gy[:, None] * gx[None, :]).clamp_min(1e-3)[None, None]
+    return (gy[:, None] * gx[None, :]).clamp_min(1e-6)[None, None]
 
 
 def tile_starts(length: int, tile: int, overlap: int, align: int) -> list:

@@ -26,7 +26,7 @@ from .data import Degrader, face_crop, imperfect_restoration, random_crop, to_ba
 DEFAULTS = {
     "seed": 0, "threads": 1, "val_fraction": 0.2, "max_side": 768, "presets": ["simple"],
     "restorer": {"unshuffle": 4, "block_out_channels": [48, 96, 144], "layers_per_block": 1,
-                 "cross_attention_dim": 64, "attention_head_dim": 32, "cross_attention_levels": 2},
+                 "cross_attention_dim": 64, "attention_head_dim": 8, "cross_attention_levels": 2},
     "mapnet": {"dim": 128, "num_heads": 4, "pool_sizes": [1, 2, 4], "num_text_tokens": 1},
     "batch": 8, "crop": 128, "face_crop": 64, "null_prob": 0.15, "edge_weight": 0.5,
     "lr": 2e-4, "weight_decay": 0.0, "decay_from": 0.75,
