@@ -1,0 +1,165 @@
+"""The compact learned configuration as a pipeline backend (hooks for face2scene.pipeline).
+
+    backend = load_compact_restorer(device="cpu")          # shipped weights, or a folder
+    code = backend.face_code([FaceCrops(deg, restored, affine, weight), ...])   # None -> null code
+    estimate = code.estimate                               # DegradationEstimate(source="face")
+    out = backend.restore_with_tokens(rgb, code, upscale=1, tile=512, progress=..., cancel=...)
+
+Face crops given to FaDeX must be at the photo's native pixel scale: aligned crops made at another
+size are resampled back by the scale of their affine (blur and noise are measured in photo pixels).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, List, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from ..types import DegradationEstimate
+from .compact import CompactRestorer
+from .fadex import FaDeXEncoder, fuse_feature_maps
+from .imageops import to_tensor
+from .mapnet import MapNet
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "weights" / "compact"
+COMPONENTS = ("fadex", "mapnet", "restorer")
+WEIGHT_FILES = ("config.json", "diffusion_pytorch_model.safetensors")
+MIN_FACE_PX = 32
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """A weights folder is missing files; the message lists each missing path."""
+
+
+def check_folder(folder: Path, layout: dict) -> None:
+    """layout: {subfolder: [files]} -> raise WeightsNotFoundError listing everything missing."""
+    folder = Path(folder)
+    missing = [str(folder / sub / f) for sub, files in layout.items() for f in files
+               if not (folder / sub / f).is_file()]
+    if missing:
+        raise WeightsNotFoundError(
+            f"weights folder {folder} is incomplete; missing:\n  " + "\n  ".join(missing))
+
+
+@dataclass
+class FaceCrops:
+    """One face for FaDeX: the degraded and the restored aligned crop (same geometry, RGB uint8),
+    the 2x3 affine photo -> crop (None if the crops are already at native scale) and a fusion weight
+    (e.g. face size x detection confidence)."""
+    degraded: np.ndarray
+    restored: np.ndarray
+    affine: Optional[np.ndarray] = None
+    weight: float = 1.0
+
+
+@dataclass
+class DegradationCode:
+    """The conditioning the restorer receives: tokens (1 x T x D), how they were made, and FaDeX's
+    explicit estimate (None for the null code)."""
+    tokens: torch.Tensor
+    source: str  # "face" | "null" | "given"
+    estimate: Optional[DegradationEstimate] = None
+    faces_used: int = 0
+    details: dict = field(default_factory=dict)
+
+
+def to_native_scale(crop: np.ndarray, affine: Optional[np.ndarray]) -> np.ndarray:
+    """Resample an aligned crop so one crop pixel is one photo pixel again."""
+    if affine is None:
+        return crop
+    s = math.sqrt(abs(float(np.linalg.det(np.asarray(affine, dtype=np.float64)[:2, :2]))))
+    if not np.isfinite(s) or s <= 0 or abs(s - 1) < 0.05:
+        return crop
+    h, w = crop.shape[:2]
+    size = (max(1, round(w / s)), max(1, round(h / s)))
+    return cv2.resize(crop, size, interpolation=cv2.INTER_AREA if s > 1 else cv2.INTER_CUBIC)
+
+
+class CompactBackend:
+    """FaDeX (frozen) + MapNet + the compact token-conditioned restorer."""
+
+    name = "compact"
+    description = "compact token-conditioned restorer (learned, no generative prior)"
+
+    def __init__(self, fadex: FaDeXEncoder, mapnet: MapNet, restorer: CompactRestorer, device="cpu",
+                 folder: Optional[Path] = None):
+        self.device = torch.device(device)
+        self.fadex = fadex.to(self.device).eval()
+        self.mapnet = mapnet.to(self.device).eval()
+        self.restorer = restorer.to(self.device).eval()
+        self.folder = folder
+
+    @torch.no_grad()
+    def face_code(self, faces: Sequence[FaceCrops]) -> DegradationCode:
+        """Fuse the faces' FaDeX feature maps (weighted) into one code; no usable face -> null code."""
+        maps, weights, ests = [], [], []
+        for f in faces:
+            d = to_native_scale(f.degraded, f.affine)
+            r = to_native_scale(f.restored, f.affine)
+            if d.shape != r.shape or min(d.shape[:2]) < MIN_FACE_PX:
+                continue
+            out = self.fadex(to_tensor(d, self.device), to_tensor(r, self.device))
+            maps.append(out.feature_map)
+            weights.append(f.weight)
+            ests.append(FaDeXEncoder.decode_params(out.params)[0])
+        if not maps:
+            return self.null_code()
+        fmap = fuse_feature_maps(maps, weights)
+        w = np.asarray(weights, np.float64)
+        w = w / w.sum() if w.sum() > 0 else np.full(len(w), 1.0 / len(w))
+        qs = [e["jpeg_quality"] for e in ests]
+        n_jpeg = sum(q is not None for q in qs)
+        est = DegradationEstimate(
+            noise_sigma=float(sum(wi * e["noise_sigma"] for wi, e in zip(w, ests))),
+            blur_sigma=float(sum(wi * e["blur_sigma"] for wi, e in zip(w, ests))),
+            jpeg_quality=(float(np.mean([q for q in qs if q is not None])) if n_jpeg * 2 >= len(qs) else None),
+            scale=float(sum(wi * e["scale"] for wi, e in zip(w, ests))),
+            source="face", confidence=float(min(1.0, 0.5 + 0.1 * len(maps))),
+            details={"estimator": "fadex-learned", "per_face": ests})
+        return DegradationCode(self.mapnet(fmap), "face", est, len(maps))
+
+    @torch.no_grad()
+    def null_code(self) -> DegradationCode:
+        return DegradationCode(self.mapnet(None).to(self.device), "null")
+
+    @torch.no_grad()
+    def code_from_pair(self, degraded: np.ndarray, clean: np.ndarray, source: str = "given") -> DegradationCode:
+        """Code of a known degradation: FaDeX on (degraded, clean) of the same content at native scale
+        (benchmarks: the 'true-parameter' code)."""
+        out = self.fadex(to_tensor(degraded, self.device), to_tensor(clean, self.device))
+        return DegradationCode(self.mapnet(out.feature_map), source)
+
+    def restore_with_tokens(self, rgb: np.ndarray, code: Optional[DegradationCode] = None, upscale: int = 1,
+                            tile: int = 512, overlap: int = 128, colour_fix: bool = False,
+                            progress: Optional[Callable[[float, str], None]] = None,
+                            cancel=None) -> np.ndarray:
+        """Restore the whole photo (HxWx3 uint8) -> (H*upscale)x(W*upscale)x3 uint8, tiled.
+        progress(fraction, message) is called per tile; cancel (a CancelToken) is checked per tile."""
+        code = code or self.null_code()
+        check = cancel.raise_if_cancelled if cancel is not None else None
+        prog = (lambda f: progress(f, "restoring tiles")) if progress is not None else None
+        return self.restorer.restore(rgb, code.tokens, upscale=upscale, tile=tile, overlap=overlap,
+                                     colour_fix=colour_fix, cancel=check, progress=prog)
+
+
+def load_compact_restorer(device="cpu", folder: Optional[str | Path] = None) -> CompactBackend:
+    """Load the compact configuration (default: the weights shipped in face2scene/weights/compact).
+    Raises WeightsNotFoundError (a FileNotFoundError) naming every missing file."""
+    folder = Path(folder) if folder is not None else WEIGHTS_DIR
+    check_folder(folder, {c: WEIGHT_FILES for c in COMPONENTS})
+    kw = {"low_cpu_mem_usage": False}
+    torch.set_flush_denormal(True)
+    return CompactBackend(FaDeXEncoder.from_pretrained(folder / "fadex", **kw),
+                          MapNet.from_pretrained(folder / "mapnet", **kw),
+                          CompactRestorer.from_pretrained(folder / "restorer", **kw), device=device, folder=folder)
+
+
+def restore_with_tokens(rgb: np.ndarray, code: Optional[DegradationCode], backend: Optional[CompactBackend] = None,
+                        **kw) -> np.ndarray:
+    """Functional form of :meth:`CompactBackend.restore_with_tokens` (loads the shipped weights)."""
+    backend = backend or load_compact_restorer()
+    return backend.restore_with_tokens(rgb, code, **kw)
