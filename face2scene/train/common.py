@@ -146,6 +146,17 @@ def start_run(data_dirs, out, cfg: Dict, log=print):
     return out, train, val
 
 
+def set_lr(opt, cfg: Dict, timer: "Timer", step: int) -> float:
+    """Constant learning rate, then linear decay (to 5%) over the last part of the run, measured in
+    wall-clock time when the run is time-boxed, else in steps."""
+    frac = timer.elapsed / timer.limit if timer.limit > 0 else step / max(1, cfg["max_steps"])
+    start = cfg.get("decay_from", 1.0)
+    lr = cfg["lr"] if frac < start else cfg["lr"] * max(0.05, (1 - frac) / max(1e-6, 1 - start))
+    for g in opt.param_groups:
+        g["lr"] = lr
+    return lr
+
+
 class Timer:
     def __init__(self, minutes: float, already: float = 0.0):
         self.limit = minutes * 60.0

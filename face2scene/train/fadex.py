@@ -25,7 +25,7 @@ from .data import Degrader, face_crop, imperfect_restoration, random_crop, to_ba
 DEFAULTS = {
     "seed": 0, "threads": 1, "val_fraction": 0.2, "max_side": 768, "presets": ["simple"],
     "model": {"channels": [32, 64, 96, 128], "code_dim": 128, "blocks_per_stage": 1},
-    "batch": 12, "crop": 64, "tau": 0.07, "param_weight": 1.0, "lr": 3e-4, "weight_decay": 1e-4,
+    "batch": 12, "crop": 64, "tau": 0.07, "param_weight": 1.0, "lr": 3e-4, "weight_decay": 1e-4, "decay_from": 0.6,
     "max_steps": 100000, "max_minutes": 12.0, "ckpt_every": 100, "log_every": 10, "val_degradations": 6,
 }
 
@@ -123,7 +123,7 @@ def train_fadex(data_dirs: Sequence[str], out: str, config_path: str | None = No
 
     model = FaDeXEncoder(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg["model"].items()})
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-    ckpt = out / "checkpoint"
+    ckpt = out / "checkpoint_fadex"
     state = {"step": 0, "elapsed": 0.0, "history": {"step": [], "loss": [], "nce": [], "param": [],
                                                     "val_step": [], "val_cos_same_degradation": [],
                                                     "val_cos_same_photo": []}}
@@ -136,6 +136,7 @@ def train_fadex(data_dirs: Sequence[str], out: str, config_path: str | None = No
     hist = state["history"]
     model.train()
     while state["step"] < cfg["max_steps"] and not timer.done():
+        common.set_lr(opt, cfg, timer, state["step"])
         a, p, n, params, targets = _views(faces_train, any_train, degrader, rng, cfg)
         oa, op, on = _encode(model, a), _encode(model, p), _encode(model, n)
         nce = info_nce(oa.code, op.code, on.code, cfg["tau"])

@@ -125,7 +125,7 @@ def train_restorer(data_dirs: Sequence[str], out: str, fadex_dir: str, config_pa
                     **tup(cfg["mapnet"]))
     params = list(restorer.parameters()) + list(mapnet.parameters())
     opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-    ckpt = out / "checkpoint"
+    ckpt = out / "checkpoint_restorer"
     state = {"step": 0, "elapsed": 0.0, "history": {"step": [], "loss": [], "val_step": [], "val_psnr_input": [],
                                                     "val_psnr_face": [], "val_psnr_null": []}}
     rng = np.random.default_rng(cfg["seed"])
@@ -155,10 +155,7 @@ def train_restorer(data_dirs: Sequence[str], out: str, fadex_dir: str, config_pa
         common.plot_curves(out / "loss_restorer.png", hist, "Compact restorer + MapNet training")
 
     while state["step"] < cfg["max_steps"] and not timer.done():
-        frac = timer.elapsed / max(1.0, timer.limit) if timer.limit > 0 else state["step"] / cfg["max_steps"]
-        lr = cfg["lr"] if frac < cfg["decay_from"] else cfg["lr"] * max(0.05, (1 - frac) / (1 - cfg["decay_from"]))
-        for g in opt.param_groups:
-            g["lr"] = lr
+        lr = common.set_lr(opt, cfg, timer, state["step"])
         deg, clean, fdeg, frest = _sample_batch(train_any, train_faces, degrader, rng, cfg)
         null_mask = torch.from_numpy(rng.random(deg.shape[0]) < cfg["null_prob"])
         tokens = tokens_for(fadex, mapnet, fdeg, frest, null_mask=null_mask)
