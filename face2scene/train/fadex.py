@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..models.bench_learned import code_similarity
 from ..models.fadex import FaDeXEncoder, params_to_targets
 from . import common
 from .data import Degrader, face_crop, imperfect_restoration, random_crop, to_batch
@@ -70,33 +71,6 @@ def info_nce(a: torch.Tensor, p: torch.Tensor, extra_neg: torch.Tensor, tau: flo
     logits_p = p @ torch.cat([a, extra_neg]).T / tau
     labels = torch.arange(a.shape[0])
     return 0.5 * (F.cross_entropy(logits_a, labels) + F.cross_entropy(logits_p, labels))
-
-
-@torch.no_grad()
-def code_similarity(model: FaDeXEncoder, faces: List[np.ndarray], degrader: Degrader, n_deg: int, seed: int,
-                    restored: List[np.ndarray] | None = None) -> Dict[str, float]:
-    """Mean cosine similarity of codes: same degradation / different photos vs same photo /
-    different degradations; plus mean absolute error of the decoded parameters."""
-    rng = np.random.default_rng(seed)
-    params = [degrader.sample(rng) for _ in range(n_deg)]
-    restored = restored or faces
-    codes = np.zeros((len(faces), n_deg, model.config.code_dim), np.float32)
-    errs = []
-    for k, p in enumerate(params):
-        d = to_batch([degrader.apply(f, p) for f in faces])
-        out = model(d, to_batch(restored))
-        codes[:, k] = out.code.numpy()
-        est = FaDeXEncoder.decode_params(out.params)
-        s = p["summary"]
-        for e in est:
-            errs.append([abs(e["noise_sigma"] - s["noise_sigma"]), abs(e["blur_sigma"] - s["blur_sigma"]),
-                         abs((e["jpeg_quality"] or 100) - (s["jpeg_quality"] or 100)), abs(e["scale"] - s["scale"])])
-    n = len(faces)
-    same_deg = [float(codes[a, k] @ codes[b, k]) for k in range(n_deg) for a in range(n) for b in range(n) if a < b]
-    same_photo = [float(codes[a, k] @ codes[a, l]) for a in range(n) for k in range(n_deg) for l in range(n_deg) if k < l]
-    e = np.median(np.array(errs), axis=0)
-    return {"cos_same_degradation": float(np.mean(same_deg)), "cos_same_photo": float(np.mean(same_photo)),
-            "mae_noise": float(e[0]), "mae_blur": float(e[1]), "mae_jpeg": float(e[2]), "mae_scale": float(e[3])}
 
 
 def fixed_val_faces(val_photos, size: int, seed: int, limit: int = 12) -> List[np.ndarray]:
@@ -174,6 +148,7 @@ def _checkpoint(model, opt, state, rng, timer, hist, val_faces, degrader, cfg, o
             hist["val_cos_same_degradation"].append(sim["cos_same_degradation"])
             hist["val_cos_same_photo"].append(sim["cos_same_photo"])
         state["val"] = sim
+        sim = {k: v for k, v in sim.items() if not k.startswith("_")}
         log("val " + json.dumps({k: round(v, 3) for k, v in sim.items()}))
     state["elapsed"] = timer.elapsed
     state["np_rng"] = common.rng_to_json(rng)
