@@ -79,6 +79,36 @@ def to_native_scale(crop: np.ndarray, affine: Optional[np.ndarray]) -> np.ndarra
     return cv2.resize(crop, size, interpolation=cv2.INTER_AREA if s > 1 else cv2.INTER_CUBIC)
 
 
+@torch.no_grad()
+def fadex_feature_map(fadex: FaDeXEncoder, faces: Sequence[FaceCrops], device="cpu"):
+    """Run FaDeX on every usable face (at native scale) and fuse: returns (feature map or None,
+    DegradationEstimate or None, number of faces used)."""
+    maps, weights, ests = [], [], []
+    for f in faces:
+        d = to_native_scale(f.degraded, f.affine)
+        r = to_native_scale(f.restored, f.affine)
+        if d.shape != r.shape or min(d.shape[:2]) < MIN_FACE_PX:
+            continue
+        out = fadex(to_tensor(d, device), to_tensor(r, device))
+        maps.append(out.feature_map)
+        weights.append(f.weight)
+        ests.append(FaDeXEncoder.decode_params(out.params)[0])
+    if not maps:
+        return None, None, 0
+    w = np.asarray(weights, np.float64)
+    w = w / w.sum() if w.sum() > 0 else np.full(len(w), 1.0 / len(w))
+    qs = [e["jpeg_quality"] for e in ests]
+    n_jpeg = sum(q is not None for q in qs)
+    est = DegradationEstimate(
+        noise_sigma=float(sum(wi * e["noise_sigma"] for wi, e in zip(w, ests))),
+        blur_sigma=float(sum(wi * e["blur_sigma"] for wi, e in zip(w, ests))),
+        jpeg_quality=(float(np.mean([q for q in qs if q is not None])) if n_jpeg * 2 >= len(qs) else None),
+        scale=float(sum(wi * e["scale"] for wi, e in zip(w, ests))),
+        source="face", confidence=float(min(1.0, 0.5 + 0.1 * len(maps))),
+        details={"estimator": "fadex-learned", "per_face": ests})
+    return fuse_feature_maps(maps, weights), est, len(maps)
+
+
 class CompactBackend:
     """FaDeX (frozen) + MapNet + the compact token-conditioned restorer."""
 
@@ -96,31 +126,10 @@ class CompactBackend:
     @torch.no_grad()
     def face_code(self, faces: Sequence[FaceCrops]) -> DegradationCode:
         """Fuse the faces' FaDeX feature maps (weighted) into one code; no usable face -> null code."""
-        maps, weights, ests = [], [], []
-        for f in faces:
-            d = to_native_scale(f.degraded, f.affine)
-            r = to_native_scale(f.restored, f.affine)
-            if d.shape != r.shape or min(d.shape[:2]) < MIN_FACE_PX:
-                continue
-            out = self.fadex(to_tensor(d, self.device), to_tensor(r, self.device))
-            maps.append(out.feature_map)
-            weights.append(f.weight)
-            ests.append(FaDeXEncoder.decode_params(out.params)[0])
-        if not maps:
+        fmap, est, n = fadex_feature_map(self.fadex, faces, self.device)
+        if fmap is None:
             return self.null_code()
-        fmap = fuse_feature_maps(maps, weights)
-        w = np.asarray(weights, np.float64)
-        w = w / w.sum() if w.sum() > 0 else np.full(len(w), 1.0 / len(w))
-        qs = [e["jpeg_quality"] for e in ests]
-        n_jpeg = sum(q is not None for q in qs)
-        est = DegradationEstimate(
-            noise_sigma=float(sum(wi * e["noise_sigma"] for wi, e in zip(w, ests))),
-            blur_sigma=float(sum(wi * e["blur_sigma"] for wi, e in zip(w, ests))),
-            jpeg_quality=(float(np.mean([q for q in qs if q is not None])) if n_jpeg * 2 >= len(qs) else None),
-            scale=float(sum(wi * e["scale"] for wi, e in zip(w, ests))),
-            source="face", confidence=float(min(1.0, 0.5 + 0.1 * len(maps))),
-            details={"estimator": "fadex-learned", "per_face": ests})
-        return DegradationCode(self.mapnet(fmap), "face", est, len(maps))
+        return DegradationCode(self.mapnet(fmap), "face", est, n)
 
     @torch.no_grad()
     def null_code(self) -> DegradationCode:

@@ -174,6 +174,17 @@ def check_adapter_folder(folder: Path) -> None:
         raise AdapterError(f"Face2Scene adapter folder {folder} is incomplete; missing:\n  " + "\n  ".join(missing))
 
 
+def load_sd_turbo(weights: str | Path, adapter: Optional[str | Path] = None, device="cpu",
+                  dtype: Optional[torch.dtype] = None) -> "SDTurboRestorer":
+    """``face2scene restore --backend sd-turbo --weights DIR``: DIR holds ``sd-turbo/`` (diffusers
+    folder) and ``adapter/``, or DIR is the SD-Turbo folder and ``adapter`` is given."""
+    weights = Path(weights)
+    sd, ad = (weights / "sd-turbo", weights / "adapter") if adapter is None else (weights, Path(adapter))
+    if dtype is None:
+        dtype = torch.float16 if str(device).startswith("cuda") else torch.float32
+    return SDTurboRestorer.from_folders(sd, ad, device=device, dtype=dtype)
+
+
 class SDTurboRestorer(nn.Module):
     """One-step diffusion restorer (SD-Turbo + Face2Scene adapters)."""
 
@@ -279,6 +290,11 @@ class SDTurboRestorer(nn.Module):
     @property
     def latent_multiple(self) -> int:
         return 2 ** (len(self.unet.config.block_out_channels) - 1)
+
+    def face_feature_map(self, faces) -> Optional[torch.Tensor]:
+        """Fused FaDeX feature map of the faces (a list of restorer_backend.FaceCrops), or None."""
+        from .restorer_backend import fadex_feature_map
+        return fadex_feature_map(self.fadex, faces, next(self.unet.parameters()).device)[0]
 
     def tokens(self, feature_map: Optional[torch.Tensor]) -> torch.Tensor:
         return self.mapnet(feature_map, text_embeds=self.prompt_embeds)

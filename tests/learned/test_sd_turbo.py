@@ -76,6 +76,15 @@ def test_roundtrip_through_folders(tmp_path):
     b = loaded.restore(rgb, fmap)
     assert a.shape == rgb.shape and np.array_equal(a, b)
     assert loaded.restore(rgb, None, upscale=2).shape == (80, 112, 3)
+    # --weights DIR with sd-turbo/ and adapter/ inside; faces -> fused FaDeX map
+    from face2scene.models.restorer_backend import FaceCrops
+    from face2scene.models.sd_turbo import load_sd_turbo
+    again = load_sd_turbo(tmp_path)
+    face = np.random.default_rng(1).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    fm = again.face_feature_map([FaceCrops(face, face)])
+    assert fm is not None and fm.shape[:2] == (1, 16)
+    assert again.face_feature_map([FaceCrops(face[:8, :8], face[:8, :8])]) is None
+    assert again.restore(rgb, fm).shape == rgb.shape
 
 
 def test_missing_and_mismatched_files(tmp_path):
