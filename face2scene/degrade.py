@@ -1,0 +1,634 @@
+"""Synthetic degradation for tests, training and benchmarks.
+
+Every degradation is described by a JSON-able ``params`` dict: the list of stages that were
+applied, each with every sampled parameter, so that ``apply_params(img, params)`` reproduces the
+output of ``degrade`` bit for bit (on the same OpenCV/libjpeg build). Random per-pixel fields
+(noise, film grain) are logged through the integer seed that generates them.
+
+Presets (see DESIGN.md, "Synthetic degradation"):
+
+* ``mild`` — the benchmark preset: isotropic Gaussian blur, Gaussian colour noise, JPEG, at scale 1.
+* ``realesrgan`` — the Real-ESRGAN second-order model (blur, resize, noise, JPEG twice; then the
+  resize back to the input size with an optional sinc filter, and JPEG, in random order).
+* ``s3diff`` — the same model with S3Diff's milder ranges.
+* ``old_photo`` — a mild scan-like degradation plus old-photo effects (fading, sepia or grayscale,
+  film grain, rarely halftone, scratches and dust), applied to the whole photo.
+
+All stages work on a float32 image on the 0..255 scale; the output has the input's shape and dtype.
+
+``params["summary"]`` gives the explicit degradation the face-based estimator is meant to recover:
+``noise_sigma`` (Gaussian-equivalent std on 0..255, the root-sum-square of the noise stages and
+film grain, before later filtering), ``blur_sigma`` (Gaussian-equivalent std in input pixels,
+root-sum-square of the blur stages, each converted to input pixels; resizes are not folded in),
+``jpeg_quality`` (the last JPEG applied, or None) and ``scale`` (the smallest cumulative resize
+factor relative to the original grid, i.e. how much detail was lost; the final resize back to the
+original size does not count).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+Params = Dict[str, Any]
+
+__all__ = [
+    "PRESETS", "degrade", "sample_params", "apply_params", "run_params", "simple_params",
+    "blur_kernel", "summarize",
+]
+
+_INTERP = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
+_KERNEL_KINDS = ("iso", "aniso", "generalized", "plateau", "sinc")
+
+# Real-ESRGAN's ranges (Wang et al., ICCV-W 2021, options of the x4plus model) and S3Diff's milder
+# variant of them. Kernel lists are (kind, isotropic, probability).
+_KERNEL_LIST = (("iso", True, 0.45), ("aniso", False, 0.25), ("generalized", True, 0.12),
+                ("generalized", False, 0.03), ("plateau", True, 0.12), ("plateau", False, 0.03))
+
+_REALESRGAN: Dict[str, Any] = dict(
+    ksizes=list(range(7, 22, 2)),
+    blur_sigma=(0.2, 3.0), betag=(0.5, 4.0), betap=(1.0, 2.0), sinc_prob=0.1,
+    resize_prob=(0.2, 0.7, 0.1), resize_range=(0.15, 1.5),
+    gaussian_prob=0.5, noise_range=(1.0, 30.0), poisson_range=(0.05, 3.0), gray_prob=0.4,
+    jpeg_range=(30, 95),
+    blur2_prob=0.8, blur_sigma2=(0.2, 1.5), betag2=(0.5, 4.0), betap2=(1.0, 2.0), sinc_prob2=0.1,
+    resize_prob2=(0.3, 0.4, 0.3), resize_range2=(0.3, 1.2),
+    gaussian_prob2=0.5, noise_range2=(1.0, 25.0), poisson_range2=(0.05, 2.5), gray_prob2=0.4,
+    jpeg_range2=(30, 95),
+    final_sinc_prob=0.8,
+)
+_S3DIFF: Dict[str, Any] = dict(
+    _REALESRGAN,
+    blur_sigma=(0.2, 1.5), betag=(0.5, 2.0), betap=(1.0, 1.5),
+    resize_range=(0.3, 1.5), noise_range=(1.0, 15.0), poisson_range=(0.05, 2.0), jpeg_range=(60, 95),
+    blur2_prob=0.5, blur_sigma2=(0.2, 1.0), betag2=(0.5, 2.0), betap2=(1.0, 1.5),
+    resize_range2=(0.6, 1.2), noise_range2=(1.0, 12.0), poisson_range2=(0.05, 1.0),
+    jpeg_range2=(60, 100),
+)
+
+#: Preset name -> short description (the sampling ranges live in this module).
+PRESETS: Dict[str, str] = {
+    "mild": "iso Gaussian blur 0.5-2 px, Gaussian colour noise 5-20, JPEG 45-90, scale 1",
+    "s3diff": "second-order Real-ESRGAN model with S3Diff's milder ranges",
+    "realesrgan": "Real-ESRGAN second-order model (blur, resize, noise, JPEG twice)",
+    "old_photo": "mild scan degradation plus fading, sepia/grayscale, grain, halftone, scratches",
+}
+
+_MIN_SIDE = 8  # never resize an intermediate grid below this many pixels
+
+
+# --------------------------------------------------------------------------------------------
+# Kernels
+# --------------------------------------------------------------------------------------------
+
+def _grid(ksize: int) -> Tuple[np.ndarray, np.ndarray]:
+    r = np.arange(ksize, dtype=np.float64) - (ksize - 1) / 2.0
+    return np.meshgrid(r, r)  # xx, yy
+
+
+def _quadratic_form(ksize: int, sigma_x: float, sigma_y: float, theta: float) -> np.ndarray:
+    """x^T Sigma^-1 x on the kernel grid, Sigma = R diag(sx^2, sy^2) R^T."""
+    c, s = math.cos(theta), math.sin(theta)
+    rot = np.array([[c, -s], [s, c]])
+    cov = rot @ np.diag([sigma_x ** 2, sigma_y ** 2]) @ rot.T
+    inv = np.linalg.inv(cov)
+    xx, yy = _grid(ksize)
+    return inv[0, 0] * xx * xx + 2 * inv[0, 1] * xx * yy + inv[1, 1] * yy * yy
+
+
+def _sinc_kernel(ksize: int, omega_c: float) -> np.ndarray:
+    """2-D circular low-pass (jinc) kernel with cut-off ``omega_c`` radians per pixel."""
+    from scipy.special import j1
+    xx, yy = _grid(ksize)
+    r = np.hypot(xx, yy)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = omega_c * j1(omega_c * r) / (2 * np.pi * r)
+    k[r == 0] = omega_c ** 2 / (4 * np.pi)
+    return k
+
+
+def blur_kernel(stage: Dict[str, Any]) -> np.ndarray:
+    """The normalised float32 kernel a blur stage applies (iso kernels included, for analysis)."""
+    kind, ksize = stage["kind"], int(stage["ksize"])
+    if kind == "sinc":
+        k = _sinc_kernel(ksize, float(stage["omega_c"]))
+    else:
+        q = _quadratic_form(ksize, stage["sigma_x"], stage["sigma_y"], stage.get("theta", 0.0))
+        if kind in ("iso", "aniso"):
+            k = np.exp(-0.5 * q)
+        elif kind == "generalized":
+            k = np.exp(-0.5 * np.power(q, stage["beta"]))
+        elif kind == "plateau":
+            k = 1.0 / (1.0 + np.power(q, stage["beta"]))
+        else:
+            raise ValueError(f"unknown blur kind {kind!r}")
+    return (k / k.sum()).astype(np.float32)
+
+
+def _equivalent_blur_sigma(stage: Dict[str, Any]) -> float:
+    """Gaussian-equivalent std (pixels of the grid the stage runs on)."""
+    kind = stage["kind"]
+    if kind in ("iso", "aniso"):
+        return math.sqrt(stage["sigma_x"] * stage["sigma_y"])
+    if kind == "sinc":
+        # Match the frequency where the response falls to one half: a Gaussian's MTF
+        # exp(-s^2 w^2 / 2) is 1/2 at w = sqrt(2 ln 2)/s; an ideal low-pass drops at omega_c.
+        return math.sqrt(2 * math.log(2)) / float(stage["omega_c"])
+    # generalized / plateau: second moments of the actual (truncated) kernel
+    k = blur_kernel(stage).astype(np.float64)
+    xx, yy = _grid(k.shape[0])
+    cxx, cyy, cxy = (k * xx * xx).sum(), (k * yy * yy).sum(), (k * xx * yy).sum()
+    det = max(cxx * cyy - cxy * cxy, 0.0)
+    return float(det ** 0.25)
+
+
+# --------------------------------------------------------------------------------------------
+# Stage implementations (float32 HxWx3 on 0..255 -> same)
+# --------------------------------------------------------------------------------------------
+
+def _luma(x: np.ndarray) -> np.ndarray:
+    return x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114
+
+
+def _op_blur(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndarray:
+    k = int(st["ksize"])
+    if st["kind"] == "iso":
+        return cv2.GaussianBlur(x, (k, k), float(st["sigma_x"]), borderType=cv2.BORDER_REFLECT_101)
+    return cv2.filter2D(x, -1, blur_kernel(st), borderType=cv2.BORDER_REFLECT_101)
+
+
+def _op_resize(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndarray:
+    w, h = (int(v) for v in st["size"])
+    if (w, h) == (x.shape[1], x.shape[0]):
+        return x
+    return cv2.resize(x, (w, h), interpolation=_INTERP[st["interp"]])
+
+
+_POISSON_EXACT_BELOW = 30.0
+
+
+def _poisson_counts(rng: np.random.Generator, lam: np.ndarray) -> np.ndarray:
+    """Poisson counts: exact below a mean of 30, rounded N(lam, lam) above.
+
+    numpy's exact sampler costs ~70 ns a value; above lam = 30 the rounded normal matches the
+    Poisson law's mean and variance and is visually indistinguishable, at a fraction of the cost.
+    """
+    normal = rng.standard_normal(lam.shape, dtype=np.float32)
+    counts = np.maximum(np.rint(lam + normal * np.sqrt(lam)), 0)
+    low = lam < _POISSON_EXACT_BELOW
+    if low.any():
+        counts[low] = rng.poisson(lam[low].astype(np.float64))
+    return counts.astype(np.float32)
+
+
+def _op_noise(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndarray:
+    rng = np.random.default_rng(int(st["seed"]))
+    h, w = x.shape[:2]
+    gray = bool(st["gray"])
+    if st["kind"] == "gaussian":
+        shape = (h, w, 1) if gray else (h, w, 3)
+        n = rng.standard_normal(shape, dtype=np.float32) * np.float32(st["sigma"])
+    elif st["kind"] == "poisson":
+        # Real-ESRGAN: counts = value/255 * 256 photons, noise scaled by ``scale``.
+        vals = 256.0
+        base = _luma(x)[..., None] if gray else x
+        base01 = np.clip(base, 0, 255) / 255.0
+        counts = _poisson_counts(rng, (base01 * vals).astype(np.float32))
+        n = (counts / vals - base01).astype(np.float32) * np.float32(255.0 * st["scale"])
+        rec["mean01"] = float(base01.mean())
+    else:
+        raise ValueError(f"unknown noise kind {st['kind']!r}")
+    return np.clip(x + n, 0, 255)
+
+
+def _op_jpeg(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndarray:
+    u8 = _to_uint8(x)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(u8, cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, int(st["quality"])])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    rec["bytes"] = int(buf.size)
+    dec = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return cv2.cvtColor(dec, cv2.COLOR_BGR2RGB).astype(np.float32)
+
+
+def _op_fade(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndarray:
+    """Contrast loss (black lifted, white lowered), desaturation and a warm/cool colour cast."""
+    lo, hi = float(st["black"]), float(st["white"])
+    y = lo + x * ((hi - lo) / 255.0)
+    sat = float(st["saturation"])
+    lum = _luma(y)[..., None]
+    y = lum + (y - lum) * sat
+    y = y * np.asarray(st["cast"], dtype=np.float32)
+    return np.clip(y, 0, 255).astype(np.float32)
+
+
+_SEPIA = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]],
+                  dtype=np.float32)
+
+
+def _op_sepia(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndarray:
+    s = np.float32(st["strength"])
+    tone = np.clip(x @ _SEPIA.T, 0, 255)
+    return (x * (1 - s) + tone * s).astype(np.float32)
+
+
+def _op_grayscale(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndarray:
+    lum = _luma(x)
+    return np.repeat(lum[..., None], 3, axis=2).astype(np.float32)
+
+
+def _op_grain(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndarray:
+    """Film grain: spatially correlated luminance noise, stronger in the mid-tones."""
+    rng = np.random.default_rng(int(st["seed"]))
+    h, w = x.shape[:2]
+    g = rng.standard_normal((h, w), dtype=np.float32)
+    size = float(st["size"])
+    if size > 0:
+        g = cv2.GaussianBlur(g, (0, 0), size, borderType=cv2.BORDER_REFLECT_101)
+        g /= max(float(g.std()), 1e-6)
+    lum01 = np.clip(_luma(x), 0, 255) / 255.0
+    weight = 0.5 + 2.0 * lum01 * (1.0 - lum01)  # 0.5 at black/white, 1.0 in the mid-tones
+    n = g * weight * np.float32(st["sigma"])
+    rec["rms"] = float(np.sqrt(np.mean(n.astype(np.float64) ** 2)))
+    return np.clip(x + n[..., None], 0, 255)
+
+
+def _op_halftone(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndarray:
+    """A rotated dot screen (newspaper print), blended with the image."""
+    h, w = x.shape[:2]
+    a = math.radians(float(st["angle"]))
+    f = 2 * np.pi / float(st["period"])
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    u = (xx * math.cos(a) + yy * math.sin(a)) * f
+    v = (-xx * math.sin(a) + yy * math.cos(a)) * f
+    screen = (np.cos(u) + np.cos(v)) * 0.25 + 0.5  # 0..1 threshold pattern
+    lum01 = np.clip(_luma(x), 0, 255) / 255.0
+    dots = np.clip((lum01 - screen) * 3.0 + 0.5, 0, 1)  # soft threshold: printed ink spread
+    s = np.float32(st["strength"])
+    ratio = (dots * 255.0 + 1.0) / (lum01 * 255.0 + 1.0)
+    toned = np.clip(x * ratio[..., None], 0, 255)
+    return (x * (1 - s) + toned * s).astype(np.float32)
+
+
+def _op_scratches(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndarray:
+    """Scratches (thin, mostly vertical lines) and dust specks, each with its logged geometry."""
+    h, w = x.shape[:2]
+    y = x.copy()
+    for x0, y0, x1, y1, width, value, alpha in st["lines"]:
+        m = np.zeros((h, w), np.float32)
+        cv2.line(m, (int(round(x0)), int(round(y0))), (int(round(x1)), int(round(y1))), 1.0,
+                 thickness=max(1, int(width)), lineType=cv2.LINE_AA)
+        m *= np.float32(alpha)
+        y = y * (1 - m[..., None]) + np.float32(value) * m[..., None]
+    if st["dots"]:
+        m = np.zeros((h, w), np.float32)
+        val = np.zeros((h, w), np.float32)
+        for cx, cy, r, value in st["dots"]:
+            c = (int(round(cx)), int(round(cy)))
+            cv2.circle(m, c, max(1, int(r)), 1.0, thickness=-1, lineType=cv2.LINE_AA)
+            cv2.circle(val, c, max(1, int(r)), float(value), thickness=-1)
+        y = y * (1 - m[..., None]) + val[..., None] * m[..., None]
+    return np.clip(y, 0, 255).astype(np.float32)
+
+
+_OPS: Dict[str, Callable[[np.ndarray, Dict[str, Any], Dict[str, Any]], np.ndarray]] = {
+    "blur": _op_blur, "resize": _op_resize, "noise": _op_noise, "jpeg": _op_jpeg,
+    "fade": _op_fade, "sepia": _op_sepia, "grayscale": _op_grayscale, "grain": _op_grain,
+    "halftone": _op_halftone, "scratches": _op_scratches,
+}
+
+
+def _to_uint8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def _check_rgb(rgb: np.ndarray) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError("expected an HxWx3 uint8 RGB array, got "
+                         f"{getattr(rgb, 'dtype', type(rgb).__name__)} {getattr(rgb, 'shape', '')}")
+    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise ValueError("empty image")
+
+
+# --------------------------------------------------------------------------------------------
+# Running and summarising params
+# --------------------------------------------------------------------------------------------
+
+def run_params(rgb_uint8: np.ndarray, params: Params) -> Tuple[np.ndarray, Params]:
+    """Apply ``params`` and return (output, a copy of params with measured summary values).
+
+    Measured values: the equivalent std of Poisson noise (from the actual mean intensity) and
+    the root-mean-square of film grain. Use this instead of :func:`apply_params` when the
+    params come from :func:`sample_params` and the summary should reflect the actual image.
+    """
+    _check_rgb(rgb_uint8)
+    h, w = rgb_uint8.shape[:2]
+    if params.get("size") is None:  # size-independent params from simple_params()
+        params = _bind_size(params, (w, h))
+    if [w, h] != list(params["size"]):
+        raise ValueError(f"params were made for size {params['size']}, the image is {[w, h]}")
+    out = copy.deepcopy(params)
+    x = rgb_uint8.astype(np.float32)
+    for st in out["stages"]:
+        op = _OPS.get(st["op"])
+        if op is None:
+            raise ValueError(f"unknown degradation op {st['op']!r}")
+        rec: Dict[str, Any] = {}
+        x = op(x, st, rec)
+        if st["op"] == "noise" and st["kind"] == "poisson":
+            # per-pixel variance (0..255)^2 = 255^2 scale^2 v/256 -> mean over pixels
+            st["equiv_sigma"] = round(255.0 * st["scale"] * math.sqrt(rec["mean01"] / 256.0), 4)
+        elif st["op"] == "grain":
+            st["equiv_sigma"] = round(rec["rms"], 4)
+    if x.shape[:2] != (h, w):  # defensive: every preset ends on the input grid
+        x = cv2.resize(x, (w, h), interpolation=cv2.INTER_CUBIC)
+    out["summary"] = summarize(out)
+    return _to_uint8(x), out
+
+
+def apply_params(rgb_uint8: np.ndarray, params: Params) -> np.ndarray:
+    """Apply a logged degradation; reproduces :func:`degrade`'s output exactly."""
+    return run_params(rgb_uint8, params)[0]
+
+
+def summarize(params: Params) -> Dict[str, Any]:
+    """The explicit degradation (noise σ, blur σ, JPEG quality, scale) of a params dict."""
+    w0, h0 = params["size"]
+    noise_var, blur_var = 0.0, 0.0
+    grid = 1.0  # current grid relative to the original (geometric mean of the two axes)
+    scale = None
+    quality = None
+    for st in params["stages"]:
+        op = st["op"]
+        if op == "blur":
+            blur_var += (_equivalent_blur_sigma(st) / grid) ** 2
+        elif op == "resize":
+            w, h = st["size"]
+            grid = math.sqrt((w / w0) * (h / h0))
+            if not st.get("final"):
+                nominal = float(st.get("cumulative", grid))
+                scale = nominal if scale is None else min(scale, nominal)
+        elif op == "noise":
+            if st["kind"] == "gaussian":
+                noise_var += float(st["sigma"]) ** 2
+            else:  # Poisson; before measurement assume a mid-grey image
+                s = st.get("equiv_sigma", 255.0 * st["scale"] * math.sqrt(0.5 / 256.0))
+                noise_var += float(s) ** 2
+        elif op == "grain":
+            noise_var += float(st.get("equiv_sigma", st["sigma"])) ** 2
+        elif op == "jpeg":
+            quality = int(st["quality"])
+    return {
+        "noise_sigma": round(math.sqrt(noise_var), 4),
+        "blur_sigma": round(math.sqrt(blur_var), 4),
+        "jpeg_quality": quality,
+        "scale": round(1.0 if scale is None else scale, 4),
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Sampling
+# --------------------------------------------------------------------------------------------
+
+def _u(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(rng.uniform(lo, hi))
+
+
+def _seed(rng: np.random.Generator) -> int:
+    return int(rng.integers(0, 2 ** 31 - 1))
+
+
+def _gaussian_ksize(sigma: float) -> int:
+    return max(3, 2 * int(math.ceil(4.0 * sigma)) + 1)
+
+
+def _iso_blur(sigma: float) -> Dict[str, Any]:
+    return {"op": "blur", "kind": "iso", "sigma_x": sigma, "sigma_y": sigma, "theta": 0.0,
+            "ksize": _gaussian_ksize(sigma)}
+
+
+def _sinc_stage(rng: np.random.Generator, ksize: int) -> Dict[str, Any]:
+    omega = _u(rng, np.pi / 3, np.pi) if ksize < 13 else _u(rng, np.pi / 5, np.pi)
+    return {"op": "blur", "kind": "sinc", "omega_c": omega, "ksize": ksize}
+
+
+def _sample_blur(rng: np.random.Generator, cfg: Dict[str, Any], sigma_range, betag, betap,
+                 sinc_prob: float) -> Dict[str, Any]:
+    """One Real-ESRGAN blur kernel (kind, sigmas, angle, shape parameter)."""
+    ksize = int(rng.choice(cfg["ksizes"]))
+    if rng.uniform() < sinc_prob:
+        return _sinc_stage(rng, ksize)
+    probs = np.array([p for _, _, p in _KERNEL_LIST])
+    kind, iso, _ = _KERNEL_LIST[int(rng.choice(len(_KERNEL_LIST), p=probs / probs.sum()))]
+    sx = _u(rng, *sigma_range)
+    if iso:
+        sy, theta = sx, 0.0
+    else:
+        sy, theta = _u(rng, *sigma_range), _u(rng, -np.pi, np.pi)
+    # "iso" is a Gaussian truncated to the sampled kernel size, like Real-ESRGAN's
+    st: Dict[str, Any] = {"op": "blur", "kind": kind, "sigma_x": sx, "sigma_y": sy,
+                          "theta": theta, "ksize": ksize}
+    if kind in ("generalized", "plateau"):
+        lo, hi = betag if kind == "generalized" else betap
+        st["beta"] = _u(rng, lo, 1.0) if (lo < 1.0 and rng.uniform() < 0.5) else _u(rng, 1.0, hi)
+    return st
+
+
+def _resize_stage(rng: np.random.Generator, cum_now: float, target: float, size0, interp=None,
+                  final: bool = False) -> Dict[str, Any]:
+    w0, h0 = size0
+    w = max(_MIN_SIDE, int(round(w0 * target))) if not final else w0
+    h = max(_MIN_SIDE, int(round(h0 * target))) if not final else h0
+    if interp is None:
+        interp = ["area", "bilinear", "bicubic"][int(rng.integers(0, 3))]
+    st = {"op": "resize", "scale": target / cum_now, "cumulative": target, "size": [w, h],
+          "interp": interp}
+    if final:
+        st["final"] = True
+    return st
+
+
+def _sample_resize_target(rng, probs, rng_range) -> float:
+    mode = int(rng.choice(3, p=np.asarray(probs) / sum(probs)))
+    if mode == 0:
+        return _u(rng, 1.0, rng_range[1])
+    if mode == 1:
+        return _u(rng, rng_range[0], 1.0)
+    return 1.0
+
+
+def _sample_noise(rng, gaussian_prob, sigma_range, poisson_range, gray_prob) -> Dict[str, Any]:
+    gray = bool(rng.uniform() < gray_prob)
+    if rng.uniform() < gaussian_prob:
+        return {"op": "noise", "kind": "gaussian", "sigma": _u(rng, *sigma_range), "gray": gray,
+                "seed": _seed(rng)}
+    return {"op": "noise", "kind": "poisson", "scale": _u(rng, *poisson_range), "gray": gray,
+            "seed": _seed(rng)}
+
+
+def _jpeg(q: int) -> Dict[str, Any]:
+    return {"op": "jpeg", "quality": int(q)}
+
+
+def _second_order(rng: np.random.Generator, cfg: Dict[str, Any], size) -> List[Dict[str, Any]]:
+    stages: List[Dict[str, Any]] = []
+    # stage 1 (always blurred)
+    stages.append(_sample_blur(rng, cfg, cfg["blur_sigma"], cfg["betag"], cfg["betap"],
+                               cfg["sinc_prob"]))
+    t1 = _sample_resize_target(rng, cfg["resize_prob"], cfg["resize_range"])
+    stages.append(_resize_stage(rng, 1.0, t1, size))
+    stages.append(_sample_noise(rng, cfg["gaussian_prob"], cfg["noise_range"],
+                                cfg["poisson_range"], cfg["gray_prob"]))
+    stages.append(_jpeg(rng.integers(cfg["jpeg_range"][0], cfg["jpeg_range"][1] + 1)))
+    # stage 2
+    if rng.uniform() < cfg["blur2_prob"]:
+        stages.append(_sample_blur(rng, cfg, cfg["blur_sigma2"], cfg["betag2"], cfg["betap2"],
+                                   cfg["sinc_prob2"]))
+    # the second resize's target is relative to the original grid, as Real-ESRGAN's is
+    # relative to its fixed output size
+    t2 = _sample_resize_target(rng, cfg["resize_prob2"], cfg["resize_range2"])
+    stages.append(_resize_stage(rng, t1, t2, size))
+    stages.append(_sample_noise(rng, cfg["gaussian_prob2"], cfg["noise_range2"],
+                                cfg["poisson_range2"], cfg["gray_prob2"]))
+    # final: [resize back + sinc] and JPEG in random order
+    back = [_resize_stage(rng, t2, 1.0, size, final=True)]
+    if rng.uniform() < cfg["final_sinc_prob"]:
+        back.append(_sinc_stage(rng, int(rng.choice(cfg["ksizes"]))))
+    jpeg = [_jpeg(rng.integers(cfg["jpeg_range2"][0], cfg["jpeg_range2"][1] + 1))]
+    stages.extend(back + jpeg if rng.uniform() < 0.5 else jpeg + back)
+    return stages
+
+
+def _mild(rng: np.random.Generator) -> List[Dict[str, Any]]:
+    return [_iso_blur(_u(rng, 0.5, 2.0)),
+            {"op": "noise", "kind": "gaussian", "sigma": _u(rng, 5.0, 20.0), "gray": False,
+             "seed": _seed(rng)},
+            _jpeg(rng.integers(45, 91))]
+
+
+def _old_photo(rng: np.random.Generator, size) -> List[Dict[str, Any]]:
+    w, h = size
+    stages: List[Dict[str, Any]] = [_iso_blur(_u(rng, 0.5, 1.8))]
+    target = _u(rng, 0.5, 1.0) if rng.uniform() < 0.5 else 1.0
+    if target < 1.0:
+        stages.append(_resize_stage(rng, 1.0, target, size, interp="area"))
+    gw, gh = (max(_MIN_SIDE, int(round(w * target))), max(_MIN_SIDE, int(round(h * target))))
+    stages.append({"op": "fade", "black": _u(rng, 5, 45), "white": _u(rng, 195, 250),
+                   "saturation": _u(rng, 0.4, 0.95),
+                   "cast": [_u(rng, 0.97, 1.05), _u(rng, 0.95, 1.02), _u(rng, 0.85, 1.0)]})
+    tone = rng.uniform()
+    if tone < 0.4:
+        stages.append({"op": "sepia", "strength": _u(rng, 0.5, 1.0)})
+    elif tone < 0.8:
+        stages.append({"op": "grayscale"})
+    stages.append({"op": "grain", "sigma": _u(rng, 2.0, 10.0), "size": _u(rng, 0.4, 1.5),
+                   "seed": _seed(rng)})
+    if rng.uniform() < 0.08:
+        stages.append({"op": "halftone", "period": _u(rng, 3.0, 6.0), "angle": _u(rng, 15, 75),
+                       "strength": _u(rng, 0.15, 0.45)})
+    lines = []
+    for _ in range(int(rng.integers(0, 7))):
+        x0 = _u(rng, 0, gw)
+        y0, y1 = sorted((_u(rng, 0, gh), _u(rng, 0, gh)))
+        x1 = x0 + _u(rng, -0.08, 0.08) * (y1 - y0)
+        lines.append([x0, y0, x1, y1, int(rng.integers(1, 3)),
+                      _u(rng, 215, 255) if rng.uniform() < 0.7 else _u(rng, 0, 50),
+                      _u(rng, 0.3, 0.9)])
+    dots = []
+    for _ in range(int(rng.integers(0, 60))):
+        dots.append([_u(rng, 0, gw), _u(rng, 0, gh), int(rng.integers(1, 4)),
+                     _u(rng, 220, 255) if rng.uniform() < 0.6 else _u(rng, 0, 40)])
+    stages.append({"op": "scratches", "lines": lines, "dots": dots})
+    stages.append({"op": "noise", "kind": "gaussian", "sigma": _u(rng, 1.0, 10.0),
+                   "gray": bool(rng.uniform() < 0.4), "seed": _seed(rng)})
+    if target < 1.0:
+        stages.append(_resize_stage(rng, target, 1.0, size, interp="bicubic", final=True))
+    stages.append(_jpeg(rng.integers(50, 96)))
+    return stages
+
+
+def sample_params(preset: str, rng: np.random.Generator, size: Sequence[int]) -> Params:
+    """Sample a degradation of ``preset`` for an image of ``size`` = (w, h).
+
+    The summary's Poisson-noise and grain entries assume a mid-grey image until the params
+    are run on an actual image (:func:`run_params` / :func:`degrade` measure them).
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"unknown degradation preset {preset!r}; choose from {sorted(PRESETS)}")
+    w, h = (int(v) for v in size)
+    if w < 1 or h < 1:
+        raise ValueError(f"invalid image size {size}")
+    if preset == "mild":
+        stages = _mild(rng)
+    elif preset == "realesrgan":
+        stages = _second_order(rng, _REALESRGAN, (w, h))
+    elif preset == "s3diff":
+        stages = _second_order(rng, _S3DIFF, (w, h))
+    else:
+        stages = _old_photo(rng, (w, h))
+    params: Params = {"preset": preset, "seed": None, "size": [w, h], "stages": stages}
+    params["summary"] = summarize(params)
+    return params
+
+
+def degrade(rgb_uint8: np.ndarray, preset: str = "mild", seed: int = 0) -> Tuple[np.ndarray, Params]:
+    """Degrade an RGB uint8 image; returns (degraded uint8 of the same shape, params)."""
+    _check_rgb(rgb_uint8)
+    h, w = rgb_uint8.shape[:2]
+    params = sample_params(preset, np.random.default_rng(seed), (w, h))
+    params["seed"] = int(seed)
+    return run_params(rgb_uint8, params)
+
+
+def simple_params(noise_sigma: float = 0.0, blur_sigma: float = 0.0,
+                  jpeg_quality: Optional[int] = None, scale: float = 1.0, seed: int = 0,
+                  size: Optional[Sequence[int]] = None) -> Params:
+    """An explicit degradation: Gaussian blur → down/up-scale → colour noise → JPEG.
+
+    ``blur_sigma`` in pixels, ``noise_sigma`` on 0..255, ``scale`` < 1 downscales (area) and
+    scales back up to the original size (bicubic). ``size`` (w, h) may be omitted: the params
+    then adapt to the image they are applied to (see :func:`apply_params`).
+    """
+    if noise_sigma < 0 or blur_sigma < 0 or scale <= 0:
+        raise ValueError("noise_sigma and blur_sigma must be >= 0 and scale > 0")
+    if jpeg_quality is not None and not 1 <= int(jpeg_quality) <= 100:
+        raise ValueError("jpeg_quality must be in 1..100")
+    stages: List[Dict[str, Any]] = []
+    if blur_sigma > 0:
+        stages.append(_iso_blur(float(blur_sigma)))
+    if scale != 1.0:
+        stages.append({"op": "resize", "scale": float(scale), "cumulative": float(scale),
+                       "size": None, "interp": "area" if scale < 1 else "bicubic"})
+        stages.append({"op": "resize", "scale": 1.0 / scale, "cumulative": 1.0, "size": None,
+                       "interp": "bicubic", "final": True})
+    if noise_sigma > 0:
+        stages.append({"op": "noise", "kind": "gaussian", "sigma": float(noise_sigma),
+                       "gray": False, "seed": int(seed)})
+    if jpeg_quality is not None:
+        stages.append(_jpeg(int(jpeg_quality)))
+    params: Params = {"preset": "simple", "seed": int(seed), "size": None, "stages": stages}
+    if size is not None:
+        params = _bind_size(params, size)
+    params["summary"] = {"noise_sigma": float(noise_sigma), "blur_sigma": float(blur_sigma),
+                         "jpeg_quality": None if jpeg_quality is None else int(jpeg_quality),
+                         "scale": float(scale)}
+    return params
+
+
+def _bind_size(params: Params, size: Sequence[int]) -> Params:
+    """Fill in the pixel sizes of size-independent (simple) params for an image of ``size``."""
+    w, h = (int(v) for v in size)
+    out = copy.deepcopy(params)
+    out["size"] = [w, h]
+    for st in out["stages"]:
+        if st["op"] == "resize" and st.get("size") is None:
+            if st.get("final"):
+                st["size"] = [w, h]
+            else:
+                c = st["cumulative"]
+                st["size"] = [max(_MIN_SIDE, int(round(w * c))), max(_MIN_SIDE, int(round(h * c)))]
+    return out

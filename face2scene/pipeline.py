@@ -1,0 +1,326 @@
+"""Face2ScenePipeline: the whole method, stage by stage (DESIGN.md, "Data flow").
+
+    photo ─► faces ─► people ─► Ref-FR ─► FaDeX ─► scene restorer ─► paste faces ─► result
+
+Every stage reports progress through ``progress(stage, fraction, message)`` and checks the
+cancel token between units of work. The result keeps the intermediate pieces (faces, persons,
+crops, the degradation estimate, which backend ran, timings) for the app and the report.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .faces import get_face_backend
+from .faces.align import (align_face, crop_region_in_image, crop_to_region, face_paste_mask,
+                          inner_face_mask, native_crop_size, paste_back)
+from .faces.base import FaceBackend, FaceBackendError
+from .fadex import blind_estimate, estimate_from_face, fuse_estimates
+from .jpeg import estimate_jpeg_quality
+from .people import PeopleIndex, RefSource
+from .progress import CancelToken, Cancelled, null_progress
+from .reffr import RefFR
+from .restore import ClassicalRestorer, RestorerSettings
+from .types import DegradationEstimate, DetectedFace, FaceResult, RestoreResult
+
+log = logging.getLogger(__name__)
+
+STAGES = ("faces", "people", "ref-fr", "fadex", "restore", "paste")
+RESTORERS = ("auto", "classical", "compact", "sd-turbo")
+
+
+@dataclass
+class PipelineConfig:
+    device: str = "auto"  # auto | cpu | cuda
+    restorer: str = "auto"  # auto | classical | compact | sd-turbo
+    face_backend: str = "dlib"  # dlib | insightface
+    models_dir: Optional[Path] = None  # optional weights (insightface pack, learned restorers)
+    upscale: int = 1
+    tile_size: int = 512
+    seed: int = 0
+    paste_faces: bool = True
+    face_detail: float = 0.5  # how much reference detail the pasted faces get (0..1)
+    strength: float = 1.0  # restoration strength (0..1)
+    max_refs: int = 3
+    estimate: Optional[DegradationEstimate] = None  # use this instead of estimating (benchmarks)
+    estimate_mode: str = "auto"  # auto (faces when possible) | blind (ignore faces for the estimate)
+
+
+def resolve_device(requested: str) -> Tuple[str, Optional[str]]:
+    """(device actually used, warning or None). CUDA needs a CUDA build of torch and a GPU."""
+    if requested not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"unknown device {requested!r} (auto, cpu or cuda)")
+    if requested == "cpu":
+        return "cpu", None
+    try:
+        import torch
+        has_cuda = bool(torch.cuda.is_available())
+    except Exception:
+        has_cuda = False
+    if has_cuda:
+        return "cuda", None
+    if requested == "cuda":
+        return "cpu", "CUDA was requested but is not available (CPU build of torch or no GPU); running on the CPU"
+    return "cpu", None
+
+
+class Face2ScenePipeline:
+    def __init__(self, config: Optional[PipelineConfig] = None) -> None:
+        self.config = config or PipelineConfig()
+        if self.config.restorer not in RESTORERS:
+            raise ValueError(f"unknown restorer {self.config.restorer!r} (choose from {', '.join(RESTORERS)})")
+        self.device, self._device_warning = resolve_device(self.config.device)
+        self._backend: Optional[FaceBackend] = None
+        self._backend_warning: Optional[str] = None
+        self._index_cache: Dict[tuple, PeopleIndex] = {}
+        self._restorer = None
+        self._restorer_warning: Optional[str] = None
+        self.reffr = RefFR()
+
+    # -- components (loaded on first use) --------------------------------------------------
+    @property
+    def face_backend(self) -> FaceBackend:
+        if self._backend is None:
+            name = self.config.face_backend
+            try:
+                self._backend = get_face_backend(name, self.config.models_dir, self.device)
+            except FaceBackendError as e:
+                if name == "dlib":
+                    raise
+                self._backend_warning = f"{e}; using the embedded dlib backend"
+                log.warning(self._backend_warning)
+                self._backend = get_face_backend("dlib")
+        return self._backend
+
+    @property
+    def restorer(self):
+        if self._restorer is None:
+            self._restorer, self._restorer_warning = load_restorer(self.config, self.device)
+        return self._restorer
+
+    def people_index(self, people: Optional[Mapping[str, Sequence[RefSource]]], progress=None) -> PeopleIndex:
+        def key_of(v):
+            if isinstance(v, np.ndarray):
+                return ("array", id(v))
+            return ("path", str(v))
+        key = tuple(sorted((name, tuple(key_of(v) for v in (srcs if isinstance(srcs, (list, tuple)) else [srcs])))
+                           for name, srcs in (people or {}).items()))
+        if key not in self._index_cache:
+            self._index_cache[key] = PeopleIndex.build(self.face_backend, people, progress)
+        return self._index_cache[key]
+
+    # -- public helpers --------------------------------------------------------------------
+    def detect_faces(self, rgb: np.ndarray) -> List[DetectedFace]:
+        return self.face_backend.detect(np.ascontiguousarray(rgb, dtype=np.uint8))
+
+    def match_people(self, faces: Sequence[DetectedFace], people) -> List[Tuple[Optional[str], Optional[float], Optional[float]]]:
+        index = people if isinstance(people, PeopleIndex) else self.people_index(people)
+        return [index.match(f) if f.usable else (None, None, None) for f in faces]
+
+    # -- the method ------------------------------------------------------------------------
+    def restore(self, rgb: np.ndarray, people: Optional[Mapping[str, Sequence[RefSource]]] = None,
+                progress: Optional[Callable[[str, float, str], None]] = None,
+                cancel: Optional[CancelToken] = None, faces: Optional[Sequence[DetectedFace]] = None,
+                assignments: Optional[Mapping[int, Optional[str]]] = None) -> RestoreResult:
+        """Restore one photo (RGB uint8). ``people`` maps a name to reference photos (paths or
+        arrays). ``faces``/``assignments`` let a caller (the app) pass faces it already found and
+        the person the user confirmed for face i (None = unknown)."""
+        cfg = self.config
+        cb = progress or null_progress
+        cancel = cancel or CancelToken()
+        rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+        if rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError("expected an RGB image (H x W x 3, uint8)")
+        h, w = rgb.shape[:2]
+        up = max(1, int(cfg.upscale))
+        timings: Dict[str, float] = {}
+        warnings: List[str] = [m for m in (self._device_warning,) if m]
+
+        def stage(name: str):
+            return _Stage(name, cb, cancel, timings)
+
+        # 1. faces
+        with stage("faces") as st:
+            st(0.0, "finding faces")
+            found = list(faces) if faces is not None else self.detect_faces(rgb)
+            if self._backend_warning:
+                warnings.append(self._backend_warning)
+            st(1.0, f"{len(found)} face(s)")
+        results = [FaceResult(index=i, face=f) for i, f in enumerate(found)]
+        for r in results:
+            if not r.face.usable:
+                r.skipped = r.face.reason
+
+        # 2. people
+        with stage("people") as st:
+            index = self.people_index(people, lambda f, m="": st(0.8 * f, m)) if people else None
+            if index is not None:
+                for p in index.people.values():
+                    warnings.extend(f"reference {m}" for m in p.problems)
+            for r in results:
+                if not r.face.usable:
+                    continue
+                if assignments is not None and r.index in assignments:
+                    r.person = assignments[r.index]
+                    if index is not None and r.person is not None and r.face.embedding is not None:
+                        refs = index.people.get(r.person)
+                        if refs and refs.centroid is not None:
+                            r.person_distance = self.face_backend.distance(r.face.embedding, refs.centroid)
+                            r.person_confidence = 1.0
+                elif index is not None:
+                    r.person, r.person_distance, r.person_confidence = index.match(r.face)
+            st(1.0, f"{sum(r.person is not None for r in results)} face(s) matched")
+
+        # 3. Ref-FR on every usable face that has references
+        jobs = [r for r in results if r.face.usable and r.person is not None and index is not None
+                and index.people.get(r.person) and index.people[r.person].refs]
+        for r in results:
+            if r.face.usable and r.skipped is None and r not in jobs:
+                r.skipped = "no reference photos for this face" if r.person is None else f"no usable references for {r.person}"
+        aligned_refs = {}
+        with stage("ref-fr") as st:
+            for k, r in enumerate(jobs):
+                cancel.raise_if_cancelled()
+                size = native_crop_size(r.face.landmarks)
+                crop, aff = align_face(rgb, r.face.landmarks, size)
+                refs = index.select_references(r.person, r.face, cfg.max_refs)
+                aligned = self.reffr.align_references(crop, refs, size)
+                r.affine, r.degraded_crop = aff, crop
+                r.restored_crop = self.reffr.restore(crop, aligned)
+                r.references_used = [a.label for a in aligned]
+                aligned_refs[r.index] = aligned
+                st((k + 1) / max(1, len(jobs)), f"face {k + 1}/{len(jobs)}")
+
+        # 4. FaDeX: degradation estimate
+        with stage("fadex") as st:
+            estimate = self._estimate(rgb, jobs, st, warnings)
+
+        # 5. scene restoration
+        with stage("restore") as st:
+            restorer = self.restorer
+            if self._restorer_warning and self._restorer_warning not in warnings:
+                warnings.append(self._restorer_warning)
+            out = restorer.restore(rgb, estimate, upscale=up, progress=st, cancel=cancel)
+
+        # 6. faces pasted back with reference detail
+        with stage("paste") as st:
+            if cfg.paste_faces and jobs and cfg.face_detail > 0:
+                occupied = np.zeros(out.shape[:2], np.float32)
+                for k, r in enumerate(jobs):
+                    cancel.raise_if_cancelled()
+                    self._paste_face(out, r, aligned_refs[r.index], estimate, up, occupied, index)
+                    st((k + 1) / len(jobs), f"face {k + 1}/{len(jobs)}")
+
+        return RestoreResult(image=out, input_size=(w, h), faces=results, degradation=estimate,
+                             backends={"faces": self.face_backend.name, "ref-fr": self.reffr.name,
+                                       "fadex": "analytic", "restorer": restorer.name, "device": self.device},
+                             timings=timings, upscale=up, warnings=warnings)
+
+    def _estimate(self, rgb, jobs, st, warnings) -> DegradationEstimate:
+        cfg = self.config
+        if cfg.estimate is not None:
+            st(1.0, "given")
+            return cfg.estimate
+        jpeg = estimate_jpeg_quality(rgb)
+        st(0.1, "compression")
+        blind = blind_estimate(rgb, jpeg, seed=cfg.seed)
+        st(0.5, "whole photo")
+        if cfg.estimate_mode == "blind" or not jobs:
+            return blind
+        ests, weights = [], []
+        for r in jobs:
+            size = r.restored_crop.shape[0]
+            region = list(crop_region_in_image(r.affine, size, rgb.shape))
+            region[0] -= region[0] % 8  # keep the region on the photo's 8x8 JPEG grid
+            region[1] -= region[1] % 8
+            x0, y0, x1, y1 = region
+            restored, cover = crop_to_region(r.restored_crop, r.affine, tuple(region))
+            mask, _ = crop_to_region(inner_face_mask(size), r.affine, tuple(region))
+            try:
+                e = estimate_from_face(rgb[y0:y1, x0:x1], restored, mask * (cover > 0.999), jpeg[0], seed=cfg.seed)
+            except ValueError as err:
+                r.skipped = f"no degradation estimate: {err}"
+                continue
+            r.estimate = e
+            ests.append(e)
+            weights.append(float(np.sqrt(mask.sum())))
+        st(0.95, "faces")
+        if not ests:
+            warnings.append("no face was large enough for a degradation estimate; used the blind estimate")
+            return blind
+        face = fuse_estimates(ests, weights)
+        # Noise and compression are read best on the face (the references say what clean skin
+        # looks like); blur is shared between the faces' fit and the whole photo's fit, which see
+        # different content and so err independently.
+        wf = face.confidence + 0.25
+        blur = (wf * face.blur_sigma + 0.5 * blind.blur_sigma) / (wf + 0.5)
+        face.blur_sigma = float(blur)
+        face.details.update({"face_blur": ests[0].blur_sigma if len(ests) == 1 else None,
+                             "blind": blind.to_json()})
+        return face
+
+    def _paste_face(self, out, r: FaceResult, aligned, estimate, up, occupied, index: PeopleIndex) -> None:
+        """Second Ref-FR pass on the restored scene: the restored face keeps its structure and
+        gets reference detail where the degradation destroyed it, then is feathered in."""
+        size = int(r.restored_crop.shape[0] * up)
+        base, aff = align_face(out, r.face.landmarks * up, size)
+        if up != 1:  # references again, at the output's scale
+            refs = index.select_references(r.person, r.face, self.config.max_refs)
+            aligned = self.reffr.align_references(base, refs, size)
+        # Detail above what the degradation kept: split at the blur scale (in output pixels).
+        split = max(1.0, (estimate.blur_sigma + 0.5) * up)
+        face = self.reffr.restore(base, aligned, base=base, split_sigma=split)
+        mix = float(np.clip(self.config.face_detail, 0.0, 1.0))
+        blended = base.astype(np.float32) * (1 - mix) + face.astype(np.float32) * mix
+        paste_back(out, np.clip(np.rint(blended), 0, 255).astype(np.uint8), aff, occupied,
+                   crop_mask=face_paste_mask(size))
+
+
+class _Stage:
+    """Context manager: times a stage, reports its start/end, maps cancellation."""
+
+    def __init__(self, name, cb, cancel: CancelToken, timings: Dict[str, float]):
+        self.name, self.cb, self.cancel, self.timings = name, cb, cancel, timings
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        self.cancel.raise_if_cancelled()
+        self.cb(self.name, float(min(max(fraction, 0.0), 1.0)), message)
+
+    def __enter__(self):
+        self.cancel.raise_if_cancelled()
+        self.t0 = time.perf_counter()
+        self.cb(self.name, 0.0, "")
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.timings[self.name] = time.perf_counter() - self.t0
+        if exc_type is None:
+            self.cb(self.name, 1.0, "done")
+        return False
+
+
+def load_restorer(config: PipelineConfig, device: str):
+    """(restorer, warning or None). Learned restorers need their weights; without them the
+    classical restorer runs and the warning says why."""
+    settings = RestorerSettings(strength=float(np.clip(config.strength, 0.0, 1.0)))
+    classical = ClassicalRestorer(settings, tile_size=config.tile_size)
+    name = config.restorer
+    if name == "classical":
+        return classical, None
+    try:
+        from .models import restorer_backend  # learned restorers (optional)
+    except ImportError:
+        if name == "auto":
+            return classical, None
+        return classical, f"the {name} restorer is not part of this installation; used the classical restorer"
+    try:
+        return restorer_backend.load(name, config, device), None
+    except Exception as e:  # missing weights, mismatched files: say so, keep working
+        if name == "auto":
+            return classical, f"learned restorer unavailable ({e}); used the classical restorer"
+        return classical, f"the {name} restorer could not be loaded: {e}; used the classical restorer"

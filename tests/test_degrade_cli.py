@@ -1,0 +1,50 @@
+"""The ``degrade`` subcommand: image + exact parameters out, replay reproduces, bad input is one line."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from PIL import Image
+
+from face2scene import degrade as D
+from face2scene.degrade_cli import main
+from face2scene.io import load_image
+
+
+def _photo(tmp_path):
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    p = tmp_path / "in.png"
+    Image.fromarray(a).save(p)
+    return p, a
+
+
+def test_degrade_writes_image_and_params(tmp_path, capsys):
+    src, a = _photo(tmp_path)
+    before = src.read_bytes()
+    out = tmp_path / "o" / "deg.png"
+    assert main(["degrade", str(src), "-o", str(out), "--preset", "s3diff", "--seed", "5"]) == 0
+    params = json.loads(out.with_suffix(".json").read_text())
+    got = load_image(out).rgb
+    assert np.array_equal(got, D.apply_params(a, params))
+    assert np.array_equal(got, D.degrade(a, "s3diff", 5)[0])
+    assert "noise" in capsys.readouterr().out and src.read_bytes() == before
+    # replay from the logged params, to another file
+    out2 = tmp_path / "again.png"
+    pj = tmp_path / "p2.json"
+    assert main(["degrade", str(src), "-o", str(out2), "--replay", str(out.with_suffix(".json")),
+                 "--params", str(pj)]) == 0
+    assert np.array_equal(load_image(out2).rgb, got) and pj.exists()
+
+
+def test_degrade_bad_input_and_protection(tmp_path, capsys):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"nope")
+    assert main(["degrade", str(bad), "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.jpg" in err
+    src, _ = _photo(tmp_path)
+    before = src.read_bytes()
+    assert main(["degrade", str(src), "-o", str(src)]) == 2
+    assert "original" in capsys.readouterr().err
+    assert src.read_bytes() == before
