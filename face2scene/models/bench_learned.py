@@ -8,7 +8,8 @@ Reports (printed as tables, written as JSON + PNG when ``out_dir`` is given):
   photo under different degradations (the paper's poster: ~0.83-0.94 vs ~0), plus the explicit
   estimate's median absolute errors. The restored face is the clean face unless ``restore_face``
   (e.g. the pipeline's embedded Ref-FR) is given.
-- Compact restorer: median Y-PSNR of the degraded input, an OpenCV baseline, the compact restorer
+- Compact restorer: median Y-PSNR of the degraded input, the OpenCV baseline and the classical
+  restorer given the true parameters (face2scene.restore, when present), the compact restorer
   with the face code, the null code (blind) and the true-parameter code (FaDeX on the clean photo
   degraded with the logged parameters: an upper bound), plus any ``extra_rows`` (e.g. the classical
   restorer) the caller passes.
@@ -61,9 +62,22 @@ def code_similarity(fadex, faces: List[np.ndarray], degrader, n_deg: int, seed: 
             "n_faces": n, "n_degradations": n_deg, "_same_deg": same_deg, "_same_photo": same_photo}
 
 
-def _opencv_baseline(deg: np.ndarray, summary: Dict) -> np.ndarray:
-    h = float(max(3.0, 0.8 * summary.get("noise_sigma", 0.0)))
-    return cv2.fastNlMeansDenoisingColored(deg, None, h, h, 7, 21)
+def _classical_rows() -> Dict[str, Callable]:
+    """The classical restorer of face2scene.restore (main branch) with the true parameters, and the
+    plain OpenCV baseline, when that module is available."""
+    try:
+        from ..restore import ClassicalRestorer, opencv_baseline
+        from ..types import DegradationEstimate
+    except ImportError:
+        return {}
+    cr = ClassicalRestorer()
+
+    def true_params(deg, params):
+        s = params["summary"]
+        return cr.restore(deg, DegradationEstimate(s["noise_sigma"], s["blur_sigma"], s.get("jpeg_quality"),
+                                                   s.get("scale", 1.0), source="given"))
+    return {"OpenCV baseline (NLM h=10)": lambda deg, params: opencv_baseline(deg),
+            "classical (true parameters)": true_params}
 
 
 def _face_native(photo, rng, size: int = 96) -> Optional[np.ndarray]:
@@ -106,10 +120,10 @@ def bench_learned(data_root: str | Path, weights: Optional[str | Path] = None, n
         f"JPEG q {sim['mae_jpeg']:.1f}  scale {sim['mae_scale']:.3f}")
 
     # --- restorer PSNR
-    rows = {"degraded input": [], "OpenCV NLM (true sigma)": [], "compact + face code": [],
-            "compact + null code": [], "compact + true-parameter code": []}
-    for name in (extra_rows or {}):
-        rows[name] = []
+    extra = dict(_classical_rows(), **(extra_rows or {}))
+    rows = {"degraded input": []}
+    rows.update({name: [] for name in extra})
+    rows.update({"compact + face code": [], "compact + null code": [], "compact + true-parameter code": []})
     kinds = []
     for pi, p in enumerate(val):
         for _ in range(per_photo):
@@ -133,11 +147,10 @@ def bench_learned(data_root: str | Path, weights: Optional[str | Path] = None, n
             y0, x0 = (clean.shape[0] - c0) // 2, (clean.shape[1] - c0) // 2
             true_code = backend.code_from_pair(deg[y0:y0 + c0, x0:x0 + c0], clean[y0:y0 + c0, x0:x0 + c0], "given")
             rows["degraded input"].append(psnr(deg, clean))
-            rows["OpenCV NLM (true sigma)"].append(psnr(_opencv_baseline(deg, params["summary"]), clean))
             rows["compact + face code"].append(psnr(backend.restore_with_tokens(deg, code), clean))
             rows["compact + null code"].append(psnr(backend.restore_with_tokens(deg, None), clean))
             rows["compact + true-parameter code"].append(psnr(backend.restore_with_tokens(deg, true_code), clean))
-            for name, fn in (extra_rows or {}).items():
+            for name, fn in extra.items():
                 rows[name].append(psnr(fn(deg, params), clean))
             kinds.append(kind)
     kinds_arr = np.array(kinds)

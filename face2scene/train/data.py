@@ -172,17 +172,17 @@ class Degrader:
         if preset == "simple":
             s = simple_sample(rng)
             return {"preset": "simple", "summary": s}
-        dummy = np.full((64, 64, 3), 128, np.uint8)
-        _, params = self._mod.degrade(dummy, preset, int(rng.integers(0, 2 ** 31 - 1)))
-        params = dict(params)
-        params["preset"] = preset
-        return params
+        # face2scene.degrade samples per image size: keep the seed and re-sample it for each crop
+        # (the same random draws, so the same degradation in photo pixels)
+        seed = int(rng.integers(0, 2 ** 31 - 1))
+        _, params = self._mod.degrade(np.full((256, 256, 3), 128, np.uint8), preset, seed)
+        return {"preset": preset, "seed": seed, "summary": params["summary"]}
 
     def apply(self, rgb: np.ndarray, params: Dict) -> np.ndarray:
         if params.get("preset", "simple") == "simple":
             out = simple_apply(rgb, params["summary"])
         else:
-            out = self._mod.apply_params(rgb, params)
+            out = self._mod.degrade(rgb, params["preset"], params["seed"])[0]
         if out.shape[:2] != rgb.shape[:2]:  # degradations that change size: back to the input grid
             out = cv2.resize(out, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_CUBIC)
         return out
