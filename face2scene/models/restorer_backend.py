@@ -172,3 +172,74 @@ def restore_with_tokens(rgb: np.ndarray, code: Optional[DegradationCode], backen
     """Functional form of :meth:`CompactBackend.restore_with_tokens` (loads the shipped weights)."""
     backend = backend or load_compact_restorer()
     return backend.restore_with_tokens(rgb, code, **kw)
+
+
+# ------------------------------------------------------------------------- pipeline entry point
+def _reference_patch(size: int = 128) -> np.ndarray:
+    """A clean, redistributable texture (the public-domain sample photo) for codes from parameters."""
+    from ..samples import load_sample
+    img = load_sample()
+    y0, x0 = (img.shape[0] - size) // 2, (img.shape[1] - size) // 2
+    return np.ascontiguousarray(img[y0:y0 + size, x0:x0 + size])
+
+
+class LearnedRestorer:
+    """What face2scene.pipeline calls: ``restore(rgb, estimate, upscale, progress, cancel, faces=None)``.
+
+    The conditioning code: the restored faces (``faces``: FaceResult-like objects with
+    degraded_crop, restored_crop, affine, face) when given -> FaDeX face code; else an estimate with
+    source "face"/"given" -> code of those parameters (FaDeX on a clean reference patch degraded with
+    them); else (blind) -> the learned null code. ``last_code`` records which one ran."""
+
+    def __init__(self, backend, name: str, tile_size: int = 512):
+        self.backend = backend
+        self.name = name
+        self.description = getattr(backend, "description", name)
+        self.tile_size = tile_size
+        self.last_code: Optional[DegradationCode] = None
+
+    def code_for(self, estimate: Optional[DegradationEstimate], faces=None) -> DegradationCode:
+        b = self.backend
+        crops = [FaceCrops(f.degraded_crop, f.restored_crop, getattr(f, "affine", None),
+                           float(getattr(f.face, "size", 1.0)) * float(getattr(f.face, "score", 1.0) or 1.0))
+                 for f in (faces or []) if getattr(f, "degraded_crop", None) is not None
+                 and getattr(f, "restored_crop", None) is not None]
+        if crops:
+            code = b.face_code(crops)
+            if code.source == "face":
+                return code
+        if estimate is not None and estimate.source in ("face", "given"):
+            from ..train.data import simple_apply
+            ref = _reference_patch()
+            summary = {"noise_sigma": estimate.noise_sigma, "blur_sigma": estimate.blur_sigma,
+                       "jpeg_quality": None if estimate.jpeg_quality is None else int(round(estimate.jpeg_quality)),
+                       "scale": estimate.scale}
+            code = b.code_from_pair(simple_apply(ref, summary), ref, source="estimate")
+            code.estimate = estimate
+            return code
+        return b.null_code()
+
+    def restore(self, rgb: np.ndarray, estimate: Optional[DegradationEstimate] = None, upscale: int = 1,
+                progress=None, cancel=None, faces=None) -> np.ndarray:
+        code = self.code_for(estimate, faces)
+        self.last_code = code
+        return self.backend.restore_with_tokens(rgb, code, upscale=upscale, tile=self.tile_size,
+                                                progress=progress, cancel=cancel)
+
+
+def load(name: str, config, device: str = "cpu") -> LearnedRestorer:
+    """face2scene.pipeline.load_restorer's hook. name: "auto"/"compact" (weights in
+    ``config.models_dir/compact`` when present, else the shipped ones) or "sd-turbo"
+    (``config.models_dir`` holding sd-turbo/ and adapter/)."""
+    models_dir = getattr(config, "models_dir", None)
+    tile = int(getattr(config, "tile_size", 512) or 512)
+    if name in ("auto", "compact"):
+        folder = Path(models_dir) / "compact" if models_dir and (Path(models_dir) / "compact").is_dir() else None
+        return LearnedRestorer(load_compact_restorer(device, folder), "compact", tile)
+    if name == "sd-turbo":
+        if not models_dir:
+            raise WeightsNotFoundError("the sd-turbo restorer needs a weights folder (--weights DIR with "
+                                       "DIR/sd-turbo/ and DIR/adapter/)")
+        from .sd_turbo import SDTurboBackend, load_sd_turbo
+        return LearnedRestorer(SDTurboBackend(load_sd_turbo(models_dir, device=device)), "sd-turbo", tile)
+    raise ValueError(f"unknown learned restorer {name!r}")

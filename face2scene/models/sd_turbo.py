@@ -349,3 +349,38 @@ class SDTurboRestorer(nn.Module):
         if colour_fix:
             y = wavelet_colour_fix(y, x)
         return to_uint8(y)
+
+
+class SDTurboBackend:
+    """The SD-Turbo restorer behind the same interface as restorer_backend.CompactBackend."""
+
+    name = "sd-turbo"
+    description = "one-step diffusion restorer (SD-Turbo + Face2Scene adapters)"
+
+    def __init__(self, model: SDTurboRestorer):
+        self.model = model
+
+    def face_code(self, faces):
+        from .restorer_backend import DegradationCode, fadex_feature_map
+        fmap, est, n = fadex_feature_map(self.model.fadex, faces, next(self.model.unet.parameters()).device)
+        if fmap is None:
+            return self.null_code()
+        return DegradationCode(self.model.tokens(fmap), "face", est, n, {"feature_map": fmap})
+
+    def null_code(self):
+        from .restorer_backend import DegradationCode
+        return DegradationCode(self.model.tokens(None), "null")
+
+    @torch.no_grad()
+    def code_from_pair(self, degraded: np.ndarray, clean: np.ndarray, source: str = "given"):
+        from .restorer_backend import DegradationCode
+        dev = next(self.model.unet.parameters()).device
+        fmap = self.model.fadex(to_tensor(degraded, dev), to_tensor(clean, dev)).feature_map
+        return DegradationCode(self.model.tokens(fmap), source, details={"feature_map": fmap})
+
+    def restore_with_tokens(self, rgb, code=None, upscale: int = 1, tile: int = 512, progress=None, cancel=None,
+                            **kw) -> np.ndarray:
+        fmap = None if code is None else code.details.get("feature_map")
+        prog = (lambda f: progress(f, "restoring latent tiles")) if progress is not None else None
+        return self.model.restore(rgb, fmap, upscale=upscale, latent_tile=max(32, tile // self.model.vae_factor),
+                                  cancel=cancel, progress=prog)

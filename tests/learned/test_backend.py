@@ -58,3 +58,31 @@ def test_native_scale():
     aff = np.array([[4.0, 0, 10], [0, 4.0, 5]])  # the face was 128 px in the photo
     assert to_native_scale(crop, aff).shape == (128, 128, 3)
     assert to_native_scale(crop, None) is crop
+
+
+def test_pipeline_hook(backend_dir):
+    """face2scene.pipeline.load_restorer calls restorer_backend.load(name, config, device) and then
+    restore(rgb, estimate, upscale=..., progress=..., cancel=...)."""
+    from types import SimpleNamespace
+    from face2scene.models.restorer_backend import load
+    from face2scene.types import DegradationEstimate
+    cfg = SimpleNamespace(models_dir=backend_dir.parent, tile_size=32)
+    r = load("compact", cfg, "cpu")
+    assert r.name == "compact" and "no generative prior" in r.description
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    est = DegradationEstimate(noise_sigma=12, blur_sigma=1.0, jpeg_quality=60, scale=1.0, source="face")
+    a = r.restore(photo, est, upscale=2)
+    assert a.shape == (80, 100, 3) and r.last_code.source == "estimate"
+    b = r.restore(photo, DegradationEstimate(5, 0.5, None, source="blind"))
+    assert r.last_code.source == "null"
+    face = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    fr = SimpleNamespace(degraded_crop=face, restored_crop=face, affine=None,
+                         face=SimpleNamespace(size=60.0, score=0.9))
+    c = r.restore(photo, est, faces=[fr])
+    assert r.last_code.source == "face" and r.last_code.faces_used == 1
+    assert not np.array_equal(c, r.restore(photo, None))
+    with pytest.raises(ValueError):
+        load("nonsense", cfg)
+    with pytest.raises(FileNotFoundError, match="sd-turbo"):
+        load("sd-turbo", SimpleNamespace(models_dir=None))

@@ -85,6 +85,13 @@ def test_roundtrip_through_folders(tmp_path):
     assert fm is not None and fm.shape[:2] == (1, 16)
     assert again.face_feature_map([FaceCrops(face[:8, :8], face[:8, :8])]) is None
     assert again.restore(rgb, fm).shape == rgb.shape
+    # the pipeline hook
+    from types import SimpleNamespace
+    from face2scene.models.restorer_backend import load
+    r = load("sd-turbo", SimpleNamespace(models_dir=tmp_path, tile_size=64))
+    assert r.name == "sd-turbo" and "diffusion" in r.description
+    fr = SimpleNamespace(degraded_crop=face, restored_crop=face, affine=None, face=SimpleNamespace(size=40.0, score=1.0))
+    assert r.restore(rgb, None, faces=[fr]).shape == rgb.shape and r.last_code.source == "face"
 
 
 def test_missing_and_mismatched_files(tmp_path):
