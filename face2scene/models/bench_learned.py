@@ -32,11 +32,32 @@ from .imageops import psnr
 RestoreFace = Callable[[np.ndarray, int], np.ndarray]  # (degraded face crop, photo index) -> restored crop
 
 
+def _param_errors(est: Dict, s: Dict) -> List[float]:
+    return [abs(est["noise_sigma"] - s["noise_sigma"]), abs(est["blur_sigma"] - s["blur_sigma"]),
+            abs((est["jpeg_quality"] or 100) - (s["jpeg_quality"] or 100)), abs(est["scale"] - s["scale"])]
+
+
+def similarity_stats(codes: np.ndarray, valid: np.ndarray, errs: List[List[float]]) -> Dict:
+    """codes: n_photos x n_degradations x D (L2-normalised), valid: n x K bool."""
+    n, K = valid.shape
+    same_deg = [float(codes[a, k] @ codes[b, k]) for k in range(K) for a in range(n) for b in range(a + 1, n)
+                if valid[a, k] and valid[b, k]]
+    same_photo = [float(codes[a, k] @ codes[a, l]) for a in range(n) for k in range(K) for l in range(k + 1, K)
+                  if valid[a, k] and valid[a, l]]
+    mean = lambda v: float(np.mean(v)) if v else float("nan")  # noqa: E731
+    e = np.median(np.array(errs), axis=0) if errs else np.full(4, np.nan)
+    return {"cos_same_degradation": mean(same_deg), "cos_same_photo": mean(same_photo),
+            "mae_noise": float(e[0]), "mae_blur": float(e[1]), "mae_jpeg": float(e[2]), "mae_scale": float(e[3]),
+            "n_faces": int(n), "n_degradations": int(K), "n_codes": int(valid.sum()),
+            "_same_deg": same_deg, "_same_photo": same_photo}
+
+
 @torch.no_grad()
 def code_similarity(fadex, faces: List[np.ndarray], degrader, n_deg: int, seed: int,
                     restore_face: Optional[RestoreFace] = None) -> Dict[str, float]:
     """Mean cosine similarity of FaDeX codes: same degradation / different photos vs same photo /
-    different degradations, and the median absolute error of the explicit estimate."""
+    different degradations, and the median absolute error of the explicit estimate. The restored
+    face is the clean crop unless ``restore_face(degraded_crop, index)`` is given."""
     from ..train.data import to_batch
     from .fadex import FaDeXEncoder
     rng = np.random.default_rng(seed)
@@ -48,18 +69,56 @@ def code_similarity(fadex, faces: List[np.ndarray], degrader, n_deg: int, seed: 
         rest = [restore_face(d, i) if restore_face else f for i, (d, f) in enumerate(zip(degs, faces))]
         out = fadex(to_batch(degs), to_batch(rest))
         codes[:, k] = out.code.numpy()
-        s = p["summary"]
-        for e in FaDeXEncoder.decode_params(out.params):
-            errs.append([abs(e["noise_sigma"] - s["noise_sigma"]), abs(e["blur_sigma"] - s["blur_sigma"]),
-                         abs((e["jpeg_quality"] or 100) - (s["jpeg_quality"] or 100)), abs(e["scale"] - s["scale"])])
-    n = len(faces)
-    same_deg = [float(codes[a, k] @ codes[b, k]) for k in range(n_deg) for a in range(n) for b in range(a + 1, n)]
-    same_photo = [float(codes[a, k] @ codes[a, l]) for a in range(n) for k in range(n_deg) for l in range(k + 1, n_deg)]
-    e = np.median(np.array(errs), axis=0)
-    mean = lambda v: float(np.mean(v)) if v else float("nan")  # noqa: E731
-    return {"cos_same_degradation": mean(same_deg), "cos_same_photo": mean(same_photo),
-            "mae_noise": float(e[0]), "mae_blur": float(e[1]), "mae_jpeg": float(e[2]), "mae_scale": float(e[3]),
-            "n_faces": n, "n_degradations": n_deg, "_same_deg": same_deg, "_same_photo": same_photo}
+        errs += [_param_errors(e, p["summary"]) for e in FaDeXEncoder.decode_params(out.params)]
+    return similarity_stats(codes, np.ones(codes.shape[:2], bool), errs)
+
+
+def _reffr_pipeline():
+    """The project pipeline reduced to faces + people + embedded Ref-FR (no scene restoration)."""
+    from ..pipeline import Face2ScenePipeline, PipelineConfig
+    from ..types import DegradationEstimate
+    return Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", strength=0.0, paste_faces=False,
+                                             estimate=DegradationEstimate(0.0, 0.0, None, source="given")))
+
+
+def _reffr_face(pipe, degraded_photo: np.ndarray, photo, photos):
+    """The largest face of ``degraded_photo`` restored by Ref-FR from the person's other photos, as
+    native-scale FaceCrops, or None (no other photo, no face found)."""
+    from .restorer_backend import FaceCrops, to_native_scale
+    refs = [q.rgb for q in photos if q.group == photo.group and q.path != photo.path]
+    if not refs:
+        return None
+    res = pipe.restore(degraded_photo, people={photo.group.split("/")[-1]: refs})
+    done = [f for f in res.faces if f.restored_crop is not None]
+    if not done:
+        return None
+    f = max(done, key=lambda f: f.face.size)
+    return FaceCrops(to_native_scale(f.degraded_crop, f.affine), to_native_scale(f.restored_crop, f.affine))
+
+
+@torch.no_grad()
+def code_similarity_reffr(fadex, photos, degrader, n_deg: int, seed: int, log=print) -> Dict:
+    """As :func:`code_similarity`, but through the real pipeline: each held-out person photo is
+    degraded whole, its faces are detected, aligned at native scale and restored by the embedded
+    Ref-FR from the person's *other* photos; FaDeX sees (degraded crop, Ref-FR crop)."""
+    from .fadex import FaDeXEncoder
+    from .imageops import to_tensor
+    pipe = _reffr_pipeline()
+    rng = np.random.default_rng(seed)
+    params = [degrader.sample(rng) for _ in range(n_deg)]
+    codes = np.zeros((len(photos), n_deg, fadex.config.code_dim), np.float32)
+    valid = np.zeros((len(photos), n_deg), bool)
+    errs = []
+    for i, p in enumerate(photos):
+        for k, prm in enumerate(params):
+            fc = _reffr_face(pipe, degrader.apply(p.rgb, prm), p, photos)
+            if fc is None:
+                continue
+            out = fadex(to_tensor(fc.degraded), to_tensor(fc.restored))
+            codes[i, k], valid[i, k] = out.code[0].numpy(), True
+            errs.append(_param_errors(FaDeXEncoder.decode_params(out.params)[0], prm["summary"]))
+    log(f"  (Ref-FR faces restored for {int(valid.sum())}/{valid.size} photo x degradation pairs)")
+    return similarity_stats(codes, valid, errs)
 
 
 def _classical_rows() -> Dict[str, Callable]:
@@ -90,7 +149,8 @@ def bench_learned(data_root: str | Path, weights: Optional[str | Path] = None, n
                   per_photo: int = 2, max_side: int = 512, seed: int = 0, presets: Sequence[str] = ("simple",),
                   restore_face: Optional[RestoreFace] = None,
                   extra_rows: Optional[Dict[str, Callable[[np.ndarray, Dict], np.ndarray]]] = None,
-                  out_dir: Optional[str | Path] = None, speed: bool = True, log=print) -> Dict:
+                  out_dir: Optional[str | Path] = None, speed: bool = True, reffr: bool = True,
+                  log=print) -> Dict:
     from ..train.data import Degrader, list_photos, load_photos, split_photos
     from .restorer_backend import FaceCrops, load_compact_restorer
     torch.set_flush_denormal(True)
@@ -114,10 +174,12 @@ def bench_learned(data_root: str | Path, weights: Optional[str | Path] = None, n
     sim = code_similarity(backend.fadex, faces, degrader, n_degradations, seed, restore_face)
     result["fadex"] = {k: v for k, v in sim.items() if not k.startswith("_")}
     log(f"\nFaDeX on {len(faces)} held-out faces x {n_degradations} degradations ({result['restored_face']})")
-    log(f"  mean cosine, same degradation / different photos : {sim['cos_same_degradation']:.3f}")
-    log(f"  mean cosine, same photo / different degradations : {sim['cos_same_photo']:.3f}")
-    log(f"  explicit estimate, median abs error: noise {sim['mae_noise']:.2f}  blur {sim['mae_blur']:.2f} px  "
-        f"JPEG q {sim['mae_jpeg']:.1f}  scale {sim['mae_scale']:.3f}")
+    _log_similarity(sim, log)
+    if reffr:
+        log(f"\nFaDeX through the pipeline: whole held-out photos degraded, faces restored by the embedded Ref-FR")
+        sim_r = code_similarity_reffr(backend.fadex, faces_photos, degrader, n_degradations, seed, log)
+        result["fadex_reffr"] = {k: v for k, v in sim_r.items() if not k.startswith("_")}
+        _log_similarity(sim_r, log)
 
     # --- restorer PSNR
     extra = dict(_classical_rows(), **(extra_rows or {}))
@@ -125,6 +187,7 @@ def bench_learned(data_root: str | Path, weights: Optional[str | Path] = None, n
     rows.update({name: [] for name in extra})
     rows.update({"compact + face code": [], "compact + null code": [], "compact + true-parameter code": []})
     kinds = []
+    pipe = _reffr_pipeline() if reffr else None
     for pi, p in enumerate(val):
         for _ in range(per_photo):
             params = degrader.sample(rng)
@@ -137,7 +200,11 @@ def bench_learned(data_root: str | Path, weights: Optional[str | Path] = None, n
             else:
                 fphoto, kind = None, "scene (no face)"
             fclean = _face_native(fphoto, rng) if fphoto is not None else None
-            if fclean is not None:
+            fc = _reffr_face(pipe, deg, p, faces_photos) if (pipe is not None and fphoto is p) else None
+            if fc is not None:
+                code = backend.face_code([fc])
+                kind = "person photo (its own face, Ref-FR)"
+            elif fclean is not None:
                 fdeg = degrader.apply(fclean, params)
                 frest = restore_face(fdeg, pi) if restore_face else fclean
                 code = backend.face_code([FaceCrops(fdeg, frest)])
@@ -188,6 +255,13 @@ def bench_learned(data_root: str | Path, weights: Optional[str | Path] = None, n
         _plot(out / "bench_learned.png", sim, rows)
         log(f"wrote {out / 'bench_learned.json'} and {out / 'bench_learned.png'}")
     return result
+
+
+def _log_similarity(sim: Dict, log) -> None:
+    log(f"  mean cosine, same degradation / different photos : {sim['cos_same_degradation']:.3f}")
+    log(f"  mean cosine, same photo / different degradations : {sim['cos_same_photo']:.3f}")
+    log(f"  explicit estimate, median abs error: noise {sim['mae_noise']:.2f}  blur {sim['mae_blur']:.2f} px  "
+        f"JPEG q {sim['mae_jpeg']:.1f}  scale {sim['mae_scale']:.3f}")
 
 
 def _plot(path: Path, sim: Dict, rows: Dict[str, List[float]]) -> None:

@@ -125,7 +125,7 @@ def train_fadex(data_dirs: Sequence[str], out: str, config_path: str | None = No
         if state["step"] % cfg["log_every"] == 0:
             hist["step"].append(state["step"]); hist["loss"].append(loss.item())
             hist["nce"].append(nce.item()); hist["param"].append(preg.item())
-            log(f"step {state['step']} loss {float(loss):.4f} nce {float(nce):.4f} param {float(preg):.4f} "
+            log(f"step {state['step']} loss {loss.item():.4f} nce {nce.item():.4f} param {preg.item():.4f} "
                 f"[{timer.elapsed / 60:.1f} min]")
         if state["step"] % cfg["ckpt_every"] == 0 or timer.done():
             _checkpoint(model, opt, state, rng, timer, hist, val_faces, degrader, cfg, out, ckpt, log)
