@@ -95,3 +95,10 @@ def test_cli_reports_bad_data_folder(tmp_path, capsys):
     from face2scene.train.cli import main
     assert main(["fadex", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_train_is_wired_into_the_main_cli(tmp_path, capsys):
+    from face2scene.cli import main
+    assert main(["train", "restorer", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"),
+                 "--fadex", str(tmp_path / "f")]) == 2
+    assert "not found" in capsys.readouterr().err
