@@ -76,6 +76,7 @@ def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, til
     if h % align or w % align:
         raise ValueError(f"input {h}x{w} must be padded to a multiple of {align}")
     tile = max(align, (tile // align) * align)
+    overlap = min(max(0, overlap), tile // 2)  # an overlap as large as the tile would never advance
     if tile >= h and tile >= w:
         return fn(x)
     oc = out_channels or c

@@ -332,6 +332,12 @@ class SDTurboRestorer(nn.Module):
         return ((y.float() + 1) / 2).clamp(0, 1)
 
     @torch.no_grad()
+    def restore_tensor(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Bx3xHxW in [0, 1], any size, tokens already including the prompt embedding."""
+        xp, (h, w) = pad_to_multiple(x, self.vae_factor * self.latent_multiple)
+        return self.forward(xp, tokens)[..., :h, :w]
+
+    @torch.no_grad()
     def restore(self, rgb: np.ndarray, feature_map: Optional[torch.Tensor] = None, upscale: int = 1,
                 latent_tile: int = 96, latent_overlap: int = 32, colour_fix: bool = True, cancel=None,
                 progress=None) -> np.ndarray:

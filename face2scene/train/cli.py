@@ -25,6 +25,11 @@ def _add_commands(p: argparse.ArgumentParser) -> None:
         q.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
         if name == "restorer":
             q.add_argument("--fadex", required=True, metavar="DIR", help="trained FaDeX folder (frozen)")
+            q.add_argument("--sd-turbo", default=None, metavar="DIR",
+                           help="train the SD-Turbo adapters (LoRA, MapNet) on this diffusers folder instead "
+                                "of the compact restorer (a GPU job); writes OUT/adapter/")
+            q.add_argument("--prompt-embeds", default=None, metavar="FILE",
+                           help="safetensors with 'prompt_embeds' (1 x T x D) for SD-Turbo; default all-zero")
     p.set_defaults(func=run)
 
 
@@ -35,7 +40,8 @@ def run(args) -> int:
             train_fadex(args.data, args.out, args.config, resume=not args.no_resume)
         else:
             from .restorer import train_restorer
-            train_restorer(args.data, args.out, args.fadex, args.config, resume=not args.no_resume)
+            train_restorer(args.data, args.out, args.fadex, args.config, resume=not args.no_resume,
+                           sd_turbo_dir=args.sd_turbo, prompt_embeds=args.prompt_embeds)
     except (FileNotFoundError, ValueError, ImportError) as e:
         print(f"face2scene train: error: {e}", file=sys.stderr)
         return 2

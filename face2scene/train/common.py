@@ -66,7 +66,11 @@ def save_checkpoint(ckpt_dir: Path, models: Dict[str, torch.nn.Module], opt: tor
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     for name, m in models.items():
-        m.save_pretrained(tmp / name)
+        if hasattr(m, "save_pretrained"):
+            m.save_pretrained(tmp / name)
+        else:  # adapters on a frozen base model: only the trainable tensors
+            save_file({k: v.detach().cpu().contiguous() for k, v in m.named_parameters() if v.requires_grad},
+                      str(tmp / f"{name}.safetensors"))
     save_file({k: v.contiguous() for k, v in _optimizer_tensors(opt).items()}, str(tmp / "optimizer.safetensors"))
     save_file({"torch_rng": torch.get_rng_state()}, str(tmp / "rng.safetensors"))
     write_json_atomic(tmp / "state.json", state)
@@ -85,8 +89,14 @@ def save_checkpoint(ckpt_dir: Path, models: Dict[str, torch.nn.Module], opt: tor
 def load_checkpoint(ckpt_dir: Path, models: Dict[str, torch.nn.Module], opt: torch.optim.Optimizer) -> Dict:
     ckpt_dir = Path(ckpt_dir)
     for name, m in models.items():
-        sd = load_file(str(ckpt_dir / name / "diffusion_pytorch_model.safetensors"))
-        m.load_state_dict(sd)
+        if hasattr(m, "save_pretrained"):
+            m.load_state_dict(load_file(str(ckpt_dir / name / "diffusion_pytorch_model.safetensors")))
+        else:
+            sd = load_file(str(ckpt_dir / f"{name}.safetensors"))
+            missing = {k for k, v in m.named_parameters() if v.requires_grad} - set(sd)
+            if missing:
+                raise ValueError(f"checkpoint {ckpt_dir} lacks {len(missing)} trainable tensors of {name}")
+            m.load_state_dict(sd, strict=False)
     _load_optimizer(opt, load_file(str(ckpt_dir / "optimizer.safetensors")))
     torch.set_rng_state(load_file(str(ckpt_dir / "rng.safetensors"))["torch_rng"])
     with open(ckpt_dir / "state.json") as f:

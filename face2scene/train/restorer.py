@@ -93,43 +93,89 @@ def fixed_val_set(val_photos, degrader: Degrader, cfg, seed: int = 4321) -> List
 
 
 @torch.no_grad()
-def validate(fadex, mapnet, restorer, items) -> Dict[str, float]:
+def validate(fadex, mapnet, restorer, items, device="cpu") -> Dict[str, float]:
     rows = {"input": [], "face": [], "null": []}
+    text = getattr(restorer, "prompt_embeds", None)  # SD-Turbo: the prompt embedding follows the tokens
     for it in items:
-        x = to_batch([it["deg"]])
-        tok_face = tokens_for(fadex, mapnet, to_batch([it["face_deg"]]), to_batch([it["face"]]))
-        tok_null = tokens_for(fadex, mapnet, None, None)
+        x = to_batch([it["deg"]]).to(device)
+        tok_face = tokens_for(fadex, mapnet, to_batch([it["face_deg"]]).to(device), to_batch([it["face"]]).to(device))
+        tok_null = tokens_for(fadex, mapnet, None, None).to(device)
+        if text is not None:
+            tok_face, tok_null = (torch.cat([t, text.to(t.dtype)], 1) for t in (tok_face, tok_null))
         rows["input"].append(psnr(it["deg"], it["clean"]))
         rows["face"].append(psnr(to_uint8(restorer.restore_tensor(x, tok_face)), it["clean"]))
         rows["null"].append(psnr(to_uint8(restorer.restore_tensor(x, tok_null)), it["clean"]))
     return {k: float(np.median(v)) for k, v in rows.items()}
 
 
+SDTURBO_DEFAULTS = {"crop": 512, "batch": 2, "lr": 5e-5, "device": "auto", "autocast_bf16": True,
+                    "adapter": {"unet_rank": 32, "vae_rank": 16, "modulation": False, "modulation_dim": 64},
+                    "mapnet": {"dim": 256, "num_heads": 4, "pool_sizes": [1, 2, 4], "num_text_tokens": 0}}
+
+
+def _build_compact(cfg, fadex):
+    tup = lambda d: {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}  # noqa: E731
+    restorer = CompactRestorer(**tup(cfg["restorer"]))
+    mapnet = MapNet(in_channels=fadex.config.channels[-1], token_dim=restorer.config.cross_attention_dim,
+                    **tup(cfg["mapnet"]))
+    return restorer, mapnet
+
+
+def _build_sdturbo(cfg, fadex, sd_dir: Path, prompt_embeds: Optional[str]):
+    from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+    from safetensors.torch import load_file
+    from ..models.sd_turbo import SDTurboRestorer, check_sd_turbo_folder
+    check_sd_turbo_folder(sd_dir)
+    kw = {"low_cpu_mem_usage": False}
+    unet = UNet2DConditionModel.from_pretrained(sd_dir, subfolder="unet", **kw)
+    vae = AutoencoderKL.from_pretrained(sd_dir, subfolder="vae", **kw)
+    dim = unet.config.cross_attention_dim
+    if prompt_embeds:
+        pe = load_file(prompt_embeds)["prompt_embeds"]
+    else:  # no text encoder here: an all-zero prompt embedding (document it; supply a file for a real prompt)
+        pe = torch.zeros(1, 1, dim)
+    m = cfg["mapnet"]
+    mapnet = MapNet(in_channels=fadex.config.channels[-1], token_dim=dim, dim=m["dim"], num_heads=m["num_heads"],
+                    pool_sizes=tuple(m["pool_sizes"]), num_text_tokens=m["num_text_tokens"])
+    model = SDTurboRestorer(unet, vae, DDPMScheduler.from_pretrained(sd_dir, subfolder="scheduler"), fadex, mapnet,
+                            pe, dict(cfg["adapter"]))
+    return model, mapnet
+
+
 def train_restorer(data_dirs: Sequence[str], out: str, fadex_dir: str, config_path: str | None = None,
-                   resume: bool = True, log=print) -> Path:
-    cfg = common.load_config(DEFAULTS, config_path)
+                   resume: bool = True, log=print, sd_turbo_dir: str | None = None,
+                   prompt_embeds: str | None = None) -> Path:
+    """Compact restorer + MapNet (default), or with ``sd_turbo_dir`` the SD-Turbo adapters (LoRA,
+    MapNet, optional modulation) on a diffusers SD-Turbo folder (a GPU job)."""
+    defaults = dict(DEFAULTS, **SDTURBO_DEFAULTS) if sd_turbo_dir else DEFAULTS
+    cfg = common.load_config(defaults, config_path)
     cfg["fadex_dir"] = str(fadex_dir)
     out, train, val = common.start_run(data_dirs, out, cfg, log)
     train_faces = [p for p in train if p.is_person and p.face_box is not None]
     train_any = [p for p in train if min(p.rgb.shape[:2]) >= cfg["crop"]]
-    if not train_faces:
-        raise ValueError("no faces found in the training photos")
+    if not train_faces or not train_any:
+        raise ValueError(f"need training photos with faces and photos of at least {cfg['crop']} px")
     degrader = Degrader(cfg["presets"])
     val_items = fixed_val_set(val, degrader, cfg)
+    device = torch.device(cfg.get("device", "cpu") if cfg.get("device", "cpu") != "auto" else
+                          ("cuda" if torch.cuda.is_available() else "cpu"))
 
     fadex = FaDeXEncoder.from_pretrained(fadex_dir, low_cpu_mem_usage=False).eval()
     fadex.requires_grad_(False)
-    tup = lambda d: {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
-    restorer = CompactRestorer(**tup(cfg["restorer"]))
-    mapnet = MapNet(in_channels=fadex.config.channels[-1], token_dim=restorer.config.cross_attention_dim,
-                    **tup(cfg["mapnet"]))
-    params = list(restorer.parameters()) + list(mapnet.parameters())
+    if sd_turbo_dir:
+        restorer, mapnet = _build_sdturbo(cfg, fadex, Path(sd_turbo_dir), prompt_embeds)
+        models, task = {"sdturbo": restorer}, "sdturbo"
+    else:
+        restorer, mapnet = _build_compact(cfg, fadex)
+        models, task = {"restorer": restorer, "mapnet": mapnet}, "restorer"
+    restorer.to(device); mapnet.to(device); fadex.to(device)
+    params = [p for m in models.values() for p in m.parameters() if p.requires_grad]
+    params += [p for p in mapnet.parameters() if p.requires_grad and all(p is not q for q in params)]
     opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
-    ckpt = out / "checkpoint_restorer"
+    ckpt = out / f"checkpoint_{task}"
     state = {"step": 0, "elapsed": 0.0, "history": {"step": [], "loss": [], "val_step": [], "val_psnr_input": [],
                                                     "val_psnr_face": [], "val_psnr_null": []}}
     rng = np.random.default_rng(cfg["seed"])
-    models = {"restorer": restorer, "mapnet": mapnet}
     if resume and (ckpt / "state.json").exists():
         state = common.load_checkpoint(ckpt, models, opt)
         rng = common.rng_from_json(state["np_rng"])
@@ -137,10 +183,11 @@ def train_restorer(data_dirs: Sequence[str], out: str, fadex_dir: str, config_pa
     timer = common.Timer(cfg["max_minutes"], state["elapsed"])
     hist = state["history"]
     restorer.train(); mapnet.train()
+    use_bf16 = bool(cfg.get("autocast_bf16")) and device.type == "cuda"
 
     def save():
         restorer.eval(); mapnet.eval()
-        v = validate(fadex, mapnet, restorer, val_items) if val_items else {}
+        v = validate(fadex, mapnet, restorer, val_items, device) if val_items else {}
         restorer.train(); mapnet.train()
         if v and (not hist["val_step"] or hist["val_step"][-1] != state["step"]):
             hist["val_step"].append(state["step"])
@@ -152,15 +199,18 @@ def train_restorer(data_dirs: Sequence[str], out: str, fadex_dir: str, config_pa
         state["np_rng"] = common.rng_to_json(rng)
         state["config"] = cfg
         common.save_checkpoint(ckpt, models, opt, state)
-        common.plot_curves(out / "loss_restorer.png", hist, "Compact restorer + MapNet training")
+        common.plot_curves(out / f"loss_{task}.png", hist, f"{task} training")
 
     while state["step"] < cfg["max_steps"] and not timer.done():
         lr = common.set_lr(opt, cfg, timer, state["step"])
-        deg, clean, fdeg, frest = _sample_batch(train_any, train_faces, degrader, rng, cfg)
+        deg, clean, fdeg, frest = (t.to(device) for t in _sample_batch(train_any, train_faces, degrader, rng, cfg))
         null_mask = torch.from_numpy(rng.random(deg.shape[0]) < cfg["null_prob"])
-        tokens = tokens_for(fadex, mapnet, fdeg, frest, null_mask=null_mask)
-        y = restorer(deg, tokens)
-        loss = restoration_loss(y, clean, cfg["edge_weight"])
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
+            tokens = tokens_for(fadex, mapnet, fdeg, frest, null_mask=null_mask)
+            if sd_turbo_dir:
+                tokens = torch.cat([tokens, restorer.prompt_embeds.to(tokens.dtype).expand(tokens.shape[0], -1, -1)], 1)
+            y = restorer(deg, tokens)
+            loss = restoration_loss(y.float(), clean, cfg["edge_weight"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -173,10 +223,14 @@ def train_restorer(data_dirs: Sequence[str], out: str, fadex_dir: str, config_pa
             save()
     save()
     restorer.eval(); mapnet.eval()
-    final = out / "compact"
-    fadex.save_pretrained(final / "fadex")
-    mapnet.save_pretrained(final / "mapnet")
-    restorer.save_pretrained(final / "restorer")
+    if sd_turbo_dir:
+        final = out / "adapter"
+        restorer.save_adapter(final)
+    else:
+        final = out / "compact"
+        fadex.save_pretrained(final / "fadex")
+        mapnet.save_pretrained(final / "mapnet")
+        restorer.save_pretrained(final / "restorer")
     common.write_json_atomic(final / "train_config.json", cfg)
     common.write_json_atomic(final / "split.json", json.loads((out / "split.json").read_text()))
     if state.get("val"):

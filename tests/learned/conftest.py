@@ -27,3 +27,17 @@ def tiny_models():
     with torch.no_grad():  # non-trivial null code
         mapnet.null_tokens.normal_(0, 1.0)
     return fadex, mapnet, restorer
+
+
+@pytest.fixture
+def small_data(tmp_path, identities, shared_data):
+    """A few real photos linked (not copied) into a temp folder: 3 persons x 2 photos + 4 scenes."""
+    root = tmp_path / "data"
+    for name in sorted(identities)[:3]:
+        (root / "identities" / name).mkdir(parents=True)
+        for p in identities[name][:2]:
+            (root / "identities" / name / p.name).symlink_to(p)
+    (root / "scenes").mkdir(parents=True)
+    for p in sorted((shared_data / "scenes").iterdir())[:4]:
+        (root / "scenes" / p.name).symlink_to(p)
+    return root

@@ -172,3 +172,33 @@ def test_gpu_check_script_runs_small_on_cpu(tmp_path):
                         "--device", "cpu"], capture_output=True, text=True, timeout=300, cwd=REPO)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "s/image" in r.stdout and "peak" in r.stdout
+
+
+@pytest.mark.data
+def test_sd_turbo_adapter_training_tiny(tmp_path, small_data):
+    """`face2scene train restorer --sd-turbo DIR`: LoRA + MapNet (+ modulation) trained on a tiny
+    SD folder, checkpointed (trainable tensors only), written as an adapter folder that loads."""
+    from face2scene.train.cli import main
+    sd, _, model = build(tmp_path)
+    model.fadex.save_pretrained(tmp_path / "fadex")
+    cfg = {"crop": 32, "batch": 1, "face_crop": 48, "max_steps": 2, "ckpt_every": 1, "log_every": 1, "val_count": 1,
+           "val_size": 32, "max_side": 384, "device": "cpu",
+           "adapter": {"unet_rank": 4, "vae_rank": 2, "modulation": True, "modulation_dim": 8},
+           "mapnet": {"dim": 16, "num_heads": 2, "pool_sizes": [1, 2, 4], "num_text_tokens": 0}}
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    pe = tmp_path / "prompt.safetensors"
+    save_file({"prompt_embeds": torch.randn(1, 3, 32)}, str(pe))
+    args = ["restorer", "--data", str(small_data / "identities"), str(small_data / "scenes"), "--out",
+            str(tmp_path / "run"), "--fadex", str(tmp_path / "fadex"), "--sd-turbo", str(sd),
+            "--prompt-embeds", str(pe), "--config", str(tmp_path / "cfg.json")]
+    assert main(args) == 0
+    ck = tmp_path / "run" / "checkpoint_sdturbo"
+    assert (ck / "sdturbo.safetensors").is_file()
+    assert all("lora_" in k or k.startswith(("mapnet.", "modulation.")) for k in load_file(str(ck / "sdturbo.safetensors")))
+    loaded = SDTurboRestorer.from_folders(sd, tmp_path / "run" / "adapter")
+    assert loaded.modulation is not None and loaded.prompt_embeds.shape == (1, 3, 32)
+    assert loaded.restore(np.zeros((20, 28, 3), np.uint8)).shape == (20, 28, 3)
+    cfg["max_steps"] = 3  # resume from the adapter checkpoint
+    (tmp_path / "cfg.json").write_text(json.dumps(cfg))
+    assert main(args) == 0
+    assert json.loads((ck / "state.json").read_text())["step"] == 3

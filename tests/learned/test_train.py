@@ -40,20 +40,6 @@ def test_degradation_is_reproducible_and_logged():
     assert 8 < float(np.std(noisy.astype(float) - img)) < 12
 
 
-@pytest.fixture
-def small_data(tmp_path, identities, shared_data):
-    """A few real photos linked (not copied) into a temp folder: 3 persons x 2 photos + 4 scenes."""
-    root = tmp_path / "data"
-    for name in sorted(identities)[:3]:
-        (root / "identities" / name).mkdir(parents=True)
-        for p in identities[name][:2]:
-            (root / "identities" / name / p.name).symlink_to(p)
-    (root / "scenes").mkdir(parents=True)
-    for p in sorted((shared_data / "scenes").iterdir())[:4]:
-        (root / "scenes" / p.name).symlink_to(p)
-    return root
-
-
 @pytest.mark.data
 def test_tiny_training_runs_resume_and_bench(tmp_path, small_data, capsys):
     from face2scene.models.bench_learned import bench_learned
