@@ -194,16 +194,16 @@ def bench_learned(data_root: str | Path, weights: Optional[str | Path] = None, n
             clean = p.rgb
             deg = degrader.apply(clean, params)
             if p.is_person and p.face_box is not None:
-                fphoto, kind = p, "person photo (its own face)"
+                fphoto, kind = p, "person, clean face"
             elif faces_photos:
-                fphoto, kind = faces_photos[pi % len(faces_photos)], "scene (+ held-out face, same degradation)"
+                fphoto, kind = faces_photos[pi % len(faces_photos)], "scene + other face"
             else:
-                fphoto, kind = None, "scene (no face)"
+                fphoto, kind = None, "scene, no face"
             fclean = _face_native(fphoto, rng) if fphoto is not None else None
             fc = _reffr_face(pipe, deg, p, faces_photos) if (pipe is not None and fphoto is p) else None
             if fc is not None:
                 code = backend.face_code([fc])
-                kind = "person photo (its own face, Ref-FR)"
+                kind = "person, Ref-FR face"
             elif fclean is not None:
                 fdeg = degrader.apply(fclean, params)
                 frest = restore_face(fdeg, pi) if restore_face else fclean
@@ -223,12 +223,15 @@ def bench_learned(data_root: str | Path, weights: Optional[str | Path] = None, n
     kinds_arr = np.array(kinds)
     table = {}
     log(f"\nCompact restorer on {len(kinds)} degraded held-out photos (max side {max_side}), Y-PSNR dB")
-    log(f"  {'row':34s} {'median':>7s} {'mean':>7s}   " + "  ".join(f"{k[:18]:>18s}" for k in sorted(set(kinds))))
+    log("  (person, Ref-FR face: code from the photo's own face restored by the embedded Ref-FR; person,"
+        " clean face: Ref-FR failed, clean face stands in; scene + other face: a held-out face under the"
+        " same degradation)")
+    log(f"  {'row':34s} {'median':>7s} {'mean':>7s}   " + "  ".join(f"{k:>20s}" for k in sorted(set(kinds))))
     for name, v in rows.items():
         v = np.array(v)
         per_kind = {k: float(np.median(v[kinds_arr == k])) for k in sorted(set(kinds))}
         table[name] = {"median": float(np.median(v)), "mean": float(np.mean(v)), "by_kind": per_kind}
-        log(f"  {name:34s} {np.median(v):7.2f} {np.mean(v):7.2f}   " + "  ".join(f"{x:18.2f}" for x in per_kind.values()))
+        log(f"  {name:34s} {np.median(v):7.2f} {np.mean(v):7.2f}   " + "  ".join(f"{x:20.2f}" for x in per_kind.values()))
     face, null = np.array(rows["compact + face code"]), np.array(rows["compact + null code"])
     table["face minus null (median of paired differences)"] = float(np.median(face - null))
     log(f"  face code - null code, median paired difference: {np.median(face - null):+.2f} dB")
