@@ -14,6 +14,7 @@ and the noise comes from a patch-PCA estimate. It is what we can say without ref
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -81,12 +82,16 @@ class Synthesizer:
         self.q = jpeg_quality
         rng = np.random.default_rng(seed)
         self.unit_noise = rng.standard_normal(clean.shape).astype(np.float32)
-        self._blur_cache: Dict[Tuple[float, float], np.ndarray] = {}
+        self._blur_cache: "OrderedDict[Tuple[float, float], np.ndarray]" = OrderedDict()
 
     def base(self, blur_sigma: float, scale: float) -> np.ndarray:
         key = (round(blur_sigma, 3), round(scale, 3))
-        if key not in self._blur_cache:
+        if key in self._blur_cache:
+            self._blur_cache.move_to_end(key)
+        else:
             self._blur_cache[key] = resample(blur(self.clean, blur_sigma), scale)
+            while len(self._blur_cache) > 12:  # bounded: the optimiser visits many blur values
+                self._blur_cache.popitem(last=False)
         return self._blur_cache[key]
 
     def render(self, blur_sigma: float, noise_sigma: float, scale: float = 1.0) -> np.ndarray:

@@ -284,7 +284,7 @@ def _current_umask() -> int:
 _UMASK = _current_umask()  # read once at import: os.umask cannot be read without setting it
 
 
-def _atomic_write(path: PathLike, write: Callable[[BinaryIO], None]) -> Path:
+def atomic_write(path: PathLike, write: Callable[[BinaryIO], None]) -> Path:
     """Write through a temp file in the target folder, fsync, then os.replace onto ``path``."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -346,13 +346,15 @@ def save_image_atomic(path: PathLike, rgb: np.ndarray, *, format: Optional[str] 
         opts["quality"] = int(quality)
     if fmt == "JPEG" and quality >= 90:
         opts["subsampling"] = 0  # keep full colour resolution at high quality
-    if fmt == "TIFF":
+    if fmt == "TIFF" and not exif:
+        # libtiff (used for compressed TIFF) cannot write an EXIF sub-IFD (where the dates
+        # are): with EXIF, Pillow's own uncompressed writer keeps it.
         opts["compression"] = "tiff_lzw"
     if exif:
         opts["exif"] = exif
     if icc_profile:
         opts["icc_profile"] = icc_profile
-    return _atomic_write(target, lambda fh: im.save(fh, format=fmt, **opts))
+    return atomic_write(target, lambda fh: im.save(fh, format=fmt, **opts))
 
 
 def _json_default(obj: Any) -> Any:
@@ -368,4 +370,4 @@ def _json_default(obj: Any) -> Any:
 def save_json_atomic(path: PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented UTF-8 JSON atomically (numpy values and paths allowed)."""
     data = (json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n").encode()
-    return _atomic_write(path, lambda fh: fh.write(data))
+    return atomic_write(path, lambda fh: fh.write(data))

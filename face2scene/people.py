@@ -131,25 +131,29 @@ class PeopleIndex:
         return index
 
     # -- matching --------------------------------------------------------------------------
-    def match(self, face: DetectedFace) -> Tuple[Optional[str], Optional[float], Optional[float]]:
-        """(person or None, distance, confidence): nearest album by its closest reference; a face
-        farther than the backend's threshold from every album stays unknown."""
+    def nearest(self, face: DetectedFace) -> Tuple[Optional[str], Optional[float]]:
+        """The closest album and its distance, whether or not it is close enough to match."""
         if face.embedding is None:
-            return None, None, None
+            return None, None
         best: Tuple[Optional[str], float] = (None, np.inf)
         for name, p in self.people.items():
             dists = [self.backend.distance(face.embedding, r.face.embedding) for r in p.refs]
-            if not dists:
-                continue
-            d = float(0.5 * min(dists) + 0.5 * np.median(dists))
-            if d < best[1]:
-                best = (name, d)
-        if best[0] is None:
+            if dists:
+                d = float(0.5 * min(dists) + 0.5 * np.median(dists))
+                if d < best[1]:
+                    best = (name, d)
+        return (best[0], best[1]) if best[0] is not None else (None, None)
+
+    def match(self, face: DetectedFace) -> Tuple[Optional[str], Optional[float], Optional[float]]:
+        """(person or None, distance, confidence): nearest album (by a blend of its closest and
+        its median reference); a face farther than the backend's threshold stays unknown."""
+        name, d = self.nearest(face)
+        if name is None:
             return None, None, None
-        conf = self.backend.confidence(best[1])
-        if best[1] > self.backend.match_threshold:
-            return None, best[1], conf
-        return best[0], best[1], conf
+        conf = self.backend.confidence(d)
+        if d > self.backend.match_threshold:
+            return None, d, conf
+        return name, d, conf
 
     def select_references(self, name: str, face: DetectedFace, k: int = 3) -> List[Reference]:
         """The ``k`` references that best fit ``face``: similar pose, sharp, same identity."""

@@ -9,12 +9,16 @@ are blended per pixel by how well each agrees with the photo after warping.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
 from .faces.align import estimate_affine, warp_to_crop
+
+# Agreement (after alignment) below which a reference's detail is not used, and above which it
+# is used fully.
+AGREE_LO, AGREE_HI = 0.35, 0.65
 
 _YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
 _YCC_INV = np.linalg.inv(_YCC).astype(np.float32)
@@ -92,17 +96,30 @@ class RefFR:
                 split_sigma: Optional[float] = None) -> np.ndarray:
         """Restored crop (RGB uint8). ``base`` is the image to take structure from (defaults to
         the degraded crop; the pipeline passes the scene-restored crop on its second pass)."""
+        return self.restore_with_gain(degraded, aligned, base, photo_detail, split_sigma)[0]
+
+    def restore_with_gain(self, degraded: np.ndarray, aligned: Sequence[AlignedReference],
+                          base: Optional[np.ndarray] = None, photo_detail: float = 0.0,
+                          split_sigma: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """(restored crop, gain): ``gain`` (HxW, 0..1) is where reference detail was used. Where
+        no reference agrees with the photo (another age, a beard, an open mouth), the photo keeps
+        its own detail: a reference's detail there would draw someone else's face."""
         base = degraded if base is None else base
+        size = base.shape[0]
         ss = self.split_sigma if split_sigma is None else split_sigma
+        ss = float(min(ss, max(1.2, size / 85.0)))  # small faces: only the finest detail
         b = to_ycc(base)
         low_y = _gauss(b[..., 0], ss)
-        chroma = np.stack([_gauss(b[..., c], ss * 1.5) for c in (1, 2)], axis=-1)
+        photo_hi = b[..., 0] - low_y
+        chroma_low = np.stack([_gauss(b[..., c], ss * 1.5) for c in (1, 2)], axis=-1)
+        chroma = chroma_low + photo_detail * (b[..., 1:] - chroma_low)
         if not aligned:
-            out_y = low_y + photo_detail * (b[..., 0] - low_y)
+            gain = np.zeros_like(low_y)
+            out_y = low_y + photo_detail * photo_hi
         else:
             num = np.zeros_like(low_y)
-            wsum = np.full_like(low_y, 1e-6)
             wsq = np.full_like(low_y, 1e-12)
+            best = np.zeros_like(low_y)
             for ar in aligned:
                 r_y = to_ycc(ar.crop)[..., 0]
                 r_low = _gauss(r_y, ss)
@@ -110,11 +127,13 @@ class RefFR:
                 ratio = np.clip((low_y + 8.0) / (r_low + 8.0), 0.5, 2.0)
                 w = ar.agreement ** 4 + 1e-4
                 num += w * (r_y - r_low) * ratio
-                wsum += w
                 wsq += w * w
+                best = np.maximum(best, ar.agreement)
             # Details of different references are uncorrelated: dividing by the root of the summed
-            # squared weights (not the sum) keeps the blend's detail energy that of one sharp face.
+            # squared weights (not their sum) keeps the blend's detail energy that of one face.
             ref_detail = num / np.sqrt(wsq)
-            out_y = low_y + (1 - photo_detail) * ref_detail + photo_detail * (b[..., 0] - low_y)
+            gain = np.clip((best - AGREE_LO) / (AGREE_HI - AGREE_LO), 0.0, 1.0).astype(np.float32)
+            detail = (1 - photo_detail) * ref_detail + photo_detail * photo_hi
+            out_y = low_y + gain * detail + (1 - gain) * photo_hi
         out = to_rgb(np.concatenate([out_y[..., None], chroma], axis=-1))
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8), gain

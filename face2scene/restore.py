@@ -30,6 +30,7 @@ class RestorerSettings:
     h_color_per_sigma: float = 1.1
     wiener_lambda: float = 0.035  # deconvolution regularisation at an effective noise σ of 8
     deconv_floor: float = 0.35  # blur σ below which no deconvolution is done
+    noise_margin: float = 4.0  # added to the noise σ when regularising the deconvolution
     strength: float = 1.0  # user control 0..1 (scales denoising and deblurring)
 
 
@@ -84,7 +85,8 @@ class ClassicalRestorer:
         blur *= s.strength
         if blur >= s.deconv_floor:
             # Residual noise after denoising grows with the noise: regularise harder.
-            lam = float(np.clip(s.wiener_lambda * (max(sigma, 2.0) / 8.0) ** 1.5, 0.015, 0.3))
+            # The margin keeps it from vanishing when the noise was under-estimated.
+            lam = float(np.clip(s.wiener_lambda * ((sigma + s.noise_margin) / 8.0) ** 1.5, 0.015, 0.3))
             k = gaussian_deconv_kernel(blur, lam, size=int(min(31, 2 * np.ceil(3.5 * blur) + 1 + 6)))
             f = cv2.filter2D(out.astype(np.float32), -1, k, borderType=cv2.BORDER_REFLECT101)
             out = np.clip(np.rint(f), 0, 255).astype(np.uint8)

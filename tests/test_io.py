@@ -359,3 +359,12 @@ def test_save_json_atomic(tmp_path):
     with pytest.raises(TypeError):
         save_json_atomic(tmp_path / "r" / "bad.json", {"x": object()})
     assert not (tmp_path / "r" / "bad.json").exists() and _leftovers(tmp_path / "r") == []
+
+
+def test_tiff_keeps_exif_with_dates(tmp_path):
+    ex = Image.Exif()
+    ex[0x0110] = "Camera"
+    ex.get_ifd(0x8769)[0x9003] = "1962:07:14 10:00:00"
+    out = save_image_atomic(tmp_path / "t.tif", _photo(), exif=ex.tobytes())
+    with Image.open(out) as im:
+        assert im.getexif().get_ifd(0x8769).get(0x9003) == "1962:07:14 10:00:00"

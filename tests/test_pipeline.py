@@ -21,7 +21,7 @@ def sample():
 
 @pytest.fixture(scope="module")
 def degraded(sample):
-    return degrade(sample, "mild", seed=3)
+    return degrade(sample, "mild", seed=5)  # noise 17, blur 1.7 px, JPEG 68
 
 
 @pytest.fixture(scope="module")

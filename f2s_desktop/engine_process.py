@@ -1,0 +1,198 @@
+"""The pipeline in a child process, behind the same interface as :class:`engine.Engine`.
+
+Why: loading dlib's models and importing torch hold Python's GIL for hundreds of milliseconds at
+a time, and a thread in the GUI process would freeze the window for that long (measured: 260-430
+ms). In a separate process the GUI keeps its GIL to itself, and a crash in native code (dlib,
+torch, a GPU driver) ends one photo with an error instead of the app.
+
+Protocol (a multiprocessing pipe, spawn context): the parent sends ``(op, payload)``; the child
+answers ``("progress", stage, fraction, message)`` any number of times, then ``("ok", value)`` or
+``("error", kind, message)``. Cancel and pause are shared events the child's progress hook and
+cancel token read, so they act between stages, faces and tiles. Qt-free.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import os
+import threading
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+from face2scene.progress import CancelToken
+
+from .engine import Engine, EngineError, EngineSettings
+
+log = logging.getLogger(__name__)
+
+
+class _SharedCancel(CancelToken):
+    """face2scene's CancelToken over a multiprocessing Event (it keeps its flag in ``_event``,
+    and a multiprocessing Event has the same set/is_set methods), so parent and child share it."""
+
+    def __init__(self, event) -> None:  # noqa: D107 - no super().__init__: the event is given
+        self._event = event
+
+
+class MatcherInfo:
+    def __init__(self, metric: str, match_threshold: float) -> None:
+        self.metric, self.match_threshold = metric, match_threshold
+
+
+def _serve(conn, cancel_ev, pause_ev, settings_json: Dict[str, Any]) -> None:
+    """Child process main loop."""
+    threads = os.environ.get("F2S_TORCH_THREADS")
+    if threads:
+        try:
+            import torch
+            torch.set_num_threads(int(threads))
+        except ImportError:
+            pass
+    from face2scene.progress import Cancelled
+    engine = Engine(EngineSettings.from_json(settings_json))
+    cancel = _SharedCancel(cancel_ev)
+
+    def progress(stage: str, fraction: float, message: str = "") -> None:
+        while pause_ev.is_set() and not cancel_ev.is_set():
+            time.sleep(0.05)
+        cancel.raise_if_cancelled()
+        conn.send(("progress", stage, float(fraction), str(message)))
+
+    while True:
+        try:
+            op, payload = conn.recv()
+        except (EOFError, OSError):
+            return
+        if op == "quit":
+            return
+        try:
+            if op == "detect":
+                value = engine.detect(payload["rgb"])
+            elif op == "restore":
+                s = EngineSettings.from_json(payload["settings"])
+                engine.settings = s
+                value = engine.restore(payload["rgb"], payload["people"], settings=s, progress=progress,
+                                       cancel=cancel, faces=payload.get("faces"),
+                                       assignments=payload.get("assignments"))
+            elif op == "matcher":
+                m = engine.matcher()
+                value = None if m is None else (m.metric, float(m.match_threshold))
+            elif op == "settings":
+                engine.settings = EngineSettings.from_json(payload)
+                value = None
+            else:
+                raise EngineError(f"unknown request {op!r}")
+            conn.send(("ok", value))
+        except Cancelled as e:
+            conn.send(("error", "cancelled", str(e)))
+        except Exception as e:  # noqa: BLE001 - reported to the parent, the loop goes on
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            kind = "engine" if isinstance(e, EngineError) else type(e).__name__
+            conn.send(("error", kind, msg))
+
+
+class ProcessEngine(Engine):
+    """Engine whose pipeline runs in a child process (started on first use, restarted after a crash)."""
+
+    def __init__(self, settings: Optional[EngineSettings] = None, start_timeout: float = 120.0) -> None:
+        super().__init__(settings)
+        self._ctx = mp.get_context("spawn")
+        self._proc = None
+        self._conn = None
+        self._cancel_ev = self._ctx.Event()
+        self._pause_ev = self._ctx.Event()
+        self._io_lock = threading.Lock()
+        self.start_timeout = start_timeout
+
+    # ---------------------------------------------------------------- process
+    def _ensure(self) -> None:
+        if self._proc is not None and self._proc.is_alive():
+            return
+        parent, child = self._ctx.Pipe()
+        self._proc = self._ctx.Process(target=_serve, args=(child, self._cancel_ev, self._pause_ev,
+                                                            self.settings.to_json()),
+                                       name="face2scene-engine", daemon=True)
+        self._proc.start()
+        child.close()
+        self._conn = parent
+
+    def close(self, timeout: float = 5.0) -> None:
+        proc, conn = self._proc, self._conn
+        self._proc = self._conn = None
+        if proc is None:
+            return
+        self._cancel_ev.set()
+        try:
+            conn.send(("quit", None))
+        except (OSError, ValueError):
+            pass
+        proc.join(timeout)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(timeout)
+        conn.close()
+        self._cancel_ev.clear()
+
+    def set_paused(self, paused: bool) -> None:
+        (self._pause_ev.set if paused else self._pause_ev.clear)()
+
+    @property
+    def pid(self) -> Optional[int]:
+        return None if self._proc is None else self._proc.pid
+
+    def _call(self, op: str, payload: Any, progress: Optional[Callable] = None, cancel=None) -> Any:
+        with self._io_lock:
+            self._ensure()
+            self._cancel_ev.clear()
+            conn, proc = self._conn, self._proc
+            try:
+                conn.send((op, payload))
+                while True:
+                    if cancel is not None and cancel.cancelled:
+                        self._cancel_ev.set()
+                    if not conn.poll(0.1):
+                        if not proc.is_alive():
+                            raise EOFError
+                        continue
+                    msg = conn.recv()
+                    if msg[0] == "progress":
+                        if progress is not None:
+                            try:
+                                progress(msg[1], msg[2], msg[3])
+                            except Exception:  # the caller cancelled from its callback
+                                self._cancel_ev.set()
+                        continue
+                    if msg[0] == "ok":
+                        return msg[1]
+                    kind, text = msg[1], msg[2]
+                    if kind == "cancelled":
+                        from face2scene.progress import Cancelled
+                        raise Cancelled(text)
+                    raise EngineError(text if kind == "engine" else f"{kind}: {text}")
+            except (EOFError, BrokenPipeError, ConnectionResetError):
+                code = proc.exitcode if proc is not None else None
+                self._proc = self._conn = None
+                raise EngineError(f"the restoration process stopped unexpectedly (exit code {code}); "
+                                  "it restarts for the next photo") from None
+
+    # ---------------------------------------------------------------- Engine interface
+    @staticmethod
+    def available():
+        return Engine.available()
+
+    def pipeline(self, settings=None):  # the pipeline lives in the child
+        raise EngineError("the pipeline runs in a child process")
+
+    def matcher(self):
+        v = self._call("matcher", None)
+        return None if v is None else MatcherInfo(*v)
+
+    def detect(self, rgb: np.ndarray) -> List[Dict[str, Any]]:
+        return self._call("detect", {"rgb": rgb})
+
+    def restore(self, rgb, people, settings=None, progress=None, cancel=None, faces=None, assignments=None):
+        s = settings or self.settings
+        return self._call("restore", {"rgb": rgb, "people": people, "settings": s.to_json(), "faces": faces,
+                                      "assignments": assignments}, progress, cancel)

@@ -1,0 +1,66 @@
+"""Qt-free helpers that turn library rows into what the views show (labels, matched results)."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+from .library import FaceRow, Library, VersionRow
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def result_face_for(version: Optional[VersionRow], box: Sequence[float], min_iou: float = 0.3
+                    ) -> Optional[Dict[str, Any]]:
+    """The pipeline's face record (restored crop index, references, estimate) that matches a
+    library face box (the pipeline detects again, so faces are matched by overlap)."""
+    if version is None or not version.result:
+        return None
+    best, best_iou = None, min_iou
+    for f in version.result.get("faces", []):
+        v = iou(f["box"], box)
+        if v >= best_iou:
+            best, best_iou = f, v
+    return best
+
+
+def face_label(lib: Library, f: FaceRow) -> str:
+    """"Ann 92%" (suggestion), "Ann ✓" (confirmed), "?" (unknown)."""
+    if f.confirmed_person_id is not None:
+        return f"{lib.person_name(f.confirmed_person_id)} \u2713"
+    if f.suggested_person_id is not None:
+        conf = f.suggested_confidence or 0.0
+        return f"{lib.person_name(f.suggested_person_id)}? {conf * 100:.0f}%"
+    return "?"
+
+
+def estimate_text(est: Optional[Dict[str, Any]]) -> str:
+    if not est:
+        return "no estimate"
+    q = est.get("jpeg_quality")
+    parts = [f"noise \u03c3 {est.get('noise_sigma', 0):.1f}", f"blur \u03c3 {est.get('blur_sigma', 0):.2f} px",
+             "JPEG q " + ("none" if q is None else f"{q:.0f}"), f"scale {est.get('scale', 1):.2f}"]
+    src = est.get("source")
+    conf = est.get("confidence")
+    tail = []
+    if src:
+        tail.append(f"from {src}")
+    if conf is not None:
+        tail.append(f"confidence {conf * 100:.0f}%")
+    return ", ".join(parts) + (f" ({', '.join(tail)})" if tail else "")
+
+
+def version_summary(v: VersionRow) -> str:
+    import time
+    be = ", ".join(f"{k}: {val}" for k, val in sorted(v.backends.items()))
+    t = time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created))
+    el = f", {v.elapsed:.1f} s" if v.elapsed else ""
+    return f"v{v.number} ({t}{el}) — {be}"
+
+
+def people_choices(lib: Library) -> List[tuple]:
+    return [(p.id, p.name) for p in lib.people()]

@@ -1,0 +1,68 @@
+"""App settings: one JSON file in the config dir, written atomically, unknown keys kept. Qt-free."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from typing import Any, Dict
+
+from .engine import EngineSettings
+from .paths import AppPaths
+
+log = logging.getLogger(__name__)
+
+DEFAULTS: Dict[str, Any] = {
+    "engine": EngineSettings().to_json(),
+    "export": {"format": "JPEG", "quality": 92, "template": "{name}_restored_{version}", "mirror": False,
+               "side_by_side": False, "folder": ""},
+    "show_faces": True,
+    "thumb_size": 160,
+}
+
+
+class Settings:
+    def __init__(self, paths: AppPaths) -> None:
+        self.file = paths.settings_file
+        self.models_dir = paths.models
+        self.data: Dict[str, Any] = json.loads(json.dumps(DEFAULTS))
+        if self.file.is_file():
+            try:
+                loaded = json.loads(self.file.read_text(encoding="utf-8"))
+                if isinstance(loaded, dict):
+                    for k, v in loaded.items():
+                        if isinstance(v, dict) and isinstance(self.data.get(k), dict):
+                            self.data[k].update(v)
+                        else:
+                            self.data[k] = v
+            except (OSError, ValueError) as e:  # a broken file is kept aside, defaults used
+                log.warning("settings file %s unreadable (%s); using defaults", self.file, e)
+                try:
+                    self.file.replace(self.file.with_suffix(".broken.json"))
+                except OSError:
+                    pass
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.data[key] = value
+
+    @property
+    def engine(self) -> EngineSettings:
+        """The engine settings; optional model packs are read from the app's models folder."""
+        s = EngineSettings.from_json(self.data.get("engine"))
+        if not s.models_dir:
+            s.models_dir = str(self.models_dir)
+        return s
+
+    @engine.setter
+    def engine(self, s: EngineSettings) -> None:
+        self.data["engine"] = s.to_json()
+
+    def save(self) -> None:
+        self.file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".settings.", suffix=".tmp", dir=self.file.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self.data, f, indent=2, sort_keys=True)
+        os.replace(tmp, self.file)

@@ -1,0 +1,244 @@
+#!/usr/bin/env python
+"""GUI responsiveness of the desktop app.
+
+1. Start-up: wall time from spawning ``python -m f2s_desktop.app`` on a fresh library to a usable
+   window (the app prints it once its event loop runs), several runs.
+2. GUI-thread blocking while a batch runs: a QTimer heartbeat every 10 ms on the GUI thread; the
+   gap between beats minus the interval is how long the GUI thread was blocked. A simulated user
+   flips through the photos (compare view loads, repaints, face panel) while the worker restores.
+
+    QT_QPA_PLATFORM=offscreen python scripts/bench_gui.py [--photos 4] [--engine real|synthetic]
+
+Prints a table. ``--engine real`` (default when face2scene.pipeline imports) runs the real pipeline
+on photos from ../shared/data (downscaled copies), else a synthetic numpy workload of similar cost.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = Path(os.environ.get("F2S_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def bench_startup(runs: int) -> list:
+    out = []
+    for _ in range(runs):
+        home = tempfile.mkdtemp(prefix="f2s_bench_home_")
+        t0 = time.perf_counter()
+        p = subprocess.run([sys.executable, "-m", "f2s_desktop.app", "--home", home, "--quit-after-ready"],
+                           cwd=REPO, capture_output=True, text=True, timeout=120)
+        wall = time.perf_counter() - t0
+        inproc = next((float(line.split("=")[1]) for line in p.stdout.splitlines()
+                       if line.startswith("startup_to_usable_window_s=")), float("nan"))
+        out.append((wall, inproc, p.returncode))
+        shutil.rmtree(home, ignore_errors=True)
+    return out
+
+
+def _photos(n: int, folder: Path, max_side: int) -> list:
+    from PIL import Image, ImageOps
+    src = sorted((SHARED / "old_photos").glob("*")) if (SHARED / "old_photos").is_dir() else []
+    files = []
+    for i in range(n):
+        dst = folder / f"photo_{i:02d}.png"
+        if src:
+            with Image.open(src[i % len(src)]) as im:
+                im = ImageOps.exif_transpose(im).convert("RGB")
+                im.thumbnail((max_side, max_side))
+                im.save(dst)
+        else:
+            import numpy as np
+            rng = np.random.default_rng(i)
+            Image.fromarray(rng.integers(0, 255, (max_side * 3 // 4, max_side, 3), dtype=np.uint8)).save(dst)
+        files.append(dst)
+    return files
+
+
+class SyntheticEngine:
+    """Numpy work of about the pipeline's cost (releases the GIL like numpy/torch do)."""
+
+    def __new__(cls, seconds: float):
+        import numpy as np
+        from face2scene.types import DegradationEstimate, RestoreResult
+        from f2s_desktop.engine import Engine
+
+        class _E(Engine):
+            def detect(self, rgb):
+                return []
+
+            def matcher(self):
+                return None
+
+            def restore(self, rgb, people, settings=None, progress=None, cancel=None, **_kw):
+                t_end = time.perf_counter() + seconds
+                x = rgb.astype(np.float32)
+                stages = ["faces", "people", "ref-fr", "fadex", "restore", "paste"]
+                k = 0
+                while time.perf_counter() < t_end:
+                    x = np.sqrt(x * x + 1.0)
+                    if progress:
+                        progress(stages[k % len(stages)], (k % 10) / 10, "")
+                    if cancel is not None:
+                        cancel.raise_if_cancelled()
+                    k += 1
+                return RestoreResult(rgb.copy(), (rgb.shape[1], rgb.shape[0]), [],
+                                     DegradationEstimate(1, 1, None), {"restorer": "synthetic"}, {})
+        return _E()
+
+
+def bench_blocking(n_photos: int, engine: str, max_side: int, interval_ms: int = 10,
+                   user_flips: bool = True, verbose: bool = False, in_process: bool = False,
+                   report_ms: float = 50.0) -> dict:
+    from PySide6.QtCore import QElapsedTimer, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from f2s_desktop.engine import Engine, EngineSettings
+    from f2s_desktop.library import Library
+    from f2s_desktop.paths import app_paths
+    from f2s_desktop.settings import Settings
+    from f2s_desktop.ui.main_window import MainWindow
+
+    home = Path(tempfile.mkdtemp(prefix="f2s_bench_"))
+    os.environ["FACE2SCENE_HOME"] = str(home)
+    app = QApplication.instance() or QApplication([])
+    files = _photos(n_photos, home / "in", max_side) if (home / "in").mkdir() is None else []
+    lib = Library(app_paths())
+    settings = Settings(lib.paths)
+    if engine == "real":
+        from f2s_desktop.engine_process import ProcessEngine
+        os.environ.setdefault("F2S_TORCH_THREADS", "1")
+        es = EngineSettings(device="cpu", **json_extra())
+        settings.engine = es
+        factory = (lambda: Engine(es)) if in_process else (lambda: ProcessEngine(es))  # noqa: E731
+    else:
+        factory = lambda: SyntheticEngine(2.0)  # noqa: E731
+    win = MainWindow(lib, settings, engine_factory=factory)
+    win.resize(1280, 800)
+    win.show()
+    gaps = []
+    timer = QElapsedTimer()
+    done = {"n": 0, "t_batch": None}
+
+    events = []  # (time, what) to tell where long blocks happen
+    big = []
+
+    def beat():
+        if timer.isValid():
+            g = timer.nsecsElapsed() / 1e6
+            gaps.append(g)
+            if g - interval_ms > report_ms:
+                big.append((time.perf_counter() - t_start, g - interval_ms, events[-1] if events else None, events[-4:-1]))
+        timer.restart()
+    win.worker.jobStarted.connect(lambda p, j: events.append((time.perf_counter() - t_start, f"job {p} started")))
+    win.worker.jobProgress.connect(lambda p, st, fr, m, e: events.append((time.perf_counter() - t_start, f"{p}:{st}")))
+    win.worker.facesDetected.connect(lambda p, n: events.append((time.perf_counter() - t_start, f"faces {p}")))
+    hb = QTimer()
+    hb.setInterval(interval_ms)
+    hb.timeout.connect(beat)
+
+    def flip():  # a user looking at photos while the batch runs
+        events.append((time.perf_counter() - t_start, "user flip"))
+        if win.model.rowCount() and user_flips:
+            win._step_photo(1)
+            win.tabs.setCurrentIndex(1 - win.tabs.currentIndex() if win.tabs.currentIndex() < 2 else 0)
+    user = QTimer()
+    user.setInterval(400)
+    user.timeout.connect(flip)
+
+    def finished(*_):
+        done["n"] += 1
+        events.append((time.perf_counter() - t_start, "job finished"))
+        if win.queue.pending() == 0:
+            done["t_batch"] = time.perf_counter() - t_start
+            hb.stop()  # the batch is over: stop measuring before the teardown
+            app.quit()
+
+    def start():
+        events.append((time.perf_counter() - t_start, "import started"))
+        win.import_paths([str(f) for f in files], on_done=lambda rep: win.enqueue(rep.added))
+    win.worker.jobFinished.connect(finished)
+    t_start = time.perf_counter()
+    hb.start()
+    user.start()
+    QTimer.singleShot(1000, start)  # after the window's first paint
+    QTimer.singleShot(30 * 60 * 1000, app.quit)  # safety net
+    app.exec()
+    hb.stop()
+    user.stop()
+    win.shutdown()
+    win.close()
+    states = win.queue.counts()
+    lib.close()
+    shutil.rmtree(home, ignore_errors=True)
+    if verbose:
+        for t, b, ev, evs in big:
+            print(f"  block {b:.0f} ms at {t:.2f} s, last event: {ev}, 3 before: {evs}")
+    blocks = sorted(max(0.0, g - interval_ms) for g in gaps)
+    return {"beats": len(gaps), "worst_ms": blocks[-1] if blocks else float("nan"),
+            "p99_ms": blocks[int(0.99 * (len(blocks) - 1))] if blocks else float("nan"),
+            "mean_gap_ms": statistics.fmean(gaps) if gaps else float("nan"),
+            "over_50ms": sum(b > 50 for b in blocks), "batch_s": done["t_batch"], "states": states,
+            "photos": n_photos, "engine": engine}
+
+
+def json_extra() -> dict:
+    """A fast configuration for benchmarks/tests when the library offers one (F2S_FAST_CONFIG)."""
+    import json
+    raw = os.environ.get("F2S_FAST_CONFIG")
+    return json.loads(raw) if raw else {}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--startup-runs", type=int, default=3)
+    ap.add_argument("--photos", type=int, default=4)
+    ap.add_argument("--max-side", type=int, default=640, help="photos are downscaled to this size")
+    ap.add_argument("--engine", choices=["auto", "real", "synthetic"], default="auto")
+    ap.add_argument("--no-user", action="store_true", help="no simulated user flipping photos")
+    ap.add_argument("--skip-startup", action="store_true")
+    ap.add_argument("--in-process", action="store_true",
+                    help="run the real pipeline on a thread of the GUI process (for comparison)")
+    ap.add_argument("-v", "--verbose", action="store_true", help="list each block over --report-ms")
+    ap.add_argument("--report-ms", type=float, default=50.0)
+    args = ap.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    engine = args.engine
+    if engine == "auto":
+        try:
+            import face2scene.pipeline  # noqa: F401
+            engine = "real"
+        except ImportError:
+            engine = "synthetic"
+    st = bench_startup(0 if args.skip_startup else args.startup_runs)
+    print("\nStart-up to a usable window (fresh library, %s)" % os.environ["QT_QPA_PLATFORM"])
+    print(f"{'run':>4} | {'wall from spawn (s)':>20} | {'in-process (s)':>15} | rc")
+    print("-" * 52)
+    for i, (w, ip, rc) in enumerate(st, 1):
+        print(f"{i:>4} | {w:>20.3f} | {ip:>15.3f} | {rc}")
+    if st:
+        print(f"{'max':>4} | {max(w for w, _, _ in st):>20.3f} |")
+    b = bench_blocking(args.photos, engine, args.max_side, user_flips=not args.no_user, verbose=args.verbose,
+                       in_process=args.in_process, report_ms=args.report_ms)
+    where = "GUI process thread" if args.in_process else "child process"
+    print(f"\nGUI-thread blocking during a batch ({b['photos']} photos, engine={b['engine']} in a {where}, "
+          f"heartbeat 10 ms, simulated user flipping photos every 400 ms)")
+    print(f"{'beats':>6} | {'worst block (ms)':>16} | {'p99 (ms)':>8} | {'mean gap (ms)':>13} | "
+          f"{'blocks > 50 ms':>14} | {'batch (s)':>9} | jobs")
+    print("-" * 100)
+    bs = f"{b['batch_s']:.1f}" if b["batch_s"] else "n/a"
+    print(f"{b['beats']:>6} | {b['worst_ms']:>16.1f} | {b['p99_ms']:>8.1f} | {b['mean_gap_ms']:>13.2f} | "
+          f"{b['over_50ms']:>14} | {bs:>9} | {b['states']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

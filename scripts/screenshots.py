@@ -1,0 +1,188 @@
+#!/usr/bin/env python
+"""Render screenshots of the desktop app's main views into docs/ on a real X display.
+
+    python scripts/screenshots.py            # re-runs itself under xvfb-run when there is no $DISPLAY
+
+Needs Xvfb and Qt's xcb libraries (Debian: ``apt-get install xvfb libxcb-icccm4 libxcb-keysyms1
+libxcb-image0 libxcb-render-util0 libxcb-xkb1 libxkbcommon-x11-0 libxcb-cursor0``).
+
+The photos are redistributable ones shipped by scikit-image (NASA's public-domain astronaut
+portrait, CC0 cat/coffee, public-domain rocket), aged with face2scene.degrade's "old_photo" preset;
+the real pipeline restores them (CPU, classical restorer) in a throwaway library.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def _reexec_under_xvfb() -> None:
+    if os.environ.get("DISPLAY") or os.environ.get("F2S_SCREENSHOTS_CHILD"):
+        return
+    if not shutil.which("xvfb-run"):
+        sys.exit("screenshots need an X display: install Xvfb (apt-get install xvfb) or set DISPLAY")
+    os.environ["F2S_SCREENSHOTS_CHILD"] = "1"
+    os.execvp("xvfb-run", ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24 -dpi 96",
+                           sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+def make_demo_photos(folder: Path) -> dict:
+    """Aged copies of redistributable photos + clean references of the person in them."""
+    import numpy as np
+    from PIL import Image
+    import skimage.data as sd
+    from face2scene.degrade import degrade
+
+    def save(arr, path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(arr).save(path)
+        return path
+
+    astro = sd.astronaut()
+    photos = []
+    for i, (name, img, preset) in enumerate((("1978/eileen.png", astro, "mild"),
+                                            ("1978/eileen_porch.png", np.ascontiguousarray(astro[:, ::-1]), "s3diff"),
+                                            ("1981/chelsea.png", sd.chelsea(), "old_photo"),
+                                            ("1981/coffee.png", sd.coffee(), "old_photo"),
+                                            ("1983/launch.png", sd.rocket(), "realesrgan"))):
+        deg, _params = degrade(img, preset=preset, seed=10 + i)
+        photos.append(save(deg, folder / "album" / name))
+    # the reference album: the clean portrait and a slightly rotated, brighter copy
+    ref1 = save(astro, folder / "refs" / "eileen_clean.png")
+    rot = np.asarray(Image.fromarray(astro).rotate(6, resample=Image.Resampling.BICUBIC, fillcolor=(20, 20, 20)))
+    ref2 = save(np.clip(rot.astype(np.int16) + 12, 0, 255).astype(np.uint8), folder / "refs" / "eileen_2.png")
+    return {"album": folder / "album", "photos": photos, "refs": [ref1, ref2]}
+
+
+def wait_for(cond, timeout: float = 120.0, step_ms: int = 50) -> bool:
+    from PySide6.QtTest import QTest
+    t_end = time.monotonic() + timeout
+    while time.monotonic() < t_end:
+        if cond():
+            return True
+        QTest.qWait(step_ms)
+    return False
+
+
+def shoot(widget, path: Path) -> None:
+    from PySide6.QtTest import QTest
+    QTest.qWait(300)  # let pending paints land
+    screen = widget.screen()
+    g = widget.frameGeometry()
+    pm = screen.grabWindow(0, g.x(), g.y(), g.width(), g.height())
+    if pm.isNull() or pm.toImage().pixelColor(10, 10).alpha() == 0:
+        pm = widget.grab()
+    pm.save(str(path))
+    print(f"wrote {path.relative_to(REPO)} ({pm.width()}x{pm.height()})")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(REPO / "docs"))
+    args = ap.parse_args()
+    _reexec_under_xvfb()
+    os.environ.setdefault("F2S_TORCH_THREADS", "1")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="f2s_shots_"))
+    os.environ["FACE2SCENE_HOME"] = str(work / "home")
+    demo = make_demo_photos(work)
+
+    from PySide6.QtWidgets import QApplication
+    from f2s_desktop.engine import EngineSettings
+    from f2s_desktop.library import Library
+    from f2s_desktop.paths import app_paths
+    from f2s_desktop.settings import Settings
+    from f2s_desktop.ui.dialogs import ExportDialog
+    from f2s_desktop.ui.main_window import MainWindow
+    from f2s_desktop.ui.theme import app_icon, apply_theme
+
+    app = QApplication([sys.argv[0]])
+    app.setApplicationName("Face2Scene")
+    app.setWindowIcon(app_icon())
+    apply_theme(app, "light")
+    lib = Library(app_paths())
+    settings = Settings(lib.paths)
+    settings.engine = EngineSettings(device="cpu", restorer="classical")
+    win = MainWindow(lib, settings)
+    win.resize(1440, 880)
+    win.move(0, 0)
+    win.show()
+    try:
+        done = []
+        win.import_paths([str(demo["album"])], on_done=done.append)
+        assert wait_for(lambda: bool(done)), "import did not finish"
+        person = win.people.add_person("Eileen Collins")
+        win.people.add_person("Grandpa Joe")
+        win.people.select_person(person)
+        win.people.add_references(person, [str(p) for p in demo["refs"]])
+        assert wait_for(lambda: not lib.references_pending() and not lib.photos_pending_faces()
+                        and len(lib.references(person)) == 2), "face detection did not finish"
+        ids = {Path(p.path).name: p.id for p in lib.photos()}
+        # confirm the suggested face on the first portrait, then restore all but one photo
+        for f in lib.faces(ids["eileen.png"]):
+            if f.suggested_person_id == person:
+                lib.confirm_face(f.id, person)
+        win.enqueue([ids["eileen.png"], ids["eileen_porch.png"], ids["chelsea.png"], ids["launch.png"]])
+        assert wait_for(lambda: win.queue.pending() == 0, timeout=600), "restoration did not finish"
+        win.people.refresh()
+        win.people.select_person(person)
+        win.select_photo(ids["eileen.png"])
+        win.tabs.setCurrentIndex(0)
+        wait_for(lambda: win.model.thumbnails_loading == 0 and win.people.album.count() == 2)
+        shoot(win, out / "screenshot-library.png")
+
+        win.tabs.setCurrentIndex(1)
+        assert wait_for(lambda: win.compare.after is not None), "compare images did not load"
+        win.compare.split = 0.5
+        win.compare.set_mode("split")
+        win.compare.fit()
+        if win.face_panel.faces:
+            win.face_panel.list.setCurrentRow(0)
+        shoot(win, out / "screenshot-compare.png")
+
+        win._cycle_mode()  # side by side, zoomed on the face
+        f = lib.faces(ids["eileen.png"])
+        if f:
+            from PySide6.QtCore import QPointF
+            b = f[0].box
+            win.compare.zoom = 1.6
+            win.compare._fit = False
+            win.compare.center = QPointF((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+            win.compare.update()
+        shoot(win, out / "screenshot-side-by-side.png")
+
+        win.tabs.setCurrentIndex(2)
+        win.models_page.refresh()
+        wait_for(lambda: not win.models_page.busy)
+        shoot(win, out / "screenshot-models.png")
+
+        dlg = ExportDialog(settings["export"] | {"folder": "~/Pictures/Restored"}, 4, win)
+        dlg.show()
+        shoot(dlg, out / "screenshot-export.png")
+        dlg.close()
+        dlg.deleteLater()
+
+        apply_theme(app, "dark")
+        win.tabs.setCurrentIndex(1)
+        win._cycle_mode()
+        win.compare.fit()
+        shoot(win, out / "screenshot-compare-dark.png")
+    finally:
+        win.shutdown()
+        win.close()
+        lib.close()
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,396 @@
+"""Qt-free state and logic: paths, library, queue/resume, jobs, export, settings. No display."""
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from f2s_desktop.engine import EngineSettings, load_rgb
+from f2s_desktop.export import ExportError, ExportItem, ExportOptions, export_items, items_for_photos
+from f2s_desktop.jobs import analyse_photo, analyse_reference, run_queue, run_restore_job
+from f2s_desktop.library import Library, LibraryError
+from f2s_desktop.paths import app_paths
+from f2s_desktop.queue import RestoreQueue
+from f2s_desktop.settings import Settings
+
+from .fakes import FakeEngine, face_dict, make_photo
+
+
+def sha(p):
+    return hashlib.sha256(Path(p).read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def lib():
+    lib = Library()
+    yield lib
+    lib.close()
+
+
+# ------------------------------------------------------------------ paths
+def test_home_env_moves_whole_tree(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACE2SCENE_HOME", str(tmp_path / "h"))
+    p = app_paths().ensure()
+    for d in (p.data, p.cache, p.config, p.logs):
+        assert d.is_dir() and tmp_path / "h" in d.parents
+    assert p.database.parent == p.data and p.thumbnails.is_relative_to(p.cache)
+
+
+def test_platformdirs_without_env(monkeypatch):
+    monkeypatch.delenv("FACE2SCENE_HOME", raising=False)
+    p = app_paths()
+    assert "Face2Scene" in str(p.data) and "Face2Scene" in str(p.cache)
+
+
+# ------------------------------------------------------------------ library
+def test_schema_versioned_and_reopen(lib):
+    assert lib.schema_version == 1
+    pid = lib.add_person("Ann")
+    lib.close()
+    lib2 = Library(lib.paths)
+    assert [p.name for p in lib2.people()] == ["Ann"] and lib2.person_id("ann") == pid
+    lib2.close()
+
+
+def test_newer_schema_refused(lib):
+    lib.conn.execute("PRAGMA user_version = 99")
+    lib.close()
+    with pytest.raises(LibraryError, match="newer"):
+        Library(lib.paths)
+
+
+def test_people_add_rename_merge_remove(lib, tmp_path):
+    a, b = lib.add_person("Ann"), lib.add_person("Bob")
+    with pytest.raises(LibraryError, match="already"):
+        lib.add_person("ann")
+    with pytest.raises(LibraryError):
+        lib.add_person("  ")
+    lib.rename_person(b, "Robert")
+    assert lib.person_name(b) == "Robert"
+    with pytest.raises(LibraryError):
+        lib.rename_person(b, "Ann")
+    r1 = make_photo(tmp_path / "r1.png", 1)
+    r2 = make_photo(tmp_path / "r2.png", 2)
+    assert len(lib.add_references(a, [r1]).added) == 1
+    rep = lib.add_references(b, [r1, r2])
+    assert len(rep.added) == 2
+    lib.merge_people(b, a)
+    assert [p.name for p in lib.people()] == ["Ann"]
+    assert sorted(Path(r.path).name for r in lib.references(a)) == ["r1.png", "r2.png"]  # r1 not twice
+    with pytest.raises(LibraryError):
+        lib.merge_people(a, a)
+    lib.remove_person(a)
+    assert lib.people() == [] and lib.references() == []
+    assert r1.is_file()  # reference files are never touched
+
+
+def test_import_recursive_duplicates_and_originals_untouched(lib, tmp_path):
+    root = tmp_path / "album"
+    files = [make_photo(root / "1950" / "a.png", 1), make_photo(root / "1960" / "deep" / "b.jpg", 2, fmt="JPEG"),
+             make_photo(root / "c.png", 3)]
+    (root / "notes.txt").write_text("not an image")
+    (root / "broken.jpg").write_bytes(b"not really a jpeg")
+    before = {f: (sha(f), f.stat().st_mtime_ns) for f in files}
+    rep = lib.import_photos([root])
+    assert len(rep.added) == 3
+    assert len(rep.errors) == 1 and "broken.jpg" in rep.errors[0][0]
+    dup = make_photo(tmp_path / "copy_of_a.png", 1)  # same content elsewhere
+    rep2 = lib.import_photos([dup, files[0]])
+    assert rep2.added == [] and len(rep2.duplicates) == 2
+    photos = lib.photos()
+    assert {p.rel_path.as_posix() for p in photos} == {"1950/a.png", "1960/deep/b.jpg", "c.png"}
+    assert all(p.status == "none" and p.faces_state == "pending" for p in photos)
+    assert {f: (sha(f), f.stat().st_mtime_ns) for f in files} == before
+
+
+def test_exif_rotated_size(lib, tmp_path):
+    f = make_photo(tmp_path / "rot.jpg", 4, size=(80, 40), orientation=6, fmt="JPEG")
+    lib.import_photos([f])
+    p = lib.photos()[0]
+    assert (p.width, p.height) == (40, 80)
+    assert load_rgb(f).shape == (80, 40, 3)
+
+
+def test_transaction_rolls_back(lib):
+    lib.add_person("Ann")
+    with pytest.raises(sqlite3.IntegrityError):
+        with lib.tx() as c:
+            c.execute("INSERT INTO people(name, created) VALUES ('Zed', 0)")
+            c.execute("INSERT INTO people(name, created) VALUES ('ann', 0)")
+    assert [p.name for p in lib.people()] == ["Ann"]
+
+
+def _key(path):
+    return FakeEngine.key(load_rgb(path))
+
+
+def test_faces_suggest_confirm_and_improve(lib, tmp_path):
+    ann = lib.add_person("Ann")
+    bob = lib.add_person("Bob")
+    refs = [make_photo(tmp_path / "refs" / f"ann{i}.png", 10 + i) for i in range(2)]
+    bref = make_photo(tmp_path / "refs" / "bob.png", 20)
+    photos = [make_photo(tmp_path / "p" / f"p{i}.png", 30 + i) for i in range(3)]
+    faces = {
+        _key(refs[0]): [face_dict(0, jitter=0.1, seed=1)],
+        # a reference with two faces: the larger is picked, the user can choose the other
+        _key(refs[1]): [face_dict(1, box=(0, 0, 60, 60), seed=2), face_dict(0, box=(60, 0, 90, 30), seed=3)],
+        _key(bref): [face_dict(1, jitter=0.1, seed=4)],
+        _key(photos[0]): [face_dict(0, jitter=0.15, seed=5), face_dict(1, box=(50, 10, 80, 40), jitter=0.15, seed=6)],
+        _key(photos[1]): [face_dict(2, jitter=0.1, seed=7)],  # a third person, not in the album
+        _key(photos[2]): [face_dict(2, jitter=0.1, seed=8)],
+    }
+    eng = FakeEngine(faces)
+    lib.add_references(ann, refs)
+    lib.add_references(bob, [bref])
+    for r in lib.references_pending():
+        analyse_reference(lib, eng, r.id)
+    multi = next(r for r in lib.references(ann) if r.n_faces == 2)
+    assert multi.face_index == 0  # the largest face
+    lib.import_photos([tmp_path / "p"])
+    for pid in lib.photos_pending_faces():
+        assert analyse_photo(lib, eng, pid) >= 1
+    assert lib.photos_pending_faces() == []
+    p0 = lib.photos()[0].id
+    f0, f1 = lib.faces(p0)
+    # the wrong face picked in Ann's two-face reference: person 1's face is in Ann's gallery
+    assert f1.suggested_person_id in (ann, bob)
+    lib.choose_reference_face(multi.id, 1)
+    f0, f1 = lib.faces(p0)
+    assert f0.suggested_person_id == ann and f0.suggested_confidence > 0.5
+    assert f1.suggested_person_id == bob
+    with pytest.raises(LibraryError):
+        lib.choose_reference_face(multi.id, 5)
+    # an unknown person gets no suggestion until one of their faces is confirmed
+    p1, p2 = lib.photos()[1].id, lib.photos()[2].id
+    assert lib.faces(p1)[0].suggested_person_id is None
+    cara = lib.add_person("Cara")
+    lib.confirm_face(lib.faces(p1)[0].id, cara)
+    assert lib.faces(p1)[0].person_id == cara
+    g = lib.faces(p2)[0]
+    assert g.suggested_person_id == cara and g.confirmed_person_id is None  # learned from the confirmation
+    assert [p.id for p in lib.photos(person_id=cara)] == [p1, p2]
+    lib.confirm_face(g.id, None)  # clear
+    g = lib.faces(p2)[0]
+    assert g.person_id is None
+    people = lib.people_for_pipeline(p0)
+    assert set(people) == {"Ann", "Bob"}
+    assert any(r["box"] for r in people["Ann"])  # the multi-face reference carries its chosen box
+
+
+def test_detection_error_recorded(lib, tmp_path):
+    f = make_photo(tmp_path / "x.png", 1)
+    lib.import_photos([f])
+    f.write_bytes(b"gone bad")  # the original became unreadable after import
+    pid = lib.photos()[0].id
+    assert analyse_photo(lib, FakeEngine(), pid) == 0
+    p = lib.photo(pid)
+    assert p.faces_state == "error" and p.faces_error
+
+
+def test_thumbnail_cached(lib, tmp_path):
+    f = make_photo(tmp_path / "t.png", 1, size=(400, 300))
+    lib.import_photos([f])
+    p = lib.photos()[0]
+    t = lib.thumbnail(p.path, p.sha256, 128)
+    assert t.is_file() and max(Image.open(t).size) == 128
+    mtime = t.stat().st_mtime_ns
+    assert lib.thumbnail(p.path, p.sha256, 128).stat().st_mtime_ns == mtime
+
+
+# ------------------------------------------------------------------ queue, jobs, resume
+def _setup_photos(lib, tmp_path, n=3):
+    files = [make_photo(tmp_path / "in" / f"p{i}.png", 40 + i) for i in range(n)]
+    lib.import_photos(files)
+    return files
+
+
+def test_queue_states_versions_never_overwritten(lib, tmp_path):
+    files = _setup_photos(lib, tmp_path)
+    q = RestoreQueue(lib)
+    eng = FakeEngine(fail_on={_key(files[1])})
+    ids = [p.id for p in lib.photos()]
+    assert len(q.enqueue(ids, EngineSettings().to_json())) == 3
+    assert q.enqueue(ids, {}) == []  # not queued twice
+    assert {p.status for p in lib.photos()} == {"queued"}
+    assert run_queue(lib, q, eng) == 3
+    st = {p.id: p for p in lib.photos()}
+    assert st[ids[0]].status == "done" and st[ids[2]].status == "done"
+    assert st[ids[1]].status == "error" and "cannot be restored" in st[ids[1]].status_error  # batch went on
+    v1 = lib.latest_version(ids[0])
+    assert v1.number == 1 and Path(v1.path).is_file() and v1.backends == {"restorer": "fake"}
+    assert v1.degradation["noise_sigma"] == 3.0 and v1.settings["tile_size"] == 512
+    first = Path(v1.path).read_bytes()
+    q.enqueue([ids[0]], EngineSettings(strength=0.5).to_json())
+    run_queue(lib, q, eng)
+    vs = lib.versions(ids[0])
+    assert [v.number for v in vs] == [1, 2] and Path(vs[0].path).read_bytes() == first
+    assert vs[1].settings["strength"] == 0.5
+    a, b = (np.asarray(Image.open(v.path)) for v in vs)
+    assert not np.array_equal(a, b)  # strength changed the result
+    assert q.eta() is not None and q.counts()["done"] == 3
+
+
+def test_resume_after_crash(lib, tmp_path):
+    _setup_photos(lib, tmp_path, 4)
+    q = RestoreQueue(lib)
+    ids = [p.id for p in lib.photos()]
+    q.enqueue(ids, EngineSettings().to_json())
+    eng = FakeEngine()
+    run_restore_job(lib, q, eng, q.claim_next())  # photo 0 done
+    q.claim_next()                                 # photo 1 running when the app "crashes"
+    lib.close()
+    lib2 = Library(lib.paths)
+    q2 = RestoreQueue(lib2)
+    assert q2.recover() == 1
+    eng2 = FakeEngine()
+    assert run_queue(lib2, q2, eng2) == 3
+    assert len(eng2.restored) == 3  # the finished photo was not redone
+    assert [len(lib2.versions(i)) for i in ids] == [1, 1, 1, 1]
+    lib2.close()
+
+
+def test_orphan_version_file_not_reused(lib, tmp_path):
+    _setup_photos(lib, tmp_path, 1)
+    pid = lib.photos()[0].id
+    orphan = lib.version_dir(pid) / "v001.png"
+    orphan.write_bytes(b"left by a crash")
+    q = RestoreQueue(lib)
+    q.enqueue([pid], {})
+    run_queue(lib, q, FakeEngine())
+    assert lib.latest_version(pid).number == 2 and orphan.read_bytes() == b"left by a crash"
+
+
+def test_pause_persists_and_cancel(lib, tmp_path):
+    _setup_photos(lib, tmp_path, 3)
+    q = RestoreQueue(lib)
+    ids = [p.id for p in lib.photos()]
+    q.enqueue(ids, {})
+    q.set_paused(True)
+    assert RestoreQueue(Library(lib.paths)).paused and q.claim_next() is None
+    q.set_paused(False)
+    assert q.cancel_queued([ids[2]]) == 1
+    from face2scene.progress import CancelToken
+    tok = CancelToken()
+    eng = FakeEngine()
+    job = q.claim_next()
+    tok.cancel()
+    assert run_restore_job(lib, q, eng, job, cancel=tok) is None
+    assert q.job(job.id).state == "cancelled" and lib.versions(ids[0]) == []
+    assert lib.photo(ids[0]).status == "none" and lib.photo(ids[2]).status == "none"
+    assert q.cancel_queued() == 1 and q.pending() == 0
+
+
+def test_worker_thread_connection(lib, tmp_path):
+    """The worker thread uses its own connection; the GUI thread sees its writes."""
+    _setup_photos(lib, tmp_path, 2)
+    q = RestoreQueue(lib)
+    q.enqueue([p.id for p in lib.photos()], {})
+    t = threading.Thread(target=run_queue, args=(lib, q, FakeEngine()))
+    t.start()
+    t.join(30)
+    assert all(p.status == "done" for p in lib.photos())
+
+
+# ------------------------------------------------------------------ export
+
+
+def _srgb_icc():
+    from PIL import ImageCms
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF", "WEBP"])
+def test_export_formats_metadata(tmp_path, fmt):
+    icc = _srgb_icc()
+    orig = make_photo(tmp_path / "src" / "old.jpg", 5, size=(60, 40), exif_date="1952:06:01 10:00:00",
+                      orientation=6, icc=icc, fmt="JPEG")
+    os.utime(orig, (1e9, 1e9))
+    restored = tmp_path / "v001.png"
+    Image.fromarray(load_rgb(orig)).save(restored)  # an upright "restoration"
+    opts = ExportOptions(tmp_path / "out", format=fmt, quality=90, side_by_side=True)
+    rep = export_items([ExportItem(orig, restored, 1, 7)], opts)
+    assert rep.errors == [] and len(rep.written) == 2
+    out = rep.written[0]
+    assert out.name == "old_restored_1" + {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}[fmt]
+    with Image.open(out) as im:
+        assert im.size == (40, 60)
+        ex = im.getexif()
+        assert ex.get(0x0112) == 1  # orientation normalised: the pixels are already upright
+        assert ex.get_ifd(0x8769).get(0x9003) == "1952:06:01 10:00:00"
+        assert im.info.get("icc_profile") == icc
+    assert abs(out.stat().st_mtime - 1e9) < 2
+    with Image.open(rep.written[1]) as im:
+        assert im.size == (40 * 2 + 8, 60)
+    assert not list((tmp_path / "out").glob(".*tmp"))
+
+
+def test_export_template_mirror_no_overwrite(lib, tmp_path):
+    root = tmp_path / "album"
+    make_photo(root / "1950" / "a.png", 1)
+    make_photo(root / "b.png", 2)
+    lib.import_photos([root])
+    q = RestoreQueue(lib)
+    ids = [p.id for p in lib.photos()]
+    by_name = {p.name: p.id for p in lib.photos()}
+    q.enqueue(ids, {})
+    run_queue(lib, q, FakeEngine())
+    items = items_for_photos(lib, ids)
+    opts = ExportOptions(tmp_path / "out", format="PNG", template="{name}-{id}-v{version}", mirror=True)
+    rep = export_items(items, opts)
+    rel = sorted(p.relative_to(tmp_path / "out").as_posix() for p in rep.written)
+    a, b = by_name["a.png"], by_name["b.png"]
+    assert rel == sorted([f"1950/a-{a}-v1.png", f"b-{b}-v1.png"])
+    rep2 = export_items(items, opts)
+    assert sorted(p.name for p in rep2.written) == sorted([f"a-{a}-v1 (2).png", f"b-{b}-v1 (2).png"])
+    with pytest.raises(ExportError, match="unknown field"):
+        export_items(items, ExportOptions(tmp_path / "o", template="{nme}"))
+    with pytest.raises(ExportError, match="format"):
+        export_items(items, ExportOptions(tmp_path / "o", format="BMPX"))
+    # a missing version file is an error for that photo only
+    Path(items[0].restored).unlink()
+    rep3 = export_items(items, ExportOptions(tmp_path / "o3", format="JPEG"))
+    assert len(rep3.errors) == 1 and len(rep3.written) == 1
+
+
+# ------------------------------------------------------------------ settings
+def test_settings_roundtrip_and_broken_file():
+    p = app_paths().ensure()
+    s = Settings(p)
+    e = s.engine
+    e.tile_size = 256
+    s.engine = e
+    s["thumb_size"] = 200
+    s.save()
+    s2 = Settings(p)
+    assert s2.engine.tile_size == 256 and s2["thumb_size"] == 200 and s2["export"]["format"] == "JPEG"
+    p.settings_file.write_text("{broken")
+    s3 = Settings(p)
+    assert s3.engine.tile_size == 512
+
+
+def test_models_status_and_import_insightface_layout(tmp_path):
+    import hashlib
+    from f2s_desktop.models import import_model_folder, model_status
+    models = tmp_path / "models"
+    st = {s.spec.key: s for s in model_status(models)}
+    assert st["dlib"].ok and not st["insightface-buffalo_l"].ok
+    assert str(models / "models" / "buffalo_l") in st["insightface-buffalo_l"].detail
+    src = tmp_path / "buffalo_l"
+    src.mkdir()
+    for n in ("det_10g.onnx", "w600k_r50.onnx"):
+        (src / n).write_bytes(n.encode())
+    (src / "SHA256SUMS").write_text("".join(f"{hashlib.sha256(n.encode()).hexdigest()}  {n}\n"
+                                            for n in ("det_10g.onnx", "w600k_r50.onnx")))
+    res = import_model_folder(src, models)
+    # the files land where face2scene's insightface backend reads them
+    assert (models / "models" / "buffalo_l" / "det_10g.onnx").is_file()
+    assert res.state in ("available", "missing-package")
+    with pytest.raises(ValueError, match="does not look like"):
+        import_model_folder(tmp_path / "in", models) if (tmp_path / "in").mkdir() is None else None
+    assert Settings(app_paths().ensure()).engine.models_dir == str(app_paths().models)

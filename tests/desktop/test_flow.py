@@ -1,0 +1,169 @@
+"""The whole flow on real photos with the real pipeline (fast configuration: CPU, classical
+restorer, downscaled copies): import -> assign people -> restore -> compare -> export."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+pytestmark = pytest.mark.gui
+
+from PySide6.QtCore import Qt  # noqa: E402
+
+
+def _small(src: Path, dst: Path, side: int) -> Path:
+    from PIL import Image, ImageOps
+    with Image.open(src) as im:
+        im = ImageOps.exif_transpose(im).convert("RGB")
+        im.thumbnail((side, side))
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        im.save(dst, quality=90)
+    return dst
+
+
+@pytest.fixture
+def fast_engine(monkeypatch):
+    """The app's own engine (pipeline in a child process), CPU, classical restorer, 1 thread."""
+    pytest.importorskip("face2scene.pipeline")
+    monkeypatch.setenv("F2S_TORCH_THREADS", "1")
+    from f2s_desktop.engine import EngineSettings
+    from f2s_desktop.engine_process import ProcessEngine
+    settings = EngineSettings(device="cpu", restorer="classical")
+    return settings, (lambda: ProcessEngine(settings))
+
+
+@pytest.mark.data
+def test_process_engine_restore_cancel_crash(tmp_path, identities, fast_engine):
+    """Detect, restore, cancel and survive a crash of the child process."""
+    import os
+    import signal
+    import threading
+    from face2scene.progress import CancelToken, Cancelled
+    from f2s_desktop.engine import EngineError, load_rgb
+    settings, factory = fast_engine
+    eng = factory()
+    try:
+        rgb = load_rgb(_small(identities["angelina_jolie"][3], tmp_path / "p.jpg", 320))
+        faces = eng.detect(rgb)
+        assert faces and len(faces[0]["embedding"]) == 128
+        assert eng.matcher().metric == "euclidean"
+        stages = []
+        res = eng.restore(rgb, {}, settings, progress=lambda s, f, m: stages.append(s))
+        assert res.image.shape == rgb.shape and "restore" in stages
+        tok = CancelToken()
+        with pytest.raises(Cancelled):
+            eng.restore(rgb, {}, settings, progress=lambda s, f, m: tok.cancel(), cancel=tok)
+        # pause halts the child at its next progress report; resume lets it finish
+        eng.set_paused(True)
+        seen, out = [], []
+        t = threading.Thread(target=lambda: out.append(
+            eng.restore(rgb, {}, settings, progress=lambda s, f, m: seen.append(s))))
+        t.start()
+        import time
+        time.sleep(1.0)
+        n_paused = len(seen)
+        assert not out and n_paused <= 1
+        eng.set_paused(False)
+        t.join(60)
+        assert out and len(seen) > n_paused
+        # a crash of the child ends that call with an error; the next call starts a new child
+        pid = eng.pid
+        threading.Timer(0.3, lambda: os.kill(pid, signal.SIGKILL)).start()
+        with pytest.raises(EngineError, match="stopped unexpectedly"):
+            while True:  # keep it busy until the kill lands
+                eng.restore(rgb, {}, settings)
+        assert len(eng.detect(rgb)) == len(faces) and eng.pid != pid
+    finally:
+        eng.close()
+    assert eng.pid is None
+
+
+@pytest.mark.data
+def test_import_assign_restore_compare_export(qtbot, make_window, tmp_path, identities, shared_data, fast_engine):
+    settings, factory = fast_engine
+    person = "angelina_jolie"
+    files = identities[person]
+    refs = [_small(files[0], tmp_path / "refs" / "r1.jpg", 400), _small(files[1], tmp_path / "refs" / "r2.jpg", 400)]
+    photo = _small(files[3], tmp_path / "album" / "family" / "photo.jpg", 360)
+    old = sorted((shared_data / "old_photos").glob("*"))
+    other = _small(old[0], tmp_path / "album" / "old.png", 320) if old else None
+    originals = {p: p.read_bytes() for p in [photo] + ([other] if other else [])}
+
+    win = make_window(factory)
+    win.settings.engine = settings
+    # import (background) -> faces detected by the worker
+    done = []
+    win.import_paths([str(tmp_path / "album")], on_done=done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=20000)
+    assert len(done[0].added) == (2 if other else 1)
+    pid = next(p.id for p in win.lib.photos() if p.name == "photo.jpg")
+    # assign people: a person with a reference album
+    person_id = win.people.add_person("Angelina")
+    win.people.add_references(person_id, [str(r) for r in refs])
+    qtbot.waitUntil(lambda: len(win.lib.references(person_id)) == 2 and not win.lib.references_pending()
+                    and not win.lib.photos_pending_faces(), timeout=60000)
+    faces = win.lib.faces(pid)
+    assert len(faces) >= 1
+    face = max(faces, key=lambda f: (f.box[2] - f.box[0]))
+    assert face.suggested_person_id == person_id and face.suggested_confidence > 0.5
+    win.select_photo(pid)
+    qtbot.waitUntil(lambda: win.face_panel.photo_id == pid, timeout=5000)
+    win.face_panel.select_index(face.idx)
+    win.face_panel.assign(person_id)  # confirm
+    assert win.lib.face(face.id).confirmed_person_id == person_id
+    # restore (shortcut), one worker thread, progress per stage
+    stages = []
+    win.worker.jobProgress.connect(lambda p, st, fr, m, eta: stages.append(st))
+    win.grid.setFocus()
+    with qtbot.waitSignal(win.worker.jobFinished, timeout=120000,
+                          check_params_cb=lambda p, state, vid, err: p == pid) as blk:
+        qtbot.keyClick(win, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    assert blk.args[1] == "done", blk.args[3]
+    assert {"faces", "restore"} & set(stages)
+    v = win.lib.latest_version(pid)
+    assert v.backends["restorer"] == "classical" and v.degradation["source"] in ("face", "blind")
+    rf = next(f for f in v.result["faces"] if f["person"] == "Angelina")
+    assert rf["references_used"] and Path(v.face_crop_path(rf["index"])).is_file()
+    # compare: versions listed, after image shown, faces highlighted with the person's name
+    win.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: win.compare.after is not None, timeout=10000)
+    assert win.compare.before.size() == win.compare.after.size()
+    assert any("Angelina" in m.label for m in win.compare.faces)
+    assert "noise" in win.face_panel.estimate.text() and "r" in win.face_panel.refs.text()
+    img = win.compare.grab().toImage()
+    assert not img.isNull()
+    # re-running adds a version, never overwrites
+    first = Path(v.path).read_bytes()
+    with qtbot.waitSignal(win.worker.jobFinished, timeout=120000):
+        win.enqueue([pid])
+    assert [x.number for x in win.lib.versions(pid)] == [1, 2] and Path(v.path).read_bytes() == first
+    # export (background), EXIF/ICC carried, originals untouched
+    from f2s_desktop.export import ExportOptions
+    out = []
+    win.export([pid], ExportOptions(tmp_path / "out", "JPEG", 90, side_by_side=True, mirror=True),
+               on_done=out.append)
+    qtbot.waitUntil(lambda: bool(out), timeout=20000)
+    assert out[0].errors == [] and len(out[0].written) == 2
+    exported = out[0].written[0]
+    assert exported.relative_to(tmp_path / "out").as_posix() == "family/photo_restored_2.jpg"
+    from PIL import Image
+    with Image.open(exported) as im:
+        arr = np.asarray(im.convert("RGB"))
+    assert arr.shape[:2] == (win.compare.after.height(), win.compare.after.width())
+    assert all(p.read_bytes() == b for p, b in originals.items())
+
+
+def test_app_self_test_restores_sample(qtbot, tmp_path, monkeypatch):
+    """`f2s-desktop --self-test` (what a packaged build is checked with) on the public-domain sample."""
+    pytest.importorskip("face2scene.pipeline")
+    monkeypatch.setenv("F2S_TORCH_THREADS", "1")
+    from f2s_desktop import app
+    from f2s_desktop.library import Library
+    from f2s_desktop.paths import app_paths
+    home = tmp_path / "home"
+    assert app.main(["--home", str(home), "--self-test"]) == 0
+    lib = Library(app_paths(home))
+    assert len(lib.versions(lib.photos()[0].id)) == 1
+    lib.close()
