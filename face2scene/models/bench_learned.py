@@ -1,0 +1,287 @@
+"""Benchmark of the learned compact configuration on the held-out validation split.
+
+    from face2scene.models.bench_learned import bench_learned
+    res = bench_learned("/path/to/shared/data", out_dir="bench_out/learned")
+
+Reports (printed as tables, written as JSON + PNG when ``out_dir`` is given):
+- FaDeX: mean cosine similarity of codes for the same degradation on different photos, and for one
+  photo under different degradations (the paper's poster: ~0.83-0.94 vs ~0), plus the explicit
+  estimate's median absolute errors. The restored face is the clean face unless ``restore_face``
+  (e.g. the pipeline's embedded Ref-FR) is given.
+- Compact restorer: median Y-PSNR of the degraded input, the OpenCV baseline and the classical
+  restorer given the true parameters (face2scene.restore, when present), the compact restorer
+  with the face code, the null code (blind) and the true-parameter code (FaDeX on the clean photo
+  degraded with the logged parameters: an upper bound), plus any ``extra_rows`` (e.g. the classical
+  restorer) the caller passes.
+- Speed: compact inference seconds per megapixel at 1 MP (tiled).
+"""
+from __future__ import annotations
+
+import json
+import resource
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from .imageops import psnr
+
+RestoreFace = Callable[[np.ndarray, int], np.ndarray]  # (degraded face crop, photo index) -> restored crop
+
+
+def _param_errors(est: Dict, s: Dict) -> List[float]:
+    return [abs(est["noise_sigma"] - s["noise_sigma"]), abs(est["blur_sigma"] - s["blur_sigma"]),
+            abs((est["jpeg_quality"] or 100) - (s["jpeg_quality"] or 100)), abs(est["scale"] - s["scale"])]
+
+
+def similarity_stats(codes: np.ndarray, valid: np.ndarray, errs: List[List[float]]) -> Dict:
+    """codes: n_photos x n_degradations x D (L2-normalised), valid: n x K bool."""
+    n, K = valid.shape
+    same_deg = [float(codes[a, k] @ codes[b, k]) for k in range(K) for a in range(n) for b in range(a + 1, n)
+                if valid[a, k] and valid[b, k]]
+    same_photo = [float(codes[a, k] @ codes[a, l]) for a in range(n) for k in range(K) for l in range(k + 1, K)
+                  if valid[a, k] and valid[a, l]]
+    mean = lambda v: float(np.mean(v)) if v else float("nan")  # noqa: E731
+    e = np.median(np.array(errs), axis=0) if errs else np.full(4, np.nan)
+    return {"cos_same_degradation": mean(same_deg), "cos_same_photo": mean(same_photo),
+            "mae_noise": float(e[0]), "mae_blur": float(e[1]), "mae_jpeg": float(e[2]), "mae_scale": float(e[3]),
+            "n_faces": int(n), "n_degradations": int(K), "n_codes": int(valid.sum()),
+            "_same_deg": same_deg, "_same_photo": same_photo}
+
+
+@torch.no_grad()
+def code_similarity(fadex, faces: List[np.ndarray], degrader, n_deg: int, seed: int,
+                    restore_face: Optional[RestoreFace] = None) -> Dict[str, float]:
+    """Mean cosine similarity of FaDeX codes: same degradation / different photos vs same photo /
+    different degradations, and the median absolute error of the explicit estimate. The restored
+    face is the clean crop unless ``restore_face(degraded_crop, index)`` is given."""
+    from ..train.data import to_batch
+    from .fadex import FaDeXEncoder
+    rng = np.random.default_rng(seed)
+    params = [degrader.sample(rng) for _ in range(n_deg)]
+    codes = np.zeros((len(faces), n_deg, fadex.config.code_dim), np.float32)
+    errs = []
+    for k, p in enumerate(params):
+        degs = [degrader.apply(f, p) for f in faces]
+        rest = [restore_face(d, i) if restore_face else f for i, (d, f) in enumerate(zip(degs, faces))]
+        out = fadex(to_batch(degs), to_batch(rest))
+        codes[:, k] = out.code.numpy()
+        errs += [_param_errors(e, p["summary"]) for e in FaDeXEncoder.decode_params(out.params)]
+    return similarity_stats(codes, np.ones(codes.shape[:2], bool), errs)
+
+
+def _reffr_pipeline():
+    """The project pipeline reduced to faces + people + embedded Ref-FR (no scene restoration)."""
+    from ..pipeline import Face2ScenePipeline, PipelineConfig
+    from ..types import DegradationEstimate
+    return Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", strength=0.0, paste_faces=False,
+                                             estimate=DegradationEstimate(0.0, 0.0, None, source="given")))
+
+
+def _reffr_face(pipe, degraded_photo: np.ndarray, photo, photos):
+    """The largest face of ``degraded_photo`` restored by Ref-FR from the person's other photos, as
+    native-scale FaceCrops, or None (no other photo, no face found)."""
+    from .restorer_backend import FaceCrops, to_native_scale
+    refs = [q.rgb for q in photos if q.group == photo.group and q.path != photo.path]
+    if not refs:
+        return None
+    res = pipe.restore(degraded_photo, people={photo.group.split("/")[-1]: refs})
+    done = [f for f in res.faces if f.restored_crop is not None]
+    if not done:
+        return None
+    f = max(done, key=lambda f: f.face.size)
+    return FaceCrops(to_native_scale(f.degraded_crop, f.affine), to_native_scale(f.restored_crop, f.affine))
+
+
+@torch.no_grad()
+def code_similarity_reffr(fadex, photos, degrader, n_deg: int, seed: int, log=print) -> Dict:
+    """As :func:`code_similarity`, but through the real pipeline: each held-out person photo is
+    degraded whole, its faces are detected, aligned at native scale and restored by the embedded
+    Ref-FR from the person's *other* photos; FaDeX sees (degraded crop, Ref-FR crop)."""
+    from .fadex import FaDeXEncoder
+    from .imageops import to_tensor
+    pipe = _reffr_pipeline()
+    rng = np.random.default_rng(seed)
+    params = [degrader.sample(rng) for _ in range(n_deg)]
+    codes = np.zeros((len(photos), n_deg, fadex.config.code_dim), np.float32)
+    valid = np.zeros((len(photos), n_deg), bool)
+    errs = []
+    for i, p in enumerate(photos):
+        for k, prm in enumerate(params):
+            fc = _reffr_face(pipe, degrader.apply(p.rgb, prm), p, photos)
+            if fc is None:
+                continue
+            out = fadex(to_tensor(fc.degraded), to_tensor(fc.restored))
+            codes[i, k], valid[i, k] = out.code[0].numpy(), True
+            errs.append(_param_errors(FaDeXEncoder.decode_params(out.params)[0], prm["summary"]))
+    log(f"  (Ref-FR faces restored for {int(valid.sum())}/{valid.size} photo x degradation pairs)")
+    return similarity_stats(codes, valid, errs)
+
+
+def _classical_rows() -> Dict[str, Callable]:
+    """The classical restorer of face2scene.restore (main branch) with the true parameters, and the
+    plain OpenCV baseline, when that module is available."""
+    try:
+        from ..restore import ClassicalRestorer, opencv_baseline
+        from ..types import DegradationEstimate
+    except ImportError:
+        return {}
+    cr = ClassicalRestorer()
+
+    def true_params(deg, params):
+        s = params["summary"]
+        return cr.restore(deg, DegradationEstimate(s["noise_sigma"], s["blur_sigma"], s.get("jpeg_quality"),
+                                                   s.get("scale", 1.0), source="given"))
+    return {"OpenCV baseline (NLM h=10)": lambda deg, params: opencv_baseline(deg),
+            "classical (true parameters)": true_params}
+
+
+def _face_native(photo, rng, size: int = 96) -> Optional[np.ndarray]:
+    from ..train.data import face_crop
+    c = face_crop(photo, size, rng)
+    return None if c is None else c.copy()
+
+
+def bench_learned(data_root: str | Path, weights: Optional[str | Path] = None, n_degradations: int = 8,
+                  per_photo: int = 2, max_side: int = 512, seed: int = 0, presets: Sequence[str] = ("simple",),
+                  restore_face: Optional[RestoreFace] = None,
+                  extra_rows: Optional[Dict[str, Callable[[np.ndarray, Dict], np.ndarray]]] = None,
+                  out_dir: Optional[str | Path] = None, speed: bool = True, reffr: bool = True,
+                  log=print) -> Dict:
+    from ..train.data import Degrader, list_photos, load_photos, split_photos
+    from .restorer_backend import FaceCrops, load_compact_restorer
+    torch.set_flush_denormal(True)
+    backend = load_compact_restorer(folder=weights)
+    cfg_path = Path(backend.folder) / "train_config.json"
+    tcfg = json.loads(cfg_path.read_text()) if cfg_path.is_file() else {}
+    root = Path(data_root)
+    dirs = [d for d in (root / "identities", root / "scenes") if d.is_dir()]
+    if not dirs:
+        raise FileNotFoundError(f"no identities/ or scenes/ folder under {root}")
+    _, val = split_photos(list_photos(dirs), tcfg.get("val_fraction", 0.2), tcfg.get("seed", 0))
+    load_photos(val, max_side, log=lambda m: None)
+    degrader = Degrader(presets)
+    rng = np.random.default_rng(seed)
+    faces_photos = [p for p in val if p.is_person and p.face_box is not None]
+    result: Dict = {"weights": str(backend.folder), "val_groups": sorted({p.group for p in val}),
+                    "restored_face": "given restore_face" if restore_face else "clean face (oracle restoration)"}
+
+    # --- FaDeX code similarity
+    faces = [f for f in (_face_native(p, np.random.default_rng(seed + i)) for i, p in enumerate(faces_photos)) if f is not None]
+    sim = code_similarity(backend.fadex, faces, degrader, n_degradations, seed, restore_face)
+    result["fadex"] = {k: v for k, v in sim.items() if not k.startswith("_")}
+    log(f"\nFaDeX on {len(faces)} held-out faces x {n_degradations} degradations ({result['restored_face']})")
+    _log_similarity(sim, log)
+    if reffr:
+        log(f"\nFaDeX through the pipeline: whole held-out photos degraded, faces restored by the embedded Ref-FR")
+        sim_r = code_similarity_reffr(backend.fadex, faces_photos, degrader, n_degradations, seed, log)
+        result["fadex_reffr"] = {k: v for k, v in sim_r.items() if not k.startswith("_")}
+        _log_similarity(sim_r, log)
+
+    # --- restorer PSNR
+    extra = dict(_classical_rows(), **(extra_rows or {}))
+    rows = {"degraded input": []}
+    rows.update({name: [] for name in extra})
+    rows.update({"compact + face code": [], "compact + null code": [], "compact + true-parameter code": []})
+    kinds = []
+    pipe = _reffr_pipeline() if reffr else None
+    for pi, p in enumerate(val):
+        for _ in range(per_photo):
+            params = degrader.sample(rng)
+            clean = p.rgb
+            deg = degrader.apply(clean, params)
+            if p.is_person and p.face_box is not None:
+                fphoto, kind = p, "person, clean face"
+            elif faces_photos:
+                fphoto, kind = faces_photos[pi % len(faces_photos)], "scene + other face"
+            else:
+                fphoto, kind = None, "scene, no face"
+            fclean = _face_native(fphoto, rng) if fphoto is not None else None
+            fc = _reffr_face(pipe, deg, p, faces_photos) if (pipe is not None and fphoto is p) else None
+            if fc is not None:
+                code = backend.face_code([fc])
+                kind = "person, Ref-FR face"
+            elif fclean is not None:
+                fdeg = degrader.apply(fclean, params)
+                frest = restore_face(fdeg, pi) if restore_face else fclean
+                code = backend.face_code([FaceCrops(fdeg, frest)])
+            else:
+                code = backend.null_code()
+            c0 = min(clean.shape[0], clean.shape[1], 128)
+            y0, x0 = (clean.shape[0] - c0) // 2, (clean.shape[1] - c0) // 2
+            true_code = backend.code_from_pair(deg[y0:y0 + c0, x0:x0 + c0], clean[y0:y0 + c0, x0:x0 + c0], "given")
+            rows["degraded input"].append(psnr(deg, clean))
+            rows["compact + face code"].append(psnr(backend.restore_with_tokens(deg, code), clean))
+            rows["compact + null code"].append(psnr(backend.restore_with_tokens(deg, None), clean))
+            rows["compact + true-parameter code"].append(psnr(backend.restore_with_tokens(deg, true_code), clean))
+            for name, fn in extra.items():
+                rows[name].append(psnr(fn(deg, params), clean))
+            kinds.append(kind)
+    kinds_arr = np.array(kinds)
+    table = {}
+    log(f"\nCompact restorer on {len(kinds)} degraded held-out photos (max side {max_side}), Y-PSNR dB")
+    log("  (person, Ref-FR face: code from the photo's own face restored by the embedded Ref-FR; person,"
+        " clean face: Ref-FR failed, clean face stands in; scene + other face: a held-out face under the"
+        " same degradation)")
+    log(f"  {'row':34s} {'median':>7s} {'mean':>7s}   " + "  ".join(f"{k:>20s}" for k in sorted(set(kinds))))
+    for name, v in rows.items():
+        v = np.array(v)
+        per_kind = {k: float(np.median(v[kinds_arr == k])) for k in sorted(set(kinds))}
+        table[name] = {"median": float(np.median(v)), "mean": float(np.mean(v)), "by_kind": per_kind}
+        log(f"  {name:34s} {np.median(v):7.2f} {np.mean(v):7.2f}   " + "  ".join(f"{x:20.2f}" for x in per_kind.values()))
+    face, null = np.array(rows["compact + face code"]), np.array(rows["compact + null code"])
+    table["face minus null (median of paired differences)"] = float(np.median(face - null))
+    log(f"  face code - null code, median paired difference: {np.median(face - null):+.2f} dB")
+    result["psnr"] = table
+    result["n_images"] = len(kinds)
+
+    # --- speed
+    if speed:
+        src = cv2.resize(val[0].rgb, (1024, 1024), interpolation=cv2.INTER_CUBIC)
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        t0 = time.perf_counter()
+        backend.restore_with_tokens(src, backend.null_code(), tile=512)
+        dt = time.perf_counter() - t0
+        rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        result["speed"] = {"s_per_mp": dt / (1024 * 1024 / 1e6), "threads": torch.get_num_threads(),
+                           "peak_rss_mb": rss1 / 1024, "peak_rss_growth_mb": (rss1 - rss0) / 1024}
+        log(f"\nCompact inference: {result['speed']['s_per_mp']:.2f} s/MP at 1 MP, tile 512, "
+            f"{torch.get_num_threads()} threads (process peak RSS {rss1 / 1024:.0f} MB)")
+
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bench_learned.json").write_text(json.dumps(result, indent=2))
+        _plot(out / "bench_learned.png", sim, rows)
+        log(f"wrote {out / 'bench_learned.json'} and {out / 'bench_learned.png'}")
+    return result
+
+
+def _log_similarity(sim: Dict, log) -> None:
+    log(f"  mean cosine, same degradation / different photos : {sim['cos_same_degradation']:.3f}")
+    log(f"  mean cosine, same photo / different degradations : {sim['cos_same_photo']:.3f}")
+    log(f"  explicit estimate, median abs error: noise {sim['mae_noise']:.2f}  blur {sim['mae_blur']:.2f} px  "
+        f"JPEG q {sim['mae_jpeg']:.1f}  scale {sim['mae_scale']:.3f}")
+
+
+def _plot(path: Path, sim: Dict, rows: Dict[str, List[float]]) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4))
+    bins = np.linspace(-1, 1, 41)
+    a.hist(sim["_same_deg"], bins=bins, alpha=0.6, label="same degradation, different photos")
+    a.hist(sim["_same_photo"], bins=bins, alpha=0.6, label="same photo, different degradations")
+    a.set_xlabel("cosine similarity of FaDeX codes")
+    a.legend(fontsize=8)
+    a.set_title("FaDeX: degradation vs content")
+    b.boxplot(list(rows.values()), orientation="horizontal")
+    b.set_yticks(range(1, len(rows) + 1), list(rows.keys()), fontsize=8)
+    b.set_xlabel("Y-PSNR (dB)")
+    b.set_title("held-out photos")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

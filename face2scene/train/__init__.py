@@ -1,0 +1,1 @@
+"""Training scripts for the learned models (``face2scene train fadex|restorer``)."""

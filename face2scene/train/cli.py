@@ -1,0 +1,59 @@
+"""``face2scene train fadex|restorer`` — wire into the main CLI with ``register(subparsers)``; also
+runnable on its own: ``python -m face2scene.train.cli fadex --data DIR... --out FOLDER``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``train`` command (with ``fadex`` and ``restorer``) to an argparse subparsers object."""
+    p = subparsers.add_parser("train", help="train the learned FaDeX encoder or the compact restorer")
+    _add_commands(p)
+    return p
+
+
+def _add_commands(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="train_command", required=True)
+    for name, help_ in (("fadex", "the learned FaDeX degradation encoder (contrastive + parameter regression)"),
+                        ("restorer", "the compact token-conditioned restorer jointly with MapNet (FaDeX frozen)")):
+        q = sub.add_parser(name, help=help_)
+        q.add_argument("--data", nargs="+", required=True, metavar="DIR",
+                       help="photo folders (sub-folders = persons; held-out validation split by group)")
+        q.add_argument("--out", required=True, metavar="FOLDER", help="run folder (checkpoints, curves, weights)")
+        q.add_argument("--config", default=None, metavar="FILE", help="JSON overriding the training defaults")
+        q.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+        if name == "restorer":
+            q.add_argument("--fadex", required=True, metavar="DIR", help="trained FaDeX folder (frozen)")
+            q.add_argument("--sd-turbo", default=None, metavar="DIR",
+                           help="train the SD-Turbo adapters (LoRA, MapNet) on this diffusers folder instead "
+                                "of the compact restorer (a GPU job); writes OUT/adapter/")
+            q.add_argument("--prompt-embeds", default=None, metavar="FILE",
+                           help="safetensors with 'prompt_embeds' (1 x T x D) for SD-Turbo; default all-zero")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    try:
+        if args.train_command == "fadex":
+            from .fadex import train_fadex
+            train_fadex(args.data, args.out, args.config, resume=not args.no_resume)
+        else:
+            from .restorer import train_restorer
+            train_restorer(args.data, args.out, args.fadex, args.config, resume=not args.no_resume,
+                           sd_turbo_dir=args.sd_turbo, prompt_embeds=args.prompt_embeds)
+    except (FileNotFoundError, ValueError, ImportError) as e:
+        print(f"face2scene train: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="face2scene train")
+    _add_commands(p)
+    args = p.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+"""Training data: photos from folders, a whole-photo validation split, face boxes, degradations.
+
+Folder layout: every image directly inside a ``--data`` folder is its own group; every sub-folder
+with images is one group (a person, for identity folders). The validation split holds out whole
+groups — whole persons, whole photos — chosen by a stable hash of their names, so it is the same on
+every machine and never trained on.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+
+
+@dataclass
+class Photo:
+    path: str
+    group: str  # person folder name or the file itself
+    is_person: bool  # True when the group is a person folder (faces expected)
+    rgb: Optional[np.ndarray] = None
+    face_box: Optional[Tuple[int, int, int, int]] = None  # x0, y0, x1, y1 on the loaded grid
+
+
+def _stable_rank(name: str, seed: int) -> str:
+    return hashlib.sha1(f"{seed}:{name}".encode()).hexdigest()
+
+
+def list_photos(data_dirs: Sequence[str | Path]) -> List[Photo]:
+    photos: List[Photo] = []
+    for d in data_dirs:
+        d = Path(d)
+        if not d.is_dir():
+            raise FileNotFoundError(f"training data folder not found: {d}")
+        for p in sorted(d.iterdir()):
+            if p.is_file() and p.suffix.lower() in IMAGE_EXTS:
+                photos.append(Photo(str(p), f"{d.name}/{p.name}", False))
+            elif p.is_dir():
+                for q in sorted(p.iterdir()):
+                    if q.is_file() and q.suffix.lower() in IMAGE_EXTS:
+                        photos.append(Photo(str(q), f"{d.name}/{p.name}", True))
+    if not photos:
+        raise ValueError(f"no images found in {', '.join(map(str, data_dirs))}")
+    return photos
+
+
+def split_photos(photos: Sequence[Photo], val_fraction: float = 0.2, seed: int = 0) -> Tuple[List[Photo], List[Photo]]:
+    """Hold out whole groups: ``val_fraction`` of the person groups and of the single-photo groups."""
+    val_groups = set()
+    for is_person in (True, False):
+        groups = sorted({p.group for p in photos if p.is_person == is_person}, key=lambda g: _stable_rank(g, seed))
+        n_val = int(round(len(groups) * val_fraction))
+        if groups and val_fraction > 0:
+            n_val = max(1, n_val)
+        val_groups.update(groups[:n_val])
+    train = [p for p in photos if p.group not in val_groups]
+    val = [p for p in photos if p.group in val_groups]
+    return train, val
+
+
+def load_rgb(path: str, max_side: int = 768) -> np.ndarray:
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im).convert("RGB")
+        s = max_side / max(im.size)
+        if s < 1:
+            im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.LANCZOS)
+        return np.asarray(im, dtype=np.uint8).copy()
+
+
+_DLIB_DETECTOR = None
+
+
+def detect_face_box(rgb: np.ndarray) -> Optional[Tuple[int, int, int, int]]:
+    """Largest face box. Uses face2scene.faces when it is available, else dlib's HOG detector."""
+    try:  # the project's face backend (main branch)
+        from face2scene.faces import get_face_backend
+        faces = [f for f in get_face_backend("dlib").detect(rgb) if getattr(f, "usable", True)]
+        if faces:
+            f = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+            return tuple(int(round(v)) for v in f.box)
+        return None
+    except ImportError:
+        pass
+    global _DLIB_DETECTOR
+    import dlib
+    if _DLIB_DETECTOR is None:
+        _DLIB_DETECTOR = dlib.get_frontal_face_detector()
+    dets, scores, _ = _DLIB_DETECTOR.run(rgb, 1, 0.0)
+    if not dets:
+        return None
+    r = max(dets, key=lambda r: r.width() * r.height())
+    return (max(0, r.left()), max(0, r.top()), min(rgb.shape[1], r.right()), min(rgb.shape[0], r.bottom()))
+
+
+def load_photos(photos: Sequence[Photo], max_side: int = 768, faces: bool = True, log=print) -> List[Photo]:
+    for p in photos:
+        p.rgb = load_rgb(p.path, max_side)
+        if faces and p.is_person:
+            p.face_box = detect_face_box(p.rgb)
+    if faces:
+        n = sum(p.face_box is not None for p in photos if p.is_person)
+        log(f"loaded {len(photos)} photos; faces found in {n}/{sum(p.is_person for p in photos)} person photos")
+    return list(photos)
+
+
+# ----------------------------------------------------------------------------------- degradations
+def _jpeg(rgb: np.ndarray, q: int) -> np.ndarray:
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(q)])
+    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def simple_apply(rgb: np.ndarray, summary: Dict) -> np.ndarray:
+    """Built-in degradation on the photo's own grid: Gaussian blur -> down/up-scale -> Gaussian noise
+    (seeded) -> JPEG. Used when face2scene.degrade is not available (or preset="simple")."""
+    img = rgb.astype(np.float32)
+    h, w = rgb.shape[:2]
+    if summary.get("blur_sigma", 0) > 0.05:
+        img = cv2.GaussianBlur(img, (0, 0), float(summary["blur_sigma"]), borderType=cv2.BORDER_REFLECT)
+    s = float(summary.get("scale", 1.0))
+    if s < 0.99:
+        small = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+        img = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    sigma = float(summary.get("noise_sigma", 0.0))
+    if sigma > 0:
+        rng = np.random.default_rng(int(summary.get("noise_seed", 0)))
+        if summary.get("gray_noise"):
+            img = img + rng.normal(0, sigma, (h, w, 1)).astype(np.float32)
+        else:
+            img = img + rng.normal(0, sigma, (h, w, 3)).astype(np.float32)
+    out = np.clip(img + 0.5, 0, 255).astype(np.uint8)
+    if summary.get("jpeg_quality") is not None:
+        out = _jpeg(out, int(summary["jpeg_quality"]))
+    return out
+
+
+def simple_sample(rng: np.random.Generator) -> Dict:
+    """A mixed mild/strong distribution close to DESIGN.md's ranges (noise 0-25, blur 0-2.5 px,
+    JPEG 30-95 or none, scale 0.3-1)."""
+    return {
+        "noise_sigma": float(rng.uniform(1, 25)) if rng.random() < 0.85 else 0.0,
+        "gray_noise": bool(rng.random() < 0.3),
+        "noise_seed": int(rng.integers(0, 2 ** 31 - 1)),
+        "blur_sigma": float(rng.uniform(0.3, 2.5)) if rng.random() < 0.8 else 0.0,
+        "scale": float(rng.uniform(0.3, 1.0)) if rng.random() < 0.5 else 1.0,
+        "jpeg_quality": int(rng.integers(30, 96)) if rng.random() < 0.75 else None,
+    }
+
+
+class Degrader:
+    """Samples degradation parameters and applies the *same* degradation to any crop.
+
+    preset "simple": the built-in model above. Any other preset ("mild", "s3diff", "realesrgan",
+    "old_photo") uses face2scene.degrade (params sampled once, then ``apply_params`` on each crop).
+    """
+
+    def __init__(self, presets: Sequence[str] = ("simple",)):
+        self.presets = list(presets)
+        self._mod = None
+        if any(p != "simple" for p in self.presets):
+            from face2scene import degrade as mod  # raises ImportError with a clear name when absent
+            self._mod = mod
+
+    def sample(self, rng: np.random.Generator) -> Dict:
+        preset = self.presets[int(rng.integers(len(self.presets)))]
+        if preset == "simple":
+            s = simple_sample(rng)
+            return {"preset": "simple", "summary": s}
+        # face2scene.degrade samples per image size: keep the seed and re-sample it for each crop
+        # (the same random draws, so the same degradation in photo pixels)
+        seed = int(rng.integers(0, 2 ** 31 - 1))
+        _, params = self._mod.degrade(np.full((256, 256, 3), 128, np.uint8), preset, seed)
+        return {"preset": preset, "seed": seed, "summary": params["summary"]}
+
+    def apply(self, rgb: np.ndarray, params: Dict) -> np.ndarray:
+        if params.get("preset", "simple") == "simple":
+            out = simple_apply(rgb, params["summary"])
+        else:
+            out = self._mod.degrade(rgb, params["preset"], params["seed"])[0]
+        if out.shape[:2] != rgb.shape[:2]:  # degradations that change size: back to the input grid
+            out = cv2.resize(out, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_CUBIC)
+        return out
+
+    @staticmethod
+    def summary(params: Dict) -> Dict:
+        return params["summary"]
+
+
+# ------------------------------------------------------------------------------------------ crops
+def random_crop(rgb: np.ndarray, size: int, rng: np.random.Generator, center: Optional[Tuple[float, float]] = None,
+                jitter: float = 0.0) -> Optional[np.ndarray]:
+    h, w = rgb.shape[:2]
+    if h < size or w < size:
+        return None
+    if center is None:
+        y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    else:
+        cx = center[0] + rng.uniform(-jitter, jitter)
+        cy = center[1] + rng.uniform(-jitter, jitter)
+        x = int(np.clip(round(cx - size / 2), 0, w - size))
+        y = int(np.clip(round(cy - size / 2), 0, h - size))
+    return rgb[y:y + size, x:x + size]
+
+
+def face_crop(photo: Photo, size: int, rng: np.random.Generator) -> Optional[np.ndarray]:
+    """A crop of ``size`` at native scale centred (with jitter) on the photo's face."""
+    if photo.face_box is None:
+        return None
+    x0, y0, x1, y1 = photo.face_box
+    side = max(x1 - x0, y1 - y0)
+    return random_crop(photo.rgb, size, rng, center=((x0 + x1) / 2, (y0 + y1) / 2), jitter=0.25 * side)
+
+
+def imperfect_restoration(clean: np.ndarray, rng: np.random.Generator, p: float = 0.5) -> np.ndarray:
+    """Stand-in for a reference-based restoration: the clean face with a small misalignment and a
+    small gain/colour change (a Ref-FR never returns the exact clean face)."""
+    if rng.random() >= p:
+        return clean
+    img = clean.astype(np.float32)
+    dx, dy = rng.uniform(-1.0, 1.0, 2)
+    m = np.float32([[1, 0, dx], [0, 1, dy]])
+    img = cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), borderMode=cv2.BORDER_REFLECT)
+    img = img * rng.uniform(0.95, 1.05, (1, 1, 3)).astype(np.float32) + rng.uniform(-5, 5)
+    return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+
+def to_batch(arrs: Sequence[np.ndarray]):
+    import torch
+    x = np.stack(arrs).astype(np.float32) / 255.0
+    return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
