@@ -191,3 +191,14 @@ def test_real_old_group_photo(shared_data):
     res = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical")).restore(img)
     assert len(res.faces) >= 4
     assert res.image.shape == img.shape
+
+
+def test_auto_stays_classical_and_compact_gets_the_faces(sample, degraded):
+    img, _ = degraded
+    ref = np.ascontiguousarray(sample[:, ::-1])
+    auto = Face2ScenePipeline(PipelineConfig(device="cpu")).restore(img, {"eileen": [ref]})
+    assert auto.backends["restorer"] == "classical"
+    res = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="compact")).restore(img, {"eileen": [ref]})
+    assert res.backends["restorer"] == "compact"
+    assert res.backends["restorer_code"] == "face"  # conditioned by the learned FaDeX face code
+    assert res.image.shape == img.shape and not res.warnings

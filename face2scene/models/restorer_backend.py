@@ -191,6 +191,8 @@ class LearnedRestorer:
     source "face"/"given" -> code of those parameters (FaDeX on a clean reference patch degraded with
     them); else (blind) -> the learned null code. ``last_code`` records which one ran."""
 
+    uses_faces = True  # the pipeline passes its restored faces for the FaDeX face code
+
     def __init__(self, backend, name: str, tile_size: int = 512):
         self.backend = backend
         self.name = name
