@@ -264,8 +264,8 @@ class Face2ScenePipeline:
             mask, _ = crop_to_region(trusted.astype(np.float32), r.affine, region)
             try:
                 e = estimate_from_face(rgb[y0:y1, x0:x1], restored, mask * (cover > 0.999), jpeg[0], seed=cfg.seed)
-            except ValueError as err:
-                r.skipped = f"no degradation estimate: {err}"
+            except ValueError as err:  # too few trusted pixels: the face is still restored
+                warnings.append(f"face {r.index + 1}: no degradation estimate from it ({err})")
                 continue
             r.estimate = e
             ests.append(e)
