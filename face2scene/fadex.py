@@ -150,7 +150,8 @@ def fit_degradation(syn: Synthesizer, target: np.ndarray, scales: Sequence[float
     reduced = [g for g in grid if g[3] < 0.999]
     if reduced:
         alt = polish(reduced[0])
-        if alt[0] < 0.6 * best[0] - 1e-4:
+        # (when full resolution already fits well, a strong blur hides any downscale anyway)
+        if best[0] > 2e-3 and alt[0] < 0.3 * best[0]:
             best = alt
     loss, b, n, s = best
     return {"blur_sigma": float(b), "noise_sigma": float(n), "scale": float(s)}, float(loss)
