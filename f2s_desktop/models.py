@@ -53,8 +53,9 @@ PACKS: List[PackSpec] = [
              licence_note="non-commercial research use only", subdir="models/buffalo_l"),
     PackSpec("sd-turbo", "SD-Turbo (diffusers folder)", "one-step restorer",
              ["model_index.json", "unet/*.safetensors", "vae/*.safetensors"], needs_modules=["diffusers"]),
+    # face2scene's sd-turbo backend reads <models_dir>/sd-turbo/ and <models_dir>/adapter/
     PackSpec("face2scene-adapters", "Face2Scene adapters (FaDeX, MapNet, LoRA)", "degradation code + restorer",
-             ["*.safetensors"]),
+             ["*.safetensors"], subdir="adapter"),
 ]
 
 

@@ -318,7 +318,7 @@ def test_models_page_status_and_import(qtbot, make_window, tmp_path):
     qtbot.waitUntil(lambda: len(msgs) > 1, timeout=10000)
     qtbot.waitUntil(lambda: not page.busy, timeout=10000)
     assert {s.spec.key: s.state for s in page.statuses}["face2scene-adapters"] == "available"
-    (win.lib.paths.models / "face2scene-adapters" / "fadex.safetensors").write_bytes(b"tampered")
+    (win.lib.paths.models / "adapter" / "fadex.safetensors").write_bytes(b"tampered")  # where the library reads it
     page.refresh()
     qtbot.waitUntil(lambda: not page.busy, timeout=10000)
     assert {s.spec.key: s.state for s in page.statuses}["face2scene-adapters"] == "checksum-mismatch"
