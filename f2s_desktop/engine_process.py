@@ -28,14 +28,6 @@ from .engine import Engine, EngineError, EngineSettings
 log = logging.getLogger(__name__)
 
 
-class _SharedCancel(CancelToken):
-    """face2scene's CancelToken over a multiprocessing Event (it keeps its flag in ``_event``,
-    and a multiprocessing Event has the same set/is_set methods), so parent and child share it."""
-
-    def __init__(self, event) -> None:  # noqa: D107 - no super().__init__: the event is given
-        self._event = event
-
-
 class MatcherInfo:
     def __init__(self, metric: str, match_threshold: float) -> None:
         self.metric, self.match_threshold = metric, match_threshold
@@ -52,7 +44,7 @@ def _serve(conn, cancel_ev, pause_ev, settings_json: Dict[str, Any]) -> None:
             pass
     from face2scene.progress import Cancelled
     engine = Engine(EngineSettings.from_json(settings_json))
-    cancel = _SharedCancel(cancel_ev)
+    cancel = CancelToken(cancel_ev)  # shared with the parent, which sets it
 
     def progress(stage: str, fraction: float, message: str = "") -> None:
         while pause_ev.is_set() and not cancel_ev.is_set():

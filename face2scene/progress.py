@@ -14,10 +14,13 @@ class Cancelled(Exception):
 
 
 class CancelToken:
-    """A thread-safe flag that a caller sets and long-running stages poll."""
+    """A thread-safe flag that a caller sets and long-running stages poll.
 
-    def __init__(self) -> None:
-        self._event = threading.Event()
+    ``event`` may be any object with ``set()``/``is_set()``, e.g. a ``multiprocessing.Event``
+    so that a parent process can cancel work running in a child."""
+
+    def __init__(self, event=None) -> None:
+        self._event = event if event is not None else threading.Event()
 
     def cancel(self) -> None:
         self._event.set()

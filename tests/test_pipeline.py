@@ -202,3 +202,13 @@ def test_auto_stays_classical_and_compact_gets_the_faces(sample, degraded):
     assert res.backends["restorer"] == "compact"
     assert res.backends["restorer_code"] == "face"  # conditioned by the learned FaDeX face code
     assert res.image.shape == img.shape and not res.warnings
+
+
+def test_cancel_token_over_a_process_event():
+    import multiprocessing
+    ev = multiprocessing.get_context("spawn").Event()
+    token = CancelToken(ev)
+    assert not token.cancelled
+    ev.set()  # what a parent process does
+    with pytest.raises(Cancelled):
+        token.raise_if_cancelled()
