@@ -79,7 +79,12 @@ class Face2ScenePipeline:
         self.config = config or PipelineConfig()
         if self.config.restorer not in RESTORERS:
             raise ValueError(f"unknown restorer {self.config.restorer!r} (choose from {', '.join(RESTORERS)})")
-        self.device, self._device_warning = resolve_device(self.config.device)
+        if self.config.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"unknown device {self.config.device!r} (auto, cpu or cuda)")
+        # Resolved on first use: finding out whether CUDA is there means importing torch
+        # (about a second), which the embedded default (dlib + classical restorer) never needs.
+        self._device: Optional[str] = None
+        self._device_warning: Optional[str] = None
         self._backend: Optional[FaceBackend] = None
         self._backend_warning: Optional[str] = None
         self._index_cache: "OrderedDict[tuple, PeopleIndex]" = OrderedDict()
@@ -89,11 +94,19 @@ class Face2ScenePipeline:
 
     # -- components (loaded on first use) --------------------------------------------------
     @property
+    def device(self) -> str:
+        """The device the GPU-capable components (learned restorers, insightface) run on."""
+        if self._device is None:
+            self._device, self._device_warning = resolve_device(self.config.device)
+        return self._device
+
+    @property
     def face_backend(self) -> FaceBackend:
         if self._backend is None:
             name = self.config.face_backend
             try:
-                self._backend = get_face_backend(name, self.config.models_dir, self.device)
+                device = self.device if name != "dlib" else "cpu"  # dlib runs on the CPU
+                self._backend = get_face_backend(name, self.config.models_dir, device)
             except FaceBackendError as e:
                 if name == "dlib":
                     raise
@@ -105,7 +118,8 @@ class Face2ScenePipeline:
     @property
     def restorer(self):
         if self._restorer is None:
-            self._restorer, self._restorer_warning = load_restorer(self.config, self.device)
+            learned = self.config.restorer not in ("auto", "classical")  # classical: CPU only
+            self._restorer, self._restorer_warning = load_restorer(self.config, self.device if learned else "cpu")
         return self._restorer
 
     def people_index(self, people: Optional[Mapping[str, Sequence[RefSource]]], progress=None) -> PeopleIndex:
@@ -150,7 +164,7 @@ class Face2ScenePipeline:
         h, w = rgb.shape[:2]
         up = max(1, int(cfg.upscale))
         timings: Dict[str, float] = {}
-        warnings: List[str] = [m for m in (self._device_warning,) if m]
+        warnings: List[str] = []
 
         def stage(name: str):
             return _Stage(name, cb, cancel, timings)
@@ -158,7 +172,9 @@ class Face2ScenePipeline:
         # 1. faces
         with stage("faces") as st:
             st(0.0, "finding faces")
-            found = list(faces) if faces is not None else self.detect_faces(rgb)
+            # identity embeddings (~0.1 s a face) only when there are people to match them to
+            found = list(faces) if faces is not None else \
+                self.face_backend.detect(rgb, with_embeddings=bool(people))
             if self._backend_warning:
                 warnings.append(self._backend_warning)
             st(1.0, f"{len(found)} face(s)")
@@ -226,6 +242,12 @@ class Face2ScenePipeline:
             extra = {"faces": jobs} if getattr(restorer, "uses_faces", False) else {}
             out = restorer.restore(rgb, estimate, upscale=up, progress=st, cancel=cancel, **extra)
             code = getattr(restorer, "last_code", None)
+        device = self._device or "cpu"  # nothing asked for a device: everything ran on the CPU
+        if self._device_warning:
+            warnings.insert(0, self._device_warning)
+        elif cfg.device == "cuda" and self._device is None:
+            warnings.insert(0, "--device cuda applies to learned restorers and insightface; the embedded "
+                               "default (dlib, classical restorer) runs on the CPU")
 
         # 6. faces pasted back with reference detail
         with stage("paste") as st:
@@ -238,7 +260,7 @@ class Face2ScenePipeline:
 
         return RestoreResult(image=out, input_size=(w, h), faces=results, degradation=estimate,
                              backends={"faces": self.face_backend.name, "ref-fr": self.reffr.name,
-                                       "fadex": "analytic", "restorer": restorer.name, "device": self.device,
+                                       "fadex": "analytic", "restorer": restorer.name, "device": device,
                                        **({"restorer_code": code.source} if code is not None else {})},
                              timings=timings, upscale=up, warnings=warnings)
 

@@ -212,3 +212,15 @@ def test_cancel_token_over_a_process_event():
     ev.set()  # what a parent process does
     with pytest.raises(Cancelled):
         token.raise_if_cancelled()
+
+
+def test_embedded_default_never_imports_torch_or_embeds_without_people(tmp_path):
+    """torch costs ~1 s and hundreds of MB; the embedded default does not need it."""
+    import subprocess
+    import sys
+    code = ("import sys; from face2scene.pipeline import Face2ScenePipeline, PipelineConfig; "
+            "from face2scene.samples import load_sample; "
+            "r = Face2ScenePipeline(PipelineConfig()).restore(load_sample()); "
+            "print('torch' in sys.modules, r.backends['device'], r.faces[0].face.embedding is None)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "cpu", "True"]
