@@ -5,7 +5,6 @@ Other tools script against these names and flags; keep them stable.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path

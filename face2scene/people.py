@@ -6,7 +6,6 @@ the one closest to the rest of the album (or the one the caller picked) is the p
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Uni
 import cv2
 import numpy as np
 
-from .faces.align import align_face, estimate_affine
+from .faces.align import align_face
 from .faces.base import FaceBackend
 from .types import DetectedFace
 

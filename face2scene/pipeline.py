@@ -12,7 +12,7 @@ import hashlib
 from collections import OrderedDict
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -26,7 +26,7 @@ from .faces.base import FaceBackend, FaceBackendError
 from .fadex import blind_estimate, estimate_from_face, fuse_estimates
 from .jpeg import estimate_jpeg_quality
 from .people import PeopleIndex, RefSource
-from .progress import CancelToken, Cancelled, null_progress
+from .progress import CancelToken, null_progress
 from .reffr import RefFR
 from .restore import ClassicalRestorer, RestorerSettings
 from .types import DegradationEstimate, DetectedFace, FaceResult, RestoreResult

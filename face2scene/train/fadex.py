@@ -10,9 +10,8 @@ parameters. Seeded, time-boxed, resumable.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import List, Sequence
 
 import numpy as np
 import torch

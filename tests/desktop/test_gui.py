@@ -380,7 +380,7 @@ def _drop(widget, paths, pos=None):
 
 
 def test_drag_and_drop_photos_and_references(qtbot, make_window, tmp_path):
-    files = _photos(tmp_path, 2)
+    _photos(tmp_path, 2)
     ref = make_photo(tmp_path / "refs" / "r.png", 77)
     win = make_window(lambda: FakeEngine())
     with qtbot.waitSignal(win.grid.filesDropped) as blk:
@@ -399,7 +399,8 @@ def test_big_import_does_not_starve_queued_restoration(qtbot, make_window, tmp_p
     """After a burst of face analyses the worker restores a queued photo, then goes on analysing."""
     import f2s_desktop.worker as worker_mod
     monkeypatch.setattr(worker_mod, "DETECT_BURST", 2)
-    files = [make_photo(tmp_path / "many" / f"m{i}.png", 200 + i, size=(48, 32)) for i in range(8)]
+    for i in range(8):
+        make_photo(tmp_path / "many" / f"m{i}.png", 200 + i, size=(48, 32))
     eng = FakeEngine()
     order = []
     win = make_window(lambda: eng, start_worker=False)

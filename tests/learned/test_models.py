@@ -10,7 +10,7 @@ from face2scene.models import CompactRestorer, FaDeXEncoder, MapNet, fuse_featur
 from face2scene.models.fadex import params_to_targets
 from face2scene.models.imageops import to_tensor, wavelet_colour_fix
 
-from .conftest import TINY_FADEX, TINY_RESTORER, randomize_output
+from .conftest import TINY_RESTORER
 
 
 def _files(folder):
