@@ -15,7 +15,6 @@ and the noise comes from a patch-PCA estimate. It is what we can say without ref
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
@@ -65,12 +64,6 @@ def resample(img: np.ndarray, scale: float) -> np.ndarray:
     h, w = img.shape[:2]
     small = cv2.resize(img, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
-
-
-@dataclass
-class _Target:
-    energies: np.ndarray
-    mask: np.ndarray
 
 
 class Synthesizer:

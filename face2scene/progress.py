@@ -6,7 +6,7 @@ Stages never know about a GUI: they call ``progress(stage, fraction, message)`` 
 from __future__ import annotations
 
 import threading
-from typing import Callable, Optional, Protocol
+from typing import Protocol
 
 
 class Cancelled(Exception):
@@ -40,21 +40,3 @@ class ProgressCallback(Protocol):
 
 def null_progress(stage: str, fraction: float, message: str = "") -> None:
     return None
-
-
-class StageProgress:
-    """Maps one stage's 0..1 progress onto a slice of the overall run and checks cancellation."""
-
-    def __init__(self, callback: Optional[ProgressCallback], stage: str,
-                 cancel: Optional[CancelToken] = None) -> None:
-        self._cb = callback or null_progress
-        self.stage = stage
-        self.cancel = cancel
-
-    def __call__(self, fraction: float, message: str = "") -> None:
-        if self.cancel is not None:
-            self.cancel.raise_if_cancelled()
-        self._cb(self.stage, float(min(max(fraction, 0.0), 1.0)), message)
-
-
-Callback = Callable[[str, float, str], None]

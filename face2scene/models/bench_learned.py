@@ -176,7 +176,7 @@ def bench_learned(data_root: str | Path, weights: Optional[str | Path] = None, n
     log(f"\nFaDeX on {len(faces)} held-out faces x {n_degradations} degradations ({result['restored_face']})")
     _log_similarity(sim, log)
     if reffr:
-        log(f"\nFaDeX through the pipeline: whole held-out photos degraded, faces restored by the embedded Ref-FR")
+        log("\nFaDeX through the pipeline: whole held-out photos degraded, faces restored by the embedded Ref-FR")
         sim_r = code_similarity_reffr(backend.fadex, faces_photos, degrader, n_degradations, seed, log)
         result["fadex_reffr"] = {k: v for k, v in sim_r.items() if not k.startswith("_")}
         _log_similarity(sim_r, log)
