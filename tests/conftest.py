@@ -34,14 +34,3 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("f2s_home")
     monkeypatch.setenv("FACE2SCENE_HOME", str(home))
     yield
-
-
-@pytest.fixture
-def rng():
-    return np.random.default_rng(1234)
-
-
-def sample_photo() -> np.ndarray:
-    """The public-domain sample the package can always use (scikit-image's astronaut)."""
-    from face2scene.samples import load_sample
-    return load_sample()
