@@ -27,6 +27,9 @@ DEFAULTS = {
     "model": {"channels": [32, 64, 96, 128], "code_dim": 128, "blocks_per_stage": 1},
     "batch": 12, "crop": 64, "tau": 0.07, "param_weight": 1.0, "lr": 3e-4, "weight_decay": 1e-4, "decay_from": 0.6,
     "max_steps": 100000, "max_minutes": 12.0, "ckpt_every": 100, "log_every": 10, "val_degradations": 6,
+    # faces restored by the real embedded Ref-FR (python -m face2scene.train.reffr_pairs): a batch is
+    # made of them with probability reffr_prob; init: a FaDeX folder to start from (fine-tuning)
+    "reffr_pairs": None, "reffr_prob": 0.5, "init": None,
 }
 
 
@@ -56,6 +59,69 @@ def _views(photos_face, photos_any, degrader, rng, cfg):
         negatives.append((degrader.apply(fc, params[j]), imperfect_restoration(fc, rng)))
     perm_targets = [params_to_targets(p["summary"]) for p in params]
     return anchors, positives, negatives, params, perm_targets
+
+
+def _pair_crop(pair, c, rng):
+    """The same c x c window of a cached (degraded, Ref-FR restored) pair, in its inner face."""
+    d, r = pair["degraded"], pair["restored"]
+    h, w = d.shape[:2]
+    if min(h, w) < c:
+        return None
+    # aligned crops: the face fills the centre; keep the window inside the middle 70 %
+    lo_y, hi_y = int(0.15 * h), max(int(0.15 * h) + 1, int(0.85 * h) - c)
+    lo_x, hi_x = int(0.15 * w), max(int(0.15 * w) + 1, int(0.85 * w) - c)
+    y = int(np.clip(rng.integers(lo_y, hi_y), 0, h - c))
+    x = int(np.clip(rng.integers(lo_x, hi_x), 0, w - c))
+    return d[y:y + c, x:x + c], r[y:y + c, x:x + c]
+
+
+def _views_reffr(cache, photos_any, degrader, rng, cfg):
+    """As :func:`_views`, with anchors (and half the positives) from real Ref-FR pairs: B degradations
+    of the shared bank; positive = another photo under the same degradation (Ref-FR pair) or other
+    content degraded the same way; negative = the anchor's photo under another bank degradation."""
+    B, c = cfg["batch"], cfg["crop"]
+    by_deg, by_photo = cache["by_deg"], cache["by_photo"]
+    ks = [int(k) for k in rng.permutation(sorted(by_deg))[:B]]
+    anchors, positives, negatives, params = [], [], [], []
+    for k in ks:
+        prm = cache["bank"][k]
+        a = by_deg[k][int(rng.integers(len(by_deg[k])))]
+        others = [q for q in by_deg[k] if q["photo"] != a["photo"]]
+        if others and rng.random() < 0.5:
+            pos = _pair_crop(others[int(rng.integers(len(others)))], c, rng)
+        else:
+            pos = None
+        while pos is None:
+            oc = random_crop(photos_any[int(rng.integers(len(photos_any)))].rgb, c, rng)
+            if oc is not None:
+                pos = (degrader.apply(oc, prm), oc)
+        negs = [q for q in by_photo[a["photo"]] if q["degradation"] != k]
+        if negs:
+            neg = _pair_crop(negs[int(rng.integers(len(negs)))], c, rng)
+        else:  # this photo has one cached degradation: the clean stand-in under another one
+            neg = None
+        ac = _pair_crop(a, c, rng)
+        if ac is None:
+            continue
+        if neg is None:
+            other = cache["bank"][int(rng.integers(len(cache["bank"])))]
+            neg = (degrader.apply(ac[1], other), ac[1])
+        anchors.append(ac)
+        positives.append(pos)
+        negatives.append(neg)
+        params.append(prm)
+    return anchors, positives, negatives, params, [params_to_targets(p["summary"]) for p in params]
+
+
+def _load_cache(folder):
+    from .reffr_pairs import load_reffr_pairs
+    cache = load_reffr_pairs(folder)
+    by_deg, by_photo = {}, {}
+    for e in cache["pairs"]:
+        by_deg.setdefault(int(e["degradation"]), []).append(e)
+        by_photo.setdefault(e["photo"], []).append(e)
+    cache.update(by_deg=by_deg, by_photo=by_photo)
+    return cache
 
 
 def _encode(model, pairs):
@@ -94,7 +160,14 @@ def train_fadex(data_dirs: Sequence[str], out: str, config_path: str | None = No
     degrader = Degrader(cfg["presets"])
     val_faces = fixed_val_faces(val, max(cfg["crop"], 96), cfg["seed"])
 
-    model = FaDeXEncoder(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg["model"].items()})
+    if cfg["init"]:
+        model = FaDeXEncoder.from_pretrained(cfg["init"], low_cpu_mem_usage=False)
+        log(f"starting from {cfg['init']}")
+    else:
+        model = FaDeXEncoder(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg["model"].items()})
+    cache = _load_cache(cfg["reffr_pairs"]) if cfg["reffr_pairs"] else None
+    if cache is not None:
+        log(f"{len(cache['pairs'])} Ref-FR pairs over {len(cache['by_deg'])} bank degradations")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     ckpt = out / "checkpoint_fadex"
     state = {"step": 0, "elapsed": 0.0, "history": {"step": [], "loss": [], "nce": [], "param": [],
@@ -110,7 +183,10 @@ def train_fadex(data_dirs: Sequence[str], out: str, config_path: str | None = No
     model.train()
     while state["step"] < cfg["max_steps"] and not timer.done():
         common.set_lr(opt, cfg, timer, state["step"])
-        a, p, n, params, targets = _views(faces_train, any_train, degrader, rng, cfg)
+        if cache is not None and rng.random() < cfg["reffr_prob"]:
+            a, p, n, params, targets = _views_reffr(cache, any_train, degrader, rng, cfg)
+        else:
+            a, p, n, params, targets = _views(faces_train, any_train, degrader, rng, cfg)
         oa, op, on = _encode(model, a), _encode(model, p), _encode(model, n)
         nce = info_nce(oa.code, op.code, on.code, cfg["tau"])
         t = torch.tensor(targets, dtype=torch.float32)

@@ -88,3 +88,47 @@ def test_train_is_wired_into_the_main_cli(tmp_path, capsys):
     assert main(["train", "restorer", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o"),
                  "--fadex", str(tmp_path / "f")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.data
+def test_reffr_pairs_then_guided_training(tmp_path, small_data, capsys):
+    """Ref-FR pairs from the training split (resumable), FaDeX fine-tuned on them from a folder, and
+    the guided restorer trained with their tokens: the whole v2 recipe, tiny."""
+    from face2scene.models.restorer_backend import load_compact_restorer
+    from face2scene.train.cli import main
+    from face2scene.train.reffr_pairs import build_reffr_pairs, load_reffr_pairs
+    from face2scene.train.data import list_photos, split_photos
+    pairs_dir = tmp_path / "pairs"
+    build_reffr_pairs([str(small_data / "identities")], pairs_dir, n_bank=3, per_photo=2, max_side=384,
+                      log=lambda m: None)
+    cache = load_reffr_pairs(pairs_dir)
+    assert len(cache["bank"]) == 3 and cache["pairs"], "no Ref-FR pair was made"
+    train, val = split_photos(list_photos([small_data / "identities"]))
+    assert {e["photo"] for e in cache["pairs"]} <= {p.path for p in train}  # never the held-out split
+    for e in cache["pairs"]:
+        assert e["degraded"].shape == e["restored"].shape and min(e["degraded"].shape[:2]) >= 32
+    n = len(list((pairs_dir / "pairs").iterdir()))
+    build_reffr_pairs([str(small_data / "identities")], pairs_dir, n_bank=3, per_photo=2, max_side=384,
+                      log=lambda m: None)  # resumed: nothing new
+    assert len(list((pairs_dir / "pairs").iterdir())) == n
+
+    data = [str(small_data / "identities"), str(small_data / "scenes")]
+    out = tmp_path / "run"
+    cfg_f = tmp_path / "fadex.json"
+    cfg_f.write_text(json.dumps(dict(TINY_FADEX_CFG, reffr_pairs=str(pairs_dir), reffr_prob=1.0)))
+    assert main(["fadex", "--data", *data, "--out", str(out), "--config", str(cfg_f)]) == 0
+    assert "Ref-FR pairs over" in capsys.readouterr().out
+    cfg_f.write_text(json.dumps(dict(TINY_FADEX_CFG, init=str(out / "fadex"), max_steps=1)))
+    assert main(["fadex", "--data", *data, "--out", str(tmp_path / "run2"), "--config", str(cfg_f)]) == 0
+    assert "starting from" in capsys.readouterr().out
+
+    cfg_r = tmp_path / "restorer.json"
+    rcfg = dict(TINY_RESTORER_CFG, reffr_pairs=str(pairs_dir), reffr_prob=1.0, null_prob=0.5)
+    rcfg["restorer"] = dict(rcfg["restorer"], guided=True, global_condition=True)
+    cfg_r.write_text(json.dumps(rcfg))
+    assert main(["restorer", "--data", *data, "--out", str(out), "--fadex", str(out / "fadex"),
+                 "--config", str(cfg_r)]) == 0
+    log = capsys.readouterr().out
+    assert "Ref-FR face pairs for the tokens" in log and '"base"' in log
+    backend = load_compact_restorer(folder=out / "compact")
+    assert backend.guided and backend.restorer.config.global_condition

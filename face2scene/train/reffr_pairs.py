@@ -1,0 +1,102 @@
+"""Face pairs restored by the real embedded Ref-FR, for training FaDeX (and the restorer's tokens).
+
+FaDeX sees (degraded face, restored face). A stand-in restoration (the clean face, slightly shifted)
+is not what it meets in use: the embedded Ref-FR keeps the photo's structure and colour and takes
+only agreeing detail from the references, so part of the degradation survives in its output. Here
+each training person photo is degraded *whole* with a few degradations drawn from a shared bank,
+its largest face is found, aligned and restored by the pipeline's Ref-FR from the person's *other
+training* photos, and the native-scale (degraded, restored) crops are saved as PNG with the
+degradation parameters. The shared bank gives, for one degradation, several photos (positives) and,
+for one photo, several degradations (content negatives).
+
+    python -m face2scene.train.reffr_pairs --data ../shared/data/identities --out runs/reffr_pairs
+
+Only the training split (the same stable split as the trainers) is used. Resumable: pairs already
+written are kept.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Dict, List, Sequence
+
+import numpy as np
+from PIL import Image
+
+from . import common
+from .data import Degrader, list_photos, load_photos, split_photos
+
+
+def build_reffr_pairs(data_dirs: Sequence[str], out: str | Path, n_bank: int = 24, per_photo: int = 6,
+                      max_side: int = 768, val_fraction: float = 0.2, seed: int = 0,
+                      presets: Sequence[str] = ("simple",), log=print) -> Path:
+    from ..models.bench_learned import _reffr_face, _reffr_pipeline
+    out = Path(out)
+    (out / "pairs").mkdir(parents=True, exist_ok=True)
+    train, _ = split_photos(list_photos(data_dirs), val_fraction, seed)
+    persons = [p for p in train if p.is_person]
+    if not persons:
+        raise ValueError("no person folders in the training split (need identities/<person>/ photos)")
+    load_photos(persons, max_side, faces=False)
+    rng = np.random.default_rng(seed)
+    degrader = Degrader(presets)
+    bank = [degrader.sample(rng) for _ in range(n_bank)]
+    index_path = out / "index.json"
+    index: Dict = {"bank": bank, "presets": list(presets), "max_side": max_side, "seed": seed, "pairs": []}
+    if index_path.is_file():
+        old = json.loads(index_path.read_text())
+        if old.get("bank") == json.loads(json.dumps(bank)):
+            index["pairs"] = old["pairs"]
+    done = {(e["photo"], e["degradation"]) for e in index["pairs"]}
+    pipe = _reffr_pipeline()
+    for i, p in enumerate(persons):
+        for k in sorted(int(k) for k in rng.choice(n_bank, size=min(per_photo, n_bank), replace=False)):
+            if (p.path, k) in done:
+                continue
+            fc = _reffr_face(pipe, degrader.apply(p.rgb, bank[k]), p, persons)
+            if fc is None:
+                continue
+            stem = f"{i:03d}_{k:02d}"
+            Image.fromarray(fc.degraded).save(out / "pairs" / f"{stem}_deg.png")
+            Image.fromarray(fc.restored).save(out / "pairs" / f"{stem}_res.png")
+            index["pairs"].append({"photo": p.path, "group": p.group, "degradation": k, "stem": stem,
+                                   "size": list(fc.degraded.shape[:2])})
+            common.write_json_atomic(index_path, index)
+        log(f"{i + 1}/{len(persons)} photos, {len(index['pairs'])} pairs")
+    common.write_json_atomic(index_path, index)
+    return index_path
+
+
+def load_reffr_pairs(folder: str | Path) -> Dict:
+    """-> {"bank": [params...], "pairs": [{"degraded", "restored", "photo", "degradation"}...]}."""
+    folder = Path(folder)
+    index = json.loads((folder / "index.json").read_text())
+    pairs: List[Dict] = []
+    for e in index["pairs"]:
+        d = np.asarray(Image.open(folder / "pairs" / f"{e['stem']}_deg.png").convert("RGB"))
+        r = np.asarray(Image.open(folder / "pairs" / f"{e['stem']}_res.png").convert("RGB"))
+        pairs.append(dict(e, degraded=d, restored=r))
+    return {"bank": index["bank"], "pairs": pairs}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m face2scene.train.reffr_pairs", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", nargs="+", required=True, metavar="DIR")
+    ap.add_argument("--out", required=True, metavar="FOLDER")
+    ap.add_argument("--bank", type=int, default=24, help="degradations in the shared bank")
+    ap.add_argument("--per-photo", type=int, default=6, help="degradations per photo")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+    common.setup_torch(1)
+    try:
+        build_reffr_pairs(a.data, a.out, a.bank, a.per_photo, seed=a.seed)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
