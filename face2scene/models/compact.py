@@ -3,7 +3,17 @@
 A diffusers ``UNet2DConditionModel`` run once on the pixel-unshuffled image; it predicts a residual
 that is added to the input. The degradation tokens from :class:`~face2scene.models.mapnet.MapNet`
 reach every cross-attention layer (only cross-attention: there is no self-attention, so the cost is
-linear in the number of pixels). GroupNorm is replaced by a per-pixel channel normalisation, which
+linear in the number of pixels).
+
+Two options (both used by the shipped model):
+
+- ``guided``: the network also sees a *base* restoration of the same pixels (the classical
+  restorer run with the pipeline's explicit estimate) and predicts a residual on top of it, so it
+  starts where the classical restorer ends and learns what NLM + Wiener cannot do (JPEG blocking,
+  resampling, texture the denoiser flattened). Input: degraded and base (6 channels).
+- ``global_condition``: the mean of the tokens is also projected into the UNet's embedding, which
+  modulates every ResNet block (scale and shift) — the compact counterpart of S3Diff's per-block
+  modulation, driven by the same tokens. GroupNorm is replaced by a per-pixel channel normalisation, which
 makes the network local: tiled inference with overlap and Gaussian blending agrees with whole-image
 inference up to the border effects of zero padding, and peak memory is bounded by the tile.
 """
@@ -54,14 +64,19 @@ class CompactRestorer(ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(self, unshuffle: int = 4, block_out_channels: Tuple[int, ...] = (48, 96, 144),
                  layers_per_block: int = 1, cross_attention_dim: int = 64, attention_head_dim: int = 8,
-                 cross_attention_levels: int = 2, pixel_norm_groups: int = 1, norm_num_groups: int = 8):
+                 cross_attention_levels: int = 2, pixel_norm_groups: int = 1, norm_num_groups: int = 8,
+                 guided: bool = False, global_condition: bool = False):
         super().__init__()
         n = len(block_out_channels)
         down = ["DownBlock2D"] * (n - cross_attention_levels) + ["CrossAttnDownBlock2D"] * cross_attention_levels
         up = ["CrossAttnUpBlock2D"] * cross_attention_levels + ["UpBlock2D"] * (n - cross_attention_levels)
         c = 3 * unshuffle * unshuffle
+        extra = {}
+        if global_condition:
+            extra = {"class_embed_type": "projection", "projection_class_embeddings_input_dim": cross_attention_dim,
+                     "resnet_time_scale_shift": "scale_shift"}
         self.unet = UNet2DConditionModel(
-            sample_size=64, in_channels=c, out_channels=c, down_block_types=tuple(down), up_block_types=tuple(up),
+            sample_size=64, in_channels=2 * c if guided else c, out_channels=c, **extra, down_block_types=tuple(down), up_block_types=tuple(up),
             block_out_channels=tuple(block_out_channels), layers_per_block=layers_per_block,
             cross_attention_dim=cross_attention_dim, attention_head_dim=attention_head_dim,
             only_cross_attention=True, norm_num_groups=norm_num_groups,
@@ -78,37 +93,57 @@ class CompactRestorer(ModelMixin, ConfigMixin):
         """H and W of the model input must be multiples of this."""
         return self.config.unshuffle * 2 ** (len(self.config.block_out_channels) - 1)
 
-    def forward(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """x: Bx3xHxW in [0, 1] (H, W multiples of :attr:`multiple`); tokens: B x T x cross_attention_dim."""
+    def forward(self, x: torch.Tensor, tokens: torch.Tensor, base: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """x: Bx3xHxW in [0, 1] (H, W multiples of :attr:`multiple`); tokens: B x T x cross_attention_dim;
+        base: Bx3xHxW base restoration (required when the model is ``guided``, else ignored)."""
         if x.shape[-2] % self.multiple or x.shape[-1] % self.multiple:
             raise ValueError(f"input {tuple(x.shape[-2:])} must be a multiple of {self.multiple}; use restore()")
         if tokens.shape[0] != x.shape[0]:
             tokens = tokens.expand(x.shape[0], -1, -1)
+        tokens = tokens.to(x.dtype)
         r = self.config.unshuffle
-        h = F.pixel_unshuffle(x * 2 - 1, r)
+        h = x * 2 - 1
+        if self.config.guided:
+            if base is None or base.shape != x.shape:
+                raise ValueError("this restorer is guided: pass the base restoration (same shape as the input)")
+            h = torch.cat([h, base * 2 - 1], dim=1)
+        h = F.pixel_unshuffle(h, r)
         t = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
-        res = self.unet(h, t, encoder_hidden_states=tokens.to(x.dtype)).sample
-        return x + F.pixel_shuffle(res, r) * 0.5
+        cls = tokens.mean(1) if self.config.global_condition else None
+        res = self.unet(h, t, encoder_hidden_states=tokens, class_labels=cls).sample
+        return (base if self.config.guided else x) + F.pixel_shuffle(res, r) * 0.5
 
     @torch.no_grad()
     def restore_tensor(self, x: torch.Tensor, tokens: torch.Tensor, tile: int = 512, overlap: int = 64,
                        colour_fix: bool = False, cancel: Optional[Callable[[], None]] = None,
-                       progress: Optional[Callable[[float], None]] = None) -> torch.Tensor:
+                       progress: Optional[Callable[[float], None]] = None,
+                       base: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Any-size 1x3xHxW in [0, 1] -> restored, same size. Padded (reflect) to the model multiple,
-        tiled with Gaussian blending when larger than ``tile``."""
-        xp, (h, w) = pad_to_multiple(x, self.multiple)
-        y = tiled_apply(lambda t: self.forward(t, tokens), xp, tile=tile, overlap=overlap, align=self.multiple,
-                        cancel=cancel, progress=progress)
+        tiled with Gaussian blending when larger than ``tile``. ``base``: the base restoration
+        (guided models)."""
+        if self.config.guided:
+            if base is None or base.shape != x.shape:
+                raise ValueError("this restorer is guided: pass the base restoration (same shape as the input)")
+            xb, (h, w) = pad_to_multiple(torch.cat([x, base], 1), self.multiple)
+            y = tiled_apply(lambda t: self.forward(t[:, :3], tokens, t[:, 3:]), xb, tile=tile, overlap=overlap,
+                            align=self.multiple, out_channels=3, cancel=cancel, progress=progress)
+        else:
+            xp, (h, w) = pad_to_multiple(x, self.multiple)
+            y = tiled_apply(lambda t: self.forward(t, tokens), xp, tile=tile, overlap=overlap, align=self.multiple,
+                            cancel=cancel, progress=progress)
         y = y[..., :h, :w]
         if colour_fix:
             y = wavelet_colour_fix(y, x)
         return y.clamp(0, 1)
 
-    def restore(self, rgb: np.ndarray, tokens: torch.Tensor, upscale: int = 1, **kw) -> np.ndarray:
+    def restore(self, rgb: np.ndarray, tokens: torch.Tensor, upscale: int = 1,
+                base: Optional[np.ndarray] = None, **kw) -> np.ndarray:
         """HxWx3 uint8 -> restored uint8 of size (H*upscale, W*upscale). Upscaling is bicubic first,
-        then restoration on the upscaled grid (the model was trained on that grid)."""
+        then restoration on the upscaled grid (the model was trained on that grid). ``base``: the
+        base restoration (guided models), uint8 at the output size."""
         dev = next(self.parameters()).device
         x = to_tensor(rgb, dev)
         if upscale != 1:
             x = F.interpolate(x, scale_factor=upscale, mode="bicubic", align_corners=False).clamp(0, 1)
-        return to_uint8(self.restore_tensor(x, tokens.to(dev), **kw))
+        b = to_tensor(base, dev) if base is not None else None
+        return to_uint8(self.restore_tensor(x, tokens.to(dev), base=b, **kw))

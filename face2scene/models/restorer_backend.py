@@ -142,17 +142,39 @@ class CompactBackend:
         out = self.fadex(to_tensor(degraded, self.device), to_tensor(clean, self.device))
         return DegradationCode(self.mapnet(out.feature_map), source)
 
+    @property
+    def guided(self) -> bool:
+        """True when the restorer refines a base restoration (the classical restorer's output)."""
+        return bool(getattr(self.restorer.config, "guided", False))
+
+    def base_restoration(self, rgb: np.ndarray, estimate: Optional[DegradationEstimate], upscale: int = 1,
+                         progress: Optional[Callable[[float, str], None]] = None, cancel=None) -> np.ndarray:
+        """The base a guided restorer refines: the classical restorer driven by ``estimate`` (the
+        pipeline's face-derived estimate; None -> the blind estimate of the photo itself)."""
+        from ..fadex import blind_estimate
+        from ..jpeg import estimate_jpeg_quality
+        from ..restore import ClassicalRestorer
+        if estimate is None:
+            estimate = blind_estimate(rgb, estimate_jpeg_quality(rgb))
+        return ClassicalRestorer().restore(rgb, estimate, upscale=upscale, progress=progress, cancel=cancel)
+
     def restore_with_tokens(self, rgb: np.ndarray, code: Optional[DegradationCode] = None, upscale: int = 1,
                             tile: int = 512, overlap: int = 128, colour_fix: bool = False,
                             progress: Optional[Callable[[float, str], None]] = None,
-                            cancel=None) -> np.ndarray:
+                            cancel=None, estimate: Optional[DegradationEstimate] = None) -> np.ndarray:
         """Restore the whole photo (HxWx3 uint8) -> (H*upscale)x(W*upscale)x3 uint8, tiled.
-        progress(fraction, message) is called per tile; cancel (a CancelToken) is checked per tile."""
+        progress(fraction, message) is called per tile; cancel (a CancelToken) is checked per tile.
+        ``estimate`` drives the base restoration of a guided restorer (None -> blind estimate)."""
         code = code or self.null_code()
         check = cancel.raise_if_cancelled if cancel is not None else None
-        prog = (lambda f: progress(f, "restoring tiles")) if progress is not None else None
+        base, lo = None, 0.0
+        if self.guided:
+            lo = 0.3  # share of the progress bar for the base (classical) restoration
+            sub = (lambda f, m="": progress(lo * f, f"base restoration: {m}")) if progress is not None else None
+            base = self.base_restoration(rgb, estimate, upscale, sub, cancel)
+        prog = (lambda f: progress(lo + (1 - lo) * f, "restoring tiles")) if progress is not None else None
         return self.restorer.restore(rgb, code.tokens, upscale=upscale, tile=tile, overlap=overlap,
-                                     colour_fix=colour_fix, cancel=check, progress=prog)
+                                     colour_fix=colour_fix, cancel=check, progress=prog, base=base)
 
 
 def load_compact_restorer(device="cpu", folder: Optional[str | Path] = None) -> CompactBackend:
@@ -226,7 +248,7 @@ class LearnedRestorer:
         code = self.code_for(estimate, faces)
         self.last_code = code
         return self.backend.restore_with_tokens(rgb, code, upscale=upscale, tile=self.tile_size,
-                                                progress=progress, cancel=cancel)
+                                                progress=progress, cancel=cancel, estimate=estimate)
 
 
 def load(name: str, config, device: str = "cpu") -> LearnedRestorer:

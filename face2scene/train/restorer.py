@@ -31,6 +31,9 @@ DEFAULTS = {
     "batch": 8, "crop": 128, "face_crop": 64, "null_prob": 0.15, "edge_weight": 0.5,
     "lr": 2e-4, "weight_decay": 0.0, "decay_from": 0.75,
     "max_steps": 100000, "max_minutes": 40.0, "ckpt_every": 100, "log_every": 10, "val_size": 160, "val_count": 16,
+    # faces restored by the real embedded Ref-FR (python -m face2scene.train.reffr_pairs) give the
+    # tokens of a sample with probability reffr_prob (its degradation then comes from their bank)
+    "reffr_pairs": None, "reffr_prob": 0.5, "init": None,
 }
 
 
@@ -44,24 +47,62 @@ def restoration_loss(y: torch.Tensor, target: torch.Tensor, edge_weight: float) 
     return F.l1_loss(y, target) + edge_weight * F.l1_loss(sobel(y), sobel(target))
 
 
-def _sample_batch(train_any, train_faces, degrader, rng, cfg):
-    degs, cleans, fdegs, frests = [], [], [], []
-    for _ in range(cfg["batch"]):
+def jittered_estimate(summary: Dict, rng: np.random.Generator, blind: bool = False):
+    """The explicit estimate a guided restorer's base is made with in training: the true parameters
+    with the errors of the pipeline's face-derived estimate (median ~0.3 noise, ~0.2 px blur), or
+    larger ones like the blind estimate's for samples trained on the null code."""
+    from ..types import DegradationEstimate
+    n, b = float(summary.get("noise_sigma", 0.0)), float(summary.get("blur_sigma", 0.0))
+    if blind:
+        n, b = n * rng.uniform(0.75, 1.25) + rng.normal(0, 1.5), b + rng.normal(0, 0.3)
+    else:
+        n, b = n * rng.uniform(0.92, 1.08) + rng.normal(0, 0.4), b + rng.normal(0, 0.15)
+    return DegradationEstimate(max(0.0, n), max(0.0, b), summary.get("jpeg_quality"),
+                               float(summary.get("scale", 1.0) or 1.0), source="given")
+
+
+def base_restoration(deg: np.ndarray, est) -> np.ndarray:
+    from ..restore import ClassicalRestorer
+    return ClassicalRestorer().restore(deg, est)
+
+
+def _sample_batch(train_any, train_faces, degrader, rng, cfg, cache=None, null_mask=None):
+    """-> degraded, clean, face degraded, face restored, base (None unless the restorer is guided)."""
+    from .fadex import _pair_crop
+    guided = bool(cfg["restorer"].get("guided"))
+    degs, cleans, fdegs, frests, bases = [], [], [], [], []
+    for i in range(cfg["batch"]):
+        pair = None
+        if cache is not None and rng.random() < cfg["reffr_prob"]:
+            e = cache["pairs"][int(rng.integers(len(cache["pairs"])))]
+            pair = _pair_crop(e, cfg["face_crop"], rng)
         while True:
             p = train_any[int(rng.integers(len(train_any)))]
             crop = random_crop(p.rgb, cfg["crop"], rng)
             if crop is None:
                 continue
+            if pair is not None:
+                break
             fp = p if (p.is_person and p.face_box is not None) else train_faces[int(rng.integers(len(train_faces)))]
             fc = face_crop(fp, cfg["face_crop"], rng)
             if fc is not None:
                 break
-        params = degrader.sample(rng)
-        degs.append(degrader.apply(crop, params))
+        if pair is not None:
+            params = cache["bank"][int(e["degradation"])]
+            fdegs.append(pair[0])
+            frests.append(pair[1])
+        else:
+            params = degrader.sample(rng)
+            fdegs.append(degrader.apply(fc, params))
+            frests.append(imperfect_restoration(fc, rng))
+        deg = degrader.apply(crop, params)
+        degs.append(deg)
         cleans.append(crop)
-        fdegs.append(degrader.apply(fc, params))
-        frests.append(imperfect_restoration(fc, rng))
-    return to_batch(degs), to_batch(cleans), to_batch(fdegs), to_batch(frests)
+        if guided:
+            blind = bool(null_mask[i]) if null_mask is not None else False
+            bases.append(base_restoration(deg, jittered_estimate(params["summary"], rng, blind)))
+    return (to_batch(degs), to_batch(cleans), to_batch(fdegs), to_batch(frests),
+            to_batch(bases) if guided else None)
 
 
 def tokens_for(fadex: FaDeXEncoder, mapnet: MapNet, face_deg: Optional[torch.Tensor], face_rest: Optional[torch.Tensor],
@@ -87,14 +128,20 @@ def fixed_val_set(val_photos, degrader: Degrader, cfg, seed: int = 4321) -> List
         if crop is None or fc is None:
             continue
         params = degrader.sample(rng)
-        items.append({"clean": crop.copy(), "deg": degrader.apply(crop, params), "face": fc.copy(),
-                      "face_deg": degrader.apply(fc, params), "params": params})
+        deg = degrader.apply(crop, params)
+        item = {"clean": crop.copy(), "deg": deg, "face": fc.copy(), "face_deg": degrader.apply(fc, params),
+                "params": params}
+        if cfg["restorer"].get("guided"):  # the base from the true parameters (a training curve only)
+            item["base"] = base_restoration(deg, jittered_estimate(params["summary"], np.random.default_rng(0)))
+        items.append(item)
     return items
 
 
 @torch.no_grad()
 def validate(fadex, mapnet, restorer, items, device="cpu") -> Dict[str, float]:
     rows = {"input": [], "face": [], "null": []}
+    if items and "base" in items[0]:
+        rows["base"] = [psnr(it["base"], it["clean"]) for it in items]
     text = getattr(restorer, "prompt_embeds", None)  # SD-Turbo: the prompt embedding follows the tokens
     for it in items:
         x = to_batch([it["deg"]]).to(device)
@@ -103,8 +150,9 @@ def validate(fadex, mapnet, restorer, items, device="cpu") -> Dict[str, float]:
         if text is not None:
             tok_face, tok_null = (torch.cat([t, text.to(t.dtype)], 1) for t in (tok_face, tok_null))
         rows["input"].append(psnr(it["deg"], it["clean"]))
-        rows["face"].append(psnr(to_uint8(restorer.restore_tensor(x, tok_face)), it["clean"]))
-        rows["null"].append(psnr(to_uint8(restorer.restore_tensor(x, tok_null)), it["clean"]))
+        base = to_batch([it["base"]]).to(device) if "base" in it else None
+        rows["face"].append(psnr(to_uint8(restorer.restore_tensor(x, tok_face, base=base)), it["clean"]))
+        rows["null"].append(psnr(to_uint8(restorer.restore_tensor(x, tok_null, base=base)), it["clean"]))
     return {k: float(np.median(v)) for k, v in rows.items()}
 
 
@@ -115,6 +163,10 @@ SDTURBO_DEFAULTS = {"crop": 512, "batch": 2, "lr": 5e-5, "device": "auto", "auto
 
 def _build_compact(cfg, fadex):
     tup = lambda d: {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}  # noqa: E731
+    if cfg.get("init"):  # continue from a trained compact folder (restorer/ + mapnet/)
+        kw = {"low_cpu_mem_usage": False}
+        return (CompactRestorer.from_pretrained(Path(cfg["init"]) / "restorer", **kw),
+                MapNet.from_pretrained(Path(cfg["init"]) / "mapnet", **kw))
     restorer = CompactRestorer(**tup(cfg["restorer"]))
     mapnet = MapNet(in_channels=fadex.config.channels[-1], token_dim=restorer.config.cross_attention_dim,
                     **tup(cfg["mapnet"]))
@@ -191,8 +243,8 @@ def train_restorer(data_dirs: Sequence[str], out: str, fadex_dir: str, config_pa
         restorer.train(); mapnet.train()
         if v and (not hist["val_step"] or hist["val_step"][-1] != state["step"]):
             hist["val_step"].append(state["step"])
-            for k in ("input", "face", "null"):
-                hist[f"val_psnr_{k}"].append(v[k])
+            for k in v:
+                hist.setdefault(f"val_psnr_{k}", []).append(v[k])
         state["val"] = v
         log("val PSNR (median) " + json.dumps({k: round(x, 2) for k, x in v.items()}))
         state["elapsed"] = timer.elapsed
@@ -201,15 +253,23 @@ def train_restorer(data_dirs: Sequence[str], out: str, fadex_dir: str, config_pa
         common.save_checkpoint(ckpt, models, opt, state)
         common.plot_curves(out / f"loss_{task}.png", hist, f"{task} training")
 
+    cache = None
+    if cfg["reffr_pairs"]:
+        from .reffr_pairs import load_reffr_pairs
+        cache = load_reffr_pairs(cfg["reffr_pairs"])
+        log(f"{len(cache['pairs'])} Ref-FR face pairs for the tokens (p {cfg['reffr_prob']})")
     while state["step"] < cfg["max_steps"] and not timer.done():
         lr = common.set_lr(opt, cfg, timer, state["step"])
-        deg, clean, fdeg, frest = (t.to(device) for t in _sample_batch(train_any, train_faces, degrader, rng, cfg))
-        null_mask = torch.from_numpy(rng.random(deg.shape[0]) < cfg["null_prob"])
+        null_np = rng.random(cfg["batch"]) < cfg["null_prob"]
+        batch = _sample_batch(train_any, train_faces, degrader, rng, cfg, cache, null_np)
+        deg, clean, fdeg, frest = (t.to(device) for t in batch[:4])
+        base = batch[4].to(device) if batch[4] is not None else None
+        null_mask = torch.from_numpy(null_np)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             tokens = tokens_for(fadex, mapnet, fdeg, frest, null_mask=null_mask)
             if sd_turbo_dir:
                 tokens = torch.cat([tokens, restorer.prompt_embeds.to(tokens.dtype).expand(tokens.shape[0], -1, -1)], 1)
-            y = restorer(deg, tokens)
+            y = restorer(deg, tokens, base) if base is not None else restorer(deg, tokens)
             loss = restoration_loss(y.float(), clean, cfg["edge_weight"])
         opt.zero_grad(set_to_none=True)
         loss.backward()
