@@ -25,7 +25,9 @@ ROWS = ("degraded", "opencv", "blind", "face", "true")
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", choices=["quality", "speed"])
+    p.add_argument("kind", choices=["quality", "speed", "learned"],
+                   help="quality/speed: the pipeline with --restorer; learned: FaDeX code separation and the "
+                        "compact restorer against the classical one on the learned models' held-out split")
     p.add_argument("--data", type=Path, default=None, help="development photos (default: ../shared/data)")
     p.add_argument("--out", type=Path, default=Path("bench_out"), help="folder for JSON and plots")
     p.add_argument("--samples", type=int, default=20, help="quality: number of photos")
@@ -36,6 +38,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sizes", default="1,4,16", help="speed: megapixels, comma separated")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--restorer", default="classical", help="restorer to benchmark")
+    p.add_argument("--weights", type=Path, default=None,
+                   help="learned: a compact weights folder (default: the shipped face2scene/weights/compact)")
+    p.add_argument("--per-photo", type=int, default=2, help="learned: degradations per held-out photo")
 
 
 def default_data() -> Optional[Path]:
@@ -309,8 +314,26 @@ def _plot_speed(results, path: Path) -> None:
     plt.close(fig)
 
 
+def bench_learned_cmd(args) -> int:
+    data = args.data or default_data()
+    if data is None or not Path(data).is_dir():
+        print("face2scene bench learned: error: no photo folder (give --data DIR or set F2S_SHARED_DATA)",
+              file=sys.stderr)
+        return 1
+    from .models.bench_learned import bench_learned
+    from .models.restorer_backend import WeightsNotFoundError
+    try:
+        bench_learned(data, weights=args.weights, per_photo=args.per_photo, seed=args.seed, out_dir=args.out)
+    except WeightsNotFoundError as e:
+        print(f"face2scene bench learned: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.kind == "learned":
+        return bench_learned_cmd(args)
     result = bench_quality(args) if args.kind == "quality" else bench_speed(args)
     if not result:
         return 1
