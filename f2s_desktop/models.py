@@ -51,6 +51,12 @@ PACKS: List[PackSpec] = [
     PackSpec("insightface-buffalo_l", "insightface buffalo_l (SCRFD + ArcFace)", "face detect / identity",
              ["*.onnx"], needs_modules=["insightface", "onnxruntime"],
              licence_note="non-commercial research use only", subdir="models/buffalo_l"),
+    # the compact learned model ships inside face2scene; <models_dir>/compact replaces it when present
+    PackSpec("compact", "Face2Scene compact restorer (shipped: FaDeX, MapNet, restorer)",
+             "degradation code + scene restorer",
+             [f"{c}/{f}" for c in ("fadex", "mapnet", "restorer")
+              for f in ("config.json", "diffusion_pytorch_model.safetensors")],
+             embedded=True, needs_modules=["torch", "diffusers"]),
     PackSpec("sd-turbo", "SD-Turbo (diffusers folder)", "one-step restorer",
              ["model_index.json", "unet/*.safetensors", "vae/*.safetensors"], needs_modules=["diffusers"]),
     # face2scene's sd-turbo backend reads <models_dir>/sd-turbo/ and <models_dir>/adapter/
@@ -67,10 +73,27 @@ def dlib_models_dir() -> Optional[Path]:
     return Path(list(spec.submodule_search_locations)[0]) / "models"
 
 
+def shipped_compact_dir() -> Optional[Path]:
+    """face2scene/weights/compact, found without importing face2scene's learned models (torch)."""
+    spec = importlib.util.find_spec("face2scene")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(list(spec.submodule_search_locations)[0]) / "weights" / "compact"
+
+
+def pack_dest(spec: PackSpec, models_dir: Path) -> Path:
+    """Where a pack lives (and is imported to) in the models folder."""
+    return Path(models_dir) / (spec.subdir or spec.key)
+
+
 def pack_folder(spec: PackSpec, models_dir: Path) -> Optional[Path]:
+    """Where the pack in use is: the models folder, or for embedded packs their installed copy."""
     if spec.key == "dlib":
         return dlib_models_dir()
-    return Path(models_dir) / (spec.subdir or spec.key)
+    folder = pack_dest(spec, models_dir)
+    if spec.key == "compact" and not folder.is_dir():  # no user copy: the weights in the package
+        return shipped_compact_dir()
+    return folder
 
 
 def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
@@ -128,9 +151,10 @@ def model_status(models_dir: Path, verify: bool = True) -> List[PackStatus]:
 
 
 def identify_pack(folder: Path) -> Optional[PackSpec]:
-    """Which known pack a folder is (by its files); dlib's embedded pack is never imported."""
+    """Which known pack a folder is (by its files); dlib's embedded pack is never imported (a compact
+    folder is: it then replaces the shipped weights)."""
     for spec in PACKS:
-        if spec.embedded:
+        if spec.key == "dlib":
             continue
         if not _missing(spec, folder):
             return spec
@@ -146,14 +170,14 @@ def import_model_folder(src: Path, models_dir: Path,
         raise ValueError(f"not a folder: {src}")
     spec = identify_pack(src)
     if spec is None:
-        known = "; ".join(f"{s.title}: {', '.join(s.required)}" for s in PACKS if not s.embedded)
+        known = "; ".join(f"{s.title}: {', '.join(s.required)}" for s in PACKS if s.key != "dlib")
         raise ValueError(f"{src.name} does not look like a known model folder ({known})")
     bad = verify_checksums(src)
     if bad:
         raise ValueError(f"checksum mismatch in {src}: {', '.join(bad)}; the folder was not imported")
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
-    dest = pack_folder(spec, models_dir)
+    dest = pack_dest(spec, models_dir)  # never an installed copy (the shipped weights stay as they are)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{spec.key}.", dir=dest.parent))
     files = [p for p in src.rglob("*") if p.is_file()]

@@ -215,11 +215,12 @@ class LearnedRestorer:
 
     uses_faces = True  # the pipeline passes its restored faces for the FaDeX face code
 
-    def __init__(self, backend, name: str, tile_size: int = 512):
+    def __init__(self, backend, name: str, tile_size: int = 512, strength: float = 1.0):
         self.backend = backend
         self.name = name
         self.description = getattr(backend, "description", name)
         self.tile_size = tile_size
+        self.strength = float(min(max(strength, 0.0), 1.0))  # 0 = the input, 1 = full restoration
         self.last_code: Optional[DegradationCode] = None
 
     def code_for(self, estimate: Optional[DegradationEstimate], faces=None) -> DegradationCode:
@@ -247,8 +248,14 @@ class LearnedRestorer:
                 progress=None, cancel=None, faces=None) -> np.ndarray:
         code = self.code_for(estimate, faces)
         self.last_code = code
-        return self.backend.restore_with_tokens(rgb, code, upscale=upscale, tile=self.tile_size,
-                                                progress=progress, cancel=cancel, estimate=estimate)
+        out = self.backend.restore_with_tokens(rgb, code, upscale=upscale, tile=self.tile_size,
+                                               progress=progress, cancel=cancel, estimate=estimate)
+        if self.strength < 1.0:  # the user's strength: a blend with the (resampled) input
+            src = rgb if out.shape == rgb.shape else cv2.resize(rgb, (out.shape[1], out.shape[0]),
+                                                                interpolation=cv2.INTER_CUBIC)
+            out = np.clip(np.rint(src.astype(np.float32) * (1 - self.strength) +
+                                  out.astype(np.float32) * self.strength), 0, 255).astype(np.uint8)
+        return out
 
 
 def load(name: str, config, device: str = "cpu") -> LearnedRestorer:
@@ -257,13 +264,14 @@ def load(name: str, config, device: str = "cpu") -> LearnedRestorer:
     (``config.models_dir`` holding sd-turbo/ and adapter/)."""
     models_dir = getattr(config, "models_dir", None)
     tile = int(getattr(config, "tile_size", 512) or 512)
+    strength = float(getattr(config, "strength", 1.0))
     if name in ("auto", "compact"):
         folder = Path(models_dir) / "compact" if models_dir and (Path(models_dir) / "compact").is_dir() else None
-        return LearnedRestorer(load_compact_restorer(device, folder), "compact", tile)
+        return LearnedRestorer(load_compact_restorer(device, folder), "compact", tile, strength)
     if name == "sd-turbo":
         if not models_dir:
             raise WeightsNotFoundError("the sd-turbo restorer needs a weights folder (--weights DIR with "
                                        "DIR/sd-turbo/ and DIR/adapter/)")
         from .sd_turbo import SDTurboBackend, load_sd_turbo
-        return LearnedRestorer(SDTurboBackend(load_sd_turbo(models_dir, device=device)), "sd-turbo", tile)
+        return LearnedRestorer(SDTurboBackend(load_sd_turbo(models_dir, device=device)), "sd-turbo", tile, strength)
     raise ValueError(f"unknown learned restorer {name!r}")

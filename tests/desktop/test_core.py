@@ -381,6 +381,8 @@ def test_models_status_and_import_insightface_layout(tmp_path):
     st = {s.spec.key: s for s in model_status(models)}
     assert st["dlib"].ok and not st["insightface-buffalo_l"].ok
     assert str(models / "models" / "buffalo_l") in st["insightface-buffalo_l"].detail
+    # the compact model ships inside the package; a copy in the models folder replaces it
+    assert st["compact"].ok and st["compact"].folder.parts[-2:] == ("weights", "compact")
     src = tmp_path / "buffalo_l"
     src.mkdir()
     for n in ("det_10g.onnx", "w600k_r50.onnx"):
@@ -394,3 +396,7 @@ def test_models_status_and_import_insightface_layout(tmp_path):
     with pytest.raises(ValueError, match="does not look like"):
         import_model_folder(tmp_path / "in", models) if (tmp_path / "in").mkdir() is None else None
     assert Settings(app_paths().ensure()).engine.models_dir == str(app_paths().models)
+    shipped = st["compact"].folder
+    res = import_model_folder(shipped, models)
+    assert res.ok and res.folder == models / "compact" and (models / "compact" / "restorer" / "config.json").is_file()
+    assert (shipped / "restorer" / "config.json").is_file()  # the installed copy is never touched

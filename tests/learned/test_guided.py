@@ -106,3 +106,19 @@ def test_pipeline_passes_its_estimate_to_the_guided_base(guided_dir):
     out = r.restore(photo, est)
     assert np.abs(out.astype(int) - ClassicalRestorer().restore(photo, est).astype(int)).max() <= 1
     assert r.last_code.source == "estimate"
+
+
+def test_strength_blends_with_the_input(guided_dir):
+    from types import SimpleNamespace
+    from face2scene.models.restorer_backend import load
+    rng = np.random.default_rng(2)
+    photo = rng.integers(60, 200, (64, 80, 3), dtype=np.uint8)
+    est = DegradationEstimate(20.0, 0.0, None, 1.0, source="face")
+    full = load("compact", SimpleNamespace(models_dir=guided_dir.parent, tile_size=64), "cpu").restore(photo, est)
+    half = load("compact", SimpleNamespace(models_dir=guided_dir.parent, tile_size=64, strength=0.5),
+                "cpu").restore(photo, est)
+    none = load("compact", SimpleNamespace(models_dir=guided_dir.parent, tile_size=64, strength=0.0),
+                "cpu").restore(photo, est)
+    assert np.array_equal(none, photo)
+    expected = (photo.astype(float) + full.astype(float)) / 2
+    assert np.abs(half.astype(float) - expected).max() <= 1.0
