@@ -33,7 +33,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", type=int, default=20, help="quality: number of photos")
     p.add_argument("--first", type=int, default=0,
                    help="quality: start at each person's N-th photo (use another N for held-out photos)")
-    p.add_argument("--preset", default="mild", help="quality: degradation preset")
+    p.add_argument("--preset", default=None,
+                   help="degradation preset (quality: default mild; learned: default simple, the training model)")
     p.add_argument("--max-side", type=int, default=768, help="quality: photos are reduced to this long side")
     p.add_argument("--sizes", default="1,4,16", help="speed: megapixels, comma separated")
     p.add_argument("--seed", type=int, default=0)
@@ -323,7 +324,8 @@ def bench_learned_cmd(args) -> int:
     from .models.bench_learned import bench_learned
     from .models.restorer_backend import WeightsNotFoundError
     try:
-        bench_learned(data, weights=args.weights, per_photo=args.per_photo, seed=args.seed, out_dir=args.out)
+        bench_learned(data, weights=args.weights, per_photo=args.per_photo, seed=args.seed, out_dir=args.out,
+                      presets=(args.preset or "simple",))
     except WeightsNotFoundError as e:
         print(f"face2scene bench learned: error: {e}", file=sys.stderr)
         return 1
@@ -334,6 +336,7 @@ def main(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.kind == "learned":
         return bench_learned_cmd(args)
+    args.preset = args.preset or "mild"
     result = bench_quality(args) if args.kind == "quality" else bench_speed(args)
     if not result:
         return 1

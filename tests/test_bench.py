@@ -40,3 +40,15 @@ def test_bench_quality_without_data_says_so(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(b, "default_data", lambda: None)
     assert main(["bench", "quality", "--out", str(tmp_path / "o")]) == 1
     assert "no development photos" in capsys.readouterr().err
+
+
+def test_bench_learned_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    import face2scene.bench as b
+    monkeypatch.setattr(b, "default_data", lambda: None)
+    assert main(["bench", "learned", "--out", str(tmp_path / "o")]) == 1
+    assert "no photo folder" in capsys.readouterr().err
+    (tmp_path / "data" / "scenes").mkdir(parents=True)
+    assert main(["bench", "learned", "--data", str(tmp_path / "data"), "--weights", str(tmp_path / "none"),
+                 "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "incomplete" in err and str(tmp_path / "none" / "restorer" / "config.json") in err

@@ -159,7 +159,8 @@ def bench_learned(data_root: str | Path, weights: Optional[str | Path] = None, n
     degrader = Degrader(presets)
     rng = np.random.default_rng(seed)
     faces_photos = [p for p in val if p.is_person and p.face_box is not None]
-    result: Dict = {"weights": str(backend.folder), "val_groups": sorted({p.group for p in val}),
+    result: Dict = {"weights": str(backend.folder), "presets": list(presets), "per_photo": per_photo,
+                    "max_side": max_side, "val_groups": sorted({p.group for p in val}),
                     "restored_face": "given restore_face" if restore_face else "clean face (oracle restoration)"}
 
     # --- FaDeX code similarity
