@@ -34,14 +34,24 @@ EOF
 $PY -m face2scene.train.cli fadex --data "${TRAIN[@]}" --out "$OUT/v2" --config "$OUT/v2/fadex_a.json"
 $PY -m face2scene.train.cli fadex --data "${TRAIN[@]}" --out "$OUT/v2" --config "$OUT/v2/fadex_b.json"
 
-# 4. the guided compact restorer (unshuffle 2, 32-64-96, global token modulation) + MapNet
-cat > "$OUT/v2/restorer.json" <<EOF
-{"restorer": {"unshuffle": 2, "block_out_channels": [32, 64, 96], "layers_per_block": 1, "cross_attention_dim": 64,
-              "attention_head_dim": 8, "cross_attention_levels": 2, "guided": true, "global_condition": true},
- "reffr_pairs": "$OUT/reffr_pairs", "reffr_prob": 0.5, "lr": 3e-4, "max_minutes": 80.0, "threads": 2, "ckpt_every": 200}
+# 4. the guided compact restorer (unshuffle 2, 32-64-96, global token modulation) + MapNet, one
+#    80-minute time box in two legs: steps 0-1000 with 64-px windows of the Ref-FR pairs for the
+#    tokens, then (resumed) the whole Ref-FR faces, coded as the pipeline codes them, and 96-px
+#    crops for the synthetic half
+R='"restorer": {"unshuffle": 2, "block_out_channels": [32, 64, 96], "layers_per_block": 1, "cross_attention_dim": 64,
+               "attention_head_dim": 8, "cross_attention_levels": 2, "guided": true, "global_condition": true}'
+cat > "$OUT/v2/restorer_a.json" <<EOF
+{$R, "reffr_pairs": "$OUT/reffr_pairs", "reffr_prob": 0.5, "reffr_whole_face": false, "lr": 3e-4,
+ "max_minutes": 80.0, "max_steps": 1000, "threads": 2, "ckpt_every": 200}
 EOF
-$PY -m face2scene.train.cli restorer --data "${TRAIN[@]}" --out "$OUT/v2" --fadex "$OUT/v2/fadex" \
-    --config "$OUT/v2/restorer.json"
+cat > "$OUT/v2/restorer_b.json" <<EOF
+{$R, "reffr_pairs": "$OUT/reffr_pairs", "reffr_prob": 0.5, "reffr_whole_face": true, "face_crop": 96, "lr": 3e-4,
+ "max_minutes": 80.0, "threads": 2, "ckpt_every": 200}
+EOF
+for leg in a b; do
+    $PY -m face2scene.train.cli restorer --data "${TRAIN[@]}" --out "$OUT/v2" --fadex "$OUT/v2/fadex" \
+        --config "$OUT/v2/restorer_$leg.json"
+done
 cp "$OUT/v2/train_config.json" "$OUT/v2/compact/fadex_train_config.json"
 cp "$OUT/v2/loss_fadex.png" "$OUT/v2/loss_restorer.png" "$OUT/v2/compact/"
 echo "weights in $OUT/v2/compact"

@@ -34,6 +34,7 @@ import torch
 
 from .imageops import psnr
 
+PSNR_CAP = 60.0  # dB, for identical images (a sample drawn with no degradation)
 RestoreFace = Callable[[np.ndarray, int], np.ndarray]  # (degraded face crop, photo index) -> restored crop
 
 
@@ -176,13 +177,13 @@ def bench_learned(data_root: str | Path, weights: Optional[str | Path] = None, n
         _log_similarity(sim_r, log)
 
     # --- restorer PSNR
-    # Every row of a photo sees the same degraded pixels. Person photos go through the real
-    # pipeline (faces, people from the person's other held-out photos, Ref-FR, analytic FaDeX):
-    # "classical default" is what `face2scene restore --restorer classical` makes (no face paste,
-    # so only the scene restorer differs) and its face-derived estimate drives the compact model's
-    # base; the compact face code comes from the same Ref-FR faces. Scenes have no face: the
-    # pipeline's estimate is the blind one, and the compact face code comes from a held-out face
-    # degraded the same way (clean face as its restoration).
+    # Every row of a photo sees the same degraded pixels. The face-derived information comes from
+    # the real pipeline (faces, people from the person's other held-out photos, Ref-FR, analytic
+    # FaDeX) run on a person photo under the *same* degradation: the photo itself for person
+    # photos, a held-out person photo for scenes (standing in for a face in the scene). Its
+    # estimate is what the classical default and the compact model's base use; its Ref-FR faces
+    # give the compact face code. "classical default" is what `face2scene restore --restorer
+    # classical` makes (faces not pasted back: only the scene restorer differs between rows).
     from ..fadex import blind_estimate
     from ..jpeg import estimate_jpeg_quality
     from ..restore import ClassicalRestorer, opencv_baseline
@@ -204,25 +205,28 @@ def bench_learned(data_root: str | Path, weights: Optional[str | Path] = None, n
             est_true = DegradationEstimate(s["noise_sigma"], s["blur_sigma"], s.get("jpeg_quality"),
                                            s.get("scale", 1.0), source="given")
             est_blind = blind_estimate(deg, estimate_jpeg_quality(deg))
-            est_face, code = None, None
-            if pipe is not None and p.is_person:
-                refs = [q.rgb for q in faces_photos if q.group == p.group and q.path != p.path]
-                res = pipe.restore(deg, people={p.group.split("/")[-1]: refs} if refs else None)
+            est_face, code = est_blind, None
+            fp = p if (p.is_person and p.face_box is not None) else \
+                (faces_photos[pi % len(faces_photos)] if faces_photos else None)
+            if pipe is not None and fp is not None:
+                fdeg_photo = deg if fp is p else degrader.apply(fp.rgb, params)
+                refs = [q.rgb for q in faces_photos if q.group == fp.group and q.path != fp.path]
+                res = pipe.restore(fdeg_photo, people={fp.group.split("/")[-1]: refs} if refs else None)
                 crops = [FaceCrops(f.degraded_crop, f.restored_crop, f.affine, float(f.face.size))
                          for f in res.faces if f.restored_crop is not None]
                 if res.degradation.source == "face" and crops:
-                    est_face, code, kind = res.degradation, backend.face_code(crops), "person, Ref-FR face"
-            if code is None or code.source != "face":
-                fphoto = faces_photos[pi % len(faces_photos)] if faces_photos else None
-                fclean = _face_native(fphoto, rng) if fphoto is not None else None
+                    est_face, code = res.degradation, backend.face_code(crops)
+                    kind = ("person photo" if fp is p else
+                            "scene + held-out person photo" if not p.is_person else "person + another's photo")
+            if code is None or code.source != "face":  # no pipeline face: a clean face crop stands in
+                fclean = _face_native(fp, rng) if fp is not None else None
                 if fclean is not None:
                     fdeg = degrader.apply(fclean, params)
                     frest = restore_face(fdeg, pi) if restore_face else fclean
                     code = backend.face_code([FaceCrops(fdeg, frest)])
-                    kind = "scene + held-out face" if not p.is_person else "person, Ref-FR failed"
+                    kind = "face crop, blind estimate"
                 else:
                     code, kind = backend.null_code(), "no face"
-                est_face = est_blind
             c0 = min(clean.shape[0], clean.shape[1], 128)
             y0, x0 = (clean.shape[0] - c0) // 2, (clean.shape[1] - c0) // 2
             true_code = backend.code_from_pair(deg[y0:y0 + c0, x0:x0 + c0], clean[y0:y0 + c0, x0:x0 + c0], "given")
@@ -238,15 +242,15 @@ def bench_learned(data_root: str | Path, weights: Optional[str | Path] = None, n
             }
             for name, fn in extra.items():
                 outs[name] = fn(deg, params)
-            for name, img in outs.items():
-                rows[name].append(psnr(img, clean))
+            for name, img in outs.items():  # capped: an undegraded sample would make the mean infinite
+                rows[name].append(min(psnr(img, clean), PSNR_CAP))
             kinds.append(kind)
     kinds_arr = np.array(kinds)
     table = {}
     log(f"\nRestorers on {len(kinds)} degraded held-out photos (max side {max_side}), Y-PSNR dB")
-    log("  (person, Ref-FR face: the whole pipeline on the photo — estimate and face code from its own face"
-        " restored by the embedded Ref-FR; scene + held-out face: blind estimate, code from a held-out face"
-        " under the same degradation)")
+    log("  (person photo: the pipeline's estimate and face code from its own face restored by the embedded"
+        " Ref-FR; scene + held-out person photo: the same from a held-out person photo under the same"
+        " degradation, as if that face were in the scene)")
     kind_names = sorted(set(kinds))
     log(f"  {'row':42s} {'median':>7s} {'mean':>7s}   " + "  ".join(f"{k[:22]:>22s}" for k in kind_names))
     for name, v in rows.items():

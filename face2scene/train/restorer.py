@@ -34,6 +34,9 @@ DEFAULTS = {
     # faces restored by the real embedded Ref-FR (python -m face2scene.train.reffr_pairs) give the
     # tokens of a sample with probability reffr_prob (its degradation then comes from their bank)
     "reffr_pairs": None, "reffr_prob": 0.5, "init": None,
+    # Ref-FR samples code the *whole* aligned face (as the pipeline does), FaDeX maps precomputed
+    # (FaDeX is frozen); otherwise a face_crop window of the pair
+    "reffr_whole_face": True,
 }
 
 
@@ -67,15 +70,18 @@ def base_restoration(deg: np.ndarray, est) -> np.ndarray:
 
 
 def _sample_batch(train_any, train_faces, degrader, rng, cfg, cache=None, null_mask=None):
-    """-> degraded, clean, face degraded, face restored, base (None unless the restorer is guided)."""
+    """-> degraded, clean, faces, base (None unless the restorer is guided). ``faces``: per sample
+    either ("map", feature map of a whole cached Ref-FR face) or ("crop", degraded, restored)."""
     from .fadex import _pair_crop
     guided = bool(cfg["restorer"].get("guided"))
-    degs, cleans, fdegs, frests, bases = [], [], [], [], []
+    whole = bool(cfg.get("reffr_whole_face")) and cache is not None and "fmaps" in cache
+    degs, cleans, faces, bases = [], [], [], []
     for i in range(cfg["batch"]):
-        pair = None
+        pair, e = None, None
         if cache is not None and rng.random() < cfg["reffr_prob"]:
-            e = cache["pairs"][int(rng.integers(len(cache["pairs"])))]
-            pair = _pair_crop(e, cfg["face_crop"], rng)
+            k = int(rng.integers(len(cache["pairs"])))
+            e = cache["pairs"][k]
+            pair = ("map", cache["fmaps"][k]) if whole else _pair_crop(e, cfg["face_crop"], rng)
         while True:
             p = train_any[int(rng.integers(len(train_any)))]
             crop = random_crop(p.rgb, cfg["crop"], rng)
@@ -89,20 +95,48 @@ def _sample_batch(train_any, train_faces, degrader, rng, cfg, cache=None, null_m
                 break
         if pair is not None:
             params = cache["bank"][int(e["degradation"])]
-            fdegs.append(pair[0])
-            frests.append(pair[1])
+            faces.append(pair if pair[0] == "map" else ("crop", pair[0], pair[1]))
         else:
             params = degrader.sample(rng)
-            fdegs.append(degrader.apply(fc, params))
-            frests.append(imperfect_restoration(fc, rng))
+            faces.append(("crop", degrader.apply(fc, params), imperfect_restoration(fc, rng)))
         deg = degrader.apply(crop, params)
         degs.append(deg)
         cleans.append(crop)
         if guided:
             blind = bool(null_mask[i]) if null_mask is not None else False
             bases.append(base_restoration(deg, jittered_estimate(params["summary"], rng, blind)))
-    return (to_batch(degs), to_batch(cleans), to_batch(fdegs), to_batch(frests),
-            to_batch(bases) if guided else None)
+    return to_batch(degs), to_batch(cleans), faces, to_batch(bases) if guided else None
+
+
+def batch_tokens(fadex: FaDeXEncoder, mapnet: MapNet, faces, null_mask: Optional[torch.Tensor] = None,
+                 device="cpu") -> torch.Tensor:
+    """Tokens for the faces of :func:`_sample_batch`, in order: crops through FaDeX as one batch,
+    precomputed whole-face maps one by one (their sizes differ)."""
+    out: List[Optional[torch.Tensor]] = [None] * len(faces)
+    crops = [i for i, f in enumerate(faces) if f[0] == "crop"]
+    if crops:
+        with torch.no_grad():
+            fmap = fadex(to_batch([faces[i][1] for i in crops]).to(device),
+                         to_batch([faces[i][2] for i in crops]).to(device)).feature_map
+        toks = mapnet(fmap)
+        for j, i in enumerate(crops):
+            out[i] = toks[j:j + 1]
+    for i, f in enumerate(faces):
+        if f[0] == "map":
+            out[i] = mapnet(f[1].to(device))
+    tokens = torch.cat(out, 0)
+    if null_mask is not None:
+        null = mapnet(None, batch_size=len(faces)).to(tokens.dtype)
+        tokens = torch.where(null_mask.view(-1, 1, 1).to(tokens.device), null, tokens)
+    return tokens
+
+
+@torch.no_grad()
+def whole_face_maps(fadex: FaDeXEncoder, cache, device="cpu") -> List[torch.Tensor]:
+    """FaDeX feature maps of every cached (degraded, Ref-FR restored) whole face (FaDeX is frozen)."""
+    from ..models.imageops import to_tensor
+    return [fadex(to_tensor(e["degraded"], device), to_tensor(e["restored"], device)).feature_map.cpu()
+            for e in cache["pairs"]]
 
 
 def tokens_for(fadex: FaDeXEncoder, mapnet: MapNet, face_deg: Optional[torch.Tensor], face_rest: Optional[torch.Tensor],
@@ -257,16 +291,19 @@ def train_restorer(data_dirs: Sequence[str], out: str, fadex_dir: str, config_pa
     if cfg["reffr_pairs"]:
         from .reffr_pairs import load_reffr_pairs
         cache = load_reffr_pairs(cfg["reffr_pairs"])
-        log(f"{len(cache['pairs'])} Ref-FR face pairs for the tokens (p {cfg['reffr_prob']})")
+        if cfg.get("reffr_whole_face"):
+            cache["fmaps"] = whole_face_maps(fadex, cache, device)
+        log(f"{len(cache['pairs'])} Ref-FR face pairs for the tokens (p {cfg['reffr_prob']}"
+            f"{', whole faces' if 'fmaps' in cache else ''})")
     while state["step"] < cfg["max_steps"] and not timer.done():
         lr = common.set_lr(opt, cfg, timer, state["step"])
         null_np = rng.random(cfg["batch"]) < cfg["null_prob"]
         batch = _sample_batch(train_any, train_faces, degrader, rng, cfg, cache, null_np)
-        deg, clean, fdeg, frest = (t.to(device) for t in batch[:4])
-        base = batch[4].to(device) if batch[4] is not None else None
+        deg, clean, faces = batch[0].to(device), batch[1].to(device), batch[2]
+        base = batch[3].to(device) if batch[3] is not None else None
         null_mask = torch.from_numpy(null_np)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
-            tokens = tokens_for(fadex, mapnet, fdeg, frest, null_mask=null_mask)
+            tokens = batch_tokens(fadex, mapnet, faces, null_mask, device)
             if sd_turbo_dir:
                 tokens = torch.cat([tokens, restorer.prompt_embeds.to(tokens.dtype).expand(tokens.shape[0], -1, -1)], 1)
             y = restorer(deg, tokens, base) if base is not None else restorer(deg, tokens)
