@@ -79,7 +79,7 @@ def code_similarity(fadex, faces: List[np.ndarray], degrader, n_deg: int, seed: 
     return similarity_stats(codes, np.ones(codes.shape[:2], bool), errs)
 
 
-def _reffr_pipeline():
+def reffr_pipeline():
     """The project pipeline reduced to faces + people + embedded Ref-FR (no scene restoration)."""
     from ..pipeline import Face2ScenePipeline, PipelineConfig
     from ..types import DegradationEstimate
@@ -87,7 +87,7 @@ def _reffr_pipeline():
                                              estimate=DegradationEstimate(0.0, 0.0, None, source="given")))
 
 
-def _reffr_face(pipe, degraded_photo: np.ndarray, photo, photos):
+def reffr_face_crops(pipe, degraded_photo: np.ndarray, photo, photos):
     """The largest face of ``degraded_photo`` restored by Ref-FR from the person's other photos, as
     native-scale FaceCrops, or None (no other photo, no face found)."""
     from .restorer_backend import FaceCrops, to_native_scale
@@ -109,7 +109,7 @@ def code_similarity_reffr(fadex, photos, degrader, n_deg: int, seed: int, log=pr
     Ref-FR from the person's *other* photos; FaDeX sees (degraded crop, Ref-FR crop)."""
     from .fadex import FaDeXEncoder
     from .imageops import to_tensor
-    pipe = _reffr_pipeline()
+    pipe = reffr_pipeline()
     rng = np.random.default_rng(seed)
     params = [degrader.sample(rng) for _ in range(n_deg)]
     codes = np.zeros((len(photos), n_deg, fadex.config.code_dim), np.float32)
@@ -117,7 +117,7 @@ def code_similarity_reffr(fadex, photos, degrader, n_deg: int, seed: int, log=pr
     errs = []
     for i, p in enumerate(photos):
         for k, prm in enumerate(params):
-            fc = _reffr_face(pipe, degrader.apply(p.rgb, prm), p, photos)
+            fc = reffr_face_crops(pipe, degrader.apply(p.rgb, prm), p, photos)
             if fc is None:
                 continue
             out = fadex(to_tensor(fc.degraded), to_tensor(fc.restored))

@@ -113,7 +113,13 @@ class CompactBackend:
     """FaDeX (frozen) + MapNet + the compact token-conditioned restorer."""
 
     name = "compact"
-    description = "compact token-conditioned restorer (learned, no generative prior)"
+
+    @property
+    def description(self) -> str:
+        if self.guided:
+            return ("compact token-conditioned restorer (learned refinement of the classical restorer, "
+                    "no generative prior)")
+        return "compact token-conditioned restorer (learned, no generative prior)"
 
     def __init__(self, fadex: FaDeXEncoder, mapnet: MapNet, restorer: CompactRestorer, device="cpu",
                  folder: Optional[Path] = None):

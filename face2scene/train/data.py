@@ -229,6 +229,20 @@ def imperfect_restoration(clean: np.ndarray, rng: np.random.Generator, p: float 
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
 
+def pair_crop(pair, c: int, rng: np.random.Generator) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """The same c x c window of a cached (degraded, Ref-FR restored) pair, in its inner face."""
+    d, r = pair["degraded"], pair["restored"]
+    h, w = d.shape[:2]
+    if min(h, w) < c:
+        return None
+    # aligned crops: the face fills the centre; keep the window inside the middle 70 %
+    lo_y, hi_y = int(0.15 * h), max(int(0.15 * h) + 1, int(0.85 * h) - c)
+    lo_x, hi_x = int(0.15 * w), max(int(0.15 * w) + 1, int(0.85 * w) - c)
+    y = int(np.clip(rng.integers(lo_y, hi_y), 0, h - c))
+    x = int(np.clip(rng.integers(lo_x, hi_x), 0, w - c))
+    return d[y:y + c, x:x + c], r[y:y + c, x:x + c]
+
+
 def to_batch(arrs: Sequence[np.ndarray]):
     import torch
     x = np.stack(arrs).astype(np.float32) / 255.0

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from ..models.bench_learned import code_similarity
 from ..models.fadex import FaDeXEncoder, params_to_targets
 from . import common
-from .data import Degrader, face_crop, imperfect_restoration, random_crop, to_batch
+from .data import Degrader, face_crop, imperfect_restoration, pair_crop, random_crop, to_batch
 
 DEFAULTS = {
     "seed": 0, "threads": 1, "val_fraction": 0.2, "max_side": 768, "presets": ["simple"],
@@ -61,20 +61,6 @@ def _views(photos_face, photos_any, degrader, rng, cfg):
     return anchors, positives, negatives, params, perm_targets
 
 
-def _pair_crop(pair, c, rng):
-    """The same c x c window of a cached (degraded, Ref-FR restored) pair, in its inner face."""
-    d, r = pair["degraded"], pair["restored"]
-    h, w = d.shape[:2]
-    if min(h, w) < c:
-        return None
-    # aligned crops: the face fills the centre; keep the window inside the middle 70 %
-    lo_y, hi_y = int(0.15 * h), max(int(0.15 * h) + 1, int(0.85 * h) - c)
-    lo_x, hi_x = int(0.15 * w), max(int(0.15 * w) + 1, int(0.85 * w) - c)
-    y = int(np.clip(rng.integers(lo_y, hi_y), 0, h - c))
-    x = int(np.clip(rng.integers(lo_x, hi_x), 0, w - c))
-    return d[y:y + c, x:x + c], r[y:y + c, x:x + c]
-
-
 def _views_reffr(cache, photos_any, degrader, rng, cfg):
     """As :func:`_views`, with anchors (and half the positives) from real Ref-FR pairs: B degradations
     of the shared bank; positive = another photo under the same degradation (Ref-FR pair) or other
@@ -88,7 +74,7 @@ def _views_reffr(cache, photos_any, degrader, rng, cfg):
         a = by_deg[k][int(rng.integers(len(by_deg[k])))]
         others = [q for q in by_deg[k] if q["photo"] != a["photo"]]
         if others and rng.random() < 0.5:
-            pos = _pair_crop(others[int(rng.integers(len(others)))], c, rng)
+            pos = pair_crop(others[int(rng.integers(len(others)))], c, rng)
         else:
             pos = None
         while pos is None:
@@ -97,10 +83,10 @@ def _views_reffr(cache, photos_any, degrader, rng, cfg):
                 pos = (degrader.apply(oc, prm), oc)
         negs = [q for q in by_photo[a["photo"]] if q["degradation"] != k]
         if negs:
-            neg = _pair_crop(negs[int(rng.integers(len(negs)))], c, rng)
+            neg = pair_crop(negs[int(rng.integers(len(negs)))], c, rng)
         else:  # this photo has one cached degradation: the clean stand-in under another one
             neg = None
-        ac = _pair_crop(a, c, rng)
+        ac = pair_crop(a, c, rng)
         if ac is None:
             continue
         if neg is None:

@@ -32,7 +32,7 @@ from .data import Degrader, list_photos, load_photos, split_photos
 def build_reffr_pairs(data_dirs: Sequence[str], out: str | Path, n_bank: int = 24, per_photo: int = 6,
                       max_side: int = 768, val_fraction: float = 0.2, seed: int = 0,
                       presets: Sequence[str] = ("simple",), log=print) -> Path:
-    from ..models.bench_learned import _reffr_face, _reffr_pipeline
+    from ..models.bench_learned import reffr_face_crops, reffr_pipeline
     out = Path(out)
     (out / "pairs").mkdir(parents=True, exist_ok=True)
     train, _ = split_photos(list_photos(data_dirs), val_fraction, seed)
@@ -50,12 +50,12 @@ def build_reffr_pairs(data_dirs: Sequence[str], out: str | Path, n_bank: int = 2
         if old.get("bank") == json.loads(json.dumps(bank)):
             index["pairs"] = old["pairs"]
     done = {(e["photo"], e["degradation"]) for e in index["pairs"]}
-    pipe = _reffr_pipeline()
+    pipe = reffr_pipeline()
     for i, p in enumerate(persons):
         for k in sorted(int(k) for k in rng.choice(n_bank, size=min(per_photo, n_bank), replace=False)):
             if (p.path, k) in done:
                 continue
-            fc = _reffr_face(pipe, degrader.apply(p.rgb, bank[k]), p, persons)
+            fc = reffr_face_crops(pipe, degrader.apply(p.rgb, bank[k]), p, persons)
             if fc is None:
                 continue
             stem = f"{i:03d}_{k:02d}"

@@ -21,7 +21,7 @@ from ..models.fadex import FaDeXEncoder
 from ..models.imageops import psnr, to_uint8
 from ..models.mapnet import MapNet
 from . import common
-from .data import Degrader, face_crop, imperfect_restoration, random_crop, to_batch
+from .data import Degrader, face_crop, imperfect_restoration, pair_crop, random_crop, to_batch
 
 DEFAULTS = {
     "seed": 0, "threads": 1, "val_fraction": 0.2, "max_side": 768, "presets": ["simple"],
@@ -72,7 +72,6 @@ def base_restoration(deg: np.ndarray, est) -> np.ndarray:
 def _sample_batch(train_any, train_faces, degrader, rng, cfg, cache=None, null_mask=None):
     """-> degraded, clean, faces, base (None unless the restorer is guided). ``faces``: per sample
     either ("map", feature map of a whole cached Ref-FR face) or ("crop", degraded, restored)."""
-    from .fadex import _pair_crop
     guided = bool(cfg["restorer"].get("guided"))
     whole = bool(cfg.get("reffr_whole_face")) and cache is not None and "fmaps" in cache
     degs, cleans, faces, bases = [], [], [], []
@@ -81,7 +80,7 @@ def _sample_batch(train_any, train_faces, degrader, rng, cfg, cache=None, null_m
         if cache is not None and rng.random() < cfg["reffr_prob"]:
             k = int(rng.integers(len(cache["pairs"])))
             e = cache["pairs"][k]
-            pair = ("map", cache["fmaps"][k]) if whole else _pair_crop(e, cfg["face_crop"], rng)
+            pair = ("map", cache["fmaps"][k]) if whole else pair_crop(e, cfg["face_crop"], rng)
         while True:
             p = train_any[int(rng.integers(len(train_any)))]
             crop = random_crop(p.rgb, cfg["crop"], rng)
