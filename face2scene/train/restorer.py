@@ -33,7 +33,7 @@ DEFAULTS = {
     "max_steps": 100000, "max_minutes": 40.0, "ckpt_every": 100, "log_every": 10, "val_size": 160, "val_count": 16,
     # faces restored by the real embedded Ref-FR (python -m face2scene.train.reffr_pairs) give the
     # tokens of a sample with probability reffr_prob (its degradation then comes from their bank)
-    "reffr_pairs": None, "reffr_prob": 0.5, "init": None,
+    "reffr_pairs": None, "reffr_prob": 0.5,
     # Ref-FR samples code the *whole* aligned face (as the pipeline does), FaDeX maps precomputed
     # (FaDeX is frozen); otherwise a face_crop window of the pair
     "reffr_whole_face": True,
@@ -183,9 +183,9 @@ def validate(fadex, mapnet, restorer, items, device="cpu") -> Dict[str, float]:
         if text is not None:
             tok_face, tok_null = (torch.cat([t, text.to(t.dtype)], 1) for t in (tok_face, tok_null))
         rows["input"].append(psnr(it["deg"], it["clean"]))
-        base = to_batch([it["base"]]).to(device) if "base" in it else None
-        rows["face"].append(psnr(to_uint8(restorer.restore_tensor(x, tok_face, base=base)), it["clean"]))
-        rows["null"].append(psnr(to_uint8(restorer.restore_tensor(x, tok_null, base=base)), it["clean"]))
+        kw = {"base": to_batch([it["base"]]).to(device)} if "base" in it else {}  # guided models only
+        rows["face"].append(psnr(to_uint8(restorer.restore_tensor(x, tok_face, **kw)), it["clean"]))
+        rows["null"].append(psnr(to_uint8(restorer.restore_tensor(x, tok_null, **kw)), it["clean"]))
     return {k: float(np.median(v)) for k, v in rows.items()}
 
 
@@ -196,10 +196,6 @@ SDTURBO_DEFAULTS = {"crop": 512, "batch": 2, "lr": 5e-5, "device": "auto", "auto
 
 def _build_compact(cfg, fadex):
     tup = lambda d: {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}  # noqa: E731
-    if cfg.get("init"):  # continue from a trained compact folder (restorer/ + mapnet/)
-        kw = {"low_cpu_mem_usage": False}
-        return (CompactRestorer.from_pretrained(Path(cfg["init"]) / "restorer", **kw),
-                MapNet.from_pretrained(Path(cfg["init"]) / "mapnet", **kw))
     restorer = CompactRestorer(**tup(cfg["restorer"]))
     mapnet = MapNet(in_channels=fadex.config.channels[-1], token_dim=restorer.config.cross_attention_dim,
                     **tup(cfg["mapnet"]))
