@@ -118,7 +118,7 @@ class Face2ScenePipeline:
     @property
     def restorer(self):
         if self._restorer is None:
-            learned = self.config.restorer not in ("auto", "classical")  # classical: CPU only
+            learned = self.config.restorer != "classical"  # classical: CPU only
             self._restorer, self._restorer_warning = load_restorer(self.config, self.device if learned else "cpu")
         return self._restorer
 
@@ -371,19 +371,17 @@ def load_restorer(config: PipelineConfig, device: str):
     settings = RestorerSettings(strength=float(np.clip(config.strength, 0.0, 1.0)))
     classical = ClassicalRestorer(settings, tile_size=config.tile_size)
     name = config.restorer
-    if name in ("classical", "auto"):
-        # "auto" stays on the classical restorer: the shipped compact model does not beat it yet
-        # (see docs/LEARNED.md); ask for "compact" or "sd-turbo" explicitly.
+    if name == "classical":
         return classical, None
+    # "auto": the shipped compact restorer (a residual on the classical one, conditioned by the
+    # faces' degradation code; docs/LEARNED.md), or the classical restorer where it cannot run
     try:
-        from .models import restorer_backend  # learned restorers (optional)
-    except ImportError:
-        if name == "auto":
-            return classical, None
-        return classical, f"the {name} restorer is not part of this installation; used the classical restorer"
+        from .models import restorer_backend  # learned restorers (torch, diffusers)
+    except ImportError as e:
+        what = "the compact restorer" if name == "auto" else f"the {name} restorer"
+        return classical, f"{what} needs torch and diffusers ({e}); used the classical restorer"
     try:
-        return restorer_backend.load(name, config, device), None
+        return restorer_backend.load("compact" if name == "auto" else name, config, device), None
     except Exception as e:  # missing weights, mismatched files: say so, keep working
-        if name == "auto":
-            return classical, f"learned restorer unavailable ({e}); used the classical restorer"
-        return classical, f"the {name} restorer could not be loaded: {e}; used the classical restorer"
+        what = "the compact restorer" if name == "auto" else f"the {name} restorer"
+        return classical, f"{what} could not be loaded: {e}; used the classical restorer"

@@ -104,6 +104,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert main(["demo", "-o", str(tmp_path / "demo")]) == 0
     text = capsys.readouterr().out
     assert "restored" in text and "PSNR" in text
+    assert "Scene restorer: compact token-conditioned restorer" in text  # the default, and it says so
     for name in ("degraded.png", "restored.png", "report.json", "comparison_degraded_restored_original.png"):
         assert (tmp_path / "demo" / name).is_file()
     rep = json.loads((tmp_path / "demo" / "report.json").read_text())

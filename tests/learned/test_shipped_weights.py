@@ -26,6 +26,9 @@ def test_shipped_weights_restore_noise():
     noisy = np.clip(clean + rng.normal(0, 15, clean.shape), 0, 255).astype(np.uint8)
     code = b.face_code([FaceCrops(noisy[:64, :64], clean[:64, :64])])
     assert code.source == "face" and 5 < code.estimate.noise_sigma < 30
-    out = b.restore_with_tokens(noisy, code)
+    assert b.guided  # the shipped model refines the classical restorer's output
+    out = b.restore_with_tokens(noisy, code, estimate=code.estimate)
     assert out.shape == noisy.shape
     assert psnr(out, clean) > psnr(noisy, clean) + 1.0
+    blind = b.restore_with_tokens(noisy, None)  # no face, no estimate: null code, blind base
+    assert psnr(blind, clean) > psnr(noisy, clean) + 1.0
