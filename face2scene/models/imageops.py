@@ -16,7 +16,10 @@ def to_tensor(rgb: np.ndarray, device="cpu") -> torch.Tensor:
         raise ValueError(f"expected an HxWx3 RGB array, got shape {getattr(rgb, 'shape', None)}")
     if rgb.dtype != np.uint8:
         raise ValueError(f"expected uint8 RGB, got {rgb.dtype}")
-    return torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(2, 0, 1)[None].float() / 255.0
+    arr = np.ascontiguousarray(rgb)
+    if not arr.flags.writeable:  # e.g. np.asarray of a PIL image: torch wants writable memory
+        arr = arr.copy()
+    return torch.from_numpy(arr).to(device).permute(2, 0, 1)[None].float() / 255.0
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:
