@@ -13,9 +13,11 @@ Two options (both used by the shipped model):
   resampling, texture the denoiser flattened). Input: degraded and base (6 channels).
 - ``global_condition``: the mean of the tokens is also projected into the UNet's embedding, which
   modulates every ResNet block (scale and shift) — the compact counterpart of S3Diff's per-block
-  modulation, driven by the same tokens. GroupNorm is replaced by a per-pixel channel normalisation, which
-makes the network local: tiled inference with overlap and Gaussian blending agrees with whole-image
-inference up to the border effects of zero padding, and peak memory is bounded by the tile.
+  modulation, driven by the same tokens.
+
+GroupNorm is replaced by a per-pixel channel normalisation, which makes the network local: tiled
+inference with overlap and Gaussian blending agrees with whole-image inference up to the border
+effects of zero padding, and activation memory is bounded by the tile.
 """
 from __future__ import annotations
 
@@ -76,7 +78,8 @@ class CompactRestorer(ModelMixin, ConfigMixin):
             extra = {"class_embed_type": "projection", "projection_class_embeddings_input_dim": cross_attention_dim,
                      "resnet_time_scale_shift": "scale_shift"}
         self.unet = UNet2DConditionModel(
-            sample_size=64, in_channels=2 * c if guided else c, out_channels=c, **extra, down_block_types=tuple(down), up_block_types=tuple(up),
+            sample_size=64, in_channels=2 * c if guided else c, out_channels=c, **extra,
+            down_block_types=tuple(down), up_block_types=tuple(up),
             block_out_channels=tuple(block_out_channels), layers_per_block=layers_per_block,
             cross_attention_dim=cross_attention_dim, attention_head_dim=attention_head_dim,
             only_cross_attention=True, norm_num_groups=norm_num_groups,
@@ -93,6 +96,11 @@ class CompactRestorer(ModelMixin, ConfigMixin):
         """H and W of the model input must be multiples of this."""
         return self.config.unshuffle * 2 ** (len(self.config.block_out_channels) - 1)
 
+    @staticmethod
+    def _check_base(x: torch.Tensor, base: Optional[torch.Tensor]) -> None:
+        if base is None or base.shape != x.shape:
+            raise ValueError("this restorer is guided: pass the base restoration (same shape as the input)")
+
     def forward(self, x: torch.Tensor, tokens: torch.Tensor, base: Optional[torch.Tensor] = None) -> torch.Tensor:
         """x: Bx3xHxW in [0, 1] (H, W multiples of :attr:`multiple`); tokens: B x T x cross_attention_dim;
         base: Bx3xHxW base restoration (required when the model is ``guided``, else ignored)."""
@@ -104,8 +112,7 @@ class CompactRestorer(ModelMixin, ConfigMixin):
         r = self.config.unshuffle
         h = x * 2 - 1
         if self.config.guided:
-            if base is None or base.shape != x.shape:
-                raise ValueError("this restorer is guided: pass the base restoration (same shape as the input)")
+            self._check_base(x, base)
             h = torch.cat([h, base * 2 - 1], dim=1)
         h = F.pixel_unshuffle(h, r)
         t = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
@@ -122,8 +129,7 @@ class CompactRestorer(ModelMixin, ConfigMixin):
         tiled with Gaussian blending when larger than ``tile``. ``base``: the base restoration
         (guided models)."""
         if self.config.guided:
-            if base is None or base.shape != x.shape:
-                raise ValueError("this restorer is guided: pass the base restoration (same shape as the input)")
+            self._check_base(x, base)
             xb, (h, w) = pad_to_multiple(torch.cat([x, base], 1), self.multiple)
             y = tiled_apply(lambda t: self.forward(t[:, :3], tokens, t[:, 3:]), xb, tile=tile, overlap=overlap,
                             align=self.multiple, out_channels=3, cancel=cancel, progress=progress)
