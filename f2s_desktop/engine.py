@@ -206,7 +206,7 @@ def blend_strength(original: np.ndarray, restored: np.ndarray, strength: float) 
 def restorer_choices() -> List[str]:
     """Restorer backends the library offers ("auto" first)."""
     try:
-        from face2scene.pipeline import RESTORERS as names
+        from face2scene.options import RESTORERS as names
     except ImportError:
         return list(RESTORERS)
     return ["auto"] + [n for n in names if n != "auto"]

@@ -93,7 +93,7 @@ def run_restore_job(lib: Library, queue: RestoreQueue, engine: Engine, job: Job,
                 save_png_atomic(out.with_name(f"{out.stem}_face{fr.index}.png"), fr.restored_crop)
         res = result.to_json()
         _name_array_refs(res, people)
-        vid = lib.add_version(job.photo_id, number, out, settings.to_json(), dict(result.backends),
+        vid = lib.add_version(job.photo_id, number, out, settings.to_json(), result.backends.to_json(),
                               result.degradation.to_json(), res, elapsed=time.monotonic() - t0)
         queue.mark_done(job.id, vid)
         if progress:

@@ -2,14 +2,18 @@
 
 The method library. It never imports Qt; the desktop app (``f2s_desktop``) only calls it.
 """
-from .progress import CancelToken, Cancelled
-from .types import DegradationEstimate, DetectedFace, FaceResult, Person, RestoreResult
+from .errors import (Cancelled, ConfigError, Face2SceneError, FaceBackendError, ImageError,
+                     WeightsError)
+from .progress import CancelToken
+from .types import (Backends, CodeInfo, DegradationEstimate, DetectedFace, FaceResult, Person, RefImage,
+                    RestoreResult)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CancelToken", "Cancelled", "DegradationEstimate", "DetectedFace", "FaceResult", "Person",
-    "RestoreResult", "Face2ScenePipeline", "PipelineConfig",
+    "CancelToken", "Cancelled", "Face2SceneError", "ImageError", "FaceBackendError", "WeightsError",
+    "ConfigError", "Backends", "CodeInfo", "DegradationEstimate", "DetectedFace", "FaceResult", "Person",
+    "RefImage", "RestoreResult", "Face2ScenePipeline", "PipelineConfig",
 ]
 
 

@@ -1,3 +1,4 @@
+"""``python -m face2scene`` is the ``face2scene`` command."""
 import sys
 
 from .cli import main

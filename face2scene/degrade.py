@@ -36,7 +36,7 @@ import numpy as np
 Params = Dict[str, Any]
 
 __all__ = [
-    "PRESETS", "degrade", "sample_params", "apply_params", "run_params", "simple_params",
+    "PRESETS", "degrade", "sample_params", "apply_params", "run_params", "simple_params", "sample_simple",
     "blur_kernel", "summarize",
 ]
 
@@ -586,12 +586,14 @@ def degrade(rgb_uint8: np.ndarray, preset: str = "mild", seed: int = 0) -> Tuple
 
 def simple_params(noise_sigma: float = 0.0, blur_sigma: float = 0.0,
                   jpeg_quality: Optional[int] = None, scale: float = 1.0, seed: int = 0,
-                  size: Optional[Sequence[int]] = None) -> Params:
-    """An explicit degradation: Gaussian blur → down/up-scale → colour noise → JPEG.
+                  size: Optional[Sequence[int]] = None, gray_noise: bool = False) -> Params:
+    """An explicit degradation: Gaussian blur → down/up-scale → noise → JPEG.
 
-    ``blur_sigma`` in pixels, ``noise_sigma`` on 0..255, ``scale`` < 1 downscales (area) and
-    scales back up to the original size (bicubic). ``size`` (w, h) may be omitted: the params
-    then adapt to the image they are applied to (see :func:`apply_params`).
+    ``blur_sigma`` in pixels, ``noise_sigma`` on 0..255 (colour noise, or the same on all three
+    channels with ``gray_noise``), ``scale`` < 1 downscales (area) and scales back up to the
+    original size (bicubic). ``size`` (w, h) may be omitted: the params then adapt to the image
+    they are applied to (see :func:`apply_params`). This is also the learned models' training
+    degradation (``sample_simple``) and how a learned code is made from an explicit estimate.
     """
     if noise_sigma < 0 or blur_sigma < 0 or scale <= 0:
         raise ValueError("noise_sigma and blur_sigma must be >= 0 and scale > 0")
@@ -607,7 +609,7 @@ def simple_params(noise_sigma: float = 0.0, blur_sigma: float = 0.0,
                        "interp": "bicubic", "final": True})
     if noise_sigma > 0:
         stages.append({"op": "noise", "kind": "gaussian", "sigma": float(noise_sigma),
-                       "gray": False, "seed": int(seed)})
+                       "gray": bool(gray_noise), "seed": int(seed)})
     if jpeg_quality is not None:
         stages.append(_jpeg(int(jpeg_quality)))
     params: Params = {"preset": "simple", "seed": int(seed), "size": None, "stages": stages}
@@ -617,6 +619,19 @@ def simple_params(noise_sigma: float = 0.0, blur_sigma: float = 0.0,
                          "jpeg_quality": None if jpeg_quality is None else int(jpeg_quality),
                          "scale": float(scale)}
     return params
+
+
+def sample_simple(rng: np.random.Generator) -> Params:
+    """The learned models' training distribution, as :func:`simple_params`: noise σ 1–25 (85 %;
+    30 % of it grey), blur σ 0.3–2.5 px (80 %), scale 0.3–1 (50 %), JPEG q 30–95 (75 %)."""
+    noise = float(rng.uniform(1, 25)) if rng.random() < 0.85 else 0.0
+    gray = bool(rng.random() < 0.3)
+    seed = int(rng.integers(0, 2 ** 31 - 1))
+    blur = float(rng.uniform(0.3, 2.5)) if rng.random() < 0.8 else 0.0
+    scale = float(rng.uniform(0.3, 1.0)) if rng.random() < 0.5 else 1.0
+    q = int(rng.integers(30, 96)) if rng.random() < 0.75 else None
+    return simple_params(noise_sigma=noise, blur_sigma=blur, jpeg_quality=q, scale=scale, seed=seed,
+                         gray_noise=gray)
 
 
 def _bind_size(params: Params, size: Sequence[int]) -> Params:

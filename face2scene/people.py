@@ -1,8 +1,14 @@
 """People and their reference albums: matching faces to people, choosing the best references.
 
-A person's album is a list of photos (paths or RGB arrays). Each reference is analysed once
-(face found, identity embedding, landmarks) and cached; where a reference shows several faces,
-the one closest to the rest of the album (or the one the caller picked) is the person.
+A person's album is a list of photos (paths, RGB arrays or :class:`~face2scene.types.RefImage`).
+Each reference is analysed once (face found, identity embedding, landmarks) and cached; where a
+reference shows several faces, the one closest to the rest of the album is the person.
+
+:class:`Matcher` is the one rule that says which person a face is — used by the pipeline and by
+the desktop app's suggestions alike, so a face the app shows as unknown is never restored with
+someone's references: the distance to a person blends the closest and the median of *all* that
+person's embeddings, a face farther than the backend's threshold stays unknown, and a face almost
+as close to a second person gets a lower confidence.
 """
 from __future__ import annotations
 
@@ -16,11 +22,11 @@ import numpy as np
 
 from .faces.align import align_face
 from .faces.base import FaceBackend
-from .types import DetectedFace
+from .types import DetectedFace, RefImage
 
 log = logging.getLogger(__name__)
 
-RefSource = Union[str, Path, np.ndarray]
+RefSource = Union[str, Path, np.ndarray, RefImage]
 REF_MAX_SIDE = 1600  # references are reduced to this before analysis (plenty for face crops)
 
 
@@ -66,10 +72,108 @@ def sharpness(rgb: np.ndarray, size: int = 256) -> float:
 
 
 def _load(source: RefSource) -> np.ndarray:
+    if isinstance(source, RefImage):
+        return source.image
     if isinstance(source, np.ndarray):
         return source
     from .io import load_image
     return load_image(source).rgb
+
+
+def _label(source: RefSource, name: str, i: int) -> str:
+    if isinstance(source, RefImage):
+        return source.label
+    return f"{name}: reference {i + 1} (pixels)" if isinstance(source, np.ndarray) else str(source)
+
+
+@dataclass
+class Match:
+    """Who a face is: ``person`` (None = unknown), its distance and confidence (0..1), and the
+    ``nearest`` person even when too far to match (for "closest: X" messages)."""
+
+    person: Optional[object]
+    distance: Optional[float]
+    confidence: Optional[float]
+    nearest: Optional[object] = None
+
+
+class Matcher:
+    """Identity distance -> person. ``metric``/``threshold`` come from the face backend (dlib:
+    Euclidean, 0.6; insightface: cosine, 0.55); ``Matcher.for_backend(backend)``."""
+
+    MEDIAN_WEIGHT = 0.5  # person distance = (1 - w) * closest + w * median over the person's embeddings
+    AMBIGUITY = 0.2  # confidence is scaled down while the runner-up is within this x threshold
+
+    def __init__(self, metric: str = "euclidean", threshold: float = 0.6) -> None:
+        if metric not in ("euclidean", "cosine"):
+            raise ValueError(f"unknown identity metric {metric!r}")
+        self.metric, self.threshold = metric, float(threshold)
+
+    @classmethod
+    def for_backend(cls, backend: FaceBackend) -> "Matcher":
+        return cls(backend.metric, backend.match_threshold)
+
+    def distance_matrix(self, faces: np.ndarray, gallery: np.ndarray) -> np.ndarray:
+        """(n, m) distances between n face embeddings and m gallery embeddings."""
+        a = np.atleast_2d(faces).astype(np.float64)
+        b = np.atleast_2d(gallery).astype(np.float64)
+        if self.metric == "cosine":
+            a = a / (np.linalg.norm(a, axis=1, keepdims=True) + 1e-12)
+            b = b / (np.linalg.norm(b, axis=1, keepdims=True) + 1e-12)
+            return 1.0 - a @ b.T
+        sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+        return np.sqrt(np.maximum(sq, 0.0))
+
+    def confidence(self, d: float) -> float:
+        """0..1, 0.5 at the threshold (logistic; on dlib's scale 0.3 -> ~0.99)."""
+        t = self.threshold
+        return float(1.0 / (1.0 + np.exp((d - t) / (0.12 * t))))
+
+    def person_distances(self, faces: np.ndarray, gallery: Mapping[object, np.ndarray]) -> Tuple[List[object], np.ndarray]:
+        """(keys, D): D[i, j] = distance of face i to person keys[j] (blend of the closest and the
+        median of that person's embeddings). One matrix product for all people."""
+        keys = [k for k, g in gallery.items() if len(g)]
+        faces = np.atleast_2d(faces)
+        if not keys:
+            return [], np.zeros((len(faces), 0))
+        full = self.distance_matrix(faces, np.concatenate([np.atleast_2d(gallery[k]) for k in keys]))
+        D = np.empty((len(faces), len(keys)))
+        start = 0
+        for j, k in enumerate(keys):
+            block = full[:, start:start + len(np.atleast_2d(gallery[k]))]
+            start += block.shape[1]
+            w = self.MEDIAN_WEIGHT
+            D[:, j] = (1 - w) * block.min(axis=1) + w * np.median(block, axis=1)
+        return keys, D
+
+    def decide(self, keys: Sequence[object], row: np.ndarray) -> Match:
+        """The match for one face from its distances to each person (np.inf = excluded)."""
+        if not len(keys) or not np.isfinite(row).any():
+            return Match(None, None, None)
+        order = np.argsort(row)
+        d = float(row[order[0]])
+        conf = self.confidence(d)
+        if len(keys) > 1 and np.isfinite(row[order[1]]):  # ambiguous: lower the confidence
+            conf *= min(1.0, (float(row[order[1]]) - d) / (self.AMBIGUITY * self.threshold))
+        best = keys[order[0]]
+        if d > self.threshold:
+            return Match(None, d, self.confidence(d), best)
+        return Match(best, d, conf, best)
+
+    def match_many(self, faces: np.ndarray, gallery: Mapping[object, np.ndarray],
+                   excluded: Optional[Sequence[Sequence[object]]] = None) -> List[Match]:
+        """Matches for n faces; ``excluded[i]`` lists people face i must not be matched to (the
+        user said it is not them)."""
+        keys, D = self.person_distances(faces, gallery)
+        col = {k: j for j, k in enumerate(keys)}
+        out = []
+        for i in range(D.shape[0]):
+            row = D[i]
+            if excluded is not None and excluded[i]:
+                row = row.copy()
+                row[[col[k] for k in excluded[i] if k in col]] = np.inf
+            out.append(self.decide(keys, row))
+        return out
 
 
 class PeopleIndex:
@@ -77,6 +181,7 @@ class PeopleIndex:
 
     def __init__(self, backend: FaceBackend) -> None:
         self.backend = backend
+        self.matcher = Matcher.for_backend(backend)
         self.people: Dict[str, PersonRefs] = {}
         self._cache: Dict[str, List[DetectedFace]] = {}
 
@@ -86,7 +191,7 @@ class PeopleIndex:
         sources = list(sources)
         candidates: List[Tuple[str, np.ndarray, List[DetectedFace]]] = []
         for i, src in enumerate(sources):
-            label = str(src) if not isinstance(src, np.ndarray) else f"{name}#array{i}"
+            label = _label(src, name, i)
             try:
                 img = _load(src)
             except Exception as e:  # unreadable reference: reported, not fatal
@@ -126,33 +231,35 @@ class PeopleIndex:
             sub = None
             if progress:
                 sub = lambda f, m="", k=k: progress((k + f) / max(1, len(items)), f"{name}: {m}")
-            index.add_person(name, sources if not isinstance(sources, (str, Path, np.ndarray)) else [sources], sub)
+            index.add_person(name, sources if not isinstance(sources, (str, Path, np.ndarray, RefImage)) else [sources], sub)
         return index
 
-    # -- matching --------------------------------------------------------------------------
+    # -- matching (one rule: Matcher) ------------------------------------------------------
+    def gallery(self) -> Dict[str, np.ndarray]:
+        return {name: np.stack([r.face.embedding for r in p.refs]) for name, p in self.people.items()
+                if any(r.face.embedding is not None for r in p.refs)}
+
+    def _match(self, face: DetectedFace) -> Match:
+        if face.embedding is None:
+            return Match(None, None, None)
+        return self.matcher.match_many(face.embedding[None], self.gallery())[0]
+
     def nearest(self, face: DetectedFace) -> Tuple[Optional[str], Optional[float]]:
         """The closest album and its distance, whether or not it is close enough to match."""
-        if face.embedding is None:
-            return None, None
-        best: Tuple[Optional[str], float] = (None, np.inf)
-        for name, p in self.people.items():
-            dists = [self.backend.distance(face.embedding, r.face.embedding) for r in p.refs]
-            if dists:
-                d = float(0.5 * min(dists) + 0.5 * np.median(dists))
-                if d < best[1]:
-                    best = (name, d)
-        return (best[0], best[1]) if best[0] is not None else (None, None)
+        m = self._match(face)
+        return m.nearest, m.distance
 
     def match(self, face: DetectedFace) -> Tuple[Optional[str], Optional[float], Optional[float]]:
-        """(person or None, distance, confidence): nearest album (by a blend of its closest and
-        its median reference); a face farther than the backend's threshold stays unknown."""
-        name, d = self.nearest(face)
-        if name is None:
-            return None, None, None
-        conf = self.backend.confidence(d)
-        if d > self.backend.match_threshold:
-            return None, d, conf
-        return name, d, conf
+        """(person or None, distance, confidence) by :class:`Matcher`'s rule."""
+        m = self._match(face)
+        return m.person, m.distance, m.confidence
+
+    def distance_to(self, face: DetectedFace, name: str) -> Optional[float]:
+        """The face's distance to one person's album (None without embeddings)."""
+        g = self.gallery().get(name)
+        if face.embedding is None or g is None:
+            return None
+        return float(self.matcher.person_distances(face.embedding[None], {name: g})[1][0, 0])
 
     def select_references(self, name: str, face: DetectedFace, k: int = 3) -> List[Reference]:
         """The ``k`` references that best fit ``face``: similar pose, sharp, same identity."""

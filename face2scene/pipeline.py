@@ -2,48 +2,55 @@
 
     photo ─► faces ─► people ─► Ref-FR ─► FaDeX ─► scene restorer ─► paste faces ─► result
 
-Every stage reports progress through ``progress(stage, fraction, message)`` and checks the
-cancel token between units of work. The result keeps the intermediate pieces (faces, persons,
-crops, the degradation estimate, which backend ran, timings) for the app and the report.
+``Face2ScenePipeline.restore`` reads as those named steps. Every stage reports progress through
+``progress(stage, fraction, message)`` and checks the cancel token between units of work. The
+result keeps the intermediate pieces (faces, persons, crops, the degradation estimate, the learned
+code, which backend ran, timings, warnings) for the app and the report.
 """
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 import logging
+import math
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
+from .errors import ConfigError, FaceBackendError
+from .estimate import blind_estimate, estimate_from_face, estimate_jpeg_quality, fuse_estimates
 from .faces import get_face_backend
 from .faces.align import (align_face, crop_region_in_image, crop_to_region, face_paste_mask,
                           inner_face_mask, native_crop_size, paste_back)
-from .faces.base import FaceBackend, FaceBackendError
-from .fadex import blind_estimate, estimate_from_face, fuse_estimates
-from .jpeg import estimate_jpeg_quality
+from .faces.base import FaceBackend
+from .options import DEVICES, ESTIMATE_MODES, FACE_BACKENDS, MAX_UPSCALE, RESTORERS, STAGES, check_choice
 from .people import PeopleIndex, RefSource
 from .progress import CancelToken, null_progress
-from .reffr import RefFR
-from .restore import ClassicalRestorer, RestorerSettings
-from .types import DegradationEstimate, DetectedFace, FaceResult, RestoreResult
+from .reffr import AlignedReference, RefFR
+from .restorers import RestorerOutput, SceneRestorer, load_restorer
+from .types import Backends, DegradationEstimate, DetectedFace, FaceResult, RestoreResult
 
 log = logging.getLogger(__name__)
 
-STAGES = ("faces", "people", "ref-fr", "fadex", "restore", "paste")
-RESTORERS = ("auto", "classical", "compact", "sd-turbo")
+__all__ = ["Face2ScenePipeline", "PipelineConfig", "STAGES", "RESTORERS", "resolve_device"]
+
 INDEX_CACHE_SIZE = 4  # analysed reference sets kept between calls
 FACE_BLUR_WEIGHT = 0.3  # share of the faces' blur fit in the final blur (rest: whole photo)
+People = Mapping[str, Sequence[RefSource]]
+Progress = Callable[[str, float, str], None]
 
 
 @dataclass
 class PipelineConfig:
-    device: str = "auto"  # auto | cpu | cuda
-    restorer: str = "auto"  # auto | classical | compact | sd-turbo
-    face_backend: str = "dlib"  # dlib | insightface
+    """Every setting of one restoration; validated on creation (:class:`ConfigError`)."""
+
+    device: str = "auto"  # options.DEVICES
+    restorer: str = "auto"  # options.RESTORERS
+    face_backend: str = "dlib"  # options.FACE_BACKENDS
     models_dir: Optional[Path] = None  # optional weights (insightface pack, learned restorers)
     upscale: int = 1
     tile_size: int = 512
@@ -53,19 +60,34 @@ class PipelineConfig:
     strength: float = 1.0  # restoration strength (0..1)
     max_refs: int = 3
     estimate: Optional[DegradationEstimate] = None  # use this instead of estimating (benchmarks)
-    estimate_mode: str = "auto"  # auto (faces when possible) | blind (ignore faces for the estimate)
+    estimate_mode: str = "auto"  # options.ESTIMATE_MODES
+
+    def __post_init__(self) -> None:
+        check_choice("device", self.device, DEVICES)
+        check_choice("restorer", self.restorer, RESTORERS)
+        check_choice("face backend", self.face_backend, FACE_BACKENDS)
+        check_choice("estimate mode", self.estimate_mode, ESTIMATE_MODES)
+        for name in ("strength", "face_detail"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or not 0.0 <= v <= 1.0:
+                raise ConfigError(f"{name.replace('_', ' ')} must be a number from 0 to 1, got {v!r}")
+        if not isinstance(self.upscale, int) or not 1 <= self.upscale <= MAX_UPSCALE:
+            raise ConfigError(f"upscale must be a whole number from 1 to {MAX_UPSCALE}, got {self.upscale!r}")
+        if not isinstance(self.tile_size, int) or not 64 <= self.tile_size <= 8192:
+            raise ConfigError(f"tile size must be a whole number from 64 to 8192 pixels, got {self.tile_size!r}")
+        if not isinstance(self.max_refs, int) or self.max_refs < 1:
+            raise ConfigError(f"max refs must be at least 1, got {self.max_refs!r}")
 
 
 def resolve_device(requested: str) -> Tuple[str, Optional[str]]:
     """(device actually used, warning or None). CUDA needs a CUDA build of torch and a GPU."""
-    if requested not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"unknown device {requested!r} (auto, cpu or cuda)")
+    check_choice("device", requested, DEVICES)
     if requested == "cpu":
         return "cpu", None
     try:
         import torch
         has_cuda = bool(torch.cuda.is_available())
-    except Exception:
+    except ImportError:
         has_cuda = False
     if has_cuda:
         return "cuda", None
@@ -74,13 +96,33 @@ def resolve_device(requested: str) -> Tuple[str, Optional[str]]:
     return "cpu", None
 
 
+@dataclass
+class _Run:
+    """The state of one ``restore`` call as it moves through the steps."""
+
+    rgb: np.ndarray
+    upscale: int
+    progress: Progress
+    cancel: CancelToken
+    faces: List[FaceResult] = field(default_factory=list)
+    index: Optional[PeopleIndex] = None
+    jobs: List[FaceResult] = field(default_factory=list)  # faces restored by Ref-FR
+    aligned_refs: Dict[int, List[AlignedReference]] = field(default_factory=dict)
+    gains: Dict[int, np.ndarray] = field(default_factory=dict)
+    timings: Dict[str, float] = field(default_factory=dict)
+    warnings: List[str] = field(default_factory=list)
+
+    def stage(self, name: str) -> "_Stage":
+        return _Stage(name, self.progress, self.cancel, self.timings)
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+
 class Face2ScenePipeline:
     def __init__(self, config: Optional[PipelineConfig] = None) -> None:
         self.config = config or PipelineConfig()
-        if self.config.restorer not in RESTORERS:
-            raise ValueError(f"unknown restorer {self.config.restorer!r} (choose from {', '.join(RESTORERS)})")
-        if self.config.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"unknown device {self.config.device!r} (auto, cpu or cuda)")
         # Resolved on first use: finding out whether CUDA is there means importing torch
         # (about a second), which the embedded default (dlib + classical restorer) never needs.
         self._device: Optional[str] = None
@@ -88,7 +130,7 @@ class Face2ScenePipeline:
         self._backend: Optional[FaceBackend] = None
         self._backend_warning: Optional[str] = None
         self._index_cache: "OrderedDict[tuple, PeopleIndex]" = OrderedDict()
-        self._restorer = None
+        self._restorer: Optional[SceneRestorer] = None
         self._restorer_warning: Optional[str] = None
         self.reffr = RefFR()
 
@@ -116,16 +158,22 @@ class Face2ScenePipeline:
         return self._backend
 
     @property
-    def restorer(self):
+    def restorer(self) -> SceneRestorer:
         if self._restorer is None:
-            learned = self.config.restorer != "classical"  # classical: CPU only
-            self._restorer, self._restorer_warning = load_restorer(self.config, self.device if learned else "cpu")
+            cfg = self.config
+            learned = cfg.restorer != "classical"  # classical: CPU only
+            self._restorer, self._restorer_warning = load_restorer(
+                cfg.restorer, device=self.device if learned else "cpu", models_dir=cfg.models_dir,
+                tile_size=cfg.tile_size, strength=cfg.strength)
         return self._restorer
 
-    def people_index(self, people: Optional[Mapping[str, Sequence[RefSource]]], progress=None) -> PeopleIndex:
+    def people_index(self, people: Optional[People], progress=None) -> PeopleIndex:
+        """The analysed reference albums of ``people`` (cached: the last few sets are kept)."""
         def key_of(v):
             if isinstance(v, np.ndarray):  # by content: ids of freed arrays get reused
                 return ("array", v.shape, hashlib.sha1(np.ascontiguousarray(v).data).hexdigest())
+            if hasattr(v, "image") and hasattr(v, "label"):  # RefImage
+                return ("ref", v.label, v.image.shape, hashlib.sha1(np.ascontiguousarray(v.image).data).hexdigest())
             p = Path(v)
             st = p.stat() if p.exists() else None  # an edited reference is analysed again
             return ("path", str(p), st.st_mtime_ns if st else None, st.st_size if st else None)
@@ -148,124 +196,104 @@ class Face2ScenePipeline:
         return [index.match(f) if f.usable else (None, None, None) for f in faces]
 
     # -- the method ------------------------------------------------------------------------
-    def restore(self, rgb: np.ndarray, people: Optional[Mapping[str, Sequence[RefSource]]] = None,
-                progress: Optional[Callable[[str, float, str], None]] = None,
-                cancel: Optional[CancelToken] = None, faces: Optional[Sequence[DetectedFace]] = None,
+    def restore(self, rgb: np.ndarray, people: Optional[People] = None,
+                progress: Optional[Progress] = None, cancel: Optional[CancelToken] = None,
+                faces: Optional[Sequence[DetectedFace]] = None,
                 assignments: Optional[Mapping[int, Optional[str]]] = None) -> RestoreResult:
-        """Restore one photo (RGB uint8). ``people`` maps a name to reference photos (paths or
-        arrays). ``faces``/``assignments`` let a caller (the app) pass faces it already found and
-        the person the user confirmed for face i (None = unknown)."""
-        cfg = self.config
-        cb = progress or null_progress
-        cancel = cancel or CancelToken()
+        """Restore one photo (RGB uint8).
+
+        ``people`` maps a name to reference photos (paths, arrays or :class:`~face2scene.types.RefImage`).
+        ``faces``/``assignments`` let a caller (the app) pass the faces it already found and the
+        person it shows for face i: a name (restored with that person's references) or None
+        (restored without references). Faces not in ``assignments`` are matched here."""
         rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError("expected an RGB image (H x W x 3, uint8)")
-        h, w = rgb.shape[:2]
-        up = max(1, int(cfg.upscale))
-        timings: Dict[str, float] = {}
-        warnings: List[str] = []
+        run = _Run(rgb, self.config.upscale, progress or null_progress, cancel or CancelToken())
 
-        def stage(name: str):
-            return _Stage(name, cb, cancel, timings)
+        self._find_faces(run, faces, with_embeddings=bool(people))
+        self._match_people(run, people, assignments)
+        self._restore_faces(run)
+        estimate = self._estimate_degradation(run)
+        restored = self._restore_scene(run, estimate)
+        image = self._paste_faces(run, restored.image, estimate)
+        return self._result(run, image, estimate, restored)
 
-        # 1. faces
-        with stage("faces") as st:
+    # -- the steps -------------------------------------------------------------------------
+    def _find_faces(self, run: _Run, given: Optional[Sequence[DetectedFace]], with_embeddings: bool) -> None:
+        """1. faces: the caller's, or detected (identity embeddings only when there are people)."""
+        with run.stage("faces") as st:
             st(0.0, "finding faces")
-            # identity embeddings (~0.1 s a face) only when there are people to match them to
-            found = list(faces) if faces is not None else \
-                self.face_backend.detect(rgb, with_embeddings=bool(people))
+            found = list(given) if given is not None else self.face_backend.detect(run.rgb, with_embeddings=with_embeddings)
             if self._backend_warning:
-                warnings.append(self._backend_warning)
+                run.warn(self._backend_warning)
             st(1.0, f"{len(found)} face(s)")
-        results = [FaceResult(index=i, face=f) for i, f in enumerate(found)]
-        for r in results:
+        run.faces = [FaceResult(index=i, face=f) for i, f in enumerate(found)]
+        for r in run.faces:
             if not r.face.usable:
                 r.skipped = r.face.reason
 
-        # 2. people
-        with stage("people") as st:
+    def _match_people(self, run: _Run, people: Optional[People],
+                      assignments: Optional[Mapping[int, Optional[str]]]) -> None:
+        """2. people: the caller's assignment for a face, else the nearest album within the threshold."""
+        with run.stage("people") as st:
             index = self.people_index(people, lambda f, m="": st(0.8 * f, m)) if people else None
+            run.index = index
             if index is not None:
                 for p in index.people.values():
-                    warnings.extend(f"reference {m}" for m in p.problems)
-            for r in results:
+                    for m in p.problems:
+                        run.warn(f"reference {m}")
+            for r in run.faces:
                 if not r.face.usable:
                     continue
                 if assignments is not None and r.index in assignments:
                     r.person = assignments[r.index]
-                    if index is not None and r.person is not None and r.face.embedding is not None:
-                        refs = index.people.get(r.person)
-                        if refs and refs.centroid is not None:
-                            r.person_distance = self.face_backend.distance(r.face.embedding, refs.centroid)
-                            r.person_confidence = 1.0
+                    if r.person is None:
+                        r.skipped = "marked as nobody in the library"
+                    elif index is not None and r.face.embedding is not None:
+                        r.person_distance = index.distance_to(r.face, r.person)
+                        r.person_confidence = 1.0
                 elif index is not None:
                     r.person, r.person_distance, r.person_confidence = index.match(r.face)
-            st(1.0, f"{sum(r.person is not None for r in results)} face(s) matched")
+            st(1.0, f"{sum(r.person is not None for r in run.faces)} face(s) matched")
+        run.jobs = [r for r in run.faces if r.face.usable and r.person is not None and index is not None
+                    and index.people.get(r.person) and index.people[r.person].refs]
+        for r in run.faces:
+            if r.face.usable and r.skipped is None and r not in run.jobs:
+                r.skipped = self._why_not_restored(r, index)
 
-        # 3. Ref-FR on every usable face that has references
-        jobs = [r for r in results if r.face.usable and r.person is not None and index is not None
-                and index.people.get(r.person) and index.people[r.person].refs]
-        for r in results:
-            if r.face.usable and r.skipped is None and r not in jobs:
-                if r.person is not None:
-                    r.skipped = f"no usable references for {r.person}"
-                elif index is not None and index.people:
-                    near, d = index.nearest(r.face)
-                    r.skipped = ("not recognised as any given person" +
-                                 (f" (closest: {near}, distance {d:.2f})" if near is not None else ""))
-                else:
-                    r.skipped = "no reference photos given"
-        aligned_refs, gains = {}, {}
-        with stage("ref-fr") as st:
-            for k, r in enumerate(jobs):
-                cancel.raise_if_cancelled()
+    @staticmethod
+    def _why_not_restored(r: FaceResult, index: Optional[PeopleIndex]) -> str:
+        if r.person is not None:
+            return f"no usable references for {r.person}"
+        if index is not None and index.people:
+            near, d = index.nearest(r.face)
+            return ("not recognised as any given person" +
+                    (f" (closest: {near}, distance {d:.2f})" if near is not None else ""))
+        return "no reference photos given"
+
+    def _restore_faces(self, run: _Run) -> None:
+        """3. Ref-FR: each matched face restored from that person's best-fitting references."""
+        with run.stage("ref-fr") as st:
+            for k, r in enumerate(run.jobs):
+                run.cancel.raise_if_cancelled()
                 size = native_crop_size(r.face.landmarks)
-                crop, aff = align_face(rgb, r.face.landmarks, size)
-                refs = index.select_references(r.person, r.face, cfg.max_refs)
+                crop, aff = align_face(run.rgb, r.face.landmarks, size)
+                refs = run.index.select_references(r.person, r.face, self.config.max_refs)
                 aligned = self.reffr.align_references(crop, refs, size)
                 r.affine, r.degraded_crop = aff, crop
-                r.restored_crop, gains[r.index] = self.reffr.restore_with_gain(crop, aligned)
+                r.restored_crop, run.gains[r.index] = self.reffr.restore_with_gain(crop, aligned)
                 r.references_used = [a.label for a in aligned]
-                aligned_refs[r.index] = aligned
-                st((k + 1) / max(1, len(jobs)), f"face {k + 1}/{len(jobs)}")
+                run.aligned_refs[r.index] = aligned
+                st((k + 1) / max(1, len(run.jobs)), f"face {k + 1}/{len(run.jobs)}")
 
-        # 4. FaDeX: degradation estimate
-        with stage("fadex") as st:
-            estimate = self._estimate(rgb, jobs, gains, st, warnings)
+    def _estimate_degradation(self, run: _Run) -> DegradationEstimate:
+        """4. FaDeX: the explicit estimate from the restored faces, or blind from the whole photo."""
+        with run.stage("fadex") as st:
+            return self._estimate(run, st)
 
-        # 5. scene restoration
-        with stage("restore") as st:
-            restorer = self.restorer
-            if self._restorer_warning and self._restorer_warning not in warnings:
-                warnings.append(self._restorer_warning)
-            extra = {"faces": jobs} if getattr(restorer, "uses_faces", False) else {}
-            out = restorer.restore(rgb, estimate, upscale=up, progress=st, cancel=cancel, **extra)
-            code = getattr(restorer, "last_code", None)
-        device = self._device or "cpu"  # nothing asked for a device: everything ran on the CPU
-        if self._device_warning:
-            warnings.insert(0, self._device_warning)
-        elif cfg.device == "cuda" and self._device is None:
-            warnings.insert(0, "--device cuda applies to learned restorers and insightface; the embedded "
-                               "default (dlib, classical restorer) runs on the CPU")
-
-        # 6. faces pasted back with reference detail
-        with stage("paste") as st:
-            if cfg.paste_faces and jobs and cfg.face_detail > 0:
-                occupied = np.zeros(out.shape[:2], np.float32)
-                for k, r in enumerate(jobs):
-                    cancel.raise_if_cancelled()
-                    self._paste_face(out, r, aligned_refs[r.index], estimate, up, occupied, index)
-                    st((k + 1) / len(jobs), f"face {k + 1}/{len(jobs)}")
-
-        return RestoreResult(image=out, input_size=(w, h), faces=results, degradation=estimate,
-                             backends={"faces": self.face_backend.name, "ref-fr": self.reffr.name,
-                                       "fadex": "analytic", "restorer": restorer.name, "device": device,
-                                       **({"restorer_code": code.source} if code is not None else {})},
-                             timings=timings, upscale=up, warnings=warnings)
-
-    def _estimate(self, rgb, jobs, gains, st, warnings) -> DegradationEstimate:
-        cfg = self.config
+    def _estimate(self, run: _Run, st) -> DegradationEstimate:
+        cfg, rgb = self.config, run.rgb
         if cfg.estimate is not None:
             st(1.0, "given")
             return cfg.estimate
@@ -273,28 +301,28 @@ class Face2ScenePipeline:
         st(0.1, "compression")
         blind = blind_estimate(rgb, jpeg, seed=cfg.seed)
         st(0.5, "whole photo")
-        if cfg.estimate_mode == "blind" or not jobs:
+        if cfg.estimate_mode == "blind" or not run.jobs:
             return blind
         ests, weights = [], []
-        for r in jobs:
+        for r in run.jobs:
             size = r.restored_crop.shape[0]
             region = analysis_region(r.affine, size, rgb.shape)
             x0, y0, x1, y1 = region
             restored, cover = crop_to_region(r.restored_crop, r.affine, region)
             # Compare only where the references agreed with the photo (their detail was used).
-            trusted = inner_face_mask(size) * (gains[r.index] > 0.5)
+            trusted = inner_face_mask(size) * (run.gains[r.index] > 0.5)
             mask, _ = crop_to_region(trusted.astype(np.float32), r.affine, region)
             try:
                 e = estimate_from_face(rgb[y0:y1, x0:x1], restored, mask * (cover > 0.999), jpeg[0], seed=cfg.seed)
             except ValueError as err:  # too few trusted pixels: the face is still restored
-                warnings.append(f"face {r.index + 1}: no degradation estimate from it ({err})")
+                run.warn(f"face {r.index + 1}: no degradation estimate from it ({err})")
                 continue
             r.estimate = e
             ests.append(e)
             weights.append(float(np.sqrt(mask.sum())))
         st(0.95, "faces")
         if not ests:
-            warnings.append("no face was large enough for a degradation estimate; used the blind estimate")
+            run.warn("no face was large enough for a degradation estimate; used the blind estimate")
             return blind
         face = fuse_estimates(ests, weights)
         # Noise is read far better on the face (the references say what clean skin looks like:
@@ -307,6 +335,44 @@ class Face2ScenePipeline:
         face.blur_sigma = float(wf * face_blur + (1 - wf) * blind.blur_sigma)
         face.details.update({"face_blur": face_blur, "blind": blind.to_json()})
         return face
+
+    def _restore_scene(self, run: _Run, estimate: DegradationEstimate) -> RestorerOutput:
+        """5. the scene restorer, driven by the estimate (and the faces' code, for learned ones)."""
+        with run.stage("restore") as st:
+            restorer = self.restorer
+            if self._restorer_warning:
+                run.warn(self._restorer_warning)
+            return restorer.restore(run.rgb, estimate, faces=run.jobs, upscale=run.upscale, progress=st,
+                                    cancel=run.cancel)
+
+    def _paste_faces(self, run: _Run, out: np.ndarray, estimate: DegradationEstimate) -> np.ndarray:
+        """6. faces pasted back with reference detail (feathered; later faces never overwrite earlier ones)."""
+        with run.stage("paste") as st:
+            cfg = self.config
+            if cfg.paste_faces and run.jobs and cfg.face_detail > 0:
+                occupied = np.zeros(out.shape[:2], np.float32)
+                for k, r in enumerate(run.jobs):
+                    run.cancel.raise_if_cancelled()
+                    self._paste_face(out, r, run.aligned_refs[r.index], estimate, run.upscale, occupied, run.index)
+                    st((k + 1) / len(run.jobs), f"face {k + 1}/{len(run.jobs)}")
+        return out
+
+    def _result(self, run: _Run, image: np.ndarray, estimate: DegradationEstimate,
+                restored: RestorerOutput) -> RestoreResult:
+        cfg = self.config
+        device = self._device or "cpu"  # nothing asked for a device: everything ran on the CPU
+        if self._device_warning:
+            run.warnings.insert(0, self._device_warning)
+        elif cfg.device == "cuda" and self._device is None:
+            run.warnings.insert(0, "--device cuda applies to learned restorers and insightface; the embedded "
+                                   "default (dlib, classical restorer) runs on the CPU")
+        h, w = run.rgb.shape[:2]
+        backends = Backends(faces=self.face_backend.name, ref_fr=self.reffr.name, estimate=estimate.source,
+                            restorer=self.restorer.name, device=device,
+                            code=None if restored.code is None else restored.code.source)
+        return RestoreResult(image=image, input_size=(w, h), faces=run.faces, degradation=estimate,
+                             backends=backends, timings=run.timings, upscale=run.upscale, warnings=run.warnings,
+                             code=restored.code, learned_estimate=restored.learned_estimate)
 
     def _paste_face(self, out, r: FaceResult, aligned, estimate, up, occupied, index: PeopleIndex) -> None:
         """Second Ref-FR pass on the restored scene: the restored face keeps its structure and
@@ -363,25 +429,3 @@ class _Stage:
         if exc_type is None:
             self.cb(self.name, 1.0, "done")
         return False
-
-
-def load_restorer(config: PipelineConfig, device: str):
-    """(restorer, warning or None). Learned restorers need their weights; without them the
-    classical restorer runs and the warning says why."""
-    settings = RestorerSettings(strength=float(np.clip(config.strength, 0.0, 1.0)))
-    classical = ClassicalRestorer(settings, tile_size=config.tile_size)
-    name = config.restorer
-    if name == "classical":
-        return classical, None
-    # "auto": the shipped compact restorer (a residual on the classical one, conditioned by the
-    # faces' degradation code; docs/LEARNED.md), or the classical restorer where it cannot run
-    try:
-        from .models import restorer_backend  # learned restorers (torch, diffusers)
-    except ImportError as e:
-        what = "the compact restorer" if name == "auto" else f"the {name} restorer"
-        return classical, f"{what} needs torch and diffusers ({e}); used the classical restorer"
-    try:
-        return restorer_backend.load("compact" if name == "auto" else name, config, device), None
-    except Exception as e:  # missing weights, mismatched files: say so, keep working
-        what = "the compact restorer" if name == "auto" else f"the {name} restorer"
-        return classical, f"{what} could not be loaded: {e}; used the classical restorer"

@@ -9,8 +9,9 @@ import threading
 from typing import Protocol
 
 
-class Cancelled(Exception):
-    """Raised inside a stage when its cancel token was set; nothing is written after it."""
+from .errors import Cancelled  # raised inside a stage when its cancel token was set
+
+__all__ = ["Cancelled", "CancelToken", "ProgressCallback", "null_progress"]
 
 
 class CancelToken:

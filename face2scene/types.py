@@ -73,6 +73,55 @@ class Person:
 
 
 @dataclass
+class RefImage:
+    """A reference given as pixels, with the label the report shows for it (usually the file it
+    was cut from, e.g. one face chosen out of a group photo)."""
+
+    image: np.ndarray  # RGB uint8
+    label: str
+
+
+@dataclass
+class CodeInfo:
+    """Which learned degradation code conditioned the scene restorer.
+
+    source: "face" (learned FaDeX on the restored faces), "estimate" (FaDeX on a reference patch
+    degraded with the explicit estimate), "null" (the learned code for "no face") or "given".
+    """
+
+    source: str
+    faces_used: int = 0
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"source": self.source, "faces_used": int(self.faces_used)}
+
+
+@dataclass
+class Backends:
+    """What actually ran for each stage (the report's and the app's "how was this made").
+
+    estimate: "face" (analytic FaDeX on the restored faces), "blind" (whole photo only) or
+    "given" (supplied by the caller). code: the learned code's source (``CodeInfo.source``) or
+    None when the restorer takes no code (classical).
+    """
+
+    faces: str
+    ref_fr: str
+    estimate: str
+    restorer: str
+    device: str
+    code: Optional[str] = None
+
+    def to_json(self) -> Dict[str, Any]:
+        d = {"faces": self.faces, "ref-fr": self.ref_fr, "estimate": self.estimate,
+             "fadex": "analytic" + (" + learned" if self.code == "face" else ""),
+             "restorer": self.restorer, "device": self.device}
+        if self.code is not None:
+            d["restorer_code"] = self.code
+        return d
+
+
+@dataclass
 class FaceResult:
     """Everything the pipeline learned and made for one face."""
 
@@ -112,11 +161,13 @@ class RestoreResult:
     image: np.ndarray  # RGB uint8, input size x upscale
     input_size: Tuple[int, int]  # (width, height)
     faces: List[FaceResult]
-    degradation: DegradationEstimate
-    backends: Dict[str, str]
+    degradation: DegradationEstimate  # the explicit estimate that drove the restoration
+    backends: Backends
     timings: Dict[str, float]
     upscale: int = 1
     warnings: List[str] = field(default_factory=list)
+    code: Optional[CodeInfo] = None  # the learned code that conditioned the restorer, if any
+    learned_estimate: Optional[DegradationEstimate] = None  # learned FaDeX's own explicit estimate
 
     def to_json(self) -> Dict[str, Any]:
         return {
@@ -125,7 +176,9 @@ class RestoreResult:
             "upscale": self.upscale,
             "faces": [f.to_json() for f in self.faces],
             "degradation": self.degradation.to_json(),
-            "backends": dict(self.backends),
+            "learned_estimate": None if self.learned_estimate is None else self.learned_estimate.to_json(),
+            "code": None if self.code is None else self.code.to_json(),
+            "backends": self.backends.to_json(),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "warnings": list(self.warnings),
         }

@@ -19,10 +19,10 @@ mkdir -p "$OUT/v1" "$OUT/v2"
 
 # 1. FaDeX v1
 [ -f "$OUT/v1/fadex.json" ] || echo '{"max_minutes": 24.0}' > "$OUT/v1/fadex.json"
-$PY -m face2scene.train.cli fadex --data "${TRAIN[@]}" --out "$OUT/v1" --config "$OUT/v1/fadex.json"
+$PY -m face2scene train fadex --data "${TRAIN[@]}" --out "$OUT/v1" --config "$OUT/v1/fadex.json"
 
 # 2. Ref-FR pairs (24 degradations in a shared bank, 6 per training person photo)
-$PY -m face2scene.train.reffr_pairs --data "$DATA/identities" --out "$OUT/reffr_pairs" --bank 24 --per-photo 6
+$PY -m face2scene train reffr-pairs --data "$DATA/identities" --out "$OUT/reffr_pairs" --bank 24 --per-photo 6
 
 # 3. FaDeX fine-tuned on Ref-FR pairs: 12 min (batch 12, p 0.6), then to 22 min (batch 16, p 0.7)
 cat > "$OUT/v2/fadex_a.json" <<EOF
@@ -31,8 +31,8 @@ EOF
 cat > "$OUT/v2/fadex_b.json" <<EOF
 {"reffr_pairs": "$OUT/reffr_pairs", "reffr_prob": 0.7, "init": "$OUT/v1/fadex", "lr": 2e-4, "max_minutes": 22.0, "batch": 16}
 EOF
-$PY -m face2scene.train.cli fadex --data "${TRAIN[@]}" --out "$OUT/v2" --config "$OUT/v2/fadex_a.json"
-$PY -m face2scene.train.cli fadex --data "${TRAIN[@]}" --out "$OUT/v2" --config "$OUT/v2/fadex_b.json"
+$PY -m face2scene train fadex --data "${TRAIN[@]}" --out "$OUT/v2" --config "$OUT/v2/fadex_a.json"
+$PY -m face2scene train fadex --data "${TRAIN[@]}" --out "$OUT/v2" --config "$OUT/v2/fadex_b.json"
 
 # 4. the guided compact restorer (unshuffle 2, 32-64-96, global token modulation) + MapNet, one
 #    80-minute time box in two legs: steps 0-1000 with 64-px windows of the Ref-FR pairs for the
@@ -49,7 +49,7 @@ cat > "$OUT/v2/restorer_b.json" <<EOF
  "max_minutes": 80.0, "threads": 2, "ckpt_every": 200}
 EOF
 for leg in a b; do
-    $PY -m face2scene.train.cli restorer --data "${TRAIN[@]}" --out "$OUT/v2" --fadex "$OUT/v2/fadex" \
+    $PY -m face2scene train restorer --data "${TRAIN[@]}" --out "$OUT/v2" --fadex "$OUT/v2/fadex" \
         --config "$OUT/v2/restorer_$leg.json"
 done
 cp "$OUT/v2/train_config.json" "$OUT/v2/compact/fadex_train_config.json"

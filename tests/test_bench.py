@@ -36,14 +36,14 @@ def test_bench_quality_one_photo(shared_data, tmp_path, capsys):
 def test_bench_quality_without_data_says_so(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("F2S_SHARED_DATA", str(tmp_path / "nothing"))
     monkeypatch.chdir(tmp_path)
-    import face2scene.bench as b
+    import face2scene.bench.common as b
     monkeypatch.setattr(b, "default_data", lambda: None)
     assert main(["bench", "quality", "--out", str(tmp_path / "o")]) == 1
     assert "no development photos" in capsys.readouterr().err
 
 
 def test_bench_learned_errors_are_one_line(tmp_path, capsys, monkeypatch):
-    import face2scene.bench as b
+    import face2scene.bench.common as b
     monkeypatch.setattr(b, "default_data", lambda: None)
     assert main(["bench", "learned", "--out", str(tmp_path / "o")]) == 1
     assert "no photo folder" in capsys.readouterr().err

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from face2scene.cli import main, parse_refs
+from face2scene.cli import main
+from face2scene.cli.restore import parse_refs
 from face2scene.degrade import degrade
 from face2scene.samples import load_sample
 

@@ -91,5 +91,5 @@ def test_pipeline_falls_back_to_dlib_with_a_warning(tmp_path):
     pipe = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", face_backend="insightface",
                                              models_dir=tmp_path))
     res = pipe.restore(load_sample()[:256, 100:356])
-    assert res.backends["faces"] == "dlib"
+    assert res.backends.faces == "dlib"
     assert any("insightface" in w and "dlib" in w for w in res.warnings)

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from face2scene.degrade import apply_params, simple_params
-from face2scene.fadex import blind_estimate, estimate_from_face, fuse_estimates, patch_pca_noise
+from face2scene.estimate.analytic import blind_estimate, estimate_from_face, fuse_estimates, patch_pca_noise
 from face2scene.faces import align_face, get_face_backend, inner_face_mask
 from face2scene.faces.align import crop_region_in_image, crop_to_region, native_crop_size
-from face2scene.jpeg import estimate_jpeg_quality, quality_table
+from face2scene.estimate.jpeg import estimate_jpeg_quality, quality_table
 from face2scene.samples import load_sample
 from face2scene.types import DegradationEstimate
 

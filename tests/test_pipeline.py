@@ -50,7 +50,7 @@ def test_end_to_end_result_is_complete(run, sample, degraded):
     assert f.restored_crop.shape == f.degraded_crop.shape
     assert f.references_used
     assert res.degradation.source == "face"
-    assert res.backends["restorer"] == "classical" and res.backends["faces"] == "dlib"
+    assert res.backends.restorer == "classical" and res.backends.faces == "dlib"
     assert set(STAGES) <= set(res.timings)
     assert psnr(sample, res.image) > psnr(sample, img) + 1.0
     report = res.to_json()
@@ -165,7 +165,7 @@ def test_missing_learned_weights_fall_back_to_classical(tmp_path, degraded):
     img, _ = degraded
     small = img[:128, :128]
     res = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="sd-turbo", models_dir=tmp_path)).restore(small)
-    assert res.backends["restorer"] == "classical"
+    assert res.backends.restorer == "classical"
     assert any("sd-turbo" in w for w in res.warnings)
 
 
@@ -197,8 +197,8 @@ def test_auto_runs_the_shipped_compact_restorer_with_the_face_code(sample, degra
     img, _ = degraded
     ref = np.ascontiguousarray(sample[:, ::-1])
     auto = Face2ScenePipeline(PipelineConfig(device="cpu")).restore(img, {"eileen": [ref]})
-    assert auto.backends["restorer"] == "compact"
-    assert auto.backends["restorer_code"] == "face"  # conditioned by the learned FaDeX face code
+    assert auto.backends.restorer == "compact"
+    assert auto.backends.code == "face"  # conditioned by the learned FaDeX face code
     assert auto.image.shape == img.shape and not auto.warnings
     classical = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical")).restore(img, {"eileen": [ref]})
     # the shipped model refines the classical restorer's output: on the sample it does better
@@ -206,14 +206,38 @@ def test_auto_runs_the_shipped_compact_restorer_with_the_face_code(sample, degra
 
 
 def test_auto_falls_back_to_classical_with_a_reason(monkeypatch, degraded):
-    from face2scene.models import restorer_backend
+    from face2scene.errors import WeightsError
+    from face2scene.restorers import learned
 
     def broken(*a, **k):
-        raise restorer_backend.WeightsNotFoundError("weights folder X is incomplete; missing: X/restorer/config.json")
-    monkeypatch.setattr(restorer_backend, "load", broken)
+        raise WeightsError("weights folder X is incomplete; missing: X/restorer/config.json")
+    monkeypatch.setattr(learned, "load_learned", broken)
     res = Face2ScenePipeline(PipelineConfig(device="cpu")).restore(degraded[0][:128, :128])
-    assert res.backends["restorer"] == "classical"
+    assert res.backends.restorer == "classical"
     assert any("compact restorer could not be loaded" in w and "X/restorer/config.json" in w for w in res.warnings)
+
+
+def test_a_bug_in_a_learned_restorer_is_not_hidden_by_the_fallback(monkeypatch, degraded):
+    """Only missing weights or a missing optional package fall back; anything else surfaces."""
+    from face2scene.restorers import learned
+
+    def buggy(*a, **k):
+        raise KeyError("a bug")
+    monkeypatch.setattr(learned, "load_learned", buggy)
+    with pytest.raises(KeyError):
+        Face2ScenePipeline(PipelineConfig(device="cpu")).restore(degraded[0][:128, :128])
+
+    def broken_import(*a, **k):
+        raise ModuleNotFoundError("No module named 'face2scene.nonexistent'", name="face2scene.nonexistent")
+    monkeypatch.setattr(learned, "load_learned", broken_import)
+    with pytest.raises(ModuleNotFoundError):
+        Face2ScenePipeline(PipelineConfig(device="cpu")).restore(degraded[0][:128, :128])
+
+    def no_torch(*a, **k):
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+    monkeypatch.setattr(learned, "load_learned", no_torch)
+    res = Face2ScenePipeline(PipelineConfig(device="cpu")).restore(degraded[0][:128, :128])
+    assert res.backends.restorer == "classical" and any("needs torch" in w for w in res.warnings)
 
 
 def test_cancel_token_over_a_process_event():
@@ -233,6 +257,6 @@ def test_classical_restorer_never_imports_torch_or_embeds_without_people(tmp_pat
     code = ("import sys; from face2scene.pipeline import Face2ScenePipeline, PipelineConfig; "
             "from face2scene.samples import load_sample; "
             "r = Face2ScenePipeline(PipelineConfig(restorer='classical')).restore(load_sample()); "
-            "print('torch' in sys.modules, r.backends['device'], r.faces[0].face.embedding is None)")
+            "print('torch' in sys.modules, r.backends.device, r.faces[0].face.embedding is None)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "cpu", "True"]

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from face2scene.degrade import apply_params, simple_params
-from face2scene.fadex import band_energies
+from face2scene.estimate.analytic import band_energies
 from face2scene.faces import align_face, get_face_backend
 from face2scene.faces.align import native_crop_size
-from face2scene.jpeg import luma
+from face2scene.estimate.jpeg import luma
 from face2scene.people import PeopleIndex, pose_vector
 from face2scene.reffr import RefFR
 from face2scene.samples import load_sample

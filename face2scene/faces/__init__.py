@@ -6,9 +6,8 @@ from typing import Optional
 
 from .align import (ARCFACE_TEMPLATE_112, FFHQ_TEMPLATE_512, align_face, estimate_affine,
                     inner_face_mask, native_crop_size, paste_back)
+from ..options import FACE_BACKENDS as BACKENDS
 from .base import FaceBackend, FaceBackendError
-
-BACKENDS = ("dlib", "insightface")
 
 
 def get_face_backend(name: str = "dlib", models_dir: Optional[Path] = None, device: str = "cpu") -> FaceBackend:

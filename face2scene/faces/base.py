@@ -6,15 +6,12 @@ from typing import List
 
 import numpy as np
 
+from ..errors import FaceBackendError  # noqa: F401  (re-exported: backends raise it)
 from ..types import DetectedFace
 
 # Faces whose eye-to-eye distance is below this (input pixels) are reported as not usable:
 # too little signal for reference-guided restoration or a degradation estimate.
 MIN_EYE_DISTANCE = 9.0
-
-
-class FaceBackendError(RuntimeError):
-    """A backend cannot run (missing package, missing or broken model files)."""
 
 
 class FaceBackend(ABC):

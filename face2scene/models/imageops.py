@@ -2,8 +2,7 @@
 the wavelet colour fix (low frequencies from the input, high frequencies from the restorer)."""
 from __future__ import annotations
 
-import math
-from typing import Callable, Iterator, Tuple
+from typing import Callable, Iterator, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -127,13 +126,7 @@ def wavelet_colour_fix(restored: torch.Tensor, source: torch.Tensor, levels: int
     return high + low
 
 
-def psnr(a: np.ndarray, b: np.ndarray, border: int = 4) -> float:
-    """PSNR on the Y channel (BT.601), borders cropped, for uint8 RGB arrays."""
-    def y(img):
-        f = img.astype(np.float64)
-        return 16.0 + (65.481 * f[..., 0] + 128.553 * f[..., 1] + 24.966 * f[..., 2]) / 255.0
-    ya, yb = y(a), y(b)
-    if border:
-        ya, yb = ya[border:-border, border:-border], yb[border:-border, border:-border]
-    mse = float(np.mean((ya - yb) ** 2))
-    return float("inf") if mse == 0 else 10 * math.log10(255.0 ** 2 / mse)
+def to_batch(arrs: Sequence[np.ndarray]) -> torch.Tensor:
+    """A list of HxWx3 uint8 arrays (same size) -> Nx3xHxW float tensor in 0..1."""
+    x = np.stack(arrs).astype(np.float32) / 255.0
+    return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()

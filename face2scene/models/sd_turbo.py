@@ -12,7 +12,8 @@ Folders:
                            scheduler/scheduler_config.json
     adapter (ours):        adapter_config.json, prompt_embeds.safetensors ("prompt_embeds": 1 x T x D),
                            fadex/, mapnet/ (diffusers-style folders), lora.safetensors
-Missing or mismatched files raise :class:`AdapterError` listing what is missing and where it belongs.
+This module is the network only: folder checks, loading with clear errors and the restorer backend
+are in :mod:`face2scene.restorers.sd_turbo`.
 """
 from __future__ import annotations
 
@@ -31,7 +32,6 @@ from safetensors.torch import load_file, save_file
 from .fadex import FaDeXEncoder
 from .imageops import pad_to_multiple, tiled_apply, to_tensor, to_uint8, wavelet_colour_fix
 from .mapnet import MapNet
-from .restorer_backend import WeightsNotFoundError
 
 UNET_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2",
                 "conv1", "conv2", "conv_shortcut")
@@ -41,8 +41,9 @@ ADAPTER_DEFAULTS = {"unet_rank": 32, "vae_rank": 16, "lora_alpha_ratio": 1.0, "m
                     "modulation_dim": 64, "timestep": 999}
 
 
-class AdapterError(WeightsNotFoundError):
-    """Missing or mismatched files in the SD-Turbo or adapter folder."""
+class AdapterMismatch(ValueError):
+    """Adapter weights that do not fit this SD-Turbo model (``restorers.sd_turbo`` turns it into a
+    WeightsError naming the folder)."""
 
 
 # ------------------------------------------------------------------------------------------- LoRA
@@ -143,46 +144,11 @@ class BlockModulation(nn.Module):
 
 
 # -------------------------------------------------------------------------------------- restorer
-def _weights_file(folder: Path) -> Optional[Path]:
+def weights_file(folder: Path) -> Optional[Path]:
     for name in ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors"):
         if (folder / name).is_file():
             return folder / name
     return None
-
-
-def check_sd_turbo_folder(folder: Path) -> None:
-    folder = Path(folder)
-    missing = []
-    for sub in ("unet", "vae"):
-        if not (folder / sub / "config.json").is_file():
-            missing.append(str(folder / sub / "config.json"))
-        if _weights_file(folder / sub) is None:
-            missing.append(str(folder / sub / "diffusion_pytorch_model.safetensors") + " (or .fp16.safetensors)")
-    if not (folder / "scheduler" / "scheduler_config.json").is_file():
-        missing.append(str(folder / "scheduler" / "scheduler_config.json"))
-    if missing:
-        raise AdapterError(f"SD-Turbo folder {folder} is incomplete (a diffusers folder such as "
-                           f"stabilityai/sd-turbo); missing:\n  " + "\n  ".join(missing))
-
-
-def check_adapter_folder(folder: Path) -> None:
-    folder = Path(folder)
-    need = ["adapter_config.json", "prompt_embeds.safetensors", "lora.safetensors"]
-    need += [f"{c}/{f}" for c in ("fadex", "mapnet") for f in ("config.json", "diffusion_pytorch_model.safetensors")]
-    missing = [str(folder / n) for n in need if not (folder / n).is_file()]
-    if missing:
-        raise AdapterError(f"Face2Scene adapter folder {folder} is incomplete; missing:\n  " + "\n  ".join(missing))
-
-
-def load_sd_turbo(weights: str | Path, adapter: Optional[str | Path] = None, device="cpu",
-                  dtype: Optional[torch.dtype] = None) -> "SDTurboRestorer":
-    """``face2scene restore --backend sd-turbo --weights DIR``: DIR holds ``sd-turbo/`` (diffusers
-    folder) and ``adapter/``, or DIR is the SD-Turbo folder and ``adapter`` is given."""
-    weights = Path(weights)
-    sd, ad = (weights / "sd-turbo", weights / "adapter") if adapter is None else (weights, Path(adapter))
-    if dtype is None:
-        dtype = torch.float16 if str(device).startswith("cuda") else torch.float32
-    return SDTurboRestorer.from_folders(sd, ad, device=device, dtype=dtype)
 
 
 class SDTurboRestorer(nn.Module):
@@ -199,7 +165,7 @@ class SDTurboRestorer(nn.Module):
         self.fadex, self.mapnet = fadex, mapnet
         self.register_buffer("prompt_embeds", prompt_embeds.detach().clone(), persistent=False)
         if mapnet.config.token_dim != unet.config.cross_attention_dim or prompt_embeds.shape[-1] != mapnet.config.token_dim:
-            raise AdapterError(
+            raise AdapterMismatch(
                 f"adapter mismatch: MapNet token_dim={mapnet.config.token_dim}, prompt embedding dim="
                 f"{prompt_embeds.shape[-1]}, UNet cross_attention_dim={unet.config.cross_attention_dim}")
         for m in (unet, vae, fadex):
@@ -234,7 +200,7 @@ class SDTurboRestorer(nn.Module):
             lines = [f"missing: {k}" for k in missing[:20]] + [f"shape {tuple(sd[k].shape)} != {tuple(expected[k])}: {k}"
                                                               for k in bad[:20]]
             more = len(missing) + len(bad) - len(lines)
-            raise AdapterError(f"{where} does not match this SD-Turbo model ({len(missing)} missing, {len(bad)} "
+            raise AdapterMismatch(f"{where} does not match this SD-Turbo model ({len(missing)} missing, {len(bad)} "
                                f"mismatched; check unet_rank/vae_rank/modulation in adapter_config.json):\n  "
                                + "\n  ".join(lines) + (f"\n  ... and {more} more" if more > 0 else ""))
         for n, layer in self.lora_layers.items():
@@ -257,18 +223,10 @@ class SDTurboRestorer(nn.Module):
                      dtype: torch.dtype = torch.float32) -> "SDTurboRestorer":
         from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
         sd_turbo_dir, adapter_dir = Path(sd_turbo_dir), Path(adapter_dir)
-        problems = []
-        for check, folder in ((check_sd_turbo_folder, sd_turbo_dir), (check_adapter_folder, adapter_dir)):
-            try:
-                check(folder)
-            except AdapterError as e:
-                problems.append(str(e))
-        if problems:
-            raise AdapterError("\n".join(problems))
         kw = {"low_cpu_mem_usage": False}
 
         def load(model_cls, sub):
-            variant = "fp16" if _weights_file(sd_turbo_dir / sub).name.endswith(".fp16.safetensors") else None
+            variant = "fp16" if weights_file(sd_turbo_dir / sub).name.endswith(".fp16.safetensors") else None
             return model_cls.from_pretrained(sd_turbo_dir, subfolder=sub, variant=variant, **kw)
 
         unet, vae = load(UNet2DConditionModel, "unet"), load(AutoencoderKL, "vae")
@@ -276,7 +234,7 @@ class SDTurboRestorer(nn.Module):
         config = json.loads((adapter_dir / "adapter_config.json").read_text())
         prompt = load_file(str(adapter_dir / "prompt_embeds.safetensors"))
         if "prompt_embeds" not in prompt:
-            raise AdapterError(f"{adapter_dir / 'prompt_embeds.safetensors'} has no tensor named 'prompt_embeds'")
+            raise AdapterMismatch(f"{adapter_dir / 'prompt_embeds.safetensors'} has no tensor named 'prompt_embeds'")
         model = cls(unet, vae, scheduler, FaDeXEncoder.from_pretrained(adapter_dir / "fadex", **kw),
                     MapNet.from_pretrained(adapter_dir / "mapnet", **kw), prompt["prompt_embeds"], config)
         model.load_lora_state_dict(load_file(str(adapter_dir / "lora.safetensors")), str(adapter_dir / "lora.safetensors"))
@@ -290,11 +248,6 @@ class SDTurboRestorer(nn.Module):
     @property
     def latent_multiple(self) -> int:
         return 2 ** (len(self.unet.config.block_out_channels) - 1)
-
-    def face_feature_map(self, faces) -> Optional[torch.Tensor]:
-        """Fused FaDeX feature map of the faces (a list of restorer_backend.FaceCrops), or None."""
-        from .restorer_backend import fadex_feature_map
-        return fadex_feature_map(self.fadex, faces, next(self.unet.parameters()).device)[0]
 
     def tokens(self, feature_map: Optional[torch.Tensor]) -> torch.Tensor:
         return self.mapnet(feature_map, text_embeds=self.prompt_embeds)
@@ -355,38 +308,3 @@ class SDTurboRestorer(nn.Module):
         if colour_fix:
             y = wavelet_colour_fix(y, x)
         return to_uint8(y)
-
-
-class SDTurboBackend:
-    """The SD-Turbo restorer behind the same interface as restorer_backend.CompactBackend."""
-
-    name = "sd-turbo"
-    description = "one-step diffusion restorer (SD-Turbo + Face2Scene adapters)"
-
-    def __init__(self, model: SDTurboRestorer):
-        self.model = model
-
-    def face_code(self, faces):
-        from .restorer_backend import DegradationCode, fadex_feature_map
-        fmap, est, n = fadex_feature_map(self.model.fadex, faces, next(self.model.unet.parameters()).device)
-        if fmap is None:
-            return self.null_code()
-        return DegradationCode(self.model.tokens(fmap), "face", est, n, {"feature_map": fmap})
-
-    def null_code(self):
-        from .restorer_backend import DegradationCode
-        return DegradationCode(self.model.tokens(None), "null")
-
-    @torch.no_grad()
-    def code_from_pair(self, degraded: np.ndarray, clean: np.ndarray, source: str = "given"):
-        from .restorer_backend import DegradationCode
-        dev = next(self.model.unet.parameters()).device
-        fmap = self.model.fadex(to_tensor(degraded, dev), to_tensor(clean, dev)).feature_map
-        return DegradationCode(self.model.tokens(fmap), source, details={"feature_map": fmap})
-
-    def restore_with_tokens(self, rgb, code=None, upscale: int = 1, tile: int = 512, progress=None, cancel=None,
-                            **kw) -> np.ndarray:
-        fmap = None if code is None else code.details.get("feature_map")
-        prog = (lambda f: progress(f, "restoring latent tiles")) if progress is not None else None
-        return self.model.restore(rgb, fmap, upscale=upscale, latent_tile=max(32, tile // self.model.vae_factor),
-                                  cancel=cancel, progress=prog)

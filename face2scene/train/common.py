@@ -144,7 +144,7 @@ def plot_curves(path: Path, history: Dict[str, List], title: str) -> None:
 def start_run(data_dirs, out, cfg: Dict, log=print):
     """Common start of a training run: threads, seed, output folder, photos loaded and split into
     train / validation by whole groups; the split is written to ``out/split.json``."""
-    from .data import list_photos, load_photos, split_photos
+    from ..datasets import list_photos, load_photos, split_photos
     setup_torch(cfg["threads"])
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

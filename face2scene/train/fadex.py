@@ -17,10 +17,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..models.bench_learned import code_similarity
+from ..estimate.learned import code_similarity
 from ..models.fadex import FaDeXEncoder, params_to_targets
 from . import common
-from .data import Degrader, face_crop, imperfect_restoration, pair_crop, random_crop, to_batch
+from ..datasets import Degrader, face_crop, imperfect_restoration, pair_crop, random_crop
+from ..models.imageops import to_batch
 
 DEFAULTS = {
     "seed": 0, "threads": 1, "val_fraction": 0.2, "max_side": 768, "presets": ["simple"],

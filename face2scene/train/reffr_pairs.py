@@ -9,16 +9,14 @@ training* photos, and the native-scale (degraded, restored) crops are saved as P
 degradation parameters. The shared bank gives, for one degradation, several photos (positives) and,
 for one photo, several degradations (content negatives).
 
-    python -m face2scene.train.reffr_pairs --data ../shared/data/identities --out runs/reffr_pairs
+    face2scene train reffr-pairs --data ../shared/data/identities --out runs/reffr_pairs
 
 Only the training split (the same stable split as the trainers) is used. Resumable: pairs already
 written are kept.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Dict, List, Sequence
 
@@ -26,13 +24,13 @@ import numpy as np
 from PIL import Image
 
 from . import common
-from .data import Degrader, list_photos, load_photos, split_photos
+from ..datasets import Degrader, list_photos, load_photos, split_photos
 
 
 def build_reffr_pairs(data_dirs: Sequence[str], out: str | Path, n_bank: int = 24, per_photo: int = 6,
                       max_side: int = 768, val_fraction: float = 0.2, seed: int = 0,
                       presets: Sequence[str] = ("simple",), log=print) -> Path:
-    from ..models.bench_learned import reffr_face_crops, reffr_pipeline
+    from ..datasets import reffr_face_crops, reffr_pipeline
     out = Path(out)
     (out / "pairs").mkdir(parents=True, exist_ok=True)
     train, _ = split_photos(list_photos(data_dirs), val_fraction, seed)
@@ -79,24 +77,3 @@ def load_reffr_pairs(folder: str | Path) -> Dict:
         r = np.array(Image.open(folder / "pairs" / f"{e['stem']}_res.png").convert("RGB"))
         pairs.append(dict(e, degraded=d, restored=r))
     return {"bank": index["bank"], "pairs": pairs}
-
-
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m face2scene.train.reffr_pairs", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", nargs="+", required=True, metavar="DIR")
-    ap.add_argument("--out", required=True, metavar="FOLDER")
-    ap.add_argument("--bank", type=int, default=24, help="degradations in the shared bank")
-    ap.add_argument("--per-photo", type=int, default=6, help="degradations per photo")
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args(argv)
-    common.setup_torch(1)
-    try:
-        build_reffr_pairs(a.data, a.out, a.bank, a.per_photo, seed=a.seed)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

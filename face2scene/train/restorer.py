@@ -18,10 +18,12 @@ import torch.nn.functional as F
 
 from ..models.compact import CompactRestorer
 from ..models.fadex import FaDeXEncoder
-from ..models.imageops import psnr, to_uint8
+from ..metrics import psnr
+from ..models.imageops import to_uint8
 from ..models.mapnet import MapNet
 from . import common
-from .data import Degrader, face_crop, imperfect_restoration, pair_crop, random_crop, to_batch
+from ..datasets import Degrader, face_crop, imperfect_restoration, pair_crop, random_crop
+from ..models.imageops import to_batch
 
 DEFAULTS = {
     "seed": 0, "threads": 1, "val_fraction": 0.2, "max_side": 768, "presets": ["simple"],
@@ -65,8 +67,8 @@ def jittered_estimate(summary: Dict, rng: np.random.Generator, blind: bool = Fal
 
 
 def base_restoration(deg: np.ndarray, est) -> np.ndarray:
-    from ..restore import ClassicalRestorer
-    return ClassicalRestorer().restore(deg, est)
+    from ..restorers.classical import ClassicalRestorer
+    return ClassicalRestorer().restore_array(deg, est)
 
 
 def _sample_batch(train_any, train_faces, degrader, rng, cfg, cache=None, null_mask=None):
@@ -205,7 +207,8 @@ def _build_compact(cfg, fadex):
 def _build_sdturbo(cfg, fadex, sd_dir: Path, prompt_embeds: Optional[str]):
     from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
     from safetensors.torch import load_file
-    from ..models.sd_turbo import SDTurboRestorer, check_sd_turbo_folder
+    from ..models.sd_turbo import SDTurboRestorer
+    from ..restorers.sd_turbo import check_sd_turbo_folder
     check_sd_turbo_folder(sd_dir)
     kw = {"low_cpu_mem_usage": False}
     unet = UNet2DConditionModel.from_pretrained(sd_dir, subfolder="unet", **kw)

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from face2scene.models.restorer_backend import (CompactBackend, FaceCrops, WeightsNotFoundError,
-                                                load_compact_restorer, to_native_scale)
+from face2scene.errors import WeightsNotFoundError
+from face2scene.estimate.learned import FaceCrops, to_native_scale
 from face2scene.progress import CancelToken, Cancelled
+from face2scene.restorers.compact import CompactBackend, load_compact_restorer
 
 
 @pytest.fixture
@@ -60,29 +61,31 @@ def test_native_scale():
     assert to_native_scale(crop, None) is crop
 
 
-def test_pipeline_hook(backend_dir):
-    """face2scene.pipeline.load_restorer calls restorer_backend.load(name, config, device) and then
-    restore(rgb, estimate, upscale=..., progress=..., cancel=...)."""
+def test_learned_restorer_seam(backend_dir):
+    """load_learned(name, models_dir, device) gives a SceneRestorer: restore(rgb, estimate, faces=...,
+    upscale=...) -> RestorerOutput that says which code conditioned it."""
     from types import SimpleNamespace
-    from face2scene.models.restorer_backend import load
+    from face2scene.restorers import SceneRestorer
+    from face2scene.restorers.learned import load_learned
     from face2scene.types import DegradationEstimate
-    cfg = SimpleNamespace(models_dir=backend_dir.parent, tile_size=32)
-    r = load("compact", cfg, "cpu")
+    r = load_learned("compact", backend_dir.parent, "cpu", tile_size=32)
+    assert isinstance(r, SceneRestorer)
     assert r.name == "compact" and "no generative prior" in r.description
     rng = np.random.default_rng(0)
     photo = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
     est = DegradationEstimate(noise_sigma=12, blur_sigma=1.0, jpeg_quality=60, scale=1.0, source="face")
     a = r.restore(photo, est, upscale=2)
-    assert a.shape == (80, 100, 3) and r.last_code.source == "estimate"
+    assert a.image.shape == (80, 100, 3) and a.code.source == "estimate" and a.learned_estimate is None
     b = r.restore(photo, DegradationEstimate(5, 0.5, None, source="blind"))
-    assert r.last_code.source == "null" and b.shape == (40, 50, 3)
+    assert b.code.source == "null" and b.image.shape == (40, 50, 3)
     face = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
     fr = SimpleNamespace(degraded_crop=face, restored_crop=face, affine=None,
                          face=SimpleNamespace(size=60.0, score=0.9))
     c = r.restore(photo, est, faces=[fr])
-    assert r.last_code.source == "face" and r.last_code.faces_used == 1
-    assert not np.array_equal(c, r.restore(photo, None))
+    assert c.code.source == "face" and c.code.faces_used == 1
+    assert c.learned_estimate is not None and c.learned_estimate.details["estimator"] == "fadex-learned"
+    assert not np.array_equal(c.image, r.restore(photo, None).image)
     with pytest.raises(ValueError):
-        load("nonsense", cfg)
+        load_learned("nonsense", backend_dir.parent)
     with pytest.raises(FileNotFoundError, match="sd-turbo"):
-        load("sd-turbo", SimpleNamespace(models_dir=None))
+        load_learned("sd-turbo", None)

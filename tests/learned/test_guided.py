@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from face2scene.models import CompactRestorer, FaDeXEncoder, MapNet
-from face2scene.models.restorer_backend import FaceCrops, load_compact_restorer
-from face2scene.restore import ClassicalRestorer
+from face2scene.estimate.learned import FaceCrops
+from face2scene.restorers.compact import load_compact_restorer
+from face2scene.restorers.classical import ClassicalRestorer
 from face2scene.types import DegradationEstimate
 
 from .conftest import TINY_FADEX, TINY_RESTORER, randomize_output
@@ -88,7 +89,7 @@ def test_backend_base_is_the_classical_restorer(guided_dir):
     seen = []
     out = b.restore_with_tokens(photo, code, estimate=est, tile=64, overlap=16,
                                 progress=lambda f, m: seen.append((f, m)))
-    expected = ClassicalRestorer().restore(photo, est)
+    expected = ClassicalRestorer().restore_array(photo, est)
     assert np.abs(out.astype(int) - expected.astype(int)).max() <= 1
     assert any("base restoration" in m for _, m in seen) and seen[-1][0] == pytest.approx(1.0)
     # no estimate: the base is made with the photo's blind estimate (it still denoises)
@@ -97,28 +98,24 @@ def test_backend_base_is_the_classical_restorer(guided_dir):
 
 
 def test_pipeline_passes_its_estimate_to_the_guided_base(guided_dir):
-    from types import SimpleNamespace
-    from face2scene.models.restorer_backend import load
-    r = load("compact", SimpleNamespace(models_dir=guided_dir.parent, tile_size=64), "cpu")
+    from face2scene.restorers.learned import load_learned
+    r = load_learned("compact", guided_dir.parent, "cpu", tile_size=64)
     rng = np.random.default_rng(1)
     photo = rng.integers(60, 200, (64, 80, 3), dtype=np.uint8)
     est = DegradationEstimate(20.0, 0.0, None, 1.0, source="face")
     out = r.restore(photo, est)
-    assert np.abs(out.astype(int) - ClassicalRestorer().restore(photo, est).astype(int)).max() <= 1
-    assert r.last_code.source == "estimate"
+    assert np.abs(out.image.astype(int) - ClassicalRestorer().restore_array(photo, est).astype(int)).max() <= 1
+    assert out.code.source == "estimate"
 
 
 def test_strength_blends_with_the_input(guided_dir):
-    from types import SimpleNamespace
-    from face2scene.models.restorer_backend import load
+    from face2scene.restorers.learned import load_learned
     rng = np.random.default_rng(2)
     photo = rng.integers(60, 200, (64, 80, 3), dtype=np.uint8)
     est = DegradationEstimate(20.0, 0.0, None, 1.0, source="face")
-    full = load("compact", SimpleNamespace(models_dir=guided_dir.parent, tile_size=64), "cpu").restore(photo, est)
-    half = load("compact", SimpleNamespace(models_dir=guided_dir.parent, tile_size=64, strength=0.5),
-                "cpu").restore(photo, est)
-    none = load("compact", SimpleNamespace(models_dir=guided_dir.parent, tile_size=64, strength=0.0),
-                "cpu").restore(photo, est)
+    full = load_learned("compact", guided_dir.parent, "cpu", tile_size=64).restore(photo, est).image
+    half = load_learned("compact", guided_dir.parent, "cpu", tile_size=64, strength=0.5).restore(photo, est).image
+    none = load_learned("compact", guided_dir.parent, "cpu", tile_size=64, strength=0.0).restore(photo, est).image
     assert np.array_equal(none, photo)
     expected = (photo.astype(float) + full.astype(float)) / 2
     assert np.abs(half.astype(float) - expected).max() <= 1.0

@@ -13,7 +13,8 @@ from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
 from safetensors.torch import load_file, save_file
 
 from face2scene.models import FaDeXEncoder, MapNet
-from face2scene.models.sd_turbo import AdapterError, LoRALayer, SDTurboRestorer
+from face2scene.models.sd_turbo import LoRALayer, SDTurboRestorer
+from face2scene.restorers.sd_turbo import AdapterError, load_sd_turbo
 
 from .conftest import TINY_FADEX
 
@@ -77,21 +78,23 @@ def test_roundtrip_through_folders(tmp_path):
     assert a.shape == rgb.shape and np.array_equal(a, b)
     assert loaded.restore(rgb, None, upscale=2).shape == (80, 112, 3)
     # --weights DIR with sd-turbo/ and adapter/ inside; faces -> fused FaDeX map
-    from face2scene.models.restorer_backend import FaceCrops
-    from face2scene.models.sd_turbo import load_sd_turbo
-    again = load_sd_turbo(tmp_path)
+    from face2scene.estimate.learned import FaceCrops
+    from face2scene.restorers.sd_turbo import SDTurboBackend, load_sd_turbo
+    again = SDTurboBackend(load_sd_turbo(tmp_path))
     face = np.random.default_rng(1).integers(0, 256, (48, 48, 3), dtype=np.uint8)
-    fm = again.face_feature_map([FaceCrops(face, face)])
-    assert fm is not None and fm.shape[:2] == (1, 16)
-    assert again.face_feature_map([FaceCrops(face[:8, :8], face[:8, :8])]) is None
-    assert again.restore(rgb, fm).shape == rgb.shape
+    code = again.face_code([FaceCrops(face, face)])
+    fm = code.details["feature_map"]
+    assert code.source == "face" and fm.shape[:2] == (1, 16)
+    assert again.face_code([FaceCrops(face[:8, :8], face[:8, :8])]).source == "null"
+    assert again.model.restore(rgb, fm).shape == rgb.shape
     # the pipeline hook
     from types import SimpleNamespace
-    from face2scene.models.restorer_backend import load
-    r = load("sd-turbo", SimpleNamespace(models_dir=tmp_path, tile_size=64))
+    from face2scene.restorers.learned import load_learned
+    r = load_learned("sd-turbo", tmp_path, tile_size=64)
     assert r.name == "sd-turbo" and "diffusion" in r.description
     fr = SimpleNamespace(degraded_crop=face, restored_crop=face, affine=None, face=SimpleNamespace(size=40.0, score=1.0))
-    assert r.restore(rgb, None, faces=[fr]).shape == rgb.shape and r.last_code.source == "face"
+    out = r.restore(rgb, None, faces=[fr])
+    assert out.image.shape == rgb.shape and out.code.source == "face"
 
 
 def test_missing_and_mismatched_files(tmp_path):
@@ -99,7 +102,7 @@ def test_missing_and_mismatched_files(tmp_path):
     (sd / "vae" / "diffusion_pytorch_model.safetensors").unlink()
     (adapter / "lora.safetensors").rename(adapter / "lora.bak")
     with pytest.raises(AdapterError) as e:
-        SDTurboRestorer.from_folders(sd, adapter)
+        load_sd_turbo(sd, adapter)
     assert str(sd / "vae" / "diffusion_pytorch_model.safetensors") in str(e.value)
     assert str(adapter / "lora.safetensors") in str(e.value)
     tiny_vae().save_pretrained(sd / "vae")
@@ -109,7 +112,7 @@ def test_missing_and_mismatched_files(tmp_path):
     cfg["unet_rank"] = 8
     (adapter / "adapter_config.json").write_text(json.dumps(cfg))
     with pytest.raises(AdapterError, match="does not match"):
-        SDTurboRestorer.from_folders(sd, adapter)
+        load_sd_turbo(sd, adapter)
 
 
 def test_tokens_reach_every_cross_attention_layer(tmp_path):
@@ -178,7 +181,11 @@ def test_gpu_check_script_runs_small_on_cpu(tmp_path):
 def test_sd_turbo_adapter_training_tiny(tmp_path, small_data):
     """`face2scene train restorer --sd-turbo DIR`: LoRA + MapNet (+ modulation) trained on a tiny
     SD folder, checkpointed (trainable tensors only), written as an adapter folder that loads."""
-    from face2scene.train.cli import main
+    from face2scene.cli import main as _cli_main
+
+    def main(argv):
+        return _cli_main(["train", *argv])
+
     sd, _, model = build(tmp_path)
     model.fadex.save_pretrained(tmp_path / "fadex")
     cfg = {"crop": 32, "batch": 1, "face_crop": 48, "max_steps": 2, "ckpt_every": 1, "log_every": 1, "val_count": 1,

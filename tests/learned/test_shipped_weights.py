@@ -4,8 +4,9 @@ from pathlib import Path
 
 import numpy as np
 
-from face2scene.models.imageops import psnr
-from face2scene.models.restorer_backend import WEIGHTS_DIR, FaceCrops, load_compact_restorer
+from face2scene.metrics import psnr
+from face2scene.estimate.learned import FaceCrops
+from face2scene.restorers.compact import WEIGHTS_DIR, load_compact_restorer
 
 
 def test_shipped_weights_files():

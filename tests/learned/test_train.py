@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from face2scene.train.data import Degrader, Photo, simple_apply, split_photos
+from face2scene.datasets import Degrader, Photo, split_photos
+from face2scene.degrade import apply_params, simple_params
 
 TINY_FADEX_CFG = {"batch": 3, "crop": 48, "max_steps": 2, "ckpt_every": 1, "log_every": 1, "val_degradations": 2,
                   "max_side": 384, "model": {"channels": [8, 16], "code_dim": 8, "blocks_per_stage": 1}}
@@ -36,15 +37,19 @@ def test_degradation_is_reproducible_and_logged():
     a, b = d.apply(img, params), d.apply(img, params)
     assert np.array_equal(a, b) and a.shape == img.shape
     json.dumps(params)
-    noisy = simple_apply(img, {"noise_sigma": 10.0, "blur_sigma": 0.0, "scale": 1.0, "jpeg_quality": None})
+    noisy = apply_params(img, simple_params(noise_sigma=10.0))
     assert 8 < float(np.std(noisy.astype(float) - img)) < 12
 
 
 @pytest.mark.data
 def test_tiny_training_runs_resume_and_bench(tmp_path, small_data, capsys):
-    from face2scene.models.bench_learned import bench_learned
-    from face2scene.models.restorer_backend import load_compact_restorer
-    from face2scene.train.cli import main
+    from face2scene.bench.learned import bench_learned
+    from face2scene.restorers.compact import load_compact_restorer
+    from face2scene.cli import main as _cli_main
+
+    def main(argv):
+        return _cli_main(["train", *argv])
+
     data = [str(small_data / "identities"), str(small_data / "scenes")]
     out = tmp_path / "run"
     cfg_f = tmp_path / "fadex.json"
@@ -78,7 +83,11 @@ def test_tiny_training_runs_resume_and_bench(tmp_path, small_data, capsys):
 
 
 def test_cli_reports_bad_data_folder(tmp_path, capsys):
-    from face2scene.train.cli import main
+    from face2scene.cli import main as _cli_main
+
+    def main(argv):
+        return _cli_main(["train", *argv])
+
     assert main(["fadex", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
     assert "not found" in capsys.readouterr().err
 
@@ -94,10 +103,14 @@ def test_train_is_wired_into_the_main_cli(tmp_path, capsys):
 def test_reffr_pairs_then_guided_training(tmp_path, small_data, capsys):
     """Ref-FR pairs from the training split (resumable), FaDeX fine-tuned on them from a folder, and
     the guided restorer trained with their tokens: the whole v2 recipe, tiny."""
-    from face2scene.models.restorer_backend import load_compact_restorer
-    from face2scene.train.cli import main
+    from face2scene.restorers.compact import load_compact_restorer
+    from face2scene.cli import main as _cli_main
+
+    def main(argv):
+        return _cli_main(["train", *argv])
+
     from face2scene.train.reffr_pairs import build_reffr_pairs, load_reffr_pairs
-    from face2scene.train.data import list_photos, split_photos
+    from face2scene.datasets import list_photos, split_photos
     pairs_dir = tmp_path / "pairs"
     build_reffr_pairs([str(small_data / "identities")], pairs_dir, n_bank=3, per_photo=2, max_side=384,
                       log=lambda m: None)

@@ -1,5 +1,4 @@
-"""``face2scene train fadex|restorer`` — wire into the main CLI with ``register(subparsers)``; also
-runnable on its own: ``python -m face2scene.train.cli fadex --data DIR... --out FOLDER``."""
+"""``face2scene train fadex|restorer|reffr-pairs``: training of the learned models (torch)."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +6,7 @@ import sys
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    """Add the ``train`` command (with ``fadex`` and ``restorer``) to an argparse subparsers object."""
+    """Add the ``train`` command (``fadex``, ``restorer``, ``reffr-pairs``) to argparse subparsers."""
     p = subparsers.add_parser("train", help="train the learned FaDeX encoder or the compact restorer")
     _add_commands(p)
     return p
@@ -30,30 +29,30 @@ def _add_commands(p: argparse.ArgumentParser) -> None:
                                 "of the compact restorer (a GPU job); writes OUT/adapter/")
             q.add_argument("--prompt-embeds", default=None, metavar="FILE",
                            help="safetensors with 'prompt_embeds' (1 x T x D) for SD-Turbo; default all-zero")
+    q = sub.add_parser("reffr-pairs", help="face pairs restored by the embedded Ref-FR (FaDeX's training data)")
+    q.add_argument("--data", nargs="+", required=True, metavar="DIR")
+    q.add_argument("--out", required=True, metavar="FOLDER")
+    q.add_argument("--bank", type=int, default=24, help="degradations in the shared bank")
+    q.add_argument("--per-photo", type=int, default=6, help="degradations per photo")
+    q.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     try:
         if args.train_command == "fadex":
-            from .fadex import train_fadex
+            from ..train.fadex import train_fadex
             train_fadex(args.data, args.out, args.config, resume=not args.no_resume)
+        elif args.train_command == "reffr-pairs":
+            from ..train import common
+            from ..train.reffr_pairs import build_reffr_pairs
+            common.setup_torch(1)
+            build_reffr_pairs(args.data, args.out, args.bank, args.per_photo, seed=args.seed)
         else:
-            from .restorer import train_restorer
+            from ..train.restorer import train_restorer
             train_restorer(args.data, args.out, args.fadex, args.config, resume=not args.no_resume,
                            sd_turbo_dir=args.sd_turbo, prompt_embeds=args.prompt_embeds)
     except (FileNotFoundError, ValueError, ImportError) as e:
         print(f"face2scene train: error: {e}", file=sys.stderr)
         return 2
     return 0
-
-
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="face2scene train")
-    _add_commands(p)
-    args = p.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Benchmark of the learned compact configuration on the held-out validation split.
 
-    from face2scene.models.bench_learned import bench_learned
+    from face2scene.bench.learned import bench_learned
     res = bench_learned("/path/to/shared/data", out_dir="bench_out/learned")
 
 Reports (printed as tables, written as JSON + PNG when ``out_dir`` is given):
@@ -32,74 +32,11 @@ import cv2
 import numpy as np
 import torch
 
-from .imageops import psnr
+from ..estimate.learned import code_similarity, param_errors, similarity_stats
+from ..metrics import psnr
 
 PSNR_CAP = 60.0  # dB, for identical images (a sample drawn with no degradation)
 RestoreFace = Callable[[np.ndarray, int], np.ndarray]  # (degraded face crop, photo index) -> restored crop
-
-
-def _param_errors(est: Dict, s: Dict) -> List[float]:
-    return [abs(est["noise_sigma"] - s["noise_sigma"]), abs(est["blur_sigma"] - s["blur_sigma"]),
-            abs((est["jpeg_quality"] or 100) - (s["jpeg_quality"] or 100)), abs(est["scale"] - s["scale"])]
-
-
-def similarity_stats(codes: np.ndarray, valid: np.ndarray, errs: List[List[float]]) -> Dict:
-    """codes: n_photos x n_degradations x D (L2-normalised), valid: n x K bool."""
-    n, K = valid.shape
-    same_deg = [float(codes[a, k] @ codes[b, k]) for k in range(K) for a in range(n) for b in range(a + 1, n)
-                if valid[a, k] and valid[b, k]]
-    same_photo = [float(codes[a, k] @ codes[a, l]) for a in range(n) for k in range(K) for l in range(k + 1, K)
-                  if valid[a, k] and valid[a, l]]
-    mean = lambda v: float(np.mean(v)) if v else float("nan")  # noqa: E731
-    e = np.median(np.array(errs), axis=0) if errs else np.full(4, np.nan)
-    return {"cos_same_degradation": mean(same_deg), "cos_same_photo": mean(same_photo),
-            "mae_noise": float(e[0]), "mae_blur": float(e[1]), "mae_jpeg": float(e[2]), "mae_scale": float(e[3]),
-            "n_faces": int(n), "n_degradations": int(K), "n_codes": int(valid.sum()),
-            "_same_deg": same_deg, "_same_photo": same_photo}
-
-
-@torch.no_grad()
-def code_similarity(fadex, faces: List[np.ndarray], degrader, n_deg: int, seed: int,
-                    restore_face: Optional[RestoreFace] = None) -> Dict[str, float]:
-    """Mean cosine similarity of FaDeX codes: same degradation / different photos vs same photo /
-    different degradations, and the median absolute error of the explicit estimate. The restored
-    face is the clean crop unless ``restore_face(degraded_crop, index)`` is given."""
-    from ..train.data import to_batch
-    from .fadex import FaDeXEncoder
-    rng = np.random.default_rng(seed)
-    params = [degrader.sample(rng) for _ in range(n_deg)]
-    codes = np.zeros((len(faces), n_deg, fadex.config.code_dim), np.float32)
-    errs = []
-    for k, p in enumerate(params):
-        degs = [degrader.apply(f, p) for f in faces]
-        rest = [restore_face(d, i) if restore_face else f for i, (d, f) in enumerate(zip(degs, faces))]
-        out = fadex(to_batch(degs), to_batch(rest))
-        codes[:, k] = out.code.numpy()
-        errs += [_param_errors(e, p["summary"]) for e in FaDeXEncoder.decode_params(out.params)]
-    return similarity_stats(codes, np.ones(codes.shape[:2], bool), errs)
-
-
-def reffr_pipeline():
-    """The project pipeline reduced to faces + people + embedded Ref-FR (no scene restoration)."""
-    from ..pipeline import Face2ScenePipeline, PipelineConfig
-    from ..types import DegradationEstimate
-    return Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", strength=0.0, paste_faces=False,
-                                             estimate=DegradationEstimate(0.0, 0.0, None, source="given")))
-
-
-def reffr_face_crops(pipe, degraded_photo: np.ndarray, photo, photos):
-    """The largest face of ``degraded_photo`` restored by Ref-FR from the person's other photos, as
-    native-scale FaceCrops, or None (no other photo, no face found)."""
-    from .restorer_backend import FaceCrops, to_native_scale
-    refs = [q.rgb for q in photos if q.group == photo.group and q.path != photo.path]
-    if not refs:
-        return None
-    res = pipe.restore(degraded_photo, people={photo.group.split("/")[-1]: refs})
-    done = [f for f in res.faces if f.restored_crop is not None]
-    if not done:
-        return None
-    f = max(done, key=lambda f: f.face.size)
-    return FaceCrops(to_native_scale(f.degraded_crop, f.affine), to_native_scale(f.restored_crop, f.affine))
 
 
 @torch.no_grad()
@@ -107,8 +44,9 @@ def code_similarity_reffr(fadex, photos, degrader, n_deg: int, seed: int, log=pr
     """As :func:`code_similarity`, but through the real pipeline: each held-out person photo is
     degraded whole, its faces are detected, aligned at native scale and restored by the embedded
     Ref-FR from the person's *other* photos; FaDeX sees (degraded crop, Ref-FR crop)."""
-    from .fadex import FaDeXEncoder
-    from .imageops import to_tensor
+    from ..datasets import reffr_face_crops, reffr_pipeline
+    from ..models.fadex import FaDeXEncoder
+    from ..models.imageops import to_tensor
     pipe = reffr_pipeline()
     rng = np.random.default_rng(seed)
     params = [degrader.sample(rng) for _ in range(n_deg)]
@@ -122,7 +60,7 @@ def code_similarity_reffr(fadex, photos, degrader, n_deg: int, seed: int, log=pr
                 continue
             out = fadex(to_tensor(fc.degraded), to_tensor(fc.restored))
             codes[i, k], valid[i, k] = out.code[0].numpy(), True
-            errs.append(_param_errors(FaDeXEncoder.decode_params(out.params)[0], prm["summary"]))
+            errs.append(param_errors(FaDeXEncoder.decode_params(out.params)[0], prm["summary"]))
     log(f"  (Ref-FR faces restored for {int(valid.sum())}/{valid.size} photo x degradation pairs)")
     return similarity_stats(codes, valid, errs)
 
@@ -134,7 +72,7 @@ def _estimating_pipeline():
 
 
 def _face_native(photo, rng, size: int = 96) -> Optional[np.ndarray]:
-    from ..train.data import face_crop
+    from ..datasets import face_crop
     c = face_crop(photo, size, rng)
     return None if c is None else c.copy()
 
@@ -145,8 +83,9 @@ def bench_learned(data_root: str | Path, weights: Optional[str | Path] = None, n
                   extra_rows: Optional[Dict[str, Callable[[np.ndarray, Dict], np.ndarray]]] = None,
                   out_dir: Optional[str | Path] = None, speed: bool = True, reffr: bool = True,
                   log=print) -> Dict:
-    from ..train.data import Degrader, list_photos, load_photos, split_photos
-    from .restorer_backend import FaceCrops, load_compact_restorer
+    from ..datasets import Degrader, list_photos, load_photos, split_photos
+    from ..estimate.learned import FaceCrops
+    from ..restorers.compact import load_compact_restorer
     torch.set_flush_denormal(True)
     backend = load_compact_restorer(folder=weights)
     cfg_path = Path(backend.folder) / "train_config.json"
@@ -184,9 +123,8 @@ def bench_learned(data_root: str | Path, weights: Optional[str | Path] = None, n
     # estimate is what the classical default and the compact model's base use; its Ref-FR faces
     # give the compact face code. "classical default" is what `face2scene restore --restorer
     # classical` makes (faces not pasted back: only the scene restorer differs between rows).
-    from ..fadex import blind_estimate
-    from ..jpeg import estimate_jpeg_quality
-    from ..restore import ClassicalRestorer, opencv_baseline
+    from ..estimate import blind_estimate, estimate_jpeg_quality
+    from ..restorers.classical import ClassicalRestorer, opencv_baseline
     from ..types import DegradationEstimate
     cr = ClassicalRestorer()
     names = ["degraded input", "OpenCV baseline (NLM h=10)", "classical, blind estimate",
@@ -233,9 +171,9 @@ def bench_learned(data_root: str | Path, weights: Optional[str | Path] = None, n
             outs = {
                 "degraded input": deg,
                 "OpenCV baseline (NLM h=10)": opencv_baseline(deg),
-                "classical, blind estimate": cr.restore(deg, est_blind),
-                "classical default (face-derived estimate)": cr.restore(deg, est_face),
-                "classical, true parameters": cr.restore(deg, est_true),
+                "classical, blind estimate": cr.restore_array(deg, est_blind),
+                "classical default (face-derived estimate)": cr.restore_array(deg, est_face),
+                "classical, true parameters": cr.restore_array(deg, est_true),
                 "compact + null code (blind)": backend.restore_with_tokens(deg, None, estimate=est_blind),
                 "compact + face code": backend.restore_with_tokens(deg, code, estimate=est_face),
                 "compact + true-parameter code": backend.restore_with_tokens(deg, true_code, estimate=est_true),

@@ -1,21 +1,19 @@
-"""Command line: ``face2scene restore | degrade | bench | demo``.
-
-Other tools script against these names and flags; keep them stable.
-"""
+"""``face2scene restore``: restore photos end to end (one output per input, an optional JSON report)."""
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"}
+from ..errors import Face2SceneError
+from ..options import DEVICES, FACE_BACKENDS, MAX_UPSCALE, RESTORERS, STAGES, is_image_path
 
 
 def _reference_sources(path: Path) -> List[Path]:
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        return sorted(p for p in path.rglob("*") if is_image_path(p) and p.is_file())
     return [path]
 
 
@@ -47,7 +45,6 @@ class _TerminalProgress:
             from tqdm import tqdm
             self.bar = tqdm(total=600, desc=label, unit="", bar_format="{desc} {bar} {percentage:3.0f}% {postfix}",
                             leave=True, file=sys.stderr)
-        from .pipeline import STAGES
         self.stages = STAGES
 
     def __call__(self, stage: str, fraction: float, message: str = "") -> None:
@@ -70,25 +67,18 @@ def _output_path(out: Path, inp: Path, several: bool, default_suffix: str = ".pn
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from .io import ImageLoadError, load_image, save_image_atomic, save_json_atomic
-    from .pipeline import Face2ScenePipeline, PipelineConfig
+    from ..io import ImageLoadError, load_image, save_image_atomic, save_json_atomic
+    from ..pipeline import Face2ScenePipeline, PipelineConfig
 
     try:
         people = parse_refs(args.ref)
+        config = PipelineConfig(device=args.device, restorer=args.restorer, face_backend=args.face_backend,
+                                models_dir=args.models_dir, upscale=args.upscale, tile_size=args.tile_size,
+                                seed=args.seed, paste_faces=not args.no_paste_faces, strength=args.strength)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if args.upscale < 1 or args.upscale > 8:
-        print("error: --upscale must be between 1 and 8", file=sys.stderr)
-        return 2
-    config = PipelineConfig(device=args.device, restorer=args.restorer, face_backend=args.face_backend,
-                            models_dir=args.models_dir, upscale=args.upscale, tile_size=args.tile_size,
-                            seed=args.seed, paste_faces=not args.no_paste_faces, strength=args.strength)
-    try:
-        pipe = Face2ScenePipeline(config)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    pipe = Face2ScenePipeline(config)
     several = len(args.inputs) > 1
     reports, failures = [], 0
     for inp in args.inputs:
@@ -103,7 +93,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         bar = _TerminalProgress(inp.name, sys.stderr.isatty() and not args.quiet)
         try:
             result = pipe.restore(loaded.rgb, people, progress=bar)
-        except Exception as e:  # one bad photo never stops the others
+        except Face2SceneError as e:  # one bad photo never stops the others
             bar.close()
             print(f"error: {inp}: restoration failed: {e}", file=sys.stderr)
             logging.getLogger(__name__).debug("restoration failed", exc_info=True)
@@ -125,7 +115,7 @@ def cmd_restore(args: argparse.Namespace) -> int:
         d = result.degradation
         q = "none" if d.jpeg_quality is None else f"{d.jpeg_quality:.0f}"
         print(f"{inp} -> {out}  [{len(result.faces)} face(s); degradation ({d.source}): noise {d.noise_sigma:.1f}, "
-              f"blur {d.blur_sigma:.2f} px, JPEG q {q}, scale {d.scale:.2f}; restorer {result.backends['restorer']}]")
+              f"blur {d.blur_sigma:.2f} px, JPEG q {q}, scale {d.scale:.2f}; restorer {result.backends.restorer}]")
         reports.append({**entry, "output": str(out), **result.to_json()})
     if args.report:
         try:
@@ -136,75 +126,24 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
-    return run_demo(args.output, device=args.device)
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from . import bench
-    return bench.main(args)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-    ap = argparse.ArgumentParser(prog="face2scene", description="Face2Scene: restore old photos, guided by "
-                                 "reference photos of the people in them.")
-    ap.add_argument("--version", action="version", version=f"face2scene {__version__}")
-    ap.add_argument("-v", "--verbose", action="store_true", help="log details")
-    sub = ap.add_subparsers(dest="command", required=True)
-
-    r = sub.add_parser("restore", help="restore photos", description="Restore photos end to end.")
+def register(subparsers) -> argparse.ArgumentParser:
+    r = subparsers.add_parser("restore", help="restore photos", description="Restore photos end to end.")
     r.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
     r.add_argument("-o", "--output", type=Path, required=True, help="output file (one input) or folder")
     r.add_argument("--ref", action="append", default=[], metavar="NAME=PATH",
                    help="reference photos of a person: a folder or one image (repeatable)")
     r.add_argument("--report", type=Path, help="write a JSON report (faces, degradation, timings)")
-    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    r.add_argument("--upscale", type=int, default=1, help="output scale factor (1-8)")
-    r.add_argument("--restorer", "--backend", dest="restorer", default="auto",
-                   choices=["auto", "classical", "compact", "sd-turbo"], help="scene restorer")
+    r.add_argument("--device", default="auto", choices=DEVICES)
+    r.add_argument("--upscale", type=int, default=1, help=f"output scale factor (1-{MAX_UPSCALE})")
+    r.add_argument("--restorer", "--backend", dest="restorer", default="auto", choices=RESTORERS,
+                   help="scene restorer")
     r.add_argument("--weights", "--models-dir", dest="models_dir", type=Path, default=None,
                    help="folder with optional model weights")
-    r.add_argument("--face-backend", default="dlib", choices=["dlib", "insightface"])
+    r.add_argument("--face-backend", default="dlib", choices=FACE_BACKENDS)
     r.add_argument("--strength", type=float, default=1.0, help="restoration strength 0..1")
     r.add_argument("--tile-size", type=int, default=512)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--no-paste-faces", action="store_true", help="do not paste reference-detailed faces back")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_restore)
-
-    from . import degrade_cli
-    degrade_cli.register(sub)
-
-    d = sub.add_parser("demo", help="restore the bundled public-domain sample end to end")
-    d.add_argument("-o", "--output", type=Path, default=Path("out/demo"))
-    d.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    d.set_defaults(func=cmd_demo)
-
-    b = sub.add_parser("bench", help="quality and speed benchmarks (tables, JSON, plots)")
-    from . import bench as _bench
-    _bench.register(b)
-    b.set_defaults(func=cmd_bench)
-
-    try:  # training commands of the learned models, when present
-        from .train import cli as train_cli  # type: ignore
-        train_cli.register(sub)
-    except ImportError:
-        pass
-    return ap
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    ap = build_parser()
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return r

@@ -1,4 +1,5 @@
-"""Training data: photos from folders, a whole-photo validation split, face boxes, degradations.
+"""Data for training and benchmarks: photos from folders, a whole-photo validation split, face
+boxes, the degradation sampler, crops, and faces restored by the pipeline's Ref-FR.
 
 Folder layout: every image directly inside a ``--data`` folder is its own group; every sub-folder
 with images is one group (a person, for identity folders). The validation split holds out whole
@@ -14,9 +15,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+from .degrade import apply_params, degrade, sample_simple
+from .options import IMAGE_SUFFIXES
 
 
 @dataclass
@@ -39,11 +41,11 @@ def list_photos(data_dirs: Sequence[str | Path]) -> List[Photo]:
         if not d.is_dir():
             raise FileNotFoundError(f"training data folder not found: {d}")
         for p in sorted(d.iterdir()):
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTS:
+            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
                 photos.append(Photo(str(p), f"{d.name}/{p.name}", False))
             elif p.is_dir():
                 for q in sorted(p.iterdir()):
-                    if q.is_file() and q.suffix.lower() in IMAGE_EXTS:
+                    if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES:
                         photos.append(Photo(str(q), f"{d.name}/{p.name}", True))
     if not photos:
         raise ValueError(f"no images found in {', '.join(map(str, data_dirs))}")
@@ -65,37 +67,26 @@ def split_photos(photos: Sequence[Photo], val_fraction: float = 0.2, seed: int =
 
 
 def load_rgb(path: str, max_side: int = 768) -> np.ndarray:
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im).convert("RGB")
-        s = max_side / max(im.size)
-        if s < 1:
-            im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.LANCZOS)
-        return np.asarray(im, dtype=np.uint8).copy()
-
-
-_DLIB_DETECTOR = None
+    """The photo upright as RGB uint8 (``io.load_image``: bounded, listed formats only), its long
+    side reduced to ``max_side`` (Lanczos)."""
+    from .io import load_image
+    rgb = load_image(path).rgb
+    s = max_side / max(rgb.shape[:2])
+    if s >= 1:
+        return rgb
+    im = Image.fromarray(rgb)
+    im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.LANCZOS)
+    return np.asarray(im, dtype=np.uint8).copy()
 
 
 def detect_face_box(rgb: np.ndarray) -> Optional[Tuple[int, int, int, int]]:
-    """Largest face box. Uses face2scene.faces when it is available, else dlib's HOG detector."""
-    try:  # the project's face backend (main branch)
-        from face2scene.faces import get_face_backend
-        faces = [f for f in get_face_backend("dlib").detect(rgb) if getattr(f, "usable", True)]
-        if faces:
-            f = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
-            return tuple(int(round(v)) for v in f.box)
+    """The largest usable face's box (x0, y0, x1, y1) by the embedded dlib backend, or None."""
+    from .faces import get_face_backend
+    faces = [f for f in get_face_backend("dlib").detect(rgb) if f.usable]
+    if not faces:
         return None
-    except ImportError:
-        pass
-    global _DLIB_DETECTOR
-    import dlib
-    if _DLIB_DETECTOR is None:
-        _DLIB_DETECTOR = dlib.get_frontal_face_detector()
-    dets, scores, _ = _DLIB_DETECTOR.run(rgb, 1, 0.0)
-    if not dets:
-        return None
-    r = max(dets, key=lambda r: r.width() * r.height())
-    return (max(0, r.left()), max(0, r.top()), min(rgb.shape[1], r.right()), min(rgb.shape[0], r.bottom()))
+    f = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+    return tuple(int(round(v)) for v in f.box)
 
 
 def load_photos(photos: Sequence[Photo], max_side: int = 768, faces: bool = True, log=print) -> List[Photo]:
@@ -110,78 +101,33 @@ def load_photos(photos: Sequence[Photo], max_side: int = 768, faces: bool = True
 
 
 # ----------------------------------------------------------------------------------- degradations
-def _jpeg(rgb: np.ndarray, q: int) -> np.ndarray:
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(q)])
-    return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-
-def simple_apply(rgb: np.ndarray, summary: Dict) -> np.ndarray:
-    """Built-in degradation on the photo's own grid: Gaussian blur -> down/up-scale -> Gaussian noise
-    (seeded) -> JPEG. Used when face2scene.degrade is not available (or preset="simple")."""
-    img = rgb.astype(np.float32)
-    h, w = rgb.shape[:2]
-    if summary.get("blur_sigma", 0) > 0.05:
-        img = cv2.GaussianBlur(img, (0, 0), float(summary["blur_sigma"]), borderType=cv2.BORDER_REFLECT)
-    s = float(summary.get("scale", 1.0))
-    if s < 0.99:
-        small = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-        img = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
-    sigma = float(summary.get("noise_sigma", 0.0))
-    if sigma > 0:
-        rng = np.random.default_rng(int(summary.get("noise_seed", 0)))
-        if summary.get("gray_noise"):
-            img = img + rng.normal(0, sigma, (h, w, 1)).astype(np.float32)
-        else:
-            img = img + rng.normal(0, sigma, (h, w, 3)).astype(np.float32)
-    out = np.clip(img + 0.5, 0, 255).astype(np.uint8)
-    if summary.get("jpeg_quality") is not None:
-        out = _jpeg(out, int(summary["jpeg_quality"]))
-    return out
-
-
-def simple_sample(rng: np.random.Generator) -> Dict:
-    """A mixed mild/strong distribution close to DESIGN.md's ranges (noise 0-25, blur 0-2.5 px,
-    JPEG 30-95 or none, scale 0.3-1)."""
-    return {
-        "noise_sigma": float(rng.uniform(1, 25)) if rng.random() < 0.85 else 0.0,
-        "gray_noise": bool(rng.random() < 0.3),
-        "noise_seed": int(rng.integers(0, 2 ** 31 - 1)),
-        "blur_sigma": float(rng.uniform(0.3, 2.5)) if rng.random() < 0.8 else 0.0,
-        "scale": float(rng.uniform(0.3, 1.0)) if rng.random() < 0.5 else 1.0,
-        "jpeg_quality": int(rng.integers(30, 96)) if rng.random() < 0.75 else None,
-    }
-
-
 class Degrader:
     """Samples degradation parameters and applies the *same* degradation to any crop.
 
-    preset "simple": the built-in model above. Any other preset ("mild", "s3diff", "realesrgan",
-    "old_photo") uses face2scene.degrade (params sampled once, then ``apply_params`` on each crop).
+    Everything comes from :mod:`face2scene.degrade` (what ``face2scene degrade`` runs): preset
+    "simple" is :func:`~face2scene.degrade.sample_simple` (size-independent params, applied to
+    each crop by ``apply_params``); any other preset ("mild", "s3diff", "realesrgan", "old_photo")
+    keeps the seed and is re-sampled per crop size (the same random draws, so the same
+    degradation in photo pixels).
     """
 
     def __init__(self, presets: Sequence[str] = ("simple",)):
         self.presets = list(presets)
-        self._mod = None
-        if any(p != "simple" for p in self.presets):
-            from face2scene import degrade as mod  # raises ImportError with a clear name when absent
-            self._mod = mod
 
     def sample(self, rng: np.random.Generator) -> Dict:
         preset = self.presets[int(rng.integers(len(self.presets)))]
         if preset == "simple":
-            s = simple_sample(rng)
-            return {"preset": "simple", "summary": s}
-        # face2scene.degrade samples per image size: keep the seed and re-sample it for each crop
-        # (the same random draws, so the same degradation in photo pixels)
+            params = sample_simple(rng)
+            return {"preset": "simple", "params": params, "summary": params["summary"]}
         seed = int(rng.integers(0, 2 ** 31 - 1))
-        _, params = self._mod.degrade(np.full((256, 256, 3), 128, np.uint8), preset, seed)
+        _, params = degrade(np.full((256, 256, 3), 128, np.uint8), preset, seed)
         return {"preset": preset, "seed": seed, "summary": params["summary"]}
 
     def apply(self, rgb: np.ndarray, params: Dict) -> np.ndarray:
         if params.get("preset", "simple") == "simple":
-            out = simple_apply(rgb, params["summary"])
+            out = apply_params(rgb, params["params"])
         else:
-            out = self._mod.degrade(rgb, params["preset"], params["seed"])[0]
+            out = degrade(rgb, params["preset"], params["seed"])[0]
         if out.shape[:2] != rgb.shape[:2]:  # degradations that change size: back to the input grid
             out = cv2.resize(out, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_CUBIC)
         return out
@@ -243,7 +189,25 @@ def pair_crop(pair, c: int, rng: np.random.Generator) -> Optional[Tuple[np.ndarr
     return d[y:y + c, x:x + c], r[y:y + c, x:x + c]
 
 
-def to_batch(arrs: Sequence[np.ndarray]):
-    import torch
-    x = np.stack(arrs).astype(np.float32) / 255.0
-    return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()
+# ------------------------------------------------------------------------- faces restored by Ref-FR
+def reffr_pipeline():
+    """The project pipeline reduced to faces + people + embedded Ref-FR (no scene restoration)."""
+    from .pipeline import Face2ScenePipeline, PipelineConfig
+    from .types import DegradationEstimate
+    return Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", strength=0.0, paste_faces=False,
+                                             estimate=DegradationEstimate(0.0, 0.0, None, source="given")))
+
+
+def reffr_face_crops(pipe, degraded_photo: np.ndarray, photo: Photo, photos: Sequence[Photo]):
+    """The largest face of ``degraded_photo`` restored by Ref-FR from the person's other photos, as
+    native-scale ``estimate.learned.FaceCrops``, or None (no other photo, no face found)."""
+    from .estimate.learned import FaceCrops, to_native_scale
+    refs = [q.rgb for q in photos if q.group == photo.group and q.path != photo.path]
+    if not refs:
+        return None
+    res = pipe.restore(degraded_photo, people={photo.group.split("/")[-1]: refs})
+    done = [f for f in res.faces if f.restored_crop is not None]
+    if not done:
+        return None
+    f = max(done, key=lambda f: f.face.size)
+    return FaceCrops(to_native_scale(f.degraded_crop, f.affine), to_native_scale(f.restored_crop, f.affine))

@@ -3,18 +3,29 @@ logged degradation, restores it end to end with the embedded default and says wh
 results are and how well the degradation was recovered."""
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from ..options import DEVICES
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    d = subparsers.add_parser("demo", help="restore the bundled public-domain sample end to end")
+    d.add_argument("-o", "--output", type=Path, default=Path("out/demo"))
+    d.add_argument("--device", default="auto", choices=DEVICES)
+    d.set_defaults(func=lambda args: run_demo(args.output, device=args.device))
+    return d
+
 
 def run_demo(out_dir: Path, device: str = "auto") -> int:
-    from .degrade import degrade
-    from .io import save_image_atomic, save_json_atomic
-    from .metrics import psnr
-    from .pipeline import Face2ScenePipeline, PipelineConfig
-    from .samples import SAMPLE_CREDIT, load_sample
+    from ..degrade import degrade
+    from ..io import save_image_atomic, save_json_atomic
+    from ..metrics import psnr
+    from ..pipeline import Face2ScenePipeline, PipelineConfig
+    from ..samples import SAMPLE_CREDIT, load_sample
 
     out_dir = Path(out_dir)
     clean = load_sample()
@@ -49,7 +60,7 @@ def run_demo(out_dir: Path, device: str = "auto") -> int:
     print(f"  blur σ  {e.blur_sigma:5.2f}  (true {t['blur_sigma']:.2f}) px")
     print(f"  JPEG q  {q(e.jpeg_quality):>5}  (true {q(t['jpeg_quality'])})")
     print(f"Scene restorer: {pipe.restorer.description} "
-          f"(code: {result.backends.get('restorer_code', 'n/a')})")
+          f"(code: {result.backends.code or 'n/a'})")
     print(f"PSNR vs the original: degraded {report['psnr_degraded']:.2f} dB -> restored {report['psnr_restored']:.2f} dB")
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)

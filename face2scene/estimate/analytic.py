@@ -22,7 +22,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from .jpeg import estimate_jpeg_quality, luma
-from .types import DegradationEstimate
+from ..types import DegradationEstimate
 
 BAND_SIGMAS = (0.7, 1.4, 2.8, 5.6)  # DoG bands: [x - G0.7], [G0.7 - G1.4], [G1.4 - G2.8], [G2.8 - G5.6]
 BLUR_GRID = (0.0, 0.4, 0.8, 1.2, 1.6, 2.0, 2.5, 3.0, 3.6)

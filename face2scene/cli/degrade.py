@@ -1,6 +1,6 @@
 """``face2scene degrade``: synthetic degradation of one photo, with the exact parameters used.
 
-The main CLI adds this subcommand with ``register(subparsers)``::
+Usage::
 
     face2scene degrade INPUT -o OUT [--preset NAME] [--seed N] [--params PARAMS.json]
                                     [--replay PARAMS.json]
@@ -11,10 +11,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Optional, Sequence
 
-from . import degrade as _degrade
-from .io import ImageLoadError, load_image, save_image_atomic, save_json_atomic
+from .. import degrade as _degrade
+from ..io import ImageLoadError, load_image, save_image_atomic, save_json_atomic
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -64,15 +63,3 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.output}: noise σ {s['noise_sigma']:.1f}, blur σ {s['blur_sigma']:.2f} px, "
           f"JPEG {s['jpeg_quality']}, scale {s['scale']:.2f}; parameters in {params_path}")
     return 0
-
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Stand-alone entry point (``python -m face2scene.degrade_cli``)."""
-    parser = argparse.ArgumentParser(prog="face2scene")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

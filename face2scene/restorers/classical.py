@@ -9,13 +9,14 @@ costs little more memory than a 4 MP one and tiled output equals untiled output.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import cv2
 import numpy as np
 
-from .progress import CancelToken
-from .types import DegradationEstimate
+from ..progress import CancelToken
+from ..types import DegradationEstimate, FaceResult
+from .base import Progress, RestorerOutput
 
 NLM_TEMPLATE = 7
 NLM_SEARCH = 21
@@ -93,8 +94,15 @@ class ClassicalRestorer:
         return out
 
     # -- whole image, tiled ----------------------------------------------------------------
-    def restore(self, rgb: np.ndarray, est: DegradationEstimate, upscale: int = 1,
-                progress=None, cancel: Optional[CancelToken] = None) -> np.ndarray:
+    def restore(self, rgb: np.ndarray, estimate: DegradationEstimate, *, faces: Sequence[FaceResult] = (),
+                upscale: int = 1, progress: Optional[Progress] = None,
+                cancel: Optional[CancelToken] = None) -> RestorerOutput:
+        """The :class:`~face2scene.restorers.base.SceneRestorer` call (``faces`` are not used)."""
+        return RestorerOutput(self.restore_array(rgb, estimate, upscale, progress, cancel))
+
+    def restore_array(self, rgb: np.ndarray, est: DegradationEstimate, upscale: int = 1,
+                      progress: Optional[Progress] = None, cancel: Optional[CancelToken] = None) -> np.ndarray:
+        """Restore ``rgb`` (HxWx3 uint8) -> (H*upscale)x(W*upscale)x3 uint8, tile by tile."""
         h, w = rgb.shape[:2]
         up = int(max(1, upscale))
         out = np.empty((h * up, w * up, 3), np.uint8)

@@ -1,0 +1,117 @@
+"""``face2scene bench speed``: seconds per megapixel per stage and peak memory, each size in a
+fresh process so peak memory is that size's own (see :mod:`face2scene.bench`)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Dict
+
+import numpy as np
+
+from ..options import STAGES
+from .common import fmt, print_table
+
+
+def _speed_child(mp: float, restorer: str) -> Dict:
+    """Runs in a fresh process: one photo of ``mp`` megapixels through the whole pipeline."""
+    import cv2
+    from ..degrade import apply_params, simple_params
+    from ..pipeline import Face2ScenePipeline, PipelineConfig
+    from ..samples import load_sample
+
+    clean = load_sample()
+    side = int(round(np.sqrt(mp * 1e6)))
+    big = cv2.resize(clean, (side, side), interpolation=cv2.INTER_CUBIC)
+    degraded = apply_params(big, simple_params(noise_sigma=10, blur_sigma=1.0, jpeg_quality=70, seed=1))
+    del big
+    ref = np.ascontiguousarray(clean[:, ::-1])
+    pipe = Face2ScenePipeline(PipelineConfig(device="cpu", restorer=restorer))
+    # Peak memory of the restoration itself: reset the kernel's high-water mark after making
+    # the test photo (Linux); elsewhere the whole process's peak is reported.
+    reset = _reset_peak_rss()
+    t = time.perf_counter()
+    res = pipe.restore(degraded, {"sample": [ref]})
+    total = time.perf_counter() - t
+    peak_mb = _peak_rss_mb()
+    return {"megapixels": side * side / 1e6, "total_s": total, "stages": res.timings,
+            "peak_rss_mb": peak_mb, "peak_scope": "restore" if reset else "process",
+            "input_mb": degraded.nbytes / 2 ** 20, "faces": len(res.faces), "restorer": res.backends.restorer}
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def bench_speed(args) -> Dict:
+    sizes = [float(s) for s in args.sizes.split(",") if s.strip()]
+    results = []
+    for mp in sizes:
+        print(f"running {mp:g} MP in a fresh process...", flush=True)
+        code = ("import json,sys; from face2scene.bench.speed import _speed_child; "
+                f"print('@@'+json.dumps(_speed_child({mp}, {args.restorer!r})))")
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+        line = [l for l in proc.stdout.splitlines() if l.startswith("@@")]
+        if proc.returncode != 0 or not line:
+            print(f"error: {mp} MP run failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+            continue
+        results.append(json.loads(line[0][2:]))
+    stages = STAGES
+    header = ["MP", "total s/MP"] + [f"{s} s/MP" for s in stages] + ["peak RSS MB"]
+    rows = [[fmt(r["megapixels"], 1), fmt(r["total_s"] / r["megapixels"])] +
+            [fmt(r["stages"].get(s, 0.0) / r["megapixels"]) for s in stages] + [fmt(r["peak_rss_mb"], 0)] for r in results]
+    print(f"\nspeed: restorer {args.restorer}, {os.cpu_count()} CPU cores")
+    table = print_table(header, rows)
+    mem = {f"{r['megapixels']:.0f}": r["peak_rss_mb"] for r in results}
+    ratio = None
+    if len(results) >= 2:
+        by = sorted(results, key=lambda r: r["megapixels"])
+        ratio = by[-1]["peak_rss_mb"] / by[-2]["peak_rss_mb"]
+        print(f"peak memory ratio {by[-1]['megapixels']:.0f} MP / {by[-2]['megapixels']:.0f} MP: {ratio:.2f}")
+    _plot_speed(results, args.out / "speed.png")
+    return {"kind": "speed", "results": results, "peak_ratio_last_two": ratio, "table": table, "peak_rss_mb": mem}
+
+
+def _plot_speed(results, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    if not results:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    stages = STAGES
+    bottom = np.zeros(len(results))
+    x = [f"{r['megapixels']:.0f} MP" for r in results]
+    for s in stages:
+        v = np.array([r["stages"].get(s, 0.0) / r["megapixels"] for r in results])
+        ax[0].bar(x, v, bottom=bottom, label=s)
+        bottom += v
+    ax[0].set_ylabel("seconds per megapixel")
+    ax[0].legend()
+    ax[1].plot([r["megapixels"] for r in results], [r["peak_rss_mb"] for r in results], "o-")
+    ax[1].set_xlabel("megapixels")
+    ax[1].set_ylabel("peak RSS (MB)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,13 @@
+"""``face2scene bench quality|speed|learned``: the numbers behind the method's claims (see
+:mod:`face2scene.bench`)."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    from .. import bench
+    b = subparsers.add_parser("bench", help="quality and speed benchmarks (tables, JSON, plots)")
+    bench.register(b)
+    b.set_defaults(func=bench.main)
+    return b
