@@ -7,12 +7,7 @@ import numpy as np
 from PIL import Image
 
 from face2scene import degrade as D
-from face2scene.cli import main as _cli_main
-
-
-def main(argv):
-    return _cli_main(["degrade", *argv])
-
+from face2scene.cli import main
 from face2scene.io import load_image
 
 
