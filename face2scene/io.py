@@ -305,9 +305,17 @@ _PROBE_FILLER = bytes((i * 7919 + (i * i) % 65521) % 251 for i in range(2048))
 
 @dataclass
 class _JpegLayout:
-    scan_end: int  # offset where the last scan's entropy-coded data ends
+    scan_ends: List[int]  # offsets where each scan's entropy-coded data ends, in file order
     eoi_end: Optional[int]  # offset just past the EOI marker; None when the file has none
-    scans: int
+
+    def probe(self, data: bytes) -> bytes:
+        """``data`` with the filler inserted after every scan (and an EOI when it had none)."""
+        parts, start = [], 0
+        for end in self.scan_ends:
+            parts += [data[start:end], _PROBE_FILLER]
+            start = end
+        parts.append(data[start:self.eoi_end] if self.eoi_end else data[start:] + b"\xff\xd9")
+        return b"".join(parts)
 
 
 def _jpeg_layout(data: bytes) -> Optional[_JpegLayout]:
@@ -315,7 +323,7 @@ def _jpeg_layout(data: bytes) -> Optional[_JpegLayout]:
     n = len(data)
     if data[:2] != b"\xff\xd8":
         return None
-    i, scans, scan_end = 2, 0, n
+    i, scan_ends = 2, []
     while True:
         j = data.find(b"\xff", i)  # libjpeg skips stray bytes before a marker
         if j < 0:
@@ -327,7 +335,7 @@ def _jpeg_layout(data: bytes) -> Optional[_JpegLayout]:
             break
         marker, i = data[k], k + 1
         if marker == 0xD9:
-            return _JpegLayout(scan_end, i, scans) if scans else None
+            return _JpegLayout(scan_ends, i) if scan_ends else None
         if marker in (0x00, 0x01) or 0xD0 <= marker <= 0xD7:  # no length field
             continue
         if i + 2 > n:
@@ -336,13 +344,12 @@ def _jpeg_layout(data: bytes) -> Optional[_JpegLayout]:
         if i > n:
             break
         if marker == 0xDA:  # SOS: the entropy-coded data runs to the next real marker
-            scans += 1
             m = _ENTROPY_END.search(data, i)
+            scan_ends.append(m.start() if m else n)
             if m is None:
-                scan_end = n
                 break
-            scan_end = i = m.start()
-    return _JpegLayout(scan_end, None, scans) if scans else None
+            i = m.start()
+    return _JpegLayout(scan_ends, None) if scan_ends else None
 
 
 def _decode_jpeg_bytes(buf: bytes, draft: Optional[Tuple[int, int]]) -> np.ndarray:
@@ -357,12 +364,12 @@ def _decode_jpeg_bytes(buf: bytes, draft: Optional[Tuple[int, int]]) -> np.ndarr
 def _check_jpeg_complete(data: bytes, lay: _JpegLayout, name: str,
                          draft: Optional[Tuple[int, int]],
                          decoded: Optional[np.ndarray] = None) -> None:
-    """Raise ImageError when the last scan's entropy-coded data stops early.
+    """Raise ImageError when the entropy-coded data of a scan stops early.
 
-    The file is decoded again with filler bytes inserted where that data ends: a complete scan
-    never reads them (libjpeg skips bytes between a finished scan and the next marker), a cut one
-    decodes them as more picture, so the result differs from ``decoded`` (the file as it is,
-    decoded with the same ``draft`` request) exactly when data is missing.
+    The file is decoded again with filler bytes inserted where each scan's data ends: a complete
+    scan never reads them (libjpeg skips bytes between a finished scan and the next marker), a
+    cut one decodes them as more picture, so the result differs from ``decoded`` (the file as it
+    is, decoded with the same ``draft`` request) exactly when data is missing.
     """
     if decoded is None:
         try:
@@ -371,9 +378,8 @@ def _check_jpeg_complete(data: bytes, lay: _JpegLayout, name: str,
             raise
         except Exception:
             return  # undecodable as it is: the full decode reports why
-    tail = data[lay.scan_end:lay.eoi_end] if lay.eoi_end else data[lay.scan_end:] + b"\xff\xd9"
     try:
-        probe = _decode_jpeg_bytes(data[:lay.scan_end] + _PROBE_FILLER + tail, draft)
+        probe = _decode_jpeg_bytes(lay.probe(data), draft)
     except MemoryError:
         raise
     except Exception:
@@ -492,11 +498,11 @@ def _decode(p: Path, max_pixels: int, box: Optional[Tuple[int, int]] = None) -> 
                         tw, th = _fit(w, h, (bw, bh))
                         draft = (2 * tw, 2 * th)  # then a good filter takes it the rest of the way
                         im.draft(None, draft)
-                if lay is not None and box is None and (lay.scans == 1 or len(data) * 16 < w * h):
+                if lay is not None and box is None and (len(lay.scan_ends) == 1 or len(data) * 16 < w * h):
                     # before the full decode, so a tiny file claiming many pixels is refused fast
                     _check_jpeg_complete(data, lay, name, (max(1, w // 8), max(1, h // 8)))
                 im.load()  # before getexif(): PNG's getexif() loads and would swallow errors
-                if lay is not None and (box is not None or lay.scans > 1):
+                if lay is not None and (box is not None or len(lay.scan_ends) > 1):
                     _check_jpeg_complete(data, lay, name, draft, np.asarray(im))
                 if mode in ("RGB", "RGBA") and "16" in rawmode:
                     rgb_f = _decode_16bit_color(p, name)
@@ -552,10 +558,12 @@ def load_thumbnail(path: PathLike, size: Union[int, Tuple[int, int]], *,
                    max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """An upright HxWx3 uint8 thumbnail fitting ``size`` (int: a square box; or (w, h)).
 
-    Same formats, pixel limit and truncation checks as :func:`load_image`, so whatever one
-    refuses the other refuses too. JPEGs are decoded at the smallest DCT scale that still gives
-    twice the thumbnail size (``Image.draft``, up to 8x fewer pixels in each direction); other
-    formats are decoded in full and shrunk with ``reduce`` + Lanczos. Never enlarges.
+    Same formats, pixel limit and truncation checks as :func:`load_image`. JPEGs are decoded at
+    the smallest DCT scale that still gives twice the thumbnail size (``Image.draft``, up to 8x
+    fewer pixels in each direction) and the truncation check runs at that scale: a cut that
+    shows in the thumbnail is refused, while a progressive JPEG that lacks only its last
+    (fine-detail) scans yields exactly the complete file's thumbnail (load_image refuses it).
+    Other formats are decoded in full and shrunk with ``reduce`` + Lanczos. Never enlarges.
     """
     from PIL import Image
 
