@@ -24,17 +24,25 @@ Reading policy (every decode goes through one function, ``_decode``, whatever th
   :data:`DEFAULT_MAX_PIXELS` = 120 MP, which admits 100-MP medium-format photos) before anything
   is decoded; refusing by compressed size is deliberately not done (flat or tiny images compress
   extremely well). Pillow's own decompression-bomb error/warning become :class:`ImageError`.
-  Decode time is bounded through the pixel count and, for JPEG, by the truncation check below
-  running at 1/8 scale before the full decode (a 2 KB file claiming 100 MP is refused in ~1 s).
+  Decode time is bounded through the pixel count and, for JPEG, by the truncation checks below
+  running before the full decode (a 2 KB file claiming 100 MP is refused in well under 1 s).
 - Truncation: files cut short are refused, never returned as a half-grey picture. Pillow refuses
   a file whose data simply stops (``PIL.ImageFile.LOAD_TRUNCATED_IMAGES`` must stay False). A
   JPEG whose end marker was put back after the cut decodes without any error (libjpeg fills the
-  rest with grey), so for JPEG the end of the last scan's entropy-coded data is located and the
-  file is decoded a second time with 2 KB of filler inserted there: a complete scan never reads
-  it (libjpeg skips bytes between a finished scan and the next marker), a cut one does, so the
-  two decodes differ exactly when the data stopped early. Baseline files are compared at 1/8
-  scale (cheap); progressive/multi-scan ones also at the decoded size (their last scans only
-  carry fine detail). Real grey areas are never mistaken for missing data.
+  rest with grey), so JPEGs get two more checks. (1) Structure, no decoding: the marker segments
+  are walked as libjpeg does; a file without EOI, or whose scans do not code every coefficient of
+  every component to full precision (a progressive file cut between two scans), is refused.
+  (2) A probe decode: the file is decoded a second time, at the same size, with 2 KB of fixed
+  filler inserted after each scan's entropy-coded data. A complete scan never reads it (libjpeg
+  skips bytes between a finished scan and the next marker), a cut one decodes it as picture, so
+  the two decodes differ exactly when data is missing (a cut inside the very last block can
+  escape, rarely: its effect is a few pixels). Real grey (128) areas are never taken for missing
+  data. Cost: a JPEG load takes about twice its decode time (12 MP: ~0.45 s instead of ~0.2 s).
+  Files under half a bit per pixel are probed at 1/8 scale first, so a header bomb is refused
+  before the full decode.
+  Other formats rely on their decoders: data that stops is refused, but data overwritten with
+  zeros (a pre-allocated download) is not detected in PNG/TIFF/BMP/WebP, and a GIF frame whose
+  LZW data ends before its last pixel keeps its background colour there, as in GIF viewers.
 - Pillow warnings (decompression bomb, corrupt EXIF, ...) never reach stderr during a load; the
   loader never writes to the file.
 
@@ -50,6 +58,7 @@ import errno
 import json
 import logging
 import os
+import random
 import re
 import secrets
 import signal
@@ -62,7 +71,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Any, BinaryIO, Callable, Iterator, List, Optional, Tuple, Union
+from typing import Any, BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -87,7 +96,8 @@ _PIL_FORMAT_OF_SUFFIX = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif":
                          ".tiff": "TIFF", ".webp": "WEBP", ".bmp": "BMP", ".gif": "GIF"}
 #: the only Pillow formats ever opened (a KeyError here means a suffix was added to
 #: options.IMAGE_SUFFIXES without saying which Pillow format it is)
-PIL_FORMATS: Tuple[str, ...] = tuple(dict.fromkeys(_PIL_FORMAT_OF_SUFFIX[s] for s in IMAGE_SUFFIXES))
+PIL_FORMATS: Tuple[str, ...] = tuple(dict.fromkeys(_PIL_FORMAT_OF_SUFFIX[s]
+                                                 for s in IMAGE_SUFFIXES))
 
 #: ICC profiles larger than this are not embedded in outputs (PNG readers refuse iCCP chunks over
 #: 1 MiB; real profiles are a few KB to a few hundred KB)
@@ -298,15 +308,55 @@ def _quiet_warnings() -> Iterator[None]:
 
 # -- JPEG truncation ---------------------------------------------------------------------------
 
-_ENTROPY_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")  # in scan data only FF00 and RSTn are not markers
-# 2 KB that decode as Huffman codes, never as a marker (no 0xFF byte); fixed, so loads are repeatable
-_PROBE_FILLER = bytes((i * 7919 + (i * i) % 65521) % 251 for i in range(2048))
+# in entropy-coded data only FF00 (a stuffed FF) and RSTn are not the start of a marker
+_ENTROPY_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")
+
+
+def _probe_filler(n: int = 2048) -> bytes:
+    """n fixed pseudo-random bytes that decode as Huffman codes, never as a marker (no 0xFF), and
+    do not start like libjpeg's own padding (zero bits) or an invalid code (a run of one bits)."""
+    b = bytearray(random.Random(14).randbytes(n))
+    for i, v in enumerate(b):
+        if v in (0x00, 0xFF):
+            b[i] = 0x5A if v == 0x00 else 0xA5
+    b[0] = 0x5A
+    return bytes(b)
+
+
+_PROBE_FILLER = _probe_filler()
+
+
+_ALL_COEFFICIENTS = (1 << 64) - 1
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # not DHT, JPG, DAC
+_LOSSLESS_SOF = frozenset({0xC3, 0xC7, 0xCB, 0xCF})
 
 
 @dataclass
 class _JpegLayout:
     scan_ends: List[int]  # offsets where each scan's entropy-coded data ends, in file order
     eoi_end: Optional[int]  # offset just past the EOI marker; None when the file has none
+    components: Tuple[int, ...] = ()  # component ids of the (first) frame header
+    lossless: bool = False
+    coded: Optional[Dict[int, int]] = None  # component -> bit k set when coefficient k is final
+    broken: str = ""  # why the marker walk stopped early
+
+    def missing(self) -> Optional[str]:
+        """Why the file is structurally incomplete (a message), or None.
+
+        A complete JPEG ends with EOI, and its scans code every coefficient of every component
+        to full precision (libjpeg's encoder refuses a scan script that does not); a progressive
+        file cut between two scans decodes without an error but lacks the later scans.
+        """
+        if self.eoi_end is None:
+            if self.broken.startswith("a marker"):
+                return f"corrupt image ({self.broken})"
+            return f"truncated image ({self.broken or 'no end marker'})"
+        if self.lossless or not self.components:
+            return None
+        coded = self.coded or {}
+        if any(coded.get(c, 0) != _ALL_COEFFICIENTS for c in self.components):
+            return "truncated image (the file ends before its last scans)"
+        return None
 
     def probe(self, data: bytes) -> bytes:
         """``data`` with the filler inserted after every scan (and an EOI when it had none)."""
@@ -323,7 +373,8 @@ def _jpeg_layout(data: bytes) -> Optional[_JpegLayout]:
     n = len(data)
     if data[:2] != b"\xff\xd8":
         return None
-    i, scan_ends = 2, []
+    lay = _JpegLayout([], None, coded={})
+    i = 2
     while True:
         j = data.find(b"\xff", i)  # libjpeg skips stray bytes before a marker
         if j < 0:
@@ -335,21 +386,39 @@ def _jpeg_layout(data: bytes) -> Optional[_JpegLayout]:
             break
         marker, i = data[k], k + 1
         if marker == 0xD9:
-            return _JpegLayout(scan_ends, i) if scan_ends else None
+            lay.eoi_end = i
+            break
         if marker in (0x00, 0x01) or 0xD0 <= marker <= 0xD7:  # no length field
             continue
         if i + 2 > n:
+            lay.broken = "the file ends inside a marker segment"
             break
-        i += int.from_bytes(data[i:i + 2], "big")
-        if i > n:
+        length = int.from_bytes(data[i:i + 2], "big")
+        if length < 2 or i + length > n:
+            lay.broken = "a marker segment has a bad length" if length < 2 else \
+                "the file ends inside a marker segment"
             break
-        if marker == 0xDA:  # SOS: the entropy-coded data runs to the next real marker
+        seg, i = data[i + 2:i + length], i + length
+        if marker in _SOF_MARKERS and not lay.components and len(seg) >= 6:
+            nf = seg[5]
+            lay.components = tuple(seg[6 + 3 * c] for c in range(nf) if 6 + 3 * c < len(seg))
+            lay.lossless = marker in _LOSSLESS_SOF
+        elif marker == 0xDA:  # SOS: the entropy-coded data runs to the next real marker
+            if seg:
+                ns = seg[0]
+                if len(seg) >= 1 + 2 * ns + 3:
+                    ss, se, al = seg[1 + 2 * ns], seg[2 + 2 * ns], seg[3 + 2 * ns] & 0x0F
+                    if al == 0 and ss <= se <= 63:
+                        band = ((1 << (se + 1)) - 1) ^ ((1 << ss) - 1)
+                        for c in range(ns):
+                            cid = seg[1 + 2 * c]
+                            lay.coded[cid] = lay.coded.get(cid, 0) | band
             m = _ENTROPY_END.search(data, i)
-            scan_ends.append(m.start() if m else n)
+            lay.scan_ends.append(m.start() if m else n)
             if m is None:
                 break
             i = m.start()
-    return _JpegLayout(scan_ends, None) if scan_ends else None
+    return lay if lay.scan_ends else None
 
 
 def _decode_jpeg_bytes(buf: bytes, draft: Optional[Tuple[int, int]]) -> np.ndarray:
@@ -398,7 +467,7 @@ class _Decoded:
     mode: str
     rawmode: str
     had_alpha: bool
-    exif: Any  # PIL.Image.Exif or None
+    exif: Optional[bytes]  # with Orientation reset to 1 (load_image only)
     orientation: int
     icc: Optional[bytes]
 
@@ -433,13 +502,20 @@ def _pil_formats() -> Tuple[str, ...]:
     return tuple(f for f in PIL_FORMATS if f in Image.OPEN)
 
 
+def _bomb_error(name: str, exc: BaseException, max_pixels: int) -> ImageError:
+    """Pillow's own guard (PIL.Image.MAX_IMAGE_PIXELS) fired before ours: say it the same way."""
+    m = re.search(r"\((\d+) pixels\)", str(exc))
+    claimed = f"{int(m.group(1)) / 1e6:.0f} MP, " if m else ""
+    return ImageError(f"{name}: image too large ({claimed}limit {max_pixels / 1e6:.0f} MP; "
+                      "possible decompression bomb)")
+
+
 def _open_pil(fh: BinaryIO, name: str, max_pixels: int):
     from PIL import Image, UnidentifiedImageError
     try:
         im = Image.open(fh, formats=_pil_formats())
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{name}: image dimensions too large (possible decompression "
-                         "bomb)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise _bomb_error(name, exc, max_pixels) from None
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image (unknown or unsupported format)") from None
     except MemoryError:
@@ -492,17 +568,21 @@ def _decode(p: Path, max_pixels: int, box: Optional[Tuple[int, int]] = None) -> 
                     fh.seek(0)
                     data = fh.read()
                     lay = _jpeg_layout(data)
+                    missing = lay.missing() if lay is not None else None
+                    if missing:
+                        raise ImageError(f"{name}: {missing}")
                     exif, orientation = _exif_of(im)  # JPEG EXIF comes from the header
                     if box is not None:
                         bw, bh = box if orientation < 5 else (box[1], box[0])
                         tw, th = _fit(w, h, (bw, bh))
                         draft = (2 * tw, 2 * th)  # then a good filter takes it the rest of the way
                         im.draft(None, draft)
-                if lay is not None and box is None and (len(lay.scan_ends) == 1 or len(data) * 16 < w * h):
-                    # before the full decode, so a tiny file claiming many pixels is refused fast
+                if lay is not None and box is None and len(data) * 16 < w * h:
+                    # under half a bit per pixel (a header bomb?): check at 1/8 scale before the
+                    # full decode, so a tiny file claiming many pixels is refused fast
                     _check_jpeg_complete(data, lay, name, (max(1, w // 8), max(1, h // 8)))
                 im.load()  # before getexif(): PNG's getexif() loads and would swallow errors
-                if lay is not None and (box is not None or len(lay.scan_ends) > 1):
+                if lay is not None:  # at the decoded size (thumbnail: the draft scale)
                     _check_jpeg_complete(data, lay, name, draft, np.asarray(im))
                 if mode in ("RGB", "RGBA") and "16" in rawmode:
                     rgb_f = _decode_16bit_color(p, name)
@@ -511,9 +591,8 @@ def _decode(p: Path, max_pixels: int, box: Optional[Tuple[int, int]] = None) -> 
                     rgb, had_alpha = _pil_to_rgb(im, name)
             except ImageError:
                 raise
-            except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-                raise ImageError(f"{name}: image dimensions too large (possible decompression "
-                                 "bomb)") from None
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+                raise _bomb_error(name, exc, max_pixels) from None
             except MemoryError:
                 raise ImageError(f"{name}: not enough memory to decode {w}x{h}") from None
             except Exception as exc:
@@ -521,8 +600,21 @@ def _decode(p: Path, max_pixels: int, box: Optional[Tuple[int, int]] = None) -> 
             if lay is None:
                 exif, orientation = _exif_of(im)
             icc = im.info.get("icc_profile") or None
+            exif_bytes = _upright_exif_bytes(exif) if box is None else None  # parsing may warn
     return _Decoded(rgb=rgb, format=fmt, mode=mode, rawmode=rawmode, had_alpha=had_alpha,
-                    exif=exif, orientation=orientation, icc=icc)
+                    exif=exif_bytes, orientation=orientation, icc=icc)
+
+
+def _upright_exif_bytes(exif) -> Optional[bytes]:
+    """The EXIF block with Orientation reset to 1 (the pixels are upright now), or None."""
+    if exif is None or not len(exif):
+        return None
+    try:
+        if _ORIENTATION_TAG in exif:
+            exif[_ORIENTATION_TAG] = 1
+        return exif.tobytes()
+    except Exception:
+        return None
 
 
 def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
@@ -539,17 +631,9 @@ def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loade
     p = Path(path)
     d = _decode(p, max_pixels)
     rgb = np.ascontiguousarray(_orient(d.rgb, d.orientation), dtype=np.uint8)
-    exif_bytes = None
-    if d.exif is not None and len(d.exif):
-        try:
-            if _ORIENTATION_TAG in d.exif:
-                d.exif[_ORIENTATION_TAG] = 1
-            exif_bytes = d.exif.tobytes()
-        except Exception:
-            exif_bytes = None
     meta = ImageMeta(path=p, format=d.format, original_mode=d.mode,
                      size=(rgb.shape[1], rgb.shape[0]), bit_depth=_bit_depth(d.mode, d.rawmode),
-                     exif=exif_bytes, icc_profile=d.icc, had_alpha=d.had_alpha,
+                     exif=d.exif, icc_profile=d.icc, had_alpha=d.had_alpha,
                      orientation=d.orientation)
     return LoadedImage(rgb=rgb, meta=meta)
 

@@ -463,7 +463,8 @@ def _foreign_files():
     return out
 
 
-@pytest.mark.parametrize("name,data", _foreign_files(), ids=lambda v: v if isinstance(v, str) else "")
+@pytest.mark.parametrize("name,data", _foreign_files(),
+                         ids=lambda v: v if isinstance(v, str) else "")
 def test_unlisted_formats_refused(tmp_path, name, data, no_subprocesses):
     p = tmp_path / name
     p.write_bytes(data)
@@ -598,7 +599,7 @@ def test_jpeg_with_restart_markers_loads_and_cut_refused(tmp_path):
 # -- one pixel limit, bounded in time (issue 14) --------------------------------------------------
 
 def _jpeg_claiming(w: int, h: int, progressive: bool = False, size: int = 2000) -> bytes:
-    """A real JPEG's first ``size`` bytes with its frame header claiming w x h, end marker put back."""
+    """A real JPEG's first ``size`` bytes, its frame header claiming w x h, end marker put back."""
     data = _jpeg_bytes(_photo(64, 64), progressive)
     sof = data.find(b"\xff\xc2" if progressive else b"\xff\xc0")
     data = data[: sof + 5] + struct.pack(">HH", h, w) + data[sof + 9:]
@@ -797,7 +798,8 @@ def test_unwritable_folder_is_one_clear_oserror(tmp_path, monkeypatch):
     with pytest.raises(PermissionError) as ei:
         save_image_atomic(tmp_path / "out.png", _photo())
     msg = str(ei.value)
-    assert "\n" not in msg and "out.png" in msg and ".f2s-" not in msg and "permission" in msg.lower()
+    assert "\n" not in msg and "out.png" in msg and ".f2s-" not in msg
+    assert "permission" in msg.lower()
     monkeypatch.undo()
     blocker = tmp_path / "file"
     blocker.write_text("x")  # a file where a folder is needed
@@ -910,3 +912,26 @@ def test_install_sigterm_cleanup_only_from_main_thread():
         assert signal.getsignal(signal.SIGTERM) is face2scene.io._raise_system_exit
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_cuts_in_the_last_bytes_are_refused(tmp_path):
+    """Cuts inside the final blocks (the hardest: no whole block is missing) are still found."""
+    data = _jpeg_bytes(_scene(96, 128), progressive=False)
+    eoi = data.rfind(b"\xff\xd9")
+    with Image.open(BytesIO(data)) as im:
+        full = np.asarray(im.convert("RGB"))
+    damaged = missed = 0
+    for k in range(1, 80):
+        cut = data[: eoi - k] + b"\xff\xd9"
+        with Image.open(BytesIO(cut)) as im:
+            if np.array_equal(np.asarray(im.convert("RGB")), full):
+                continue  # only padding bits were lost
+        damaged += 1
+        p = tmp_path / f"tail{k}.jpg"
+        p.write_bytes(cut)
+        try:
+            load_image(p)
+            missed += 1
+        except ImageError as exc:
+            assert "truncated" in str(exc)
+    assert damaged > 60 and missed <= damaged // 50, (missed, damaged)
