@@ -329,6 +329,7 @@ _PROBE_FILLER = _probe_filler()
 _ALL_COEFFICIENTS = (1 << 64) - 1
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # not DHT, JPG, DAC
 _LOSSLESS_SOF = frozenset({0xC3, 0xC7, 0xCB, 0xCF})
+_PROGRESSIVE_SOF = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
 
 
 @dataclass
@@ -337,6 +338,7 @@ class _JpegLayout:
     eoi_end: Optional[int]  # offset just past the EOI marker; None when the file has none
     components: Tuple[int, ...] = ()  # component ids of the (first) frame header
     lossless: bool = False
+    progressive: bool = False
     coded: Optional[Dict[int, int]] = None  # component -> bit k set when coefficient k is final
     broken: str = ""  # why the marker walk stopped early
 
@@ -403,13 +405,20 @@ def _jpeg_layout(data: bytes) -> Optional[_JpegLayout]:
             nf = seg[5]
             lay.components = tuple(seg[6 + 3 * c] for c in range(nf) if 6 + 3 * c < len(seg))
             lay.lossless = marker in _LOSSLESS_SOF
+            lay.progressive = marker in _PROGRESSIVE_SOF
         elif marker == 0xDA:  # SOS: the entropy-coded data runs to the next real marker
             if seg:
                 ns = seg[0]
                 if len(seg) >= 1 + 2 * ns + 3:
                     ss, se, al = seg[1 + 2 * ns], seg[2 + 2 * ns], seg[3 + 2 * ns] & 0x0F
-                    if al == 0 and ss <= se <= 63:
+                    # a sequential scan codes whole blocks (libjpeg only warns about odd Ss,
+                    # Se or Al there); a progressive one codes band Ss..Se, final when Al is 0
+                    band = 0
+                    if not lay.progressive:
+                        band = _ALL_COEFFICIENTS
+                    elif al == 0 and ss <= se <= 63:
                         band = ((1 << (se + 1)) - 1) ^ ((1 << ss) - 1)
+                    if band:
                         for c in range(ns):
                             cid = seg[1 + 2 * c]
                             lay.coded[cid] = lay.coded.get(cid, 0) | band

@@ -935,3 +935,27 @@ def test_cuts_in_the_last_bytes_are_refused(tmp_path):
         except ImageError as exc:
             assert "truncated" in str(exc)
     assert damaged > 60 and missed <= damaged // 50, (missed, damaged)
+
+
+def test_progressive_cut_between_two_scans_refused(tmp_path):
+    """Cut exactly where a scan ends: a well-formed file with fewer scans, no decoder error."""
+    data = _jpeg_bytes(_scene(), progressive=True)
+    sos = [i for i in range(len(data) - 1) if data[i:i + 2] == b"\xff\xda"]
+    assert len(sos) > 4
+    p = tmp_path / "fewer_scans.jpg"
+    p.write_bytes(data[: sos[len(sos) // 2]] + b"\xff\xd9")
+    with Image.open(p) as im:
+        im.load()  # Pillow: fine
+    _expect_error(p, "truncated", "scans")
+
+
+def test_jpeg_with_zero_filled_tail_refused(tmp_path):
+    """A pre-allocated download: zeros after the cut, no end marker. Libjpeg decodes zero bits as
+    picture data, so given enough of them Pillow returns a complete-looking garbage picture."""
+    data = _jpeg_bytes(_scene(96, 128), progressive=False)
+    for keep in (0.4, 0.6, 0.8):
+        p = tmp_path / f"preallocated{int(keep * 100)}.jpg"
+        p.write_bytes(data[: int(len(data) * keep)] + bytes(8 * len(data)))
+        with Image.open(p) as im:
+            im.load()  # no error from Pillow
+        _expect_error(p, "truncated", "end marker")
