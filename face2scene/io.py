@@ -752,9 +752,11 @@ def atomic_write(path: PathLike, write: Callable[[BinaryIO], None]) -> Path:
     ``str()`` is one line naming the target; whatever ``write`` itself raises propagates as is.
     """
     target = Path(path)
-    n = len(os.fsencode(target.name))
+    # POSIX file systems count a name's bytes, Windows its UTF-16 characters
+    n = len(target.name) if os.name == "nt" else len(os.fsencode(target.name))
     if n > _NAME_MAX:
-        raise OSError(errno.ENAMETOOLONG, f"file name too long ({n} bytes, the limit is "
+        unit = "characters" if os.name == "nt" else "bytes"
+        raise OSError(errno.ENAMETOOLONG, f"file name too long ({n} {unit}, the limit is "
                       f"{_NAME_MAX})", str(target))
     folder = target.parent
     try:

@@ -959,3 +959,28 @@ def test_jpeg_with_zero_filled_tail_refused(tmp_path):
         with Image.open(p) as im:
             im.load()  # no error from Pillow
         _expect_error(p, "truncated", "end marker")
+
+
+def test_loads_in_threads_leave_the_warning_filters_as_they_were(tmp_path, monkeypatch):
+    """Pillow's warnings are silenced during each load; concurrent loads must not leave the
+    process-wide filters changed (nested catch_warnings from several threads would)."""
+    import warnings
+    p = tmp_path / "w.png"
+    Image.fromarray(_photo(40, 40)).save(p)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # every load warns inside Pillow
+    before = list(warnings.filters)
+    errors = []
+
+    def work():
+        try:
+            for _ in range(25):
+                load_image(p)
+                load_thumbnail(p, 16)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and warnings.filters == before
