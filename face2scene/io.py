@@ -430,26 +430,43 @@ def _jpeg_layout(data: bytes) -> Optional[_JpegLayout]:
     return lay if lay.scan_ends else None
 
 
-def _decode_jpeg_bytes(buf: bytes, draft: Optional[Tuple[int, int]]) -> np.ndarray:
+def _decode_jpeg_bytes(buf: bytes, draft: Optional[Tuple[int, int]]):
+    """The loaded PIL image of a JPEG held in memory (the caller closes it)."""
     from PIL import Image
-    with Image.open(BytesIO(buf), formats=("JPEG",)) as im:
+    im = Image.open(BytesIO(buf), formats=("JPEG",))
+    try:
         if draft is not None:
             im.draft(None, draft)
         im.load()
-        return np.asarray(im)
+    except BaseException:
+        im.close()
+        raise
+    return im
+
+
+def _same_pixels(a, b, rows: int = 256) -> bool:
+    """Two loaded PIL images hold the same pixels (compared in strips: no full-size copies)."""
+    if a.size != b.size or a.mode != b.mode:
+        return False
+    w, h = a.size
+    for y in range(0, h, rows):
+        box = (0, y, w, min(h, y + rows))
+        if not np.array_equal(np.asarray(a.crop(box)), np.asarray(b.crop(box))):
+            return False
+    return True
 
 
 def _check_jpeg_complete(data: bytes, lay: _JpegLayout, name: str,
-                         draft: Optional[Tuple[int, int]],
-                         decoded: Optional[np.ndarray] = None) -> None:
+                         draft: Optional[Tuple[int, int]], decoded=None) -> None:
     """Raise ImageError when the entropy-coded data of a scan stops early.
 
     The file is decoded again with filler bytes inserted where each scan's data ends: a complete
     scan never reads them (libjpeg skips bytes between a finished scan and the next marker), a
-    cut one decodes them as more picture, so the result differs from ``decoded`` (the file as it
-    is, decoded with the same ``draft`` request) exactly when data is missing.
+    cut one decodes them as more picture, so the result differs from ``decoded`` (the loaded PIL
+    image of the file as it is, with the same ``draft`` request) exactly when data is missing.
     """
-    if decoded is None:
+    own = decoded is None
+    if own:
         try:
             decoded = _decode_jpeg_bytes(data, draft)
         except MemoryError:
@@ -457,12 +474,19 @@ def _check_jpeg_complete(data: bytes, lay: _JpegLayout, name: str,
         except Exception:
             return  # undecodable as it is: the full decode reports why
     try:
-        probe = _decode_jpeg_bytes(lay.probe(data), draft)
-    except MemoryError:
-        raise
-    except Exception:
-        probe = None
-    if probe is None or probe.shape != decoded.shape or not np.array_equal(probe, decoded):
+        try:
+            probe = _decode_jpeg_bytes(lay.probe(data), draft)
+        except MemoryError:
+            raise
+        except Exception:
+            same = False
+        else:
+            with probe:
+                same = _same_pixels(probe, decoded)
+    finally:
+        if own:
+            decoded.close()
+    if not same:
         raise ImageError(f"{name}: truncated image (its picture data stops before the last "
                          "pixels; the file is incomplete)")
 
@@ -592,7 +616,7 @@ def _decode(p: Path, max_pixels: int, box: Optional[Tuple[int, int]] = None) -> 
                     _check_jpeg_complete(data, lay, name, (max(1, w // 8), max(1, h // 8)))
                 im.load()  # before getexif(): PNG's getexif() loads and would swallow errors
                 if lay is not None:  # at the decoded size (thumbnail: the draft scale)
-                    _check_jpeg_complete(data, lay, name, draft, np.asarray(im))
+                    _check_jpeg_complete(data, lay, name, draft, im)
                 if mode in ("RGB", "RGBA") and "16" in rawmode:
                     rgb_f = _decode_16bit_color(p, name)
                     rgb, had_alpha = _to_uint8(rgb_f, 255.0), mode == "RGBA"
