@@ -1,11 +1,19 @@
 """Loading every kind of awkward photo, refusing broken ones clearly, and writing atomically."""
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
+import signal
 import struct
+import subprocess
+import sys
+import threading
+import time
 import tracemalloc
 import zlib
+from io import BytesIO
 from pathlib import Path
 
 import cv2
@@ -14,8 +22,14 @@ import pytest
 from PIL import Image, ImageCms
 
 import face2scene.io
-from face2scene.io import (ImageLoadError, LoadedImage, load_image, save_image_atomic,
-                           save_json_atomic)
+from face2scene.errors import ImageError
+from face2scene.io import (DEFAULT_MAX_PIXELS, MAX_ICC_BYTES, PIL_FORMATS, ImageLoadError,
+                           LoadedImage, atomic_write, clean_stale_temp_files,
+                           install_sigterm_cleanup, load_image, load_thumbnail,
+                           save_image_atomic, save_json_atomic)
+from face2scene.options import IMAGE_SUFFIXES
+
+REPO = Path(face2scene.io.__file__).resolve().parents[1]
 
 
 def _photo(h=48, w=64, seed=0) -> np.ndarray:
@@ -368,3 +382,605 @@ def test_tiff_keeps_exif_with_dates(tmp_path):
     out = save_image_atomic(tmp_path / "t.tif", _photo(), exif=ex.tobytes())
     with Image.open(out) as im:
         assert im.getexif().get_ifd(0x8769).get(0x9003) == "1962:07:14 10:00:00"
+
+
+# -- only the formats the project lists (issue 14) ------------------------------------------------
+
+EPS = (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\n%%EndComments\n"
+       b"newpath 0 0 moveto 16 0 lineto 16 16 lineto closepath fill\nshowpage\n%%EOF\n")
+
+
+def test_error_class_is_the_one_root():
+    assert ImageLoadError is ImageError and face2scene.io.ImageError is ImageError
+
+
+def test_pil_formats_follow_image_suffixes():
+    ext = Image.registered_extensions()
+    assert PIL_FORMATS == tuple(dict.fromkeys(ext[s] for s in IMAGE_SUFFIXES))
+    assert set(PIL_FORMATS) == {"JPEG", "PNG", "TIFF", "WEBP", "BMP", "GIF"}
+
+
+def _run_bounded(fn, limit_s):
+    """fn() in a daemon thread; (result or exception, seconds). Fails the test past limit_s."""
+    box = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            box["value"] = exc
+    t0 = time.perf_counter()
+    th = threading.Thread(target=target, daemon=True)
+    th.start()
+    th.join(limit_s)
+    assert not th.is_alive(), f"still running after {limit_s} s"
+    return box["value"], time.perf_counter() - t0
+
+
+@pytest.fixture
+def no_subprocesses(monkeypatch):
+    """Any attempt to start a process is recorded and fails; Pillow is told Ghostscript exists."""
+    from PIL import EpsImagePlugin
+    started = []
+
+    def refuse(*args, **kwargs):
+        started.append(args[0] if args else kwargs.get("args"))
+        raise AssertionError(f"a subprocess was started: {started[-1]!r}")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    monkeypatch.setattr(os, "posix_spawn", refuse, raising=False)
+    monkeypatch.setattr(os, "system", refuse)
+    monkeypatch.setattr(EpsImagePlugin, "gs_binary", "gs")  # as on a machine with Ghostscript
+    return started
+
+
+@pytest.mark.parametrize("loader", ["load_image", "load_thumbnail"])
+def test_eps_named_jpg_refused_at_once_without_ghostscript(tmp_path, no_subprocesses, loader):
+    p = tmp_path / "holiday.jpg"
+    p.write_bytes(EPS)
+    fn = (lambda: load_image(p)) if loader == "load_image" else (lambda: load_thumbnail(p, 64))
+    err, seconds = _run_bounded(fn, 10)
+    assert no_subprocesses == []
+    assert isinstance(err, ImageError), err
+    msg = str(err)
+    assert "\n" not in msg and "holiday.jpg" in msg and "not an image" in msg, msg
+    assert seconds < 3
+
+
+def _foreign_files():
+    """(name, bytes) of formats Pillow could read but the project does not list, and non-images."""
+    small = Image.fromarray(_photo(16, 16))
+    out = [("eps.png", EPS), ("svg.png", b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/'
+                                         b'2000/svg" width="16" height="16"><rect width="16" '
+                                         b'height="16"/></svg>\n')]
+    for fmt in ("PDF", "ICO", "PPM", "TGA", "PCX", "SGI", "DDS", "JPEG2000", "QOI"):
+        b = BytesIO()
+        try:
+            small.save(b, fmt)
+        except (KeyError, OSError, ValueError):
+            continue  # this Pillow cannot write it
+        out.append((f"{fmt.lower()}.png", b.getvalue()))
+    return out
+
+
+@pytest.mark.parametrize("name,data", _foreign_files(),
+                         ids=lambda v: v if isinstance(v, str) else "")
+def test_unlisted_formats_refused(tmp_path, name, data, no_subprocesses):
+    p = tmp_path / name
+    p.write_bytes(data)
+    _expect_error(p, "not an image")
+    with pytest.raises(ImageError):
+        load_thumbnail(p, 32)
+    assert no_subprocesses == []
+
+
+def test_gif_first_frame(tmp_path):
+    frames = [Image.new("RGB", (30, 20), c) for c in ((255, 0, 0), (0, 0, 255))]
+    p = tmp_path / "anim.gif"
+    frames[0].save(p, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    img = load_image(p)
+    assert img.rgb.shape == (20, 30, 3) and img.meta.format == "GIF"
+    assert tuple(img.rgb[10, 10]) == (255, 0, 0)
+
+
+def test_listed_format_under_another_suffix_loads(tmp_path):
+    p = tmp_path / "really_a.png.jpg"
+    Image.fromarray(_photo()).save(p, "PNG")
+    assert load_image(p).meta.format == "PNG"
+
+
+# -- truncated JPEGs with the end marker put back (issue 14) --------------------------------------
+
+def _jpeg_bytes(rgb: np.ndarray, progressive: bool, quality: int = 90) -> bytes:
+    b = BytesIO()
+    Image.fromarray(rgb).save(b, "JPEG", quality=quality, progressive=progressive)
+    return b.getvalue()
+
+
+def _scene(h=240, w=320) -> np.ndarray:
+    """A synthetic photo: gradients, shapes and noise (enough detail for many scans)."""
+    a = _photo(h, w, seed=5).astype(np.int16)
+    yy, xx = np.mgrid[0:h, 0:w]
+    a[((yy - h / 2) ** 2 + (xx - w / 3) ** 2) < (h / 4) ** 2] //= 2
+    a[:, (xx[0] // 16) % 2 == 1] += 40
+    return np.clip(a, 0, 255).astype(np.uint8)
+
+
+def _check_cut_jpegs_refused(tmp_path, rgb, progressive):
+    data = _jpeg_bytes(rgb, progressive)
+    full = tmp_path / "whole.jpg"
+    full.write_bytes(data)
+    assert load_image(full).rgb.shape == rgb.shape
+    thumb = load_thumbnail(full, 64)
+    thumbs_refused = 0
+    for keep in (0.3, 0.6, 0.9):
+        p = tmp_path / f"cut{int(keep * 100)}{'_prog' if progressive else ''}.jpg"
+        p.write_bytes(data[: int(len(data) * keep)] + b"\xff\xd9")
+        with Image.open(p) as im:  # what the old loader saw: no error at all from Pillow
+            im.load()
+        _expect_error(p, "truncated")
+        # a thumbnail is refused when it would show the missing data; a progressive file that
+        # lacks only fine detail (the last scans) gives exactly the complete file's thumbnail
+        try:
+            t = load_thumbnail(p, 64)
+        except ImageError as exc:
+            assert "truncated" in str(exc) and p.name in str(exc)
+            thumbs_refused += 1
+        else:
+            assert progressive and np.array_equal(t, thumb), keep
+    assert thumbs_refused >= (3 if not progressive else 1)
+
+
+@pytest.mark.parametrize("progressive", [False, True], ids=["baseline", "progressive"])
+def test_cut_jpeg_with_end_marker_refused(tmp_path, progressive):
+    _check_cut_jpegs_refused(tmp_path, _scene(), progressive)
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("progressive", [False, True], ids=["baseline", "progressive"])
+def test_cut_real_jpeg_with_end_marker_refused(tmp_path, shared_data, progressive):
+    src = sorted((shared_data / "scenes").glob("*.jpg"))[0]
+    _check_cut_jpegs_refused(tmp_path, load_image(src).rgb, progressive)
+
+
+def _grey_sky(rgb: np.ndarray) -> np.ndarray:
+    """The photo with a large flat (128,128,128) band at the top and at the bottom: exactly the
+    value libjpeg fills missing data with, where a pixel test would see a cut."""
+    a = rgb.copy()
+    h = a.shape[0]
+    a[: h * 2 // 5] = 128
+    a[h * 3 // 5:] = 128
+    return a
+
+
+def _check_grey_sky_loads(tmp_path, rgb):
+    a = _grey_sky(rgb)
+    for progressive in (False, True):
+        p = tmp_path / f"sky{int(progressive)}.jpg"
+        p.write_bytes(_jpeg_bytes(a, progressive))
+        got = load_image(p).rgb
+        with Image.open(p) as im:
+            assert np.array_equal(got, np.asarray(im.convert("RGB")))  # pixels untouched
+        h = a.shape[0]
+        assert (got[: h // 3] == 128).all() and (got[-(h // 3):] == 128).all()
+        assert load_thumbnail(p, 64).shape[2] == 3
+
+
+def test_grey_sky_jpeg_is_not_taken_for_a_cut_one(tmp_path):
+    _check_grey_sky_loads(tmp_path, _scene())
+
+
+@pytest.mark.data
+def test_real_photo_with_grey_sky_loads(tmp_path, shared_data):
+    src = sorted((shared_data / "scenes").glob("*.jpg"))[0]
+    _check_grey_sky_loads(tmp_path, load_image(src).rgb)
+
+
+def test_jpeg_with_trailer_after_end_marker_loads(tmp_path):
+    """Motion photos append a video after the JPEG's end marker: still a complete photo."""
+    data = _jpeg_bytes(_scene(), progressive=True)
+    p = tmp_path / "motion.jpg"
+    p.write_bytes(data + b"\x00\x00\x00\x18ftypmp42" + bytes(4000))
+    assert load_image(p).rgb.shape == (240, 320, 3)
+
+
+def test_jpeg_with_restart_markers_loads_and_cut_refused(tmp_path):
+    b = BytesIO()
+    Image.fromarray(_scene()).save(b, "JPEG", quality=90, restart_marker_blocks=4)
+    data = b.getvalue()
+    assert b"\xff\xd0" in data
+    p = tmp_path / "rst.jpg"
+    p.write_bytes(data)
+    assert load_image(p).rgb.shape == (240, 320, 3)
+    p.write_bytes(data[: len(data) * 2 // 3] + b"\xff\xd9")
+    _expect_error(p, "truncated")
+
+
+# -- one pixel limit, bounded in time (issue 14) --------------------------------------------------
+
+def _jpeg_claiming(w: int, h: int, progressive: bool = False, size: int = 2000) -> bytes:
+    """A real JPEG's first ``size`` bytes, its frame header claiming w x h, end marker put back."""
+    data = _jpeg_bytes(_photo(64, 64), progressive)
+    sof = data.find(b"\xff\xc2" if progressive else b"\xff\xc0")
+    data = data[: sof + 5] + struct.pack(">HH", h, w) + data[sof + 9:]
+    return data[:size] + b"\xff\xd9"
+
+
+def test_default_limit_is_sane():
+    assert 100_000_000 <= DEFAULT_MAX_PIXELS <= 150_000_000
+
+
+def test_jpeg_header_bomb_over_the_limit_refused_fast(tmp_path):
+    p = tmp_path / "bomb.jpg"
+    p.write_bytes(_jpeg_claiming(13000, 13000))  # 169 MP in 2 KB: 19 s and 1.9 GB before
+    err, seconds = _run_bounded(lambda: load_image(p), 30)
+    assert isinstance(err, ImageError) and "too large" in str(err) and "bomb.jpg" in str(err)
+    assert seconds < 1.0
+    with pytest.raises(ImageError, match="too large"):
+        load_thumbnail(p, 128)
+
+
+@pytest.mark.parametrize("progressive", [False, True], ids=["baseline", "progressive"])
+def test_jpeg_header_bomb_under_the_limit_refused_in_bounded_time(tmp_path, progressive):
+    p = tmp_path / "bomb.jpg"
+    p.write_bytes(_jpeg_claiming(10000, 10000, progressive))  # 100 MP, under the limit
+    err, seconds = _run_bounded(lambda: load_image(p), 60)
+    assert isinstance(err, ImageError) and "truncated" in str(err), err
+    assert seconds < 5.0, seconds  # ~0.1-1 s: the cut is found at 1/8 scale before decoding
+
+
+def test_pillow_bomb_warning_and_error_become_image_error(tmp_path, monkeypatch):
+    p = tmp_path / "forty.png"
+    Image.fromarray(_photo(40, 40)).save(p)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 1600 px: Pillow warns
+    with warnings_recorded() as seen:
+        assert load_image(p).rgb.shape == (40, 40, 3)
+        assert load_thumbnail(p, 20).shape == (20, 20, 3)
+    assert seen == []  # nothing leaked to stderr
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a program that turns warnings into errors
+        assert load_image(p).rgb.shape == (40, 40, 3)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 700)  # over twice the limit: Pillow's error
+    _expect_error(p, "too large")
+
+
+class warnings_recorded:
+    def __enter__(self):
+        import warnings
+        self._ctx = warnings.catch_warnings(record=True)
+        seen = self._ctx.__enter__()
+        warnings.simplefilter("always")
+        return seen
+
+    def __exit__(self, *exc):
+        return self._ctx.__exit__(*exc)
+
+
+def test_corrupt_exif_warning_does_not_leak(tmp_path, capfd):
+    im = Image.fromarray(_photo())
+    p = tmp_path / "badexif.jpg"
+    im.save(p, exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x05\x01\x0f\x00\x02\xff\xff\xff\xff")
+    with warnings_recorded() as seen:
+        assert load_image(p).rgb.shape == (48, 64, 3)
+    assert seen == [] and capfd.readouterr().err == ""
+
+
+def test_one_limit_for_every_caller(tmp_path):
+    p = tmp_path / "big.png"
+    p.write_bytes(_png_with_header(12000, 11000))  # 132 MP header
+    _expect_error(p, "too large", "limit 120 mp")
+    with pytest.raises(ImageError, match="too large"):
+        load_thumbnail(p, 256)
+    with pytest.raises(ImageError, match="too large"):
+        load_thumbnail(tmp_path / "big.png", 256, max_pixels=10)
+
+
+# -- thumbnails -----------------------------------------------------------------------------------
+
+def test_thumbnail_jpeg_uses_draft_and_orientation(tmp_path, monkeypatch):
+    a = _scene(960, 1280)
+    im = Image.fromarray(a)
+    exif = im.getexif()
+    exif[0x0112] = 6
+    p = tmp_path / "big.jpg"
+    im.save(p, quality=92, exif=exif.tobytes())
+    drafts = []
+    from PIL import JpegImagePlugin
+    real_draft = JpegImagePlugin.JpegImageFile.draft
+
+    def spy(self, mode, size):
+        out = real_draft(self, mode, size)
+        drafts.append((size, self.size))
+        return out
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
+    t = load_thumbnail(p, 160)
+    assert t.shape == (160, 120, 3) and t.dtype == np.uint8 and t.flags["C_CONTIGUOUS"]
+    assert drafts and all(got[0] < 1280 for _, got in drafts)  # decoded at a reduced DCT scale
+    full = load_image(p).rgb  # upright, 1280 high
+    ref = np.asarray(Image.fromarray(full).resize((120, 160), Image.Resampling.LANCZOS))
+    assert np.abs(t.astype(int) - ref).mean() < 6
+
+
+def test_thumbnail_other_formats_and_box(tmp_path):
+    a = _scene(200, 300)
+    for suffix in (".png", ".tif", ".webp", ".bmp", ".gif"):
+        p = tmp_path / f"t{suffix}"
+        Image.fromarray(a).save(p)
+        assert load_thumbnail(p, 60).shape == (40, 60, 3), suffix
+        assert load_thumbnail(p, (1000, 20)).shape == (20, 30, 3), suffix
+        assert load_thumbnail(p, 5000).shape == (200, 300, 3), suffix  # never enlarged
+    with pytest.raises(ValueError):
+        load_thumbnail(tmp_path / "t.png", 0)
+
+
+# -- outputs the tool can read back (issue 14) ----------------------------------------------------
+
+def _big_icc(nbytes: int) -> bytes:
+    """A valid-looking ICC blob of nbytes (an sRGB profile padded with a private tag's worth)."""
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return icc + bytes(np.random.default_rng(0).integers(0, 256, nbytes - len(icc), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".tif", ".webp"])
+def test_every_output_reloads(tmp_path, suffix, caplog):
+    small_icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    huge_icc = _big_icc(4_000_000)
+    ex = Image.Exif()
+    ex[0x010F] = "Cam"
+    big_exif = Image.Exif()
+    big_exif[0x010E] = "x" * 100_000  # ImageDescription: 100 KB, more than a JPEG segment holds
+    cases = {"plain": {}, "meta": {"exif": ex.tobytes(), "icc_profile": small_icc},
+             "huge_icc": {"icc_profile": huge_icc}, "big_exif": {"exif": big_exif.tobytes()}}
+    for label, kw in cases.items():
+        for arr in (_photo(), _photo()[..., 0], np.zeros((1, 1, 3), np.uint8), _photo(7, 5)):
+            out = tmp_path / f"{label}_{arr.ndim}_{arr.shape[0]}{suffix}"
+            with caplog.at_level(logging.WARNING, logger="face2scene.io"):
+                save_image_atomic(out, arr, **kw)
+            img = load_image(out)
+            assert img.rgb.shape[:2] == arr.shape[:2], (label, out.name)
+            if label == "huge_icc":
+                assert img.meta.icc_profile is None
+            if label == "meta":
+                assert img.meta.icc_profile == small_icc
+    assert "ICC profile of 4000000 bytes not embedded" in caplog.text
+    assert (suffix == ".jpg") == ("EXIF block of" in caplog.text)
+    assert _leftovers(tmp_path) == []
+
+
+def test_icc_at_the_limit_is_kept(tmp_path):
+    icc = _big_icc(MAX_ICC_BYTES)
+    out = save_image_atomic(tmp_path / "limit.png", _photo(), icc_profile=icc)
+    assert load_image(out).meta.icc_profile == icc
+
+
+# -- temp names, long names, unwritable folders (issue 14) ----------------------------------------
+
+@pytest.mark.parametrize("nbytes", [240, 250, 255])
+def test_long_valid_file_names_can_be_written(tmp_path, nbytes):
+    name = "é" * ((nbytes - 4) // 2) + "a" * ((nbytes - 4) % 2) + ".png"  # two bytes per é
+    assert len(name.encode()) == nbytes
+    out = save_image_atomic(tmp_path / name, _photo())
+    assert load_image(out).rgb.shape == (48, 64, 3)
+    save_json_atomic(tmp_path / (name[:-4] + ".jsn"), {"ok": 1})
+    assert _leftovers(tmp_path) == []
+
+
+def test_temp_names_are_short_and_ours(tmp_path):
+    seen = []
+
+    def write(fh):
+        seen.extend(p.name for p in tmp_path.iterdir())
+        fh.write(b"x")
+    atomic_write(tmp_path / ("b" * 200 + ".bin"), write)
+    assert len(seen) == 1 and len(seen[0]) == 17
+    assert face2scene.io._TEMP_NAME.match(seen[0])
+
+
+def test_too_long_name_is_one_clear_oserror(tmp_path):
+    target = tmp_path / ("n" * 256 + ".png")
+    with pytest.raises(OSError) as ei:
+        save_image_atomic(target, _photo())
+    assert ei.value.errno == errno.ENAMETOOLONG
+    msg = str(ei.value)
+    assert "\n" not in msg and "too long" in msg and target.name in msg
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_folder_is_one_clear_oserror(tmp_path, monkeypatch):
+    real_open = os.open
+
+    def denied(path, *args, **kwargs):
+        if ".f2s-" in os.fspath(path):
+            raise PermissionError(errno.EACCES, "Permission denied", os.fspath(path))
+        return real_open(path, *args, **kwargs)
+    monkeypatch.setattr(os, "open", denied)
+    with pytest.raises(PermissionError) as ei:
+        save_image_atomic(tmp_path / "out.png", _photo())
+    msg = str(ei.value)
+    assert "\n" not in msg and "out.png" in msg and ".f2s-" not in msg
+    assert "permission" in msg.lower()
+    monkeypatch.undo()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")  # a file where a folder is needed
+    with pytest.raises(OSError) as ei:
+        save_json_atomic(blocker / "sub" / "r.json", {})
+    assert "\n" not in str(ei.value) and "r.json" in str(ei.value)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores modes")
+def test_read_only_folder_is_one_clear_oserror(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError) as ei:
+            save_image_atomic(ro / "out.png", _photo())
+        assert "\n" not in str(ei.value) and "out.png" in str(ei.value)
+    finally:
+        ro.chmod(0o700)
+
+
+# -- stale temp files and interrupted writes (issue 14) -------------------------------------------
+
+def test_clean_stale_temp_files_removes_only_ours(tmp_path):
+    old = time.time() - 7200
+    ours = [tmp_path / ".f2s-0123abcd.tmp", tmp_path / ".f2s-ffffffff.tmp"]
+    fresh = tmp_path / ".f2s-89abcdef.tmp"
+    others = [tmp_path / n for n in (".f2s-0123ABCD.tmp", ".f2s-0123abc.tmp", ".f2s-0123abcd.tmp.x",
+                                     "x.f2s-0123abcd.tmp", ".photo.png.abcdefgh.tmp", "photo.tmp")]
+    for p in ours + [fresh] + others:
+        p.write_bytes(b"partial")
+    (tmp_path / ".f2s-aaaaaaaa.tmp").mkdir()  # a folder with our name: not ours to remove
+    link = tmp_path / ".f2s-bbbbbbbb.tmp"
+    link.symlink_to(tmp_path / "photo.tmp")
+    for p in ours + others + [tmp_path / ".f2s-aaaaaaaa.tmp"]:
+        os.utime(p, (old, old))
+    os.utime(link, (old, old), follow_symlinks=False)
+    removed = clean_stale_temp_files(tmp_path)
+    assert sorted(removed) == sorted(ours)
+    assert fresh.exists() and all(p.exists() for p in others) and link.is_symlink()
+    assert clean_stale_temp_files(tmp_path, older_than_s=0) == [fresh]
+    assert clean_stale_temp_files(tmp_path / "missing") == []
+
+
+def test_write_in_progress_is_not_stale(tmp_path):
+    removed = []
+
+    def write(fh):
+        removed.extend(clean_stale_temp_files(tmp_path, older_than_s=-1))
+        fh.write(b"data")
+    atomic_write(tmp_path / "a.bin", write)
+    assert removed == [] and (tmp_path / "a.bin").read_bytes() == b"data"
+
+
+def test_keyboard_interrupt_during_write_removes_temp(tmp_path):
+    def write(fh):
+        fh.write(b"half")
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(tmp_path / "k.bin", write)
+    assert list(tmp_path.iterdir()) == []
+
+
+_SIGTERM_CHILD = """
+import sys, time
+from face2scene.io import atomic_write, install_sigterm_cleanup
+if sys.argv[2] == "install":
+    install_sigterm_cleanup()
+def write(fh):
+    fh.write(b"half a photo")
+    fh.flush()
+    print("writing", flush=True)
+    time.sleep(60)
+atomic_write(sys.argv[1], write)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("install", [True, False], ids=["installed", "default"])
+def test_sigterm_during_write(tmp_path, install):
+    target = tmp_path / "out.png"
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    child = subprocess.Popen([sys.executable, "-c", _SIGTERM_CHILD, str(target),
+                              "install" if install else "no"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    try:
+        assert child.stdout.readline().strip() == "writing", child.stderr.read()
+        assert len(list(tmp_path.glob(".f2s-*.tmp"))) == 1
+        child.send_signal(signal.SIGTERM)
+        rc = child.wait(20)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert not target.exists()
+    if install:
+        assert rc == 128 + signal.SIGTERM  # SystemExit(143): the temp file was removed
+        assert list(tmp_path.iterdir()) == []
+    else:  # killed outright: the temp stays until someone cleans up
+        assert rc == -signal.SIGTERM
+        assert len(clean_stale_temp_files(tmp_path, older_than_s=0)) == 1
+        assert list(tmp_path.iterdir()) == []
+
+
+def test_install_sigterm_cleanup_only_from_main_thread():
+    err, _ = _run_bounded(install_sigterm_cleanup, 10)
+    assert isinstance(err, RuntimeError)
+    previous = install_sigterm_cleanup()
+    try:
+        assert signal.getsignal(signal.SIGTERM) is face2scene.io._raise_system_exit
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_cuts_in_the_last_bytes_are_refused(tmp_path):
+    """Cuts inside the final blocks (the hardest: no whole block is missing) are still found."""
+    data = _jpeg_bytes(_scene(96, 128), progressive=False)
+    eoi = data.rfind(b"\xff\xd9")
+    with Image.open(BytesIO(data)) as im:
+        full = np.asarray(im.convert("RGB"))
+    damaged = missed = 0
+    for k in range(1, 80):
+        cut = data[: eoi - k] + b"\xff\xd9"
+        with Image.open(BytesIO(cut)) as im:
+            if np.array_equal(np.asarray(im.convert("RGB")), full):
+                continue  # only padding bits were lost
+        damaged += 1
+        p = tmp_path / f"tail{k}.jpg"
+        p.write_bytes(cut)
+        try:
+            load_image(p)
+            missed += 1
+        except ImageError as exc:
+            assert "truncated" in str(exc)
+    assert damaged > 60 and missed <= damaged // 50, (missed, damaged)
+
+
+def test_progressive_cut_between_two_scans_refused(tmp_path):
+    """Cut exactly where a scan ends: a well-formed file with fewer scans, no decoder error."""
+    data = _jpeg_bytes(_scene(), progressive=True)
+    sos = [i for i in range(len(data) - 1) if data[i:i + 2] == b"\xff\xda"]
+    assert len(sos) > 4
+    p = tmp_path / "fewer_scans.jpg"
+    p.write_bytes(data[: sos[len(sos) // 2]] + b"\xff\xd9")
+    with Image.open(p) as im:
+        im.load()  # Pillow: fine
+    _expect_error(p, "truncated", "scans")
+
+
+def test_jpeg_with_zero_filled_tail_refused(tmp_path):
+    """A pre-allocated download: zeros after the cut, no end marker. Libjpeg decodes zero bits as
+    picture data, so given enough of them Pillow returns a complete-looking garbage picture."""
+    data = _jpeg_bytes(_scene(96, 128), progressive=False)
+    for keep in (0.4, 0.6, 0.8):
+        p = tmp_path / f"preallocated{int(keep * 100)}.jpg"
+        p.write_bytes(data[: int(len(data) * keep)] + bytes(8 * len(data)))
+        with Image.open(p) as im:
+            im.load()  # no error from Pillow
+        _expect_error(p, "truncated", "end marker")
+
+
+def test_loads_in_threads_leave_the_warning_filters_as_they_were(tmp_path, monkeypatch):
+    """Pillow's warnings are silenced during each load; concurrent loads must not leave the
+    process-wide filters changed (nested catch_warnings from several threads would)."""
+    import warnings
+    p = tmp_path / "w.png"
+    Image.fromarray(_photo(40, 40)).save(p)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # every load warns inside Pillow
+    before = list(warnings.filters)
+    errors = []
+
+    def work():
+        try:
+            for _ in range(25):
+                load_image(p)
+                load_thumbnail(p, 16)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [] and warnings.filters == before
