@@ -946,5 +946,6 @@ def _json_default(obj: Any) -> Any:
 
 def save_json_atomic(path: PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented UTF-8 JSON atomically (numpy values and paths allowed)."""
-    data = (json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n").encode()
+    data = (json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n").encode(
+        "utf-8", "backslashreplace")  # a lone surrogate (an undecodable file name) stays readable
     return atomic_write(path, lambda fh: fh.write(data))

@@ -87,9 +87,9 @@ def test_refuses_to_overwrite_the_input(photos, tmp_path, capsys):
     src = tmp_path / "in.png"
     src.write_bytes((photos / "old.png").read_bytes())
     before = _sha(src)
-    assert main(["restore", str(src), "-o", str(src), "-q"]) == 1
+    assert main(["restore", str(src), "-o", str(src), "-q"]) == 2  # refused before any work
     assert _sha(src) == before
-    assert "cannot write" in capsys.readouterr().err
+    assert "refusing to overwrite the input" in capsys.readouterr().err
 
 
 def test_degrade_command_logs_parameters(photos, tmp_path):

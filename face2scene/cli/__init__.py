@@ -32,6 +32,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    # Library warnings (numpy's RuntimeWarning, Pillow's) are for developers: logged with -v,
+    # never printed between a user's result lines otherwise.
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.WARNING if args.verbose else logging.ERROR)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

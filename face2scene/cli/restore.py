@@ -5,10 +5,10 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from ..errors import Face2SceneError
-from ..options import DEVICES, FACE_BACKENDS, MAX_UPSCALE, RESTORERS, STAGES, is_image_path
+from ..options import DEVICES, FACE_BACKENDS, MAX_UPSCALE, OUTPUT_SUFFIXES, RESTORERS, STAGES, is_image_path
 
 
 def _reference_sources(path: Path) -> List[Path]:
@@ -60,68 +60,137 @@ class _TerminalProgress:
             self.bar.close()
 
 
-def _output_path(out: Path, inp: Path, several: bool, default_suffix: str = ".png") -> Path:
-    if several or out.is_dir() or str(out).endswith(("/", "\\")):
-        return out / f"{inp.stem}_restored{default_suffix}"
-    return out
+def show(path) -> str:
+    """A path as one printable line: undecodable bytes and control characters (a newline in a
+    file name) escaped, so every message stays one line on any terminal."""
+    text = str(path).encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def say(line: str, err: bool = False) -> None:
+    """print() that survives a closed pipe (``| head``): the batch goes on, output is dropped."""
+    stream = sys.stderr if err else sys.stdout
+    try:
+        print(line, file=stream, flush=True)
+    except BrokenPipeError:
+        import os
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())  # Python's documented recipe: later writes go nowhere
+    except OSError:
+        pass
+
+
+def _key(p: Path) -> str:
+    """A path's identity for collision checks (resolved, case-folded where the file system folds)."""
+    try:
+        return str(p.expanduser().resolve(strict=False))
+    except (OSError, RuntimeError):
+        return str(p.absolute())
+
+
+def plan_outputs(inputs: Sequence[Path], out: Path, report: Optional[Path]) -> List[Path]:
+    """Where each input's result goes, decided before any work.
+
+    One input and ``out`` a file name (it has a suffix, one we write): ``out`` itself. Otherwise
+    ``out/<stem>_restored.png``; when two inputs would get the same name (``a/x.png b/x.png``,
+    ``x.png x.jpg``) or a name is one of the inputs (``x.png x_restored.png -o .``), the later one
+    gets ``<stem>_restored-2.png`` (-3, ...). Raises ValueError (a one-line reason) when an output
+    or the report would overwrite an input or each other."""
+    inputs_keys = {_key(p) for p in inputs}
+    several = len(inputs) > 1
+    # a folder: several inputs, an existing folder, a trailing slash, or a name without a suffix
+    to_folder = several or out.is_dir() or str(out).endswith(("/", "\\")) or not out.suffix
+    if not to_folder:
+        if out.suffix.lower() not in OUTPUT_SUFFIXES:
+            raise ValueError(f"-o {show(out)}: cannot write {out.suffix} files "
+                             f"(use {', '.join(OUTPUT_SUFFIXES)})")
+        if _key(out) in inputs_keys:
+            raise ValueError(f"-o {show(out)}: refusing to overwrite the input photo")
+        outs = [out]
+    else:
+        taken = set(inputs_keys)
+        outs = []
+        for inp in inputs:
+            n, cand = 1, out / f"{inp.stem}_restored.png"
+            while _key(cand) in taken:
+                n += 1
+                cand = out / f"{inp.stem}_restored-{n}.png"
+            taken.add(_key(cand))
+            outs.append(cand)
+    if report is not None:
+        rk = _key(report)
+        if rk in inputs_keys:
+            raise ValueError(f"--report {show(report)}: refusing to overwrite an input photo")
+        if rk in {_key(o) for o in outs}:
+            raise ValueError(f"--report {show(report)}: is also where a restored photo goes")
+    return outs
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from ..io import ImageLoadError, load_image, save_image_atomic, save_json_atomic
+    from ..io import (ImageLoadError, clean_stale_temp_files, install_sigterm_cleanup, load_image,
+                      save_image_atomic, save_json_atomic)
     from ..pipeline import Face2ScenePipeline, PipelineConfig
 
-    try:
+    log = logging.getLogger(__name__)
+    try:  # everything that can be refused is refused here, before any work
         people = parse_refs(args.ref)
         config = PipelineConfig(device=args.device, restorer=args.restorer, face_backend=args.face_backend,
                                 models_dir=args.models_dir, upscale=args.upscale, tile_size=args.tile_size,
                                 seed=args.seed, paste_faces=not args.no_paste_faces, strength=args.strength)
-    except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
+        outputs = plan_outputs(args.inputs, args.output, args.report)
+    except (ValueError, OSError) as e:
+        say(f"error: {show(e)}", err=True)
         return 2
+    install_sigterm_cleanup()  # a SIGTERM during a write removes the temp file, like Ctrl-C
+    for folder in {o.parent for o in outputs} | ({args.report.parent} if args.report else set()):
+        try:
+            clean_stale_temp_files(folder)  # left by a run that was killed (kill -9, power cut)
+        except OSError:
+            pass
     pipe = Face2ScenePipeline(config)
     several = len(args.inputs) > 1
     reports, failures = [], 0
-    for inp in args.inputs:
-        entry = {"input": str(inp)}
+    for inp, out in zip(args.inputs, outputs):
+        entry = {"input": show(inp)}
         try:
             loaded = load_image(inp)
-        except ImageLoadError as e:
-            print(f"error: {e}", file=sys.stderr)
+        except (ImageLoadError, OSError) as e:
+            say(f"error: {show(e)}", err=True)
             failures += 1
-            reports.append({**entry, "error": str(e)})
+            reports.append({**entry, "error": show(e)})
             continue
-        bar = _TerminalProgress(inp.name, sys.stderr.isatty() and not args.quiet)
+        bar = _TerminalProgress(show(inp.name), sys.stderr.isatty() and not args.quiet)
         try:
             result = pipe.restore(loaded.rgb, people, progress=bar)
         except Face2SceneError as e:  # one bad photo never stops the others
             bar.close()
-            print(f"error: {inp}: restoration failed: {e}", file=sys.stderr)
-            logging.getLogger(__name__).debug("restoration failed", exc_info=True)
+            say(f"error: {show(inp)}: restoration failed: {show(e)}", err=True)
+            log.debug("restoration failed", exc_info=True)
             failures += 1
-            reports.append({**entry, "error": f"restoration failed: {e}"})
+            reports.append({**entry, "error": f"restoration failed: {show(e)}"})
             continue
         bar.close()
-        out = _output_path(args.output, inp, several)
         try:
             save_image_atomic(out, result.image, exif=loaded.meta.exif, icc_profile=loaded.meta.icc_profile,
                               protect=inp)
         except (OSError, ValueError) as e:
-            print(f"error: {out}: cannot write ({e})", file=sys.stderr)
+            say(f"error: {show(out)}: cannot write ({show(e)})", err=True)
             failures += 1
-            reports.append({**entry, "error": f"cannot write output: {e}"})
+            reports.append({**entry, "error": f"cannot write output: {show(e)}"})
             continue
         for w in result.warnings:
-            print(f"warning: {inp.name}: {w}", file=sys.stderr)
+            say(f"warning: {show(inp.name)}: {w}", err=True)
         d = result.degradation
         q = "none" if d.jpeg_quality is None else f"{d.jpeg_quality:.0f}"
-        print(f"{inp} -> {out}  [{len(result.faces)} face(s); degradation ({d.source}): noise {d.noise_sigma:.1f}, "
-              f"blur {d.blur_sigma:.2f} px, JPEG q {q}, scale {d.scale:.2f}; restorer {result.backends.restorer}]")
-        reports.append({**entry, "output": str(out), **result.to_json()})
+        say(f"{show(inp)} -> {show(out)}  [{len(result.faces)} face(s); degradation ({d.source}): noise "
+            f"{d.noise_sigma:.1f}, blur {d.blur_sigma:.2f} px, JPEG q {q}, scale {d.scale:.2f}; "
+            f"restorer {result.backends.restorer}]")
+        reports.append({**entry, "output": show(out), **result.to_json()})
     if args.report:
         try:
             save_json_atomic(args.report, reports if several else reports[0])
         except (OSError, ValueError) as e:
-            print(f"error: cannot write report {args.report}: {e}", file=sys.stderr)
+            say(f"error: cannot write report {show(args.report)}: {show(e)}", err=True)
             return 1
     return 1 if failures else 0
 
