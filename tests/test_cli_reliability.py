@@ -4,7 +4,6 @@ refused up front, odd file names print as one line, a closed stdout does not sto
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import subprocess
 import sys
