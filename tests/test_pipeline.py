@@ -200,7 +200,15 @@ def test_auto_runs_the_shipped_compact_restorer_with_the_face_code(sample, degra
     assert auto.backends.restorer == "compact"
     assert auto.backends.code == "face"  # conditioned by the learned FaDeX face code
     assert auto.image.shape == img.shape and not auto.warnings
+    # the result carries the code and the learned FaDeX's own estimate; the report tells the truth
+    assert auto.code.source == "face" and auto.code.faces_used == 1
+    assert auto.learned_estimate.details["estimator"] == "fadex-learned"
+    report = auto.to_json()
+    assert report["backends"]["fadex"] == "analytic + learned" and report["backends"]["estimate"] == "face"
+    assert report["code"] == {"source": "face", "faces_used": 1} and report["learned_estimate"]["source"] == "face"
     classical = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical")).restore(img, {"eileen": [ref]})
+    assert classical.code is None and classical.learned_estimate is None
+    assert classical.to_json()["backends"]["fadex"] == "analytic" and "restorer_code" not in classical.to_json()["backends"]
     # the shipped model refines the classical restorer's output: on the sample it does better
     assert psnr(sample, auto.image) > psnr(sample, classical.image) > psnr(sample, img) + 1.0
 
@@ -260,3 +268,20 @@ def test_classical_restorer_never_imports_torch_or_embeds_without_people(tmp_pat
             "print('torch' in sys.modules, r.backends.device, r.faces[0].face.embedding is None)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "cpu", "True"]
+
+
+def test_assignments_decide_whose_references_a_face_gets(sample, degraded):
+    """The app passes the person it shows for each face: None (unknown) is restored without anyone's
+    references, a name with exactly that person's references; the pipeline's own matcher only
+    decides faces the caller left out."""
+    img, _ = degraded
+    ref = np.ascontiguousarray(sample[:, ::-1])
+    pipe = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical"))
+    faces = pipe.detect_faces(img)
+    people = {"eileen": [ref], "someone else": [np.ascontiguousarray(sample[::-1])]}
+    unknown = pipe.restore(img, people, faces=faces, assignments={0: None})
+    assert unknown.faces[0].person is None and unknown.faces[0].references_used == []
+    assert unknown.faces[0].restored_crop is None and "nobody" in unknown.faces[0].skipped
+    named = pipe.restore(img, people, faces=faces, assignments={0: "eileen"})
+    assert named.faces[0].person == "eileen" and named.faces[0].references_used
+    assert all(u.startswith("eileen: reference") for u in named.faces[0].references_used)
