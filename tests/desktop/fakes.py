@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from face2scene.types import DegradationEstimate, DetectedFace, FaceResult, RestoreResult
+from face2scene.types import Backends, DegradationEstimate, DetectedFace, FaceResult, RestoreResult
 from f2s_desktop.engine import Engine, EngineError, blend_strength
 
 
@@ -87,7 +87,7 @@ class FakeEngine(Engine):
                                     references_used=[r["path"] for r in people.get(next(iter(people), ""), [])],
                                     estimate=DegradationEstimate(3.0, 1.2, 70, 1.0, "face", 0.8)))
         est = DegradationEstimate(3.0, 1.2, 70.0, 1.0, "face" if faces else "blind", 0.7)
-        return RestoreResult(out, (rgb.shape[1], rgb.shape[0]), faces, est, {"restorer": "fake"},
+        return RestoreResult(out, (rgb.shape[1], rgb.shape[0]), faces, est, Backends("fake", "fake", est.source, "fake", "cpu"),
                              {"total": 0.01})
 
 

@@ -223,7 +223,7 @@ def test_queue_states_versions_never_overwritten(lib, tmp_path):
     assert st[ids[0]].status == "done" and st[ids[2]].status == "done"
     assert st[ids[1]].status == "error" and "cannot be restored" in st[ids[1]].status_error  # batch went on
     v1 = lib.latest_version(ids[0])
-    assert v1.number == 1 and Path(v1.path).is_file() and v1.backends == {"restorer": "fake"}
+    assert v1.number == 1 and Path(v1.path).is_file() and v1.backends["restorer"] == "fake"
     assert v1.degradation["noise_sigma"] == 3.0 and v1.settings["tile_size"] == 512
     first = Path(v1.path).read_bytes()
     q.enqueue([ids[0]], EngineSettings(strength=0.5).to_json())
