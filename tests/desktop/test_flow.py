@@ -98,13 +98,13 @@ def test_import_assign_restore_compare_export(qtbot, make_window, tmp_path, iden
     win.import_paths([str(tmp_path / "album")], on_done=done.append)
     qtbot.waitUntil(lambda: bool(done), timeout=20000)
     assert len(done[0].added) == (2 if other else 1)
-    pid = next(p.id for p in win.lib.photos() if p.name == "photo.jpg")
+    pid = next(p.id for p in win.lib.photos.all() if p.name == "photo.jpg")
     # assign people: a person with a reference album
     person_id = win.people.add_person("Angelina")
     win.people.add_references(person_id, [str(r) for r in refs])
-    qtbot.waitUntil(lambda: len(win.lib.references(person_id)) == 2 and not win.lib.references_pending()
-                    and not win.lib.photos_pending_faces(), timeout=60000)
-    faces = win.lib.faces(pid)
+    qtbot.waitUntil(lambda: len(win.lib.people.references(person_id)) == 2 and not win.lib.people.references_pending()
+                    and not win.lib.photos.pending_faces(), timeout=60000)
+    faces = win.lib.faces.for_photo(pid)
     assert len(faces) >= 1
     face = max(faces, key=lambda f: (f.box[2] - f.box[0]))
     assert face.suggested_person_id == person_id and face.suggested_confidence > 0.5
@@ -112,33 +112,33 @@ def test_import_assign_restore_compare_export(qtbot, make_window, tmp_path, iden
     qtbot.waitUntil(lambda: win.face_panel.photo_id == pid, timeout=5000)
     win.face_panel.select_index(face.idx)
     win.face_panel.assign(person_id)  # confirm
-    assert win.lib.face(face.id).confirmed_person_id == person_id
+    assert win.lib.faces.get(face.id).confirmed_person_id == person_id
     # restore (shortcut), one worker thread, progress per stage
     stages = []
     win.worker.jobProgress.connect(lambda p, st, fr, m, eta: stages.append(st))
-    win.grid.setFocus()
+    win.library_page.grid.setFocus()
     with qtbot.waitSignal(win.worker.jobFinished, timeout=120000,
                           check_params_cb=lambda p, state, vid, err: p == pid) as blk:
         qtbot.keyClick(win, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     assert blk.args[1] == "done", blk.args[3]
     assert {"faces", "restore"} & set(stages)
-    v = win.lib.latest_version(pid)
+    v = win.lib.versions.latest(pid)
     assert v.backends["restorer"] == "classical" and v.degradation["source"] in ("face", "blind")
     rf = next(f for f in v.result["faces"] if f["person"] == "Angelina")
     assert rf["references_used"] and Path(v.face_crop_path(rf["index"])).is_file()
     # compare: versions listed, after image shown, faces highlighted with the person's name
     win.tabs.setCurrentIndex(1)
-    qtbot.waitUntil(lambda: win.compare.after is not None, timeout=10000)
-    assert win.compare.before.size() == win.compare.after.size()
-    assert any("Angelina" in m.label for m in win.compare.faces)
+    qtbot.waitUntil(lambda: win.compare_page.view.after is not None, timeout=10000)
+    assert win.compare_page.view.before.size() == win.compare_page.view.after.size()
+    assert any("Angelina" in m.label for m in win.compare_page.view.faces)
     assert "noise" in win.face_panel.estimate.text() and "r" in win.face_panel.refs.text()
-    img = win.compare.grab().toImage()
+    img = win.compare_page.view.grab().toImage()
     assert not img.isNull()
     # re-running adds a version, never overwrites
     first = Path(v.path).read_bytes()
     with qtbot.waitSignal(win.worker.jobFinished, timeout=120000):
         win.enqueue([pid])
-    assert [x.number for x in win.lib.versions(pid)] == [1, 2] and Path(v.path).read_bytes() == first
+    assert [x.number for x in win.lib.versions.for_photo(pid)] == [1, 2] and Path(v.path).read_bytes() == first
     # export (background), EXIF/ICC carried, originals untouched
     from f2s_desktop.export import ExportOptions
     out = []
@@ -151,7 +151,7 @@ def test_import_assign_restore_compare_export(qtbot, make_window, tmp_path, iden
     from PIL import Image
     with Image.open(exported) as im:
         arr = np.asarray(im.convert("RGB"))
-    assert arr.shape[:2] == (win.compare.after.height(), win.compare.after.width())
+    assert arr.shape[:2] == (win.compare_page.view.after.height(), win.compare_page.view.after.width())
     assert all(p.read_bytes() == b for p, b in originals.items())
 
 
@@ -165,5 +165,5 @@ def test_app_self_test_restores_sample(qtbot, tmp_path, monkeypatch):
     home = tmp_path / "home"
     assert app.main(["--home", str(home), "--self-test"]) == 0
     lib = Library(app_paths(home))
-    assert len(lib.versions(lib.photos()[0].id)) == 1
+    assert len(lib.versions.for_photo(lib.photos.all()[0].id)) == 1
     lib.close()

@@ -25,7 +25,7 @@ def test_desktop_file_validates_and_opens_images():
 
 
 def test_desktop_mime_types_match_importer():
-    from f2s_desktop.library import IMAGE_SUFFIXES
+    from face2scene.options import IMAGE_SUFFIXES
     cp = configparser.ConfigParser(interpolation=None)
     cp.optionxform = str
     cp.read(DESKTOP)
