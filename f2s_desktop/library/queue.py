@@ -44,7 +44,8 @@ class RestoreQueue:
 
     @staticmethod
     def _job(r) -> Job:
-        info = None if r["error"] is None else ErrorInfo(r["error_kind"] or "bug", r["error"], r["error_file"])
+        # an error recorded before its kind was kept (schema 1) has the generic kind "error"
+        info = None if r["error"] is None else ErrorInfo(r["error_kind"] or "error", r["error"], r["error_file"])
         return Job(int(r["id"]), int(r["photo_id"]), r["state"], json.loads(r["settings"]), float(r["created"]),
                    r["started"], r["finished"], r["error"], r["version_id"], int(r["attempts"]), info)
 

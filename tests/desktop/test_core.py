@@ -296,6 +296,180 @@ def test_worker_thread_connection(lib, tmp_path):
     assert all(p.status == "done" for p in lib.photos.all())
 
 
+# ------------------------------------------------------------------ what the pipeline receives
+def test_pipeline_gets_an_assignment_for_every_face(lib, tmp_path):
+    """What the user sees is what is restored: every face goes to the pipeline with the person the
+    app shows (confirmed, else suggested) or None (unknown or cleared: restored without anyone's
+    references); the people given are exactly those named; a group-photo reference carries the
+    chosen face's box."""
+    from f2s_desktop.present import face_label, version_warnings
+    ann, bob, cara = (lib.people.add(n) for n in ("Ann", "Bob", "Cara"))
+    aref, bref = make_photo(tmp_path / "refs" / "ann.png", 10), make_photo(tmp_path / "refs" / "bob.png", 11)
+    group = make_photo(tmp_path / "refs" / "group.png", 12)
+    cref = make_photo(tmp_path / "refs" / "cara.png", 13)
+    photo = make_photo(tmp_path / "p" / "family.png", 20, size=(200, 64))
+    eng = FakeEngine({
+        _key(aref): [face_dict(0, seed=1)], _key(bref): [face_dict(1, seed=2)],
+        _key(group): [face_dict(1, box=(0, 0, 60, 60), seed=3), face_dict(5, box=(60, 0, 80, 20), seed=4)],
+        _key(cref): [face_dict(2, seed=5)],
+        _key(photo): [face_dict(0, box=(0, 10, 30, 40), jitter=0.1, seed=6),      # Ann, suggested
+                      face_dict(1, box=(40, 10, 70, 40), jitter=0.1, seed=7),     # Bob, confirmed
+                      face_dict(2, box=(80, 10, 110, 40), jitter=0.1, seed=8),    # Cara, cleared by the user
+                      face_dict(7, box=(120, 10, 150, 40), jitter=0.1, seed=9)]})  # nobody in the library
+    lib.people.add_references(ann, [aref])
+    lib.people.add_references(bob, [bref, group])
+    lib.people.add_references(cara, [cref])
+    for r in lib.people.references_pending():
+        analyse_reference(lib, eng, r.id)
+    lib.photos.import_files([photo])
+    pid = lib.photos.all()[0].id
+    analyse_photo(lib, eng, pid)
+    f = lib.faces.for_photo(pid)
+    assert [x.suggested_person_id for x in f] == [ann, bob, cara, None]
+    lib.faces.confirm(f[1].id, bob)
+    lib.faces.confirm(f[2].id, None)
+    shown = [face_label(lib, x) for x in lib.faces.for_photo(pid)]
+    assert shown[0].startswith("Ann?") and shown[1] == "Bob \u2713" and shown[2:] == ["?", "?"]
+    faces, assignments = lib.faces_for_pipeline(pid)
+    assert len(faces) == 4 and assignments == {0: "Ann", 1: "Bob", 2: None, 3: None}
+    people = lib.people_for_pipeline(pid)
+    assert set(people) == {"Ann", "Bob"}
+    assert [r["box"] is not None for r in people["Bob"]] == [False, True]  # the group photo's chosen face
+    lib.queue.enqueue([pid], EngineSettings().to_json())
+    run_queue(lib, eng)
+    got = eng.calls[-1]
+    assert got["assignments"] == assignments and set(got["people"]) == {"Ann", "Bob"}
+    v = lib.versions.latest(pid)
+    rf = v.result["faces"]
+    assert rf[0]["references_used"] == [str(aref.resolve())]
+    assert rf[1]["references_used"] == [str(bref.resolve()), str(group.resolve())]
+    for unknown in rf[2:]:
+        assert unknown["references_used"] == [] and unknown["skipped"]
+    assert "face 4: marked as nobody in the library" in version_warnings(v)
+    # a person the app shows whose references are all gone is still given (with none), never dropped
+    aref.unlink()
+    assert lib.people_for_pipeline(pid)["Ann"] == []
+
+
+def test_group_reference_goes_to_the_pipeline_as_refimage(tmp_path):
+    """A reference whose chosen face is one of several is cropped out and passed as a RefImage
+    labelled with its file (so the report names the file); a one-face reference stays a path."""
+    from face2scene.types import RefImage
+    from f2s_desktop.engine import Engine
+    group = make_photo(tmp_path / "group.png", 3, size=(160, 100))
+    single = make_photo(tmp_path / "single.png", 4)
+    out = Engine().people_images({"Bob": [{"path": str(group), "box": [100, 20, 140, 60]},
+                                          {"path": str(single), "box": None}]})
+    crop, path = out["Bob"]
+    assert isinstance(crop, RefImage) and crop.label == str(group) and crop.image.shape[2] == 3
+    assert crop.image.shape[:2] != (100, 160) and path == str(single)
+
+
+def test_refimage_crosses_a_process_pipe():
+    """The engine process's pipe pickles what it carries: a RefImage arrives whole."""
+    import multiprocessing as mp
+    from face2scene.types import RefImage
+    a, b = mp.get_context("spawn").Pipe()
+    ref = RefImage(np.arange(48, dtype=np.uint8).reshape(4, 4, 3), label="/photos/group.jpg")
+    a.send({"Ann": [ref]})
+    got = b.recv()["Ann"][0]
+    assert isinstance(got, RefImage) and got.label == ref.label and np.array_equal(got.image, ref.image)
+    a.close()
+    b.close()
+
+
+# ------------------------------------------------------------------ errors as data
+def test_errors_cross_boundaries_as_typed_data(caplog):
+    """{kind, message, file} survives JSON (the pipe, the database) and comes back as the same type;
+    anything else is a "bug" whose traceback is logged where it happened."""
+    import json
+    from face2scene.errors import (Cancelled, ConfigError, Face2SceneError, FaceBackendError, ImageError,
+                                   WeightsError)
+    from f2s_desktop.errors import EngineError, ErrorInfo, InternalError, error_info
+    for cls in (ImageError, WeightsError, ConfigError, FaceBackendError, EngineError):
+        info = error_info(cls("it went wrong\nsecond line"), file="/photos/a.jpg")
+        back = ErrorInfo.from_json(json.loads(json.dumps(info.to_json())))
+        e = back.to_exception()
+        assert type(e) is cls and back.kind == cls.kind and str(e) == "it went wrong"
+        assert e.file == "/photos/a.jpg" and error_info(e) == back
+    assert type(error_info(Cancelled("stop")).to_exception()) is Cancelled
+    try:
+        {}["missing"]
+    except KeyError as exc:
+        with caplog.at_level("ERROR"):
+            bug = error_info(exc)
+    assert bug.kind == "bug" and bug.message == "KeyError: 'missing'" and "Traceback" in bug.detail
+    assert "KeyError" in caplog.text and "Traceback" in caplog.text
+    e = bug.to_exception()
+    assert isinstance(e, InternalError) and isinstance(e, Face2SceneError) and str(e) == bug.message
+
+
+def test_job_errors_keep_kind_and_file(lib, tmp_path, monkeypatch):
+    files = _setup_photos(lib, tmp_path, 3)
+    eng = FakeEngine(fail_on={_key(files[0])})
+    broken = files[2]
+    ids = [p.id for p in lib.photos.all()]
+    real = FakeEngine.restore
+
+    def restore(self, rgb, *a, **kw):
+        if self.key(rgb) == _key(files[1]):
+            raise ZeroDivisionError("division by zero")  # a bug in the engine
+        return real(self, rgb, *a, **kw)
+    monkeypatch.setattr(FakeEngine, "restore", restore)
+    broken.write_bytes(b"not an image any more")
+    lib.queue.enqueue(ids, {})
+    run_queue(lib, eng)
+    jobs = {j.photo_id: j for j in lib.queue.jobs()}
+    e0, e1, e2 = (jobs[i].error_info for i in ids)
+    assert (e0.kind, e0.message) == ("engine", "this photo cannot be restored (test)")
+    assert (e1.kind, e1.message) == ("bug", "ZeroDivisionError: division by zero")
+    assert e2.kind == "image" and "p2.png" in e2.message
+    assert e0.file == lib.photos.get(ids[0]).path and e2.file == lib.photos.get(ids[2]).path
+    assert lib.photos.get(ids[1]).status_error == "ZeroDivisionError: division by zero"  # one line for the user
+    lib.queue.retry_errors()
+    assert all(j.error_info is None for j in lib.queue.jobs())
+
+
+def test_process_engine_errors_are_typed(caplog):
+    """Across the engine process's pipe: a bad option arrives as ConfigError, a bug in the child as
+    InternalError with its traceback logged in the app's log."""
+    pytest.importorskip("face2scene.pipeline")
+    from face2scene.errors import ConfigError
+    from f2s_desktop.engine_process import ProcessEngine
+    from f2s_desktop.errors import InternalError
+    eng = ProcessEngine(EngineSettings(device="cpu", restorer="nope"))
+    try:
+        with pytest.raises(ConfigError, match="unknown restorer 'nope'"):
+            eng.matcher()
+        eng._call("settings", EngineSettings(device="cpu", restorer="classical").to_json())
+        with caplog.at_level("ERROR"), pytest.raises(InternalError) as bug:
+            eng.detect("not an image")
+        assert bug.value.info.kind == "bug" and "\n" not in str(bug.value)
+        assert "Traceback" in caplog.text and "the restoration process failed" in caplog.text
+    finally:
+        eng.close()
+
+
+def test_schema_1_library_is_migrated(tmp_path):
+    """A library made before job errors kept their kind opens, migrated, with its rows kept."""
+    from f2s_desktop.library.schema import SCHEMA_V1
+    paths = app_paths(tmp_path / "old").ensure()
+    c = sqlite3.connect(paths.database)
+    c.executescript(SCHEMA_V1)
+    c.execute("INSERT INTO photos(id, path, sha256, imported) VALUES (1, '/a.jpg', 'x', 0)")
+    c.execute("INSERT INTO jobs(photo_id, state, settings, created, error) VALUES (1, 'error', '{}', 0, 'old')")
+    c.execute("PRAGMA user_version = 1")
+    c.commit()
+    c.close()
+    lib = Library(paths)
+    try:
+        assert lib.schema_version == SCHEMA_VERSION > 1
+        (job,) = lib.queue.jobs()
+        assert job.error == "old" and job.error_info.kind == "error" and lib.photos.get(1).status == "error"
+    finally:
+        lib.close()
+
+
 # ------------------------------------------------------------------ export
 
 
