@@ -445,3 +445,94 @@ def test_second_instance_on_same_library_refused(qtbot, tmp_path, capsys):
     finally:
         held.unlock()
     assert app.main(["--home", str(home), "--quit-after-ready"]) == 0
+
+
+FALLBACK = ("the compact restorer could not be loaded: no weights in /models/compact (test); "
+            "used the classical restorer")
+
+
+def test_version_warnings_shown_on_compare_page_and_version_list(qtbot, make_window, tmp_path):
+    """A version's warnings are on screen: a word-wrapped label under the image (never widening the
+    window) and a warning mark, count and tooltip on the version in the list."""
+    files = _photos(tmp_path, 2)
+    eng = FakeEngine(warnings=[FALLBACK + " " + "and a long explanation " * 12])
+    win = make_window(lambda: eng)
+    _import(qtbot, win, files)
+    ids = [p.id for p in win.lib.photos.all()]
+    page = win.compare_page
+    width, page_min = win.width(), page.minimumSizeHint().width()
+    with qtbot.waitSignal(win.worker.jobFinished, timeout=10000):
+        win.enqueue([ids[0]])
+    win.select_photo(ids[0])
+    win.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: page.warnings.isVisible(), timeout=5000)
+    assert FALLBACK in page.warnings.text() and page.warnings.wordWrap()
+    combo = page.version_combo
+    assert "\u26a0 1 warning" in combo.currentText() and not combo.itemIcon(combo.currentIndex()).isNull()
+    assert FALLBACK in combo.itemData(combo.currentIndex(), Qt.ItemDataRole.ToolTipRole)
+    assert win.width() == width and page.minimumSizeHint().width() == page_min  # the long warning wraps
+    # a photo without a version shows no warnings
+    win.select_photo(ids[1])
+    qtbot.waitUntil(lambda: page.photo_id == ids[1], timeout=5000)
+    assert not page.warnings.isVisible() and combo.currentText() == "not restored yet"
+
+
+def test_confirm_recomputes_suggestions_off_the_gui_thread(qtbot, make_window, tmp_path, monkeypatch):
+    """Confirming a face returns at once; every other face's suggestion is recomputed on the
+    background pool, after which the views refresh through libraryChanged."""
+    import threading
+    from f2s_desktop.library.faces import Faces
+    files = _photos(tmp_path, 2)
+    eng = FakeEngine({_key(files[0]): [face_dict(3, jitter=0.1, seed=1)],
+                      _key(files[1]): [face_dict(3, jitter=0.1, seed=2)]})
+    win = make_window(lambda: eng)
+    _import(qtbot, win, files)
+    qtbot.waitUntil(lambda: win.lib.photos.pending_faces() == [], timeout=10000)
+    p0, p1 = (next(p.id for p in win.lib.photos.all() if p.name == n) for n in ("p0.png", "p1.png"))
+    assert win.lib.faces.for_photo(p1)[0].suggested_person_id is None
+    ran_on = []
+    real = Faces.update_suggestions
+
+    def spy(self, *a, **kw):
+        ran_on.append(threading.current_thread() is threading.main_thread())
+        return real(self, *a, **kw)
+    monkeypatch.setattr(Faces, "update_suggestions", spy)
+    dan = win.people.add_person("Dan")
+    win.select_photo(p0)
+    qtbot.waitUntil(lambda: win.face_panel.photo_id == p0, timeout=5000)
+    with qtbot.waitSignal(win.library.libraryChanged, timeout=5000,
+                          check_params_cb=lambda what, ids: what == "suggestions"):
+        win.face_panel.assign(dan)
+        assert ran_on == []  # returned without recomputing
+        assert win.lib.faces.for_photo(p0)[0].confirmed_person_id == dan
+    assert ran_on and not any(ran_on)  # recomputed, off the GUI thread
+    assert win.lib.faces.for_photo(p1)[0].suggested_person_id == dan
+    qtbot.waitUntil(lambda: "Dan" in win.people.people.item(0).text() and "2 faces" in
+                    win.people.people.item(0).text(), timeout=5000)
+    # a burst of changes makes one recompute; quitting runs a pending one at once
+    ran_on.clear()
+    win.face_panel.clear()
+    win.face_panel.assign(dan)
+    win.shutdown()
+    assert len(ran_on) == 1
+
+
+def test_app_choices_come_from_face2scene_options(qtbot, make_window, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+    from face2scene.options import DEVICES, RESTORERS, file_dialog_filter
+    from f2s_desktop.engine import EngineSettings
+    from f2s_desktop.ui.dialogs import SettingsDialog
+    d = SettingsDialog(EngineSettings())
+    qtbot.addWidget(d)
+    assert [d.device.itemText(i) for i in range(d.device.count())] == list(DEVICES)
+    assert sorted(d.restorer.itemText(i) for i in range(d.restorer.count())) == sorted(RESTORERS)
+    win = make_window(lambda: FakeEngine(), start_worker=False)
+    seen = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a: seen.append(a[-1]) or ([], ""))
+    win.import_dialog()
+    win.people.add_person("Ann")
+    win.people._add_ref_files()
+    assert seen == [file_dialog_filter()] * 2 and "*.gif" in seen[0]
+    gif = tmp_path / "old.gif"
+    make_photo(gif, 3, fmt="GIF")
+    assert win.lib.photos.import_files([gif]).added
