@@ -9,8 +9,9 @@ Protocol (a multiprocessing pipe, spawn context): the parent sends ``(op, payloa
 answers ``("progress", stage, fraction, message)`` any number of times, then ``("ok", value)`` or
 ``("error", {kind, message, file, detail})`` (:class:`errors.ErrorInfo` as plain data), which the
 parent raises again as the matching exception type. Values are pickled: numpy arrays, the
-pipeline's dataclasses (``RestoreResult``, ``RefImage`` references) cross as they are. Cancel and pause are shared events the child's progress hook and
-cancel token read, so they act between stages, faces and tiles. Qt-free.
+pipeline's dataclasses (``RestoreResult``, ``RefImage`` references) cross as they are. Cancel and
+pause are shared events the child's progress hook and cancel token read, so they act between
+stages, faces and tiles. Qt-free.
 """
 from __future__ import annotations
 
@@ -45,7 +46,6 @@ def _serve(conn, cancel_ev, pause_ev, settings_json: Dict[str, Any]) -> None:
             torch.set_num_threads(int(threads))
         except ImportError:
             pass
-    from face2scene.progress import Cancelled
     engine = Engine(EngineSettings.from_json(settings_json))
     cancel = CancelToken(cancel_ev)  # shared with the parent, which sets it
 
@@ -80,7 +80,7 @@ def _serve(conn, cancel_ev, pause_ev, settings_json: Dict[str, Any]) -> None:
             else:
                 raise EngineError(f"unknown request {op!r}")
             conn.send(("ok", value))
-        except (Cancelled, Exception) as e:  # noqa: BLE001 - sent to the parent, the loop goes on
+        except Exception as e:  # noqa: BLE001 - sent to the parent (Cancelled too), the loop goes on
             conn.send(("error", error_info(e).to_json()))  # a bug's traceback is logged here too
 
 

@@ -68,7 +68,7 @@ class SyntheticEngine:
 
     def __new__(cls, seconds: float):
         import numpy as np
-        from face2scene.types import DegradationEstimate, RestoreResult
+        from face2scene.types import Backends, DegradationEstimate, RestoreResult
         from f2s_desktop.engine import Engine
 
         class _E(Engine):
@@ -91,7 +91,8 @@ class SyntheticEngine:
                         cancel.raise_if_cancelled()
                     k += 1
                 return RestoreResult(rgb.copy(), (rgb.shape[1], rgb.shape[0]), [],
-                                     DegradationEstimate(1, 1, None), {"restorer": "synthetic"}, {})
+                                     DegradationEstimate(1, 1, None),
+                                     Backends("none", "none", "given", "synthetic", "cpu"), {})
         return _E()
 
 

@@ -130,7 +130,7 @@ def main() -> int:
         # confirm the suggested face on the first portrait, then restore all but one photo
         for f in lib.faces.for_photo(ids["eileen.png"]):
             if f.suggested_person_id == person:
-                lib.faces.confirm(f.id, person)
+                win.library.confirm_face(f.id, person)
         win.enqueue([ids["eileen.png"], ids["eileen_porch.png"], ids["chelsea.png"], ids["launch.png"]])
         assert wait_for(lambda: win.lib.queue.pending() == 0, timeout=600), "restoration did not finish"
         win.people.refresh()

@@ -75,6 +75,13 @@ class Database:
         else:
             c.execute("COMMIT")
 
+    def get_row(self, table: str, row_id: int, what: str) -> sqlite3.Row:
+        """The row of ``table`` with this id; a LibraryError ("no <what> with id N") if none."""
+        r = self.conn.execute(f"SELECT * FROM {table} WHERE id=?", (row_id,)).fetchone()
+        if r is None:
+            raise LibraryError(f"no {what} with id {row_id}")
+        return r
+
     @property
     def user_version(self) -> int:
         return int(self.conn.execute("PRAGMA user_version").fetchone()[0])

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .db import LibraryError, emb, emb_blob
+from .db import emb, emb_blob
 
 if TYPE_CHECKING:
     from face2scene.people import Matcher
@@ -89,10 +89,7 @@ class Faces:
         return [self._row(r) for r in rows]
 
     def get(self, face_id: int) -> FaceRow:
-        r = self.db.conn.execute("SELECT * FROM faces WHERE id=?", (face_id,)).fetchone()
-        if r is None:
-            raise LibraryError(f"no face with id {face_id}")
-        return self._row(r)
+        return self._row(self.db.get_row("faces", face_id, "face"))
 
     def rejected(self, face_id: int) -> List[int]:
         """People the user cleared from this face (never suggested for it again)."""

@@ -132,10 +132,7 @@ class RestoreQueue:
         return [self._job(r) for r in rows]
 
     def job(self, job_id: int) -> Job:
-        r = self.db.conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
-        if r is None:
-            raise LibraryError(f"no job with id {job_id}")
-        return self._job(r)
+        return self._job(self.db.get_row("jobs", job_id, "job"))
 
     def counts(self) -> Dict[str, int]:
         out = {s: 0 for s in STATES}

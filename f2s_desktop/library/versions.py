@@ -72,10 +72,7 @@ class Versions:
         return [self._row(r) for r in rows]
 
     def get(self, version_id: int) -> VersionRow:
-        r = self.db.conn.execute("SELECT * FROM versions WHERE id=?", (version_id,)).fetchone()
-        if r is None:
-            raise LibraryError(f"no version with id {version_id}")
-        return self._row(r)
+        return self._row(self.db.get_row("versions", version_id, "version"))
 
     def latest(self, photo_id: int) -> Optional[VersionRow]:
         r = self.db.conn.execute("SELECT * FROM versions WHERE photo_id=? ORDER BY number DESC LIMIT 1",

@@ -70,10 +70,7 @@ class LibraryModel(QObject):
     def add_references(self, person_id: int, paths: List[str], done: Callable[[ImportReport], None],
                        failed: Callable[[str], None]) -> None:
         """Add files/folders to an album in the background (hashing takes a while)."""
-        def added(rep: ImportReport) -> None:
-            self.notify("references")
-            done(rep)
-        self.bg.run(lambda: self.lib.people.add_references(person_id, paths), added, failed)
+        self._in_background(lambda: self.lib.people.add_references(person_id, paths), "references", done, failed)
 
     def choose_reference_face(self, ref_id: int, face_index: int) -> None:
         self.lib.people.choose_reference_face(ref_id, face_index, update=False)
@@ -89,10 +86,17 @@ class LibraryModel(QObject):
     def import_photos(self, paths: List[str], done: Callable[[ImportReport], None], failed: Callable[[str], None],
                       progress: Callable[[int, int, str], None]) -> None:
         """Import in the background; the worker then detects the new photos' faces."""
-        def imported(rep: ImportReport) -> None:
-            self.notify("photos")
-            done(rep)
-        self.bg.run(lambda report: self.lib.photos.import_files(paths, progress=report), imported, failed, progress)
+        self._in_background(lambda report: self.lib.photos.import_files(paths, progress=report), "photos",
+                            done, failed, progress)
+
+    def _in_background(self, fn: Callable, what: str, done: Callable, failed: Callable[[str], None],
+                       progress: Optional[Callable[[int, int, str], None]] = None) -> None:
+        """Run ``fn`` on the pool (``fn(report)`` with ``progress``, as ``Background.run``); when it
+        succeeds say ``what`` changed, then ``done(result)``."""
+        def finished(result) -> None:
+            self.notify(what)
+            done(result)
+        self.bg.run(fn, finished, failed, progress)
 
     def remove_photos(self, photo_ids: List[int]) -> None:
         for i in photo_ids:

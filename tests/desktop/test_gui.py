@@ -65,11 +65,12 @@ def test_import_detect_thumbnails_badges(qtbot, make_window, tmp_path):
     qtbot.waitUntil(lambda: win.lib.photos.pending_faces() == [], timeout=10000)
     assert sorted(len(win.lib.faces.for_photo(p.id)) for p in win.lib.photos.all()) == [0, 1, 2]
     # thumbnails come from the background pool, then the delegate paints them
+    model = win.library_page.model
     for r in range(3):
-        win.library_page.model.data(win.library_page.model.index(r), Qt.ItemDataRole.DecorationRole)
-    qtbot.waitUntil(lambda: win.library_page.model.thumbnails_loading == 0, timeout=10000)
-    assert all(win.library_page.model.data(win.library_page.model.index(r), Qt.ItemDataRole.DecorationRole) is not None for r in range(3))
-    assert {win.library_page.model.data(win.library_page.model.index(r), Qt.UserRole + 2) for r in range(3)} == {"none"}
+        model.data(model.index(r), Qt.ItemDataRole.DecorationRole)
+    qtbot.waitUntil(lambda: model.thumbnails_loading == 0, timeout=10000)
+    assert all(model.data(model.index(r), Qt.ItemDataRole.DecorationRole) is not None for r in range(3))
+    assert {model.data(model.index(r), Qt.UserRole + 2) for r in range(3)} == {"none"}
     win.library_page.grid.grab()  # paints the delegate (badges) without error
     # a duplicate import is reported, not added
     rep2 = _import(qtbot, win, [files[0]])
@@ -108,8 +109,9 @@ def test_queue_progress_pause_cancel_error(qtbot, make_window, tmp_path):
     assert states[by_path["p1.png"]] == "error"                      # shown on that photo ...
     assert sum(s == "done" for s in states.values()) == 2            # ... and the batch went on
     assert states[cur] == "none"
-    err_row = win.library_page.model.row_of(by_path["p1.png"])
-    assert "cannot be restored" in win.library_page.model.data(win.library_page.model.index(err_row), Qt.ItemDataRole.ToolTipRole)
+    model = win.library_page.model
+    err_row = model.row_of(by_path["p1.png"])
+    assert "cannot be restored" in model.data(model.index(err_row), Qt.ItemDataRole.ToolTipRole)
     stages = {s for _, s, _ in progress}
     assert "restore" in stages and len(stages) >= 3 and all(0 <= f <= 1 for *_, f in progress)
 
