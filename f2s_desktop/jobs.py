@@ -10,10 +10,11 @@ import logging
 import time
 from typing import Callable, Optional
 
+from face2scene.errors import Face2SceneError
 from face2scene.progress import CancelToken, Cancelled
 
 from .engine import Engine, EngineSettings, load_rgb, save_png_atomic
-from .errors import EngineError, error_info
+from .errors import error_info
 from .library import Library
 from .library.files import face_crop_path
 from .library.queue import Job
@@ -57,7 +58,7 @@ def _sync_matcher(lib: Library, engine: Engine) -> None:
     """Suggestions use the engine's face backend's metric and threshold."""
     try:
         m = engine.matcher()
-    except EngineError:
+    except Face2SceneError:  # no backend to ask: the defaults (the embedded dlib backend's) stay
         m = None
     if m is not None:
         lib.faces.use_backend(m.metric, float(m.match_threshold))

@@ -84,8 +84,10 @@ def test_queue_progress_pause_cancel_error(qtbot, make_window, tmp_path):
     _import(qtbot, win, files)
     ids = [win.lib.photos.all()[i].id for i in range(4)]
     by_path = {Path(p.path).name: p.id for p in win.lib.photos.all()}
-    progress = []
+    progress, errors, messages = [], [], []
     win.worker.jobProgress.connect(lambda pid, st, fr, msg, eta: progress.append((pid, st, fr)))
+    win.worker.jobFinished.connect(lambda pid, st, vid, err: errors.append(err) if st == "error" else None)
+    win.statusBar().messageChanged.connect(messages.append)
     with qtbot.waitSignal(win.worker.jobStarted, timeout=10000):
         win.enqueue(ids)
     # pause halts the running photo at its next progress report
@@ -112,6 +114,11 @@ def test_queue_progress_pause_cancel_error(qtbot, make_window, tmp_path):
     model = win.library_page.model
     err_row = model.row_of(by_path["p1.png"])
     assert "cannot be restored" in model.data(model.index(err_row), Qt.ItemDataRole.ToolTipRole)
+    # the error reached the GUI as data of its kind; the user reads the one-line message
+    from f2s_desktop.errors import EngineError
+    (err,) = errors
+    assert err.kind == "engine" and err.file.endswith("p1.png") and type(err.to_exception()) is EngineError
+    assert "p1.png: this photo cannot be restored (test)" in messages
     stages = {s for _, s, _ in progress}
     assert "restore" in stages and len(stages) >= 3 and all(0 <= f <= 1 for *_, f in progress)
 
