@@ -113,7 +113,7 @@ def _self_test(win, outcome) -> None:
     outcome["rc"] = 1
 
     def finished(photo_id, state, version_id, error):
-        v = win.lib.latest_version(photo_id) if state == "done" else None
+        v = win.lib.versions.latest(photo_id) if state == "done" else None
         print(f"self-test: {state} in {time.perf_counter() - t0:.1f} s"
               + (f", backends {v.backends}" if v else f": {error}"), flush=True)
         outcome["rc"] = 0 if v is not None else 1

@@ -1,4 +1,4 @@
-"""The one place where the app calls the ``face2scene`` library. Qt-free.
+"""The one place where the app runs the ``face2scene`` pipeline. Qt-free.
 
 Everything heavy (numpy-only helpers aside) is imported inside functions, so importing this module
 costs nothing at start-up; the pipeline (torch, dlib) loads on the worker thread on first use.
@@ -13,12 +13,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-DEVICES = ("auto", "cpu", "cuda")
-RESTORERS = ("auto",)  # fallback; the library's own list is face2scene.pipeline.RESTORERS
+from face2scene.errors import Face2SceneError, ImageError
+from face2scene.options import RESTORERS
 
-
-class EngineError(Exception):
-    """The pipeline cannot run or cannot read an input (one readable line)."""
+from .errors import EngineError
 
 
 @dataclass
@@ -53,13 +51,15 @@ class EngineSettings:
 
 # ------------------------------------------------------------------ images
 def load_rgb(path: str | os.PathLike, max_pixels: Optional[int] = None) -> np.ndarray:
-    """RGB uint8 with EXIF orientation applied; EngineError with a readable message otherwise."""
+    """RGB uint8 with EXIF orientation applied; an ImageError naming the file (``.file``) otherwise."""
     from face2scene.io import ImageLoadError, load_image
     try:
         kw = {} if max_pixels is None else {"max_pixels": max_pixels}
         return load_image(path, **kw).rgb
-    except ImageLoadError as e:
-        raise EngineError(str(e)) from None
+    except (ImageLoadError, ImageError) as e:
+        err = ImageError(str(e))
+        err.file = str(path)  # type: ignore[attr-defined]
+        raise err from None
 
 
 def save_png_atomic(path: str | os.PathLike, rgb: np.ndarray) -> None:
@@ -120,6 +120,8 @@ class Engine:
                       "models_dir": s.models_dir, "strength": s.strength, **s.extra}
                 try:
                     self._pipe = Face2ScenePipeline(PipelineConfig(**{k: v for k, v in kw.items() if k in names}))
+                except Face2SceneError:
+                    raise  # its kind says what to fix (e.g. a ConfigError names the option)
                 except (ValueError, RuntimeError, OSError) as e:
                     raise EngineError(f"cannot set up the pipeline: {e}") from None
                 self._key = s.pipeline_key()
@@ -136,23 +138,30 @@ class Engine:
             faces = self.pipeline().detect_faces(rgb)
         return [face_to_json(f) for f in faces]
 
-    def people_images(self, people: Dict[str, List[Dict[str, Any]]]) -> Dict[str, List[Any]]:
-        """Library references -> the pipeline's ``people`` argument (a crop where a face is chosen).
+    def people_images(self, people: Dict[str, List[Any]]) -> Dict[str, List[Any]]:
+        """Library references -> the pipeline's ``people`` argument.
 
-        Crops are cached so the pipeline's reference index (keyed by object identity) is reused.
+        A reference entry {path, box} with a chosen face (a group photo) becomes that face cropped
+        out, as a ``RefImage`` labelled with the file, so the report's ``references_used`` names
+        it; one without a box stays its path. Paths and RefImages pass through. Crops are cached
+        (the pipeline's reference index is keyed by their content).
         """
+        from face2scene.types import RefImage
         cache = self.__dict__.setdefault("_crops", {})
         out: Dict[str, List[Any]] = {}
         for name, refs in people.items():
             items: List[Any] = []
             for r in refs:
-                if r.get("box"):
+                if not isinstance(r, dict):
+                    items.append(r)
+                elif r.get("box"):
                     key = (r["path"], tuple(r["box"]))
                     if key not in cache:
                         try:
-                            cache[key] = crop_around(load_rgb(r["path"], self.settings.max_pixels), r["box"])
-                        except EngineError:
+                            crop = crop_around(load_rgb(r["path"], self.settings.max_pixels), r["box"])
+                        except ImageError:
                             continue
+                        cache[key] = RefImage(crop, label=r["path"])
                     items.append(cache[key])
                 else:
                     items.append(r["path"])
@@ -205,8 +214,4 @@ def blend_strength(original: np.ndarray, restored: np.ndarray, strength: float) 
 
 def restorer_choices() -> List[str]:
     """Restorer backends the library offers ("auto" first)."""
-    try:
-        from face2scene.options import RESTORERS as names
-    except ImportError:
-        return list(RESTORERS)
-    return ["auto"] + [n for n in names if n != "auto"]
+    return ["auto"] + [n for n in RESTORERS if n != "auto"]

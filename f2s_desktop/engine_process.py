@@ -7,8 +7,11 @@ torch, a GPU driver) ends one photo with an error instead of the app.
 
 Protocol (a multiprocessing pipe, spawn context): the parent sends ``(op, payload)``; the child
 answers ``("progress", stage, fraction, message)`` any number of times, then ``("ok", value)`` or
-``("error", kind, message)``. Cancel and pause are shared events the child's progress hook and
-cancel token read, so they act between stages, faces and tiles. Qt-free.
+``("error", {kind, message, file, detail})`` (:class:`errors.ErrorInfo` as plain data), which the
+parent raises again as the matching exception type. Values are pickled: numpy arrays, the
+pipeline's dataclasses (``RestoreResult``, ``RefImage`` references) cross as they are. Cancel and
+pause are shared events the child's progress hook and cancel token read, so they act between
+stages, faces and tiles. Qt-free.
 """
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ import numpy as np
 
 from face2scene.progress import CancelToken
 
-from .engine import Engine, EngineError, EngineSettings
+from .engine import Engine, EngineSettings
+from .errors import EngineError, ErrorInfo, error_info
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +46,6 @@ def _serve(conn, cancel_ev, pause_ev, settings_json: Dict[str, Any]) -> None:
             torch.set_num_threads(int(threads))
         except ImportError:
             pass
-    from face2scene.progress import Cancelled
     engine = Engine(EngineSettings.from_json(settings_json))
     cancel = CancelToken(cancel_ev)  # shared with the parent, which sets it
 
@@ -77,12 +80,8 @@ def _serve(conn, cancel_ev, pause_ev, settings_json: Dict[str, Any]) -> None:
             else:
                 raise EngineError(f"unknown request {op!r}")
             conn.send(("ok", value))
-        except Cancelled as e:
-            conn.send(("error", "cancelled", str(e)))
-        except Exception as e:  # noqa: BLE001 - reported to the parent, the loop goes on
-            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            kind = "engine" if isinstance(e, EngineError) else type(e).__name__
-            conn.send(("error", kind, msg))
+        except Exception as e:  # noqa: BLE001 - sent to the parent (Cancelled too), the loop goes on
+            conn.send(("error", error_info(e).to_json()))  # a bug's traceback is logged here too
 
 
 class ProcessEngine(Engine):
@@ -158,11 +157,10 @@ class ProcessEngine(Engine):
                         continue
                     if msg[0] == "ok":
                         return msg[1]
-                    kind, text = msg[1], msg[2]
-                    if kind == "cancelled":
-                        from face2scene.progress import Cancelled
-                        raise Cancelled(text)
-                    raise EngineError(text if kind == "engine" else f"{kind}: {text}")
+                    info = ErrorInfo.from_json(msg[1])
+                    if info.detail:
+                        log.error("the restoration process failed (%s):\n%s", op, info.detail)
+                    raise info.to_exception()
             except (EOFError, BrokenPipeError, ConnectionResetError):
                 code = proc.exitcode if proc is not None else None
                 self._proc = self._conn = None

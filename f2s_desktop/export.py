@@ -205,11 +205,11 @@ def items_for_photos(lib, photo_ids: Sequence[int], version: str = "latest") -> 
     """Export items for photos from the library (their latest version; photos without one skipped)."""
     out = []
     for pid in photo_ids:
-        p = lib.photo(pid)
-        v = lib.latest_version(pid)
+        p = lib.photos.get(pid)
+        v = lib.versions.latest(pid)
         if v is None:
             continue
-        people = sorted({lib.person_name(f.confirmed_person_id) for f in lib.faces(pid)
+        people = sorted({lib.people.name_of(f.confirmed_person_id) for f in lib.faces.for_photo(pid)
                          if f.confirmed_person_id is not None} - {None})
         out.append(ExportItem(Path(p.path), Path(v.path), v.number, pid, p.rel_path.parent, people))
     return out

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional, Sequence
 
+from .errors import ErrorInfo
 from .library import FaceRow, Library, VersionRow
 
 
@@ -31,10 +32,10 @@ def result_face_for(version: Optional[VersionRow], box: Sequence[float], min_iou
 def face_label(lib: Library, f: FaceRow) -> str:
     """"Ann 92%" (suggestion), "Ann ✓" (confirmed), "?" (unknown)."""
     if f.confirmed_person_id is not None:
-        return f"{lib.person_name(f.confirmed_person_id)} \u2713"
+        return f"{lib.people.name_of(f.confirmed_person_id)} \u2713"
     if f.suggested_person_id is not None:
         conf = f.suggested_confidence or 0.0
-        return f"{lib.person_name(f.suggested_person_id)}? {conf * 100:.0f}%"
+        return f"{lib.people.name_of(f.suggested_person_id)}? {conf * 100:.0f}%"
     return "?"
 
 
@@ -54,13 +55,33 @@ def estimate_text(est: Optional[Dict[str, Any]]) -> str:
     return ", ".join(parts) + (f" ({', '.join(tail)})" if tail else "")
 
 
+def version_warnings(v: Optional[VersionRow]) -> List[str]:
+    """What the user should know about how a version was made: the pipeline's warnings (a restorer
+    that fell back, a face without an estimate, a reference not used) and each face restored
+    without references, with the reason."""
+    if v is None or not v.result:
+        return []
+    out = [str(w) for w in v.result.get("warnings") or []]
+    for f in v.result.get("faces") or []:
+        if f.get("skipped"):
+            out.append(f"face {int(f['index']) + 1}: {f['skipped']}")
+    return out
+
+
 def version_summary(v: VersionRow) -> str:
+    """One line for the version list: number, time, duration, restorer and device, warnings."""
     import time
-    be = ", ".join(f"{k}: {val}" for k, val in sorted(v.backends.items()))
+    be = ", ".join(f"{k}: {v.backends[k]}" for k in ("restorer", "device") if k in v.backends)
     t = time.strftime("%Y-%m-%d %H:%M", time.localtime(v.created))
     el = f", {v.elapsed:.1f} s" if v.elapsed else ""
-    return f"v{v.number} ({t}{el}) — {be}"
+    n = len(version_warnings(v))
+    warn = f" \u2014 \u26a0 {n} warning{'s' if n > 1 else ''}" if n else ""
+    return f"v{v.number} ({t}{el}) \u2014 {be}{warn}"
 
 
-def people_choices(lib: Library) -> List[tuple]:
-    return [(p.id, p.name) for p in lib.people()]
+def error_text(info: Optional[ErrorInfo]) -> str:
+    """A job's error for the status bar: the one-line message, and where to look for a remedy."""
+    if info is None:
+        return ""
+    hint = {"weights": " (see the Models page)", "bug": " (an internal error; details in the log)"}
+    return info.message + hint.get(info.kind, "")

@@ -20,9 +20,9 @@ from PySide6.QtCore import QMutex, QMutexLocker, QThread, QWaitCondition, Signal
 from face2scene.progress import CancelToken, Cancelled
 
 from .engine import Engine
+from .errors import error_info
 from .jobs import analyse_photo, analyse_reference, run_restore_job
 from .library import Library
-from .queue import RestoreQueue
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +37,18 @@ class PipelineWorker(QThread):
     jobStarted = Signal(int, int)
     # photo id, stage, fraction within the photo (0..1), message, ETA of the queue in s (-1: unknown)
     jobProgress = Signal(int, str, float, str, float)
-    # photo id, state (done/error/cancelled), version id (-1: none), error message
-    jobFinished = Signal(int, str, int, str)
+    # photo id, state (done/error/cancelled), version id (-1: none), errors.ErrorInfo (None unless "error")
+    jobFinished = Signal(int, str, int, object)
     facesDetected = Signal(int, int)        # photo id, number of faces (-1: error)
     referenceAnalysed = Signal(int, int)    # reference id, number of faces
-    engineError = Signal(str)               # the pipeline cannot start at all
+    engineError = Signal(object)            # errors.ErrorInfo: a round of work failed as a whole
     idle = Signal()                         # nothing left to do (queue empty or paused)
     pausedChanged = Signal(bool)
 
     def __init__(self, library: Library, engine_factory: Callable[[], Engine], parent=None) -> None:
         super().__init__(parent)
         self.lib = library
-        self.queue = RestoreQueue(library)
+        self.queue = library.queue
         self._engine_factory = engine_factory
         self.engine: Optional[Engine] = None
         self._mutex = QMutex()
@@ -155,17 +155,17 @@ class PipelineWorker(QThread):
         if not self._paused and self._analysed_since_job >= DETECT_BURST:
             job = self.queue.claim_next()
         if job is None and self._detect_enabled:
-            refs = self.lib.references_pending()
+            refs = self.lib.people.references_pending()
             if refs:
                 n = analyse_reference(self.lib, self._engine(), refs[0].id)
                 self.referenceAnalysed.emit(refs[0].id, n)
                 self._analysed_since_job += 1
                 return True
-            pending = self.lib.photos_pending_faces()
+            pending = self.lib.photos.pending_faces()
             if pending:
                 pid = pending[0]
                 n = analyse_photo(self.lib, self._engine(), pid)
-                self.facesDetected.emit(pid, n if self.lib.photo(pid).faces_state == "done" else -1)
+                self.facesDetected.emit(pid, n if self.lib.photos.get(pid).faces_state == "done" else -1)
                 self._analysed_since_job += 1
                 return True
         if job is None:
@@ -182,15 +182,14 @@ class PipelineWorker(QThread):
                 cancel.cancel()
         self.jobStarted.emit(job.photo_id, job.id)
         try:
-            vid = run_restore_job(self.lib, self.queue, self._engine(), job, self._progress(job.photo_id, cancel),
-                                  cancel)
+            vid = run_restore_job(self.lib, self._engine(), job, self._progress(job.photo_id, cancel), cancel)
         finally:
             with QMutexLocker(self._mutex):
                 self._cancel, self._current_photo = None, None
         j = self.queue.job(job.id)
         if self._stop and j.state == "cancelled":  # quitting, not the user's cancel: resume next start
-            self.lib.conn.execute("UPDATE jobs SET state='queued', finished=NULL WHERE id=?", (job.id,))
-        self.jobFinished.emit(job.photo_id, j.state, -1 if vid is None else vid, j.error or "")
+            self.queue.requeue(job.id)
+        self.jobFinished.emit(job.photo_id, j.state, -1 if vid is None else vid, j.error_info)
         return True
 
     def run(self) -> None:  # noqa: D401 - QThread entry point
@@ -204,8 +203,9 @@ class PipelineWorker(QThread):
                 try:
                     did = self._one_round()
                 except Exception as e:  # noqa: BLE001 - e.g. the database is not writable
-                    log.exception("worker round failed")
-                    self.engineError.emit(str(e))
+                    info = error_info(e)  # a bug's traceback is logged there
+                    log.warning("worker round failed (%s): %s", info.kind, info.message)
+                    self.engineError.emit(info)
                     did = False  # wait (below) before trying again: no hot error loop
                 if did:
                     busy = True

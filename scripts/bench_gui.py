@@ -68,7 +68,7 @@ class SyntheticEngine:
 
     def __new__(cls, seconds: float):
         import numpy as np
-        from face2scene.types import DegradationEstimate, RestoreResult
+        from face2scene.types import Backends, DegradationEstimate, RestoreResult
         from f2s_desktop.engine import Engine
 
         class _E(Engine):
@@ -91,7 +91,8 @@ class SyntheticEngine:
                         cancel.raise_if_cancelled()
                     k += 1
                 return RestoreResult(rgb.copy(), (rgb.shape[1], rgb.shape[0]), [],
-                                     DegradationEstimate(1, 1, None), {"restorer": "synthetic"}, {})
+                                     DegradationEstimate(1, 1, None),
+                                     Backends("none", "none", "given", "synthetic", "cpu"), {})
         return _E()
 
 
@@ -147,8 +148,8 @@ def bench_blocking(n_photos: int, engine: str, max_side: int, interval_ms: int =
 
     def flip():  # a user looking at photos while the batch runs
         events.append((time.perf_counter() - t_start, "user flip"))
-        if win.model.rowCount() and user_flips:
-            win._step_photo(1)
+        if win.library_page.model.rowCount() and user_flips:
+            win.library_page.step(1, win.current_photo)
             win.tabs.setCurrentIndex(1 - win.tabs.currentIndex() if win.tabs.currentIndex() < 2 else 0)
     user = QTimer()
     user.setInterval(400)
@@ -157,7 +158,7 @@ def bench_blocking(n_photos: int, engine: str, max_side: int, interval_ms: int =
     def finished(*_):
         done["n"] += 1
         events.append((time.perf_counter() - t_start, "job finished"))
-        if win.queue.pending() == 0:
+        if win.lib.queue.pending() == 0:
             done["t_batch"] = time.perf_counter() - t_start
             hb.stop()  # the batch is over: stop measuring before the teardown
             app.quit()
@@ -176,7 +177,7 @@ def bench_blocking(n_photos: int, engine: str, max_side: int, interval_ms: int =
     user.stop()
     win.shutdown()
     win.close()
-    states = win.queue.counts()
+    states = win.lib.queue.counts()
     lib.close()
     shutil.rmtree(home, ignore_errors=True)
     if verbose:

@@ -124,40 +124,40 @@ def main() -> int:
         win.people.add_person("Grandpa Joe")
         win.people.select_person(person)
         win.people.add_references(person, [str(p) for p in demo["refs"]])
-        assert wait_for(lambda: not lib.references_pending() and not lib.photos_pending_faces()
-                        and len(lib.references(person)) == 2), "face detection did not finish"
-        ids = {Path(p.path).name: p.id for p in lib.photos()}
+        assert wait_for(lambda: not lib.people.references_pending() and not lib.photos.pending_faces()
+                        and len(lib.people.references(person)) == 2), "face detection did not finish"
+        ids = {Path(p.path).name: p.id for p in lib.photos.all()}
         # confirm the suggested face on the first portrait, then restore all but one photo
-        for f in lib.faces(ids["eileen.png"]):
+        for f in lib.faces.for_photo(ids["eileen.png"]):
             if f.suggested_person_id == person:
-                lib.confirm_face(f.id, person)
+                win.library.confirm_face(f.id, person)
         win.enqueue([ids["eileen.png"], ids["eileen_porch.png"], ids["chelsea.png"], ids["launch.png"]])
-        assert wait_for(lambda: win.queue.pending() == 0, timeout=600), "restoration did not finish"
+        assert wait_for(lambda: win.lib.queue.pending() == 0, timeout=600), "restoration did not finish"
         win.people.refresh()
         win.people.select_person(person)
         win.select_photo(ids["eileen.png"])
         win.tabs.setCurrentIndex(0)
-        wait_for(lambda: win.model.thumbnails_loading == 0 and win.people.album.count() == 2)
+        wait_for(lambda: win.library_page.model.thumbnails_loading == 0 and win.people.album.count() == 2)
         shoot(win, out / "screenshot-library.png")
 
         win.tabs.setCurrentIndex(1)
-        assert wait_for(lambda: win.compare.after is not None), "compare images did not load"
-        win.compare.split = 0.5
-        win.compare.set_mode("split")
-        win.compare.fit()
+        assert wait_for(lambda: win.compare_page.view.after is not None), "compare images did not load"
+        win.compare_page.view.split = 0.5
+        win.compare_page.view.set_mode("split")
+        win.compare_page.view.fit()
         if win.face_panel.faces:
             win.face_panel.list.setCurrentRow(0)
         shoot(win, out / "screenshot-compare.png")
 
-        win._cycle_mode()  # side by side, zoomed on the face
-        f = lib.faces(ids["eileen.png"])
+        win.compare_page.cycle_mode()  # side by side, zoomed on the face
+        f = lib.faces.for_photo(ids["eileen.png"])
         if f:
             from PySide6.QtCore import QPointF
             b = f[0].box
-            win.compare.zoom = 1.6
-            win.compare._fit = False
-            win.compare.center = QPointF((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
-            win.compare.update()
+            win.compare_page.view.zoom = 1.6
+            win.compare_page.view._fit = False
+            win.compare_page.view.center = QPointF((b[0] + b[2]) / 2, (b[1] + b[3]) / 2)
+            win.compare_page.view.update()
         shoot(win, out / "screenshot-side-by-side.png")
 
         win.tabs.setCurrentIndex(2)
@@ -173,8 +173,8 @@ def main() -> int:
 
         apply_theme(app, "dark")
         win.tabs.setCurrentIndex(1)
-        win._cycle_mode()
-        win.compare.fit()
+        win.compare_page.cycle_mode()
+        win.compare_page.view.fit()
         shoot(win, out / "screenshot-compare-dark.png")
     finally:
         win.shutdown()

@@ -10,20 +10,22 @@ from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QPushButton, QVBoxLayout, QWidget)
 
-from ..library import FaceRow, Library, VersionRow
+from ..library import FaceRow, VersionRow
 from ..present import estimate_text, face_label, result_face_for
+from .library_model import LibraryModel
 
 FaceIdRole = Qt.ItemDataRole.UserRole + 20
 
 
 class FacePanel(QWidget):
+    """Reads through ``model.lib``, confirms through the LibraryModel, reloads on libraryChanged."""
     faceSelected = Signal(int)        # face idx within the photo
-    assignmentChanged = Signal(int)   # photo id
 
-    def __init__(self, library: Library, parent=None) -> None:
+    def __init__(self, model: LibraryModel, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("facePanel")
-        self.lib = library
+        self.library = model
+        self.lib = model.lib
         self.photo_id: Optional[int] = None
         self.version: Optional[VersionRow] = None
         self.faces: List[FaceRow] = []
@@ -68,6 +70,12 @@ class FacePanel(QWidget):
         lay.addLayout(form)
         lay.addStretch(1)
         self._update_buttons()
+        model.libraryChanged.connect(self._library_changed)
+
+    def _library_changed(self, what: str, photo_ids) -> None:
+        if self.photo_id is not None and what in ("people", "references", "faces", "suggestions") and \
+                (photo_ids is None or self.photo_id in photo_ids):
+            self.reload()
 
     # ---------------------------------------------------------------- state
     def set_photo(self, photo_id: Optional[int], version: Optional[VersionRow]) -> None:
@@ -78,7 +86,7 @@ class FacePanel(QWidget):
         row = self.list.currentRow() if keep_row else -1
         self.list.blockSignals(True)
         self.list.clear()
-        self.faces = self.lib.faces(self.photo_id) if self.photo_id is not None else []
+        self.faces = self.lib.faces.for_photo(self.photo_id) if self.photo_id is not None else []
         for f in self.faces:
             it = QListWidgetItem(f"Face {f.idx + 1}: {face_label(self.lib, f)}")
             it.setData(FaceIdRole, f.id)
@@ -86,12 +94,12 @@ class FacePanel(QWidget):
         self.list.blockSignals(False)
         self.person.clear()
         self.person.addItem("— nobody —", None)
-        for p in self.lib.people():
+        for p in self.lib.people.all():
             self.person.addItem(p.name, p.id)
         if self.photo_id is None:
             self.title.setText("<b>Faces</b>")
         else:
-            p = self.lib.photo(self.photo_id)
+            p = self.lib.photos.get(self.photo_id)
             state = {"pending": " (detecting…)", "error": f" (detection failed: {p.faces_error})"}.get(p.faces_state, "")
             self.title.setText(f"<b>Faces</b> — {len(self.faces)} in {p.name}{state}")
         self.photo_estimate.setText(estimate_text(self.version.degradation) if self.version else "not restored yet")
@@ -148,10 +156,7 @@ class FacePanel(QWidget):
         f = self.current_face()
         if f is None:
             return
-        pid = self.person.currentData()
-        self.lib.confirm_face(f.id, pid)
-        self.reload()
-        self.assignmentChanged.emit(f.photo_id)
+        self.library.confirm_face(f.id, self.person.currentData())
 
     def assign(self, person_id: Optional[int]) -> None:
         i = self.person.findData(person_id)
@@ -163,6 +168,4 @@ class FacePanel(QWidget):
         f = self.current_face()
         if f is None:
             return
-        self.lib.confirm_face(f.id, None)
-        self.reload()
-        self.assignmentChanged.emit(f.photo_id)
+        self.library.confirm_face(f.id, None)

@@ -11,7 +11,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFi
                                QInputDialog, QLabel, QListView, QListWidget, QListWidgetItem, QMenu,
                                QMessageBox, QPushButton, QVBoxLayout, QWidget)
 
-from ..library import Library, LibraryError
+from face2scene.options import file_dialog_filter
+
+from ..library import LibraryError
+from .library_model import LibraryModel
 from .photos import read_image
 from .tasks import Background
 
@@ -75,14 +78,15 @@ class ChooseFaceDialog(QDialog):
 
 
 class PeoplePanel(QWidget):
-    peopleChanged = Signal()
+    """Reads through ``model.lib``, changes through the LibraryModel, refreshes on libraryChanged."""
     referencesAdded = Signal(int)      # how many
     message = Signal(str)
 
-    def __init__(self, library: Library, background: Background, parent=None) -> None:
+    def __init__(self, model: LibraryModel, background: Background, parent=None) -> None:
         super().__init__(parent)
         self.setObjectName("peoplePanel")
-        self.lib = library
+        self.library = model
+        self.lib = model.lib
         self.bg = background
         self._thumbs: dict = {}
         lay = QVBoxLayout(self)
@@ -124,7 +128,17 @@ class PeoplePanel(QWidget):
         row2.addWidget(self.btn_ref_folder)
         lay.addLayout(row2)
         lay.addWidget(QLabel("<small>Drop photos of a person on their name or album.</small>"))
+        model.libraryChanged.connect(self._library_changed)
         self.refresh()
+
+    def _library_changed(self, what: str, _photo_ids) -> None:
+        if what == "people":
+            self.refresh()
+        elif what == "references":
+            self.refresh_album()
+            self.refresh_counts()
+        elif what in ("faces", "suggestions"):
+            self.refresh_counts()
 
     # ---------------------------------------------------------------- state
     def current_person(self) -> Optional[int]:
@@ -141,7 +155,7 @@ class PeoplePanel(QWidget):
         cur = self.current_person()
         self.people.blockSignals(True)
         self.people.clear()
-        for p in self.lib.people():
+        for p in self.lib.people.all():
             it = QListWidgetItem(f"{p.name}  ({p.n_refs} refs, {p.n_faces} faces)")
             it.setData(PersonIdRole, p.id)
             self.people.addItem(it)
@@ -161,8 +175,8 @@ class PeoplePanel(QWidget):
         if not has:
             self.album_label.setText("<b>Reference album</b>")
             return
-        self.album_label.setText(f"<b>Reference album of {self.lib.person_name(pid)}</b>")
-        for r in self.lib.references(pid):
+        self.album_label.setText(f"<b>Reference album of {self.lib.people.name_of(pid)}</b>")
+        for r in self.lib.people.references(pid):
             if r.error:
                 status = r.error
             elif r.n_faces is None:
@@ -188,7 +202,7 @@ class PeoplePanel(QWidget):
         self._thumbs[sha] = None  # loading
 
         def load():
-            return sha, read_image(str(self.lib.thumbnail(path, sha, 128)))
+            return sha, read_image(str(self.lib.files.thumbnail(path, sha, 128)))
 
         def done(res):
             s, img = res
@@ -202,13 +216,11 @@ class PeoplePanel(QWidget):
     # ---------------------------------------------------------------- actions
     def add_person(self, name: str) -> Optional[int]:
         try:
-            pid = self.lib.add_person(name)
+            pid = self.library.add_person(name)
         except LibraryError as e:
             self.message.emit(str(e))
             return None
-        self.refresh()
         self.select_person(pid)
-        self.peopleChanged.emit()
         return pid
 
     def add_person_dialog(self) -> None:
@@ -220,39 +232,33 @@ class PeoplePanel(QWidget):
         pid = self.current_person()
         if pid is None:
             return
-        name, ok = QInputDialog.getText(self, "Rename person", "New name:", text=self.lib.person_name(pid))
+        name, ok = QInputDialog.getText(self, "Rename person", "New name:", text=self.lib.people.name_of(pid))
         if ok:
             try:
-                self.lib.rename_person(pid, name)
+                self.library.rename_person(pid, name)
             except LibraryError as e:
                 QMessageBox.warning(self, "Rename", str(e))
-            self.refresh()
-            self.peopleChanged.emit()
 
     def merge_dialog(self) -> None:
         pid = self.current_person()
-        others = [p for p in self.lib.people() if p.id != pid]
+        others = [p for p in self.lib.people.all() if p.id != pid]
         if pid is None or not others:
             return
-        name, ok = QInputDialog.getItem(self, "Merge people",
-                                        f"Merge {self.lib.person_name(pid)} into:", [p.name for p in others], 0, False)
+        name, ok = QInputDialog.getItem(self, "Merge people", f"Merge {self.lib.people.name_of(pid)} into:",
+                                        [p.name for p in others], 0, False)
         if ok:
             target = next(p.id for p in others if p.name == name)
-            self.lib.merge_people(pid, target)
-            self.refresh()
+            self.library.merge_people(pid, target)
             self.select_person(target)
-            self.peopleChanged.emit()
 
     def remove_dialog(self) -> None:
         pid = self.current_person()
         if pid is None:
             return
         if QMessageBox.question(self, "Remove person",
-                                f"Remove {self.lib.person_name(pid)} and their album? The photo files stay "
+                                f"Remove {self.lib.people.name_of(pid)} and their album? The photo files stay "
                                 "where they are.") == QMessageBox.StandardButton.Yes:
-            self.lib.remove_person(pid)
-            self.refresh()
-            self.peopleChanged.emit()
+            self.library.remove_person(pid)
 
     def add_references(self, person_id: Optional[int], paths: List[str]) -> None:
         """Add files/folders to an album in the background (hashing can take a while)."""
@@ -261,8 +267,6 @@ class PeoplePanel(QWidget):
             return
 
         def done(rep):
-            self.refresh_album()
-            self.refresh_counts()
             self.referencesAdded.emit(len(rep.added))
             msg = f"Added {len(rep.added)} reference photo(s)"
             if rep.duplicates:
@@ -270,10 +274,10 @@ class PeoplePanel(QWidget):
             if rep.errors:
                 msg += f", {len(rep.errors)} unreadable"
             self.message.emit(msg)
-        self.bg.run(lambda: self.lib.add_references(person_id, paths), done, self.message.emit)
+        self.library.add_references(person_id, paths, done, self.message.emit)
 
     def refresh_counts(self) -> None:
-        counts = {p.id: p for p in self.lib.people()}
+        counts = {p.id: p for p in self.lib.people.all()}
         for i in range(self.people.count()):
             it = self.people.item(i)
             p = counts.get(it.data(PersonIdRole))
@@ -285,8 +289,7 @@ class PeoplePanel(QWidget):
         self.add_references(pid, files)
 
     def _add_ref_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Add reference photos", "",
-                                                "Images (*.jpg *.jpeg *.png *.tif *.tiff *.webp *.bmp)")
+        files, _ = QFileDialog.getOpenFileNames(self, "Add reference photos", "", file_dialog_filter())
         if files:
             self.add_references(self.current_person(), files)
 
@@ -296,15 +299,13 @@ class PeoplePanel(QWidget):
             self.add_references(self.current_person(), [d])
 
     def choose_face(self, ref_id: int) -> None:
-        faces = self.lib.reference_faces(ref_id)
-        ref = next((r for r in self.lib.references() if r.id == ref_id), None)
+        faces = self.lib.people.reference_faces(ref_id)
+        ref = self.lib.people.reference(ref_id)
         if ref is None or len(faces) < 2:
             return
         dlg = ChooseFaceDialog(ref.path, faces, ref.face_index, self)
         if dlg.exec() == QDialog.DialogCode.Accepted and dlg.chosen >= 0:
-            self.lib.choose_reference_face(ref_id, dlg.chosen)
-            self.refresh_album()
-            self.peopleChanged.emit()
+            self.library.choose_reference_face(ref_id, dlg.chosen)
         dlg.deleteLater()
 
     def _album_menu(self, pos) -> None:
@@ -313,8 +314,8 @@ class PeoplePanel(QWidget):
             return
         rid = it.data(RefIdRole)
         m = QMenu(self)
-        m.addAction("Choose face…", lambda: self.choose_face(rid)).setEnabled(len(self.lib.reference_faces(rid)) > 1)
-        m.addAction("Remove from album", lambda: (self.lib.remove_reference(rid), self.refresh_album(),
-                                                  self.peopleChanged.emit()))
+        m.addAction("Choose face…", lambda: self.choose_face(rid)).setEnabled(
+            len(self.lib.people.reference_faces(rid)) > 1)
+        m.addAction("Remove from album", lambda: self.library.remove_reference(rid))
         m.exec(self.album.mapToGlobal(pos))
         m.deleteLater()

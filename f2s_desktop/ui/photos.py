@@ -54,7 +54,7 @@ class PhotoModel(QAbstractListModel):
     # ---------------------------------------------------------------- data
     def reload(self) -> None:
         self.beginResetModel()
-        self.rows = self.lib.photos(self.person_filter)
+        self.rows = self.lib.photos.all(self.person_filter)
         self.endResetModel()
 
     def set_person_filter(self, person_id: Optional[int]) -> None:
@@ -71,7 +71,7 @@ class PhotoModel(QAbstractListModel):
         i = self.row_of(photo_id)
         if i < 0:
             return
-        self.rows[i] = self.lib.photo(photo_id)
+        self.rows[i] = self.lib.photos.get(photo_id)
         if self.rows[i].status != "running":
             self._progress.pop(photo_id, None)
         idx = self.index(i)
@@ -122,7 +122,7 @@ class PhotoModel(QAbstractListModel):
             size, lib, sha, path = self.thumb_size, self.lib, r.sha256, r.path
 
             def load():
-                return sha, read_image(str(lib.thumbnail(path, sha, size)))
+                return sha, read_image(str(lib.files.thumbnail(path, sha, size)))
             # a failure leaves an empty thumbnail (never a retry on every repaint)
             self.bg.run(load, self._thumb_loaded, lambda msg, sha=sha: self._thumb_loaded((sha, QImage())))
             self.thumbnailsPending.emit(len(self._loading))

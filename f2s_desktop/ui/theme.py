@@ -10,9 +10,13 @@ from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
 
+#: the app icon shipped inside the package (package-data); its source is resources/icons/ at the
+#: top of the repository, which the PyInstaller spec bundles next to the package
+PACKAGE_ICON = Path(__file__).resolve().parent.parent / "resources" / "face2scene.svg"
+
+
 def icon_path() -> Optional[Path]:
-    here = Path(__file__).resolve().parent.parent
-    for p in (here / "resources" / "face2scene.svg", here.parent / "resources" / "icons" / "face2scene.svg"):
+    for p in (PACKAGE_ICON, PACKAGE_ICON.parents[2] / "resources" / "icons" / "face2scene.svg"):
         if p.is_file():
             return p
     return None

@@ -43,14 +43,20 @@ def face_embedding(person: int, jitter: float = 0.0, seed: int = 0) -> np.ndarra
 
 class FakeEngine(Engine):
     """detect(): faces given per image by the test (keyed by the image's top-left pixel colour
-    sum), restore(): a real (if simple) image operation with a per-stage progress and cancel."""
+    sum), restore(): a real (if simple) image operation with a per-stage progress and cancel.
 
-    def __init__(self, faces_by_key=None, fail_on=None, delay=0.0, settings=None):
+    Like the pipeline, a face is restored with the references of the person ``assignments``
+    names (without any when it names nobody); ``calls`` records what each restore received, and
+    ``warnings`` go into every result (as the pipeline reports a fallback)."""
+
+    def __init__(self, faces_by_key=None, fail_on=None, delay=0.0, settings=None, warnings=None):
         super().__init__(settings)
         self.faces_by_key = faces_by_key or {}
         self.fail_on = fail_on or set()   # keys for which restore() raises
         self.delay = delay
+        self.warnings = list(warnings or [])
         self.restored = []
+        self.calls = []
         self.started = threading.Event()
 
     @staticmethod
@@ -65,6 +71,7 @@ class FakeEngine(Engine):
 
     def restore(self, rgb, people, settings=None, progress=None, cancel=None, faces=None, assignments=None):
         self.started.set()
+        self.calls.append({"people": people, "faces": faces, "assignments": assignments})
         if self.key(rgb) in self.fail_on:
             raise EngineError("this photo cannot be restored (test)")
         steps = 5
@@ -79,16 +86,20 @@ class FakeEngine(Engine):
         if s.strength < 1:
             out = blend_strength(rgb, out, s.strength)
         self.restored.append(self.key(rgb))
-        faces = []
-        for i, f in enumerate(self.faces_by_key.get(self.key(rgb), [])):
+        results = []
+        for i, f in enumerate(faces if faces is not None else self.faces_by_key.get(self.key(rgb), [])):
             df = DetectedFace(tuple(f["box"]), np.asarray(f["landmarks"], np.float32), f["score"])
-            faces.append(FaceResult(i, df, person=next(iter(people), None), person_confidence=0.9,
-                                    restored_crop=np.full((32, 32, 3), 99, np.uint8),
-                                    references_used=[r["path"] for r in people.get(next(iter(people), ""), [])],
-                                    estimate=DegradationEstimate(3.0, 1.2, 70, 1.0, "face", 0.8)))
-        est = DegradationEstimate(3.0, 1.2, 70.0, 1.0, "face" if faces else "blind", 0.7)
-        return RestoreResult(out, (rgb.shape[1], rgb.shape[0]), faces, est, Backends("fake", "fake", est.source, "fake", "cpu"),
-                             {"total": 0.01})
+            name = (assignments or {}).get(i)
+            used = [r["path"] for r in people.get(name, [])] if name is not None else []
+            results.append(FaceResult(i, df, person=name, person_confidence=None if name is None else 0.9,
+                                      restored_crop=np.full((32, 32, 3), 99, np.uint8), references_used=used,
+                                      estimate=DegradationEstimate(3.0, 1.2, 70, 1.0, "face", 0.8),
+                                      skipped=None if used else "marked as nobody in the library"
+                                      if name is None else f"no usable references for {name}"))
+        est = DegradationEstimate(3.0, 1.2, 70.0, 1.0, "face" if results else "blind", 0.7)
+        return RestoreResult(out, (rgb.shape[1], rgb.shape[0]), results, est,
+                             Backends("fake", "fake", est.source, "fake", "cpu"), {"total": 0.01},
+                             warnings=list(self.warnings))
 
 
 def face_dict(person: int, box=(10, 10, 40, 40), jitter=0.05, seed=0):

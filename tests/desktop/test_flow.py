@@ -52,6 +52,11 @@ def test_process_engine_restore_cancel_crash(tmp_path, identities, fast_engine):
         stages = []
         res = eng.restore(rgb, {}, settings, progress=lambda s, f, m: stages.append(s))
         assert res.image.shape == rgb.shape and "restore" in stages
+        # a reference given as pixels crosses the pipe and is reported by its label
+        from face2scene.types import RefImage
+        ref = RefImage(load_rgb(_small(identities["angelina_jolie"][0], tmp_path / "r.jpg", 320)), "/album/group.jpg")
+        res = eng.restore(rgb, {"Angelina": [ref]}, settings)
+        assert [f.references_used for f in res.faces if f.person == "Angelina"] == [["/album/group.jpg"]]
         tok = CancelToken()
         with pytest.raises(Cancelled):
             eng.restore(rgb, {}, settings, progress=lambda s, f, m: tok.cancel(), cancel=tok)
@@ -98,13 +103,13 @@ def test_import_assign_restore_compare_export(qtbot, make_window, tmp_path, iden
     win.import_paths([str(tmp_path / "album")], on_done=done.append)
     qtbot.waitUntil(lambda: bool(done), timeout=20000)
     assert len(done[0].added) == (2 if other else 1)
-    pid = next(p.id for p in win.lib.photos() if p.name == "photo.jpg")
+    pid = next(p.id for p in win.lib.photos.all() if p.name == "photo.jpg")
     # assign people: a person with a reference album
     person_id = win.people.add_person("Angelina")
     win.people.add_references(person_id, [str(r) for r in refs])
-    qtbot.waitUntil(lambda: len(win.lib.references(person_id)) == 2 and not win.lib.references_pending()
-                    and not win.lib.photos_pending_faces(), timeout=60000)
-    faces = win.lib.faces(pid)
+    qtbot.waitUntil(lambda: len(win.lib.people.references(person_id)) == 2 and not win.lib.people.references_pending()
+                    and not win.lib.photos.pending_faces(), timeout=60000)
+    faces = win.lib.faces.for_photo(pid)
     assert len(faces) >= 1
     face = max(faces, key=lambda f: (f.box[2] - f.box[0]))
     assert face.suggested_person_id == person_id and face.suggested_confidence > 0.5
@@ -112,33 +117,33 @@ def test_import_assign_restore_compare_export(qtbot, make_window, tmp_path, iden
     qtbot.waitUntil(lambda: win.face_panel.photo_id == pid, timeout=5000)
     win.face_panel.select_index(face.idx)
     win.face_panel.assign(person_id)  # confirm
-    assert win.lib.face(face.id).confirmed_person_id == person_id
+    assert win.lib.faces.get(face.id).confirmed_person_id == person_id
     # restore (shortcut), one worker thread, progress per stage
     stages = []
     win.worker.jobProgress.connect(lambda p, st, fr, m, eta: stages.append(st))
-    win.grid.setFocus()
+    win.library_page.grid.setFocus()
     with qtbot.waitSignal(win.worker.jobFinished, timeout=120000,
                           check_params_cb=lambda p, state, vid, err: p == pid) as blk:
         qtbot.keyClick(win, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     assert blk.args[1] == "done", blk.args[3]
     assert {"faces", "restore"} & set(stages)
-    v = win.lib.latest_version(pid)
+    v = win.lib.versions.latest(pid)
     assert v.backends["restorer"] == "classical" and v.degradation["source"] in ("face", "blind")
     rf = next(f for f in v.result["faces"] if f["person"] == "Angelina")
     assert rf["references_used"] and Path(v.face_crop_path(rf["index"])).is_file()
     # compare: versions listed, after image shown, faces highlighted with the person's name
     win.tabs.setCurrentIndex(1)
-    qtbot.waitUntil(lambda: win.compare.after is not None, timeout=10000)
-    assert win.compare.before.size() == win.compare.after.size()
-    assert any("Angelina" in m.label for m in win.compare.faces)
+    qtbot.waitUntil(lambda: win.compare_page.view.after is not None, timeout=10000)
+    assert win.compare_page.view.before.size() == win.compare_page.view.after.size()
+    assert any("Angelina" in m.label for m in win.compare_page.view.faces)
     assert "noise" in win.face_panel.estimate.text() and "r" in win.face_panel.refs.text()
-    img = win.compare.grab().toImage()
+    img = win.compare_page.view.grab().toImage()
     assert not img.isNull()
     # re-running adds a version, never overwrites
     first = Path(v.path).read_bytes()
     with qtbot.waitSignal(win.worker.jobFinished, timeout=120000):
         win.enqueue([pid])
-    assert [x.number for x in win.lib.versions(pid)] == [1, 2] and Path(v.path).read_bytes() == first
+    assert [x.number for x in win.lib.versions.for_photo(pid)] == [1, 2] and Path(v.path).read_bytes() == first
     # export (background), EXIF/ICC carried, originals untouched
     from f2s_desktop.export import ExportOptions
     out = []
@@ -151,7 +156,7 @@ def test_import_assign_restore_compare_export(qtbot, make_window, tmp_path, iden
     from PIL import Image
     with Image.open(exported) as im:
         arr = np.asarray(im.convert("RGB"))
-    assert arr.shape[:2] == (win.compare.after.height(), win.compare.after.width())
+    assert arr.shape[:2] == (win.compare_page.view.after.height(), win.compare_page.view.after.width())
     assert all(p.read_bytes() == b for p, b in originals.items())
 
 
@@ -165,5 +170,106 @@ def test_app_self_test_restores_sample(qtbot, tmp_path, monkeypatch):
     home = tmp_path / "home"
     assert app.main(["--home", str(home), "--self-test"]) == 0
     lib = Library(app_paths(home))
-    assert len(lib.versions(lib.photos()[0].id)) == 1
+    assert len(lib.versions.for_photo(lib.photos.all()[0].id)) == 1
     lib.close()
+
+
+def _row(paths, height: int, dst: Path) -> Path:
+    """Photos side by side at one height (a "group photo" made of portraits)."""
+    from PIL import Image, ImageOps
+    ims = []
+    for p in paths:
+        with Image.open(p) as im:
+            im = ImageOps.exif_transpose(im).convert("RGB")
+            ims.append(im.resize((round(im.width * height / im.height), height)))
+    out = Image.new("RGB", (sum(i.width for i in ims), height), (128, 128, 128))
+    x = 0
+    for i in ims:
+        out.paste(i, (x, 0))
+        x += i.width
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    out.save(dst, quality=92)
+    return dst
+
+
+@pytest.mark.data
+def test_what_the_app_shows_is_what_is_restored(tmp_path, identities):
+    """The real pipeline (in-process, CPU, classical restorer) on a photo of three faces: the one
+    the app shows as Angelina is restored with her references (one of them cut out of a group
+    photo, reported by its file); the one the user cleared and the one of a stranger, both shown
+    as unknown, are restored without anyone's references, and the report says why."""
+    pytest.importorskip("face2scene.pipeline")
+    from f2s_desktop.engine import Engine, EngineSettings
+    from f2s_desktop.jobs import analyse_photo, analyse_reference, run_queue
+    from f2s_desktop.library import Library
+    from f2s_desktop.present import face_label
+    a, m, g = identities["angelina_jolie"], identities["matt_damon"], identities["george_clooney"]
+    by = {p.name: p for p in a}
+    photo = _row([by["img1.jpg"], by["img5.jpg"], m[0]], 300, tmp_path / "album" / "three.jpg")
+    single = _small(by["img10.jpg"], tmp_path / "refs" / "angelina.jpg", 320)
+    group = _row([by["img11.jpg"], g[1]], 300, tmp_path / "refs" / "with_george.jpg")
+    _small(group, group, 520)
+    lib = Library()
+    eng = Engine(EngineSettings(device="cpu", restorer="classical"))
+    try:
+        ann = lib.people.add("Angelina")
+        lib.people.add_references(ann, [single, group])
+        for r in lib.people.references_pending():
+            assert analyse_reference(lib, eng, r.id) >= 1
+        assert sorted(r.n_faces for r in lib.people.references(ann)) == [1, 2]
+        pid = lib.photos.import_files([photo]).added[0]
+        assert analyse_photo(lib, eng, pid) == 3
+        f = sorted(lib.faces.for_photo(pid), key=lambda x: x.box[0])  # left to right
+        assert [x.suggested_person_id for x in f] == [ann, ann, None], [x.suggested_distance for x in f]
+        lib.faces.confirm(f[0].id, None)  # "that is not her"
+        assert [face_label(lib, lib.faces.get(x.id))[:9] for x in f] == ["?", "Angelina?", "?"]
+        lib.queue.enqueue([pid], eng.settings.to_json())
+        assert run_queue(lib, eng) == 1
+        v = lib.versions.latest(pid)
+        assert v is not None, lib.queue.jobs()[-1].error
+        by_index = {r["index"]: r for r in v.result["faces"]}
+        cleared, shown, stranger = (by_index[x.idx] for x in f)
+        assert shown["person"] == "Angelina" and shown["skipped"] is None
+        assert set(shown["references_used"]) <= {str(single.resolve()), str(group.resolve())}
+        assert str(group.resolve()) in shown["references_used"]  # the RefImage's label: its file
+        for face in (cleared, stranger):
+            assert face["person"] is None and face["references_used"] == []
+            assert face["skipped"] == "marked as nobody in the library"
+    finally:
+        lib.close()
+
+
+def test_restorer_fallback_warning_shown(qtbot, make_window, tmp_path, monkeypatch):
+    """The real pipeline in the app (in-process engine) asked for the compact restorer whose
+    weights cannot be loaded: the version is made by the classical restorer and the fallback
+    warning is on screen, under the image and on the version."""
+    pytest.importorskip("face2scene.pipeline")
+    learned = pytest.importorskip("face2scene.restorers.learned")
+    from face2scene.errors import WeightsError
+    from f2s_desktop.engine import Engine, EngineSettings
+    from .fakes import make_photo
+
+    def no_weights(*_a, **_kw):
+        raise WeightsError(f"no weights in {tmp_path / 'models' / 'compact'} (test)")
+    monkeypatch.setattr(learned, "load_learned", no_weights)
+    settings = EngineSettings(device="cpu", restorer="compact", models_dir=str(tmp_path / "models"))
+    win = make_window(lambda: Engine(settings))
+    win.settings.engine = settings
+    photo = make_photo(tmp_path / "in" / "tiny.png", 5, size=(96, 64))
+    done = []
+    win.import_paths([str(photo)], on_done=done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=20000)
+    pid = done[0].added[0]
+    with qtbot.waitSignal(win.worker.jobFinished, timeout=120000) as blk:
+        win.enqueue([pid])
+    assert blk.args[1] == "done", blk.args[3]
+    v = win.lib.versions.latest(pid)
+    assert v.backends["restorer"] == "classical"
+    win.select_photo(pid)
+    win.tabs.setCurrentIndex(1)
+    page = win.compare_page
+    qtbot.waitUntil(lambda: page.warnings.isVisible(), timeout=10000)
+    expected = "the compact restorer could not be loaded: no weights in"
+    assert expected in page.warnings.text() and "used the classical restorer" in page.warnings.text()
+    assert expected in page.version_combo.itemData(page.version_combo.currentIndex(), Qt.ItemDataRole.ToolTipRole)
+    assert "\u26a0" in page.version_combo.currentText()

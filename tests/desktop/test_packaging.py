@@ -25,7 +25,7 @@ def test_desktop_file_validates_and_opens_images():
 
 
 def test_desktop_mime_types_match_importer():
-    from f2s_desktop.library import IMAGE_SUFFIXES
+    from face2scene.options import IMAGE_SUFFIXES
     cp = configparser.ConfigParser(interpolation=None)
     cp.optionxform = str
     cp.read(DESKTOP)
@@ -64,3 +64,36 @@ def test_pyinstaller_spec_is_python_and_names_entry():
     ast.parse(spec.read_text())
     launcher = (REPO / "packaging" / "pyinstaller" / "launch.py").read_text()
     assert "freeze_support()" in launcher and "f2s_desktop.app" in launcher
+
+
+def test_icon_ships_inside_the_package():
+    """The icon the app loads is inside f2s_desktop, pyproject's package-data pattern matches it,
+    and it is the same file as the source in resources/icons/."""
+    tomllib = pytest.importorskip("tomllib")
+    import f2s_desktop
+    from f2s_desktop.ui.theme import PACKAGE_ICON, icon_path
+    pkg = Path(f2s_desktop.__file__).resolve().parent
+    assert icon_path() == PACKAGE_ICON and PACKAGE_ICON.is_relative_to(pkg) and PACKAGE_ICON.is_file()
+    patterns = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["f2s_desktop"]
+    assert any(PACKAGE_ICON in set(pkg.glob(p)) for p in patterns), patterns
+    assert PACKAGE_ICON.read_bytes() == ICON.read_bytes()
+
+
+@pytest.mark.slow
+def test_wheel_contains_the_icon(tmp_path):
+    """Build a wheel of the app's package (setuptools, no network) and look for the icon in it."""
+    import sys
+    import zipfile
+    pytest.importorskip("setuptools")
+    pytest.importorskip("wheel")
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "f2s_desktop", src / "f2s_desktop", ignore=shutil.ignore_patterns("__pycache__"))
+    (src / "face2scene").mkdir()
+    (src / "face2scene" / "__init__.py").write_text("")  # the library is not what is checked here
+    for f in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / f, src / f)
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                        "-w", str(tmp_path / "whl"), str(src)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    (whl,) = (tmp_path / "whl").glob("*.whl")
+    assert "f2s_desktop/resources/face2scene.svg" in zipfile.ZipFile(whl).namelist()

@@ -1,4 +1,4 @@
-"""The restoration queue, persisted in the library database. Qt-free.
+"""The restoration queue: the jobs table. Qt-free.
 
 A job is one photo with the settings it was queued with:
 ``queued -> running -> done | error | cancelled``. Every transition is one transaction, so a
@@ -11,9 +11,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
 
-from .library import Library, LibraryError
+from ..errors import ErrorInfo
+from .db import LibraryError
+
+if TYPE_CHECKING:
+    from . import Library
 
 STATES = ("queued", "running", "done", "error", "cancelled")
 ACTIVE = ("queued", "running")
@@ -31,21 +35,24 @@ class Job:
     error: Optional[str]
     version_id: Optional[int]
     attempts: int
+    error_info: Optional[ErrorInfo] = None  # the error's kind and file too (state "error")
 
 
 class RestoreQueue:
-    def __init__(self, library: Library) -> None:
-        self.lib = library
+    def __init__(self, library: "Library") -> None:
+        self.db = library.db
 
     @staticmethod
     def _job(r) -> Job:
+        # an error recorded before its kind was kept (schema 1) has the generic kind "error"
+        info = None if r["error"] is None else ErrorInfo(r["error_kind"] or "error", r["error"], r["error_file"])
         return Job(int(r["id"]), int(r["photo_id"]), r["state"], json.loads(r["settings"]), float(r["created"]),
-                   r["started"], r["finished"], r["error"], r["version_id"], int(r["attempts"]))
+                   r["started"], r["finished"], r["error"], r["version_id"], int(r["attempts"]), info)
 
     def enqueue(self, photo_ids: Iterable[int], settings: Dict[str, Any]) -> List[int]:
         """Queue photos; a photo already queued or running is not queued twice. Returns new job ids."""
         ids: List[int] = []
-        with self.lib.tx() as c:
+        with self.db.tx() as c:
             for pid in photo_ids:
                 if c.execute("SELECT 1 FROM photos WHERE id=?", (pid,)).fetchone() is None:
                     raise LibraryError(f"no photo with id {pid}")
@@ -58,13 +65,13 @@ class RestoreQueue:
 
     def recover(self) -> int:
         """After a crash or quit: running jobs go back to the queue. Returns how many."""
-        return self.lib.conn.execute("UPDATE jobs SET state='queued', started=NULL WHERE state='running'").rowcount
+        return self.db.conn.execute("UPDATE jobs SET state='queued', started=NULL WHERE state='running'").rowcount
 
     def claim_next(self) -> Optional[Job]:
         """Atomically take the oldest queued job and mark it running (None when empty or paused)."""
         if self.paused:
             return None
-        with self.lib.tx() as c:
+        with self.db.tx() as c:
             r = c.execute("SELECT * FROM jobs WHERE state='queued' ORDER BY id LIMIT 1").fetchone()
             if r is None:
                 return None
@@ -73,18 +80,21 @@ class RestoreQueue:
             r = c.execute("SELECT * FROM jobs WHERE id=?", (r["id"],)).fetchone()
         return self._job(r)
 
-    def _finish(self, job_id: int, state: str, error: Optional[str] = None, version_id: Optional[int] = None) -> None:
-        n = self.lib.conn.execute(
-            "UPDATE jobs SET state=?, finished=?, error=?, version_id=? WHERE id=? AND state='running'",
-            (state, time.time(), error, version_id, job_id)).rowcount
+    def _finish(self, job_id: int, state: str, error: Optional[ErrorInfo] = None,
+                version_id: Optional[int] = None) -> None:
+        e = error or ErrorInfo("", "")
+        n = self.db.conn.execute(
+            "UPDATE jobs SET state=?, finished=?, error=?, error_kind=?, error_file=?, version_id=?"
+            " WHERE id=? AND state='running'",
+            (state, time.time(), e.message or None, e.kind or None, e.file, version_id, job_id)).rowcount
         if not n:
             raise LibraryError(f"job {job_id} is not running")
 
     def mark_done(self, job_id: int, version_id: int) -> None:
         self._finish(job_id, "done", version_id=version_id)
 
-    def mark_error(self, job_id: int, message: str) -> None:
-        self._finish(job_id, "error", error=message)
+    def mark_error(self, job_id: int, error: ErrorInfo) -> None:
+        self._finish(job_id, "error", error=error)
 
     def mark_cancelled(self, job_id: int) -> None:
         self._finish(job_id, "cancelled")
@@ -97,51 +107,52 @@ class RestoreQueue:
             ids = list(photo_ids)
             q += f" AND photo_id IN ({','.join('?' * len(ids))})"
             args += ids
-        return self.lib.conn.execute(q, args).rowcount
+        return self.db.conn.execute(q, args).rowcount
 
     def retry_errors(self) -> int:
-        return self.lib.conn.execute("UPDATE jobs SET state='queued', error=NULL, finished=NULL"
-                                     " WHERE state='error'").rowcount
+        return self.db.conn.execute("UPDATE jobs SET state='queued', error=NULL, error_kind=NULL, error_file=NULL,"
+                                    " finished=NULL WHERE state='error'").rowcount
+
+    def requeue(self, job_id: int) -> None:
+        """Put a job back in the queue (the app quit while it ran: it resumes on the next start)."""
+        self.db.conn.execute("UPDATE jobs SET state='queued', finished=NULL WHERE id=?", (job_id,))
 
     @property
     def paused(self) -> bool:
-        return bool(self.lib.get_meta("queue_paused", False))
+        return bool(self.db.get_meta("queue_paused", False))
 
     def set_paused(self, paused: bool) -> None:
-        self.lib.set_meta("queue_paused", bool(paused))
+        self.db.set_meta("queue_paused", bool(paused))
 
     def jobs(self, state: Optional[str] = None) -> List[Job]:
         if state is None:
-            rows = self.lib.conn.execute("SELECT * FROM jobs ORDER BY id").fetchall()
+            rows = self.db.conn.execute("SELECT * FROM jobs ORDER BY id").fetchall()
         else:
-            rows = self.lib.conn.execute("SELECT * FROM jobs WHERE state=? ORDER BY id", (state,)).fetchall()
+            rows = self.db.conn.execute("SELECT * FROM jobs WHERE state=? ORDER BY id", (state,)).fetchall()
         return [self._job(r) for r in rows]
 
     def job(self, job_id: int) -> Job:
-        r = self.lib.conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
-        if r is None:
-            raise LibraryError(f"no job with id {job_id}")
-        return self._job(r)
+        return self._job(self.db.get_row("jobs", job_id, "job"))
 
     def counts(self) -> Dict[str, int]:
         out = {s: 0 for s in STATES}
-        for s, n in self.lib.conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
+        for s, n in self.db.conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
             out[s] = int(n)
         return out
 
     def pending(self) -> int:
-        return int(self.lib.conn.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('queued','running')").fetchone()[0])
+        return int(self.db.conn.execute("SELECT COUNT(*) FROM jobs WHERE state IN ('queued','running')").fetchone()[0])
 
     def eta(self, now: Optional[float] = None) -> Optional[float]:
         """Seconds left: mean duration of the recent finished jobs x jobs left (None without history)."""
-        rows = self.lib.conn.execute("SELECT finished - started FROM jobs WHERE state='done' AND started IS NOT NULL"
-                                     " ORDER BY finished DESC LIMIT 20").fetchall()
+        rows = self.db.conn.execute("SELECT finished - started FROM jobs WHERE state='done' AND started IS NOT NULL"
+                                    " ORDER BY finished DESC LIMIT 20").fetchall()
         if not rows:
             return None
         mean = sum(float(r[0]) for r in rows) / len(rows)
-        queued = int(self.lib.conn.execute("SELECT COUNT(*) FROM jobs WHERE state='queued'").fetchone()[0])
+        queued = int(self.db.conn.execute("SELECT COUNT(*) FROM jobs WHERE state='queued'").fetchone()[0])
         left = queued * mean
-        r = self.lib.conn.execute("SELECT started FROM jobs WHERE state='running'").fetchone()
+        r = self.db.conn.execute("SELECT started FROM jobs WHERE state='running'").fetchone()
         if r is not None and r[0] is not None:
             left += max(0.0, mean - ((now or time.time()) - float(r[0])))
         return left

@@ -1,0 +1,90 @@
+"""The photo library: one SQLite file and the app's own folders, behind one object. Qt-free.
+
+:class:`Library` is a facade (the way Anki's collection hangs its managers off one object): it
+owns the database and the folders, and each kind of thing has its manager —
+
+- ``lib.people``   people and their reference albums (:mod:`.people`)
+- ``lib.photos``   import (file walking, hashing), listing with status, removal (:mod:`.photos`)
+- ``lib.faces``    detected faces, confirmations, suggestions (:mod:`.faces`)
+- ``lib.versions`` restored versions (:mod:`.versions`)
+- ``lib.queue``    the restoration jobs (:mod:`.queue`)
+- ``lib.files``    version files and thumbnails (:mod:`.files`)
+
+The schema and its migrations are :mod:`.schema`, the connections :mod:`.db`. What the pipeline
+receives for a photo spans managers, so it lives here (:meth:`Library.faces_for_pipeline`,
+:meth:`Library.people_for_pipeline`).
+
+Thread use: every thread gets its own SQLite connection (WAL mode), so the restoration worker
+and the background pool record their results without going through the GUI thread.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+from ..paths import AppPaths, app_paths
+from .db import Database, LibraryError
+from .faces import FaceRow, Faces
+from .files import Files
+from .people import People, PersonRow, RefRow
+from .photos import ImportReport, PhotoRow, Photos, file_sha256, iter_image_files
+from .queue import Job, RestoreQueue
+from .schema import SCHEMA_VERSION, migrate
+from .versions import VersionRow, Versions
+
+__all__ = ["Library", "LibraryError", "SCHEMA_VERSION", "FaceRow", "PersonRow", "RefRow", "PhotoRow",
+           "VersionRow", "Job", "ImportReport", "file_sha256", "iter_image_files"]
+
+PipelineFace = Dict[str, Any]
+
+
+class Library:
+    """The library database plus the data/cache folders next to it."""
+
+    def __init__(self, paths: Optional[AppPaths] = None) -> None:
+        self.paths = (paths or app_paths()).ensure()
+        self.db = Database(self.paths.database)
+        migrate(self.db)
+        self.files = Files(self.paths)
+        self.people = People(self)
+        self.photos = Photos(self)
+        self.faces = Faces(self)
+        self.versions = Versions(self)
+        self.queue = RestoreQueue(self)
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.user_version
+
+    def close_thread(self) -> None:
+        """Close the calling thread's connection (a worker thread calls this when it ends)."""
+        self.db.close_thread()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ---------------------------------------------------------------- what the pipeline receives
+    def faces_for_pipeline(self, photo_id: int) -> Tuple[Optional[List[PipelineFace]], Dict[int, Optional[str]]]:
+        """(faces in index order, assignments) for the pipeline — what the user sees is what is
+        restored: every face is assigned the person the app shows for it (confirmed, else
+        suggested), or None when it shows it as unknown (restored without references). The
+        pipeline matches nobody itself.
+
+        (None, {}) while the photo's faces are not detected yet: the user has seen no faces, the
+        pipeline detects them and, with no people given (:meth:`people_for_pipeline`), restores
+        them without references."""
+        if self.photos.get(photo_id).faces_state != "done":
+            return None, {}
+        faces: List[PipelineFace] = []
+        assign: Dict[int, Optional[str]] = {}
+        for i, f in enumerate(self.faces.for_photo(photo_id)):
+            faces.append({"box": f.box, "landmarks": f.landmarks, "score": f.score, "embedding": f.embedding})
+            assign[i] = self.people.name_of(f.person_id)
+        return faces, assign
+
+    def people_for_pipeline(self, photo_id: int) -> Dict[str, List[Dict[str, Any]]]:
+        """name -> reference entries {path, box or None} for every person the photo's assignments
+        name (an empty list when none of their references is usable: the face is then skipped
+        with "no usable references", never matched to someone else)."""
+        _faces, assign = self.faces_for_pipeline(photo_id)
+        names = {n for n in assign.values() if n is not None}
+        return {name: self.people.pipeline_references(self.people.id_of(name)) for name in sorted(names)}
