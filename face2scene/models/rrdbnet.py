@@ -106,6 +106,18 @@ class RRDBNet(ModelMixin, ConfigMixin):
         """H and W of the input must be multiples of this (pixel-unshuffle of scales 2 and 1)."""
         return {4: 1, 2: 2, 1: 4}[self.config.scale]
 
+    def with_conditioning(self, cond_dim: int) -> "RRDBNet":
+        """A copy of this (unconditioned) network with zero-initialised conditioning of ``cond_dim``:
+        the same outputs until the modulation is trained (e.g. Real-ESRGAN as the starting point)."""
+        if self.modulation is not None:
+            raise ValueError("this network is already conditioned")
+        cfg = {k: v for k, v in self.config.items() if not k.startswith("_")}
+        model = type(self)(**{**cfg, "cond_dim": cond_dim})
+        missing, unexpected = model.load_state_dict(self.state_dict(), strict=False)
+        if set(missing) != {"modulation.weight", "modulation.bias"} or unexpected:
+            raise RuntimeError(f"unexpected state dict difference: {missing}, {unexpected}")
+        return model.to(next(self.parameters()).device).train(self.training)
+
     def modulations(self, cond: Optional[torch.Tensor], batch: int) -> list:
         """cond (B x cond_dim, or B x T x cond_dim tokens: averaged) -> one Bx2xC per RRDB (or Nones)."""
         n = self.config.num_block

@@ -61,9 +61,10 @@ def test_roundtrip_through_from_pretrained(tmp_path):
 
 def test_zero_initialised_conditioning_is_the_plain_network():
     plain = tiny_model()
-    cond = RRDBNet(**TINY, cond_dim=6).eval()
-    missing, unexpected = cond.load_state_dict(plain.state_dict(), strict=False)
-    assert sorted(missing) == ["modulation.bias", "modulation.weight"] and not unexpected
+    cond = plain.with_conditioning(6)
+    assert cond.config.cond_dim == 6 and not cond.training
+    with pytest.raises(ValueError, match="already"):
+        cond.with_conditioning(6)
     x = torch.rand(2, 3, 7, 9)
     with torch.no_grad():
         y = plain(x)
