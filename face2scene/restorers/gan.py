@@ -94,8 +94,10 @@ def parse_ncnn_param(text: str) -> Tuple[List[NcnnConv], Dict[str, int]]:
         kv = dict(tok.split("=", 1) for tok in f[4 + n_in + n_out:])
         out_ch, k = int(kv["0"]), int(kv.get("1", "1"))
         size = int(kv["6"])
-        ok = (kv.get("2", "1") == "1" and kv.get("3", "1") == "1" and kv.get("4", "0") == str(k // 2)
-              and kv.get("11", str(k)) == str(k) and "7" not in kv and "8" not in kv)
+        pad = kv.get("4", "0")
+        ok = (all(kv.get(key, "1") == "1" for key in ("2", "3", "12", "13")) and pad == str(k // 2)
+              and all(kv.get(key, pad) == pad for key in ("14", "15", "16"))
+              and kv.get("11", str(k)) == str(k) and "8" not in kv and kv.get("19", "0") == "0")
         if not ok or size % (out_ch * k * k):
             raise WeightsError(f"ncnn layer {name}: unsupported convolution parameters {kv}")
         act = kv.get("9", "0")
