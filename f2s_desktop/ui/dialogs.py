@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
                                QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout)
 
@@ -11,6 +12,19 @@ from face2scene.options import DEVICES
 
 from ..engine import EngineSettings, restorer_choices
 from ..export import FORMATS, TEMPLATE_FIELDS, ExportError, ExportOptions, check_template
+from ..settings import unavailable_choices
+
+
+def disable_choices(combo: QComboBox, reasons: Dict[str, str]) -> None:
+    """Grey out the choices that cannot run here, with the reason ("needs …") as their tooltip."""
+    model = combo.model()
+    for i in range(combo.count()):
+        why = reasons.get(combo.itemText(i))
+        if why:
+            combo.setItemData(i, f"Unavailable: {why}", Qt.ItemDataRole.ToolTipRole)
+            item = model.item(i)
+            if item is not None:
+                item.setEnabled(False)
 
 
 def _buttons(dlg: QDialog) -> QDialogButtonBox:
@@ -21,14 +35,16 @@ def _buttons(dlg: QDialog) -> QDialogButtonBox:
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: EngineSettings, parent=None) -> None:
+    def __init__(self, settings: EngineSettings, parent=None, models_dir: Optional[Path] = None) -> None:
         super().__init__(parent)
         self.setObjectName("settingsDialog")
+        self.unavailable = unavailable_choices(models_dir or settings.models_dir or ".")
         self.setWindowTitle("Settings")
         lay = QVBoxLayout(self)
         form = QFormLayout()
         self.device = QComboBox()
         self.device.addItems(list(DEVICES))
+        disable_choices(self.device, self.unavailable["device"])
         self.device.setCurrentText(settings.device)
         self.device.setToolTip("auto uses the GPU (CUDA) when there is one, else the CPU")
         self.restorer = QComboBox()
@@ -36,7 +52,16 @@ class SettingsDialog(QDialog):
         if settings.restorer not in choices:
             choices.append(settings.restorer)
         self.restorer.addItems(choices)
+        disable_choices(self.restorer, self.unavailable["restorer"])
         self.restorer.setCurrentText(settings.restorer)
+        self.restorer.setToolTip("auto: the compact learned restorer, or the classical one where it cannot run "
+                                 "(a version made with a fallback says so)")
+        self.note = QLabel("")
+        self.note.setObjectName("settingsNote")
+        self.note.setWordWrap(True)
+        self.note.setStyleSheet("color: #c33")
+        self.device.currentIndexChanged.connect(self._check_current)
+        self.restorer.currentIndexChanged.connect(self._check_current)
         self.strength = QDoubleSpinBox()
         self.strength.setRange(0.0, 1.0)
         self.strength.setSingleStep(0.05)
@@ -59,9 +84,19 @@ class SettingsDialog(QDialog):
         form.addRow("Upscale:", self.upscale)
         form.addRow("", self.paste)
         lay.addLayout(form)
+        lay.addWidget(self.note)
+        self._check_current()
         lay.addWidget(QLabel("<small>Changes apply to photos queued from now on.</small>"))
         lay.addWidget(_buttons(self))
         self._base = settings
+
+    def _check_current(self, _i: int = 0) -> None:
+        """A saved choice that is unavailable now is kept selected but explained."""
+        why = [f"{c.currentText()}: {r[c.currentText()]}"
+               for c, r in ((self.device, self.unavailable["device"]), (self.restorer, self.unavailable["restorer"]))
+               if c.currentText() in r]
+        self.note.setText("; ".join(why) + ("; photos would fall back to another choice" if why else ""))
+        self.note.setVisible(bool(why))
 
     def result_settings(self) -> EngineSettings:
         d = self._base.to_json()

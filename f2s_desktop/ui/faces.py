@@ -1,18 +1,54 @@
-"""Faces of the current photo: suggested person with confidence (confirm / change / clear), and for
-the selected face its restored crop, the references used and the degradation estimate."""
+"""Faces of the current photo, each with its thumbnail, left to right and top to bottom: suggested
+person with confidence (confirm / change / clear; clicking a face on the photo selects it and offers
+the people to name it), and for the selected face its restored crop, the references used and the
+degradation estimate in plain words. Long names and errors wrap; the panel never widens the window."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import List, Optional
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
-                               QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QCursor, QIcon, QPixmap
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMenu,
+                               QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
-from ..library import FaceRow, VersionRow
-from ..present import estimate_text, face_label, result_face_for
+from ..library import FaceRow, LibraryError, VersionRow
+from ..present import estimate_text, face_label, plural, result_face_for
 from .library_model import LibraryModel
+from .photos import read_image
+
+THUMB = 48
+
+
+def reading_order(faces: List[FaceRow]) -> List[FaceRow]:
+    """Faces left to right, row by row (a face whose centre is lower by more than half a typical
+    face height starts a new row), as people are named in a caption."""
+    if not faces:
+        return []
+    hs = sorted(f.box[3] - f.box[1] for f in faces)
+    band = max(hs[len(hs) // 2], 1.0)
+    by_y = sorted(faces, key=lambda f: (f.box[1] + f.box[3]) / 2)
+    rows: List[List[FaceRow]] = []
+    top = None
+    for f in by_y:
+        cy = (f.box[1] + f.box[3]) / 2
+        if top is None or cy - top > band / 2:
+            rows.append([])
+            top = cy
+        rows[-1].append(f)
+    return [f for r in rows for f in sorted(r, key=lambda f: f.box[0])]
+
+
+def breakable(text: str) -> str:
+    """Lets a long path wrap in a QLabel (a zero-width space after each separator)."""
+    return text.replace("/", "/\u200b").replace("\\", "\\\u200b").replace("_", "_\u200b")
+
+
+def _wrapping(label: QLabel) -> QLabel:
+    label.setWordWrap(True)
+    label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+    label.setMinimumWidth(0)
+    return label
 
 FaceIdRole = Qt.ItemDataRole.UserRole + 20
 
@@ -21,9 +57,12 @@ class FacePanel(QWidget):
     """Reads through ``model.lib``, confirms through the LibraryModel, reloads on libraryChanged."""
     faceSelected = Signal(int)        # face idx within the photo
 
-    def __init__(self, model: LibraryModel, parent=None) -> None:
+    def __init__(self, model: LibraryModel, parent=None, background=None) -> None:
         super().__init__(parent)
         self.setObjectName("facePanel")
+        self.bg = background
+        self._thumb_request = 0
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.library = model
         self.lib = model.lib
         self.photo_id: Optional[int] = None
@@ -31,15 +70,25 @@ class FacePanel(QWidget):
         self.faces: List[FaceRow] = []
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        self.title = QLabel("<b>Faces</b>")
+        self.title = _wrapping(QLabel("<b>Faces</b>"))
+        self.title.setObjectName("facesTitle")
         lay.addWidget(self.title)
+        self.hint = _wrapping(QLabel(""))
+        self.hint.setObjectName("facesHint")
+        lay.addWidget(self.hint)
         self.list = QListWidget()
         self.list.setObjectName("faceList")
+        self.list.setIconSize(QSize(THUMB, THUMB))
+        self.list.setWordWrap(True)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.currentRowChanged.connect(self._row_changed)
         lay.addWidget(self.list, 2)
         row = QHBoxLayout()
         self.person = QComboBox()
         self.person.setObjectName("facePerson")
+        self.person.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.person.setMinimumContentsLength(8)
         self.btn_confirm = QPushButton("Confirm")
         self.btn_confirm.setToolTip("Confirm the chosen person for this face (Enter)")
         self.btn_clear = QPushButton("Clear")
@@ -57,22 +106,29 @@ class FacePanel(QWidget):
         self.crop.setAlignment(Qt.AlignmentFlag.AlignCenter)
         lay.addWidget(self.crop)
         form = QFormLayout()
-        self.refs = QLabel("—")
-        self.refs.setWordWrap(True)
-        self.estimate = QLabel("—")
-        self.estimate.setWordWrap(True)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
+        self.refs = _wrapping(QLabel("—"))
+        self.estimate = _wrapping(QLabel("—"))
         self.estimate.setObjectName("faceEstimate")
-        self.photo_estimate = QLabel("—")
-        self.photo_estimate.setWordWrap(True)
+        self.photo_estimate = _wrapping(QLabel("—"))
+        self.photo_estimate.setObjectName("photoEstimate")
         form.addRow("References used:", self.refs)
-        form.addRow("Degradation (face):", self.estimate)
-        form.addRow("Degradation (photo):", self.photo_estimate)
+        form.addRow("How this face was damaged:", self.estimate)
+        form.addRow("How the photo was damaged:", self.photo_estimate)
         lay.addLayout(form)
         lay.addStretch(1)
         self._update_buttons()
         model.libraryChanged.connect(self._library_changed)
 
     def _library_changed(self, what: str, photo_ids) -> None:
+        if self.photo_id is not None and what == "photos":
+            try:
+                self.lib.photos.get(self.photo_id)
+            except LibraryError:  # removed: no header, list or estimate of it stays behind
+                self.set_photo(None, None)
+            return
+        if what == "people" and self.photo_id is None:
+            self._update_hint()
         if self.photo_id is not None and what in ("people", "references", "faces", "suggestions") and \
                 (photo_ids is None or self.photo_id in photo_ids):
             self.reload()
@@ -86,26 +142,101 @@ class FacePanel(QWidget):
         row = self.list.currentRow() if keep_row else -1
         self.list.blockSignals(True)
         self.list.clear()
-        self.faces = self.lib.faces.for_photo(self.photo_id) if self.photo_id is not None else []
-        for f in self.faces:
-            it = QListWidgetItem(f"Face {f.idx + 1}: {face_label(self.lib, f)}")
+        try:
+            photo = self.lib.photos.get(self.photo_id) if self.photo_id is not None else None
+        except LibraryError:
+            self.photo_id, self.version, photo = None, None, None
+        self.faces = reading_order(self.lib.faces.for_photo(self.photo_id)) if photo is not None else []
+        for n, f in enumerate(self.faces):
+            it = QListWidgetItem(f"{n + 1}. {face_label(self.lib, f)}")
             it.setData(FaceIdRole, f.id)
+            it.setToolTip(f"Face {n + 1} (from the left, row by row): {face_label(self.lib, f)}")
             self.list.addItem(it)
         self.list.blockSignals(False)
         self.person.clear()
         self.person.addItem("— nobody —", None)
         for p in self.lib.people.all():
             self.person.addItem(p.name, p.id)
-        if self.photo_id is None:
+        if photo is None:
             self.title.setText("<b>Faces</b>")
+            self.title.setToolTip("")
         else:
-            p = self.lib.photos.get(self.photo_id)
-            state = {"pending": " (detecting…)", "error": f" (detection failed: {p.faces_error})"}.get(p.faces_state, "")
-            self.title.setText(f"<b>Faces</b> — {len(self.faces)} in {p.name}{state}")
-        self.photo_estimate.setText(estimate_text(self.version.degradation) if self.version else "not restored yet")
+            p = photo
+            state = {"pending": " (looking for faces…)",
+                     "error": f" — could not look for faces: {p.faces_error}"}.get(p.faces_state, "")
+            self.title.setText(f"<b>Faces</b> — {plural(len(self.faces), 'face')} in {breakable(p.name)}"
+                               f"{breakable(state)}")
+            self.title.setToolTip(f"{p.path}{state}")
+        self._update_hint()
+        self._load_thumbnails()
+        self.photo_estimate.setText(estimate_text(self.version.degradation) if self.version else
+                                    ("not restored yet" if photo is not None else "—"))
         if self.faces:
             self.list.setCurrentRow(min(max(row, 0), len(self.faces) - 1))
         self._row_changed(self.list.currentRow())
+
+    def _update_hint(self) -> None:
+        """What to do next, in words: add people first; then confirm who each face is."""
+        if not self.lib.people.all():
+            hint = ("Add the people in your photos (People panel, on the left), with a few good photos of "
+                    "each: their faces guide the restoration.")
+        elif self.photo_id is None:
+            hint = "Select a photo to see its faces."
+        elif self.faces and all(f.confirmed_person_id is None and f.suggested_person_id is None
+                                for f in self.faces):
+            hint = "Nobody is recognised here: click a face on the photo, or pick a person below and Confirm."
+        else:
+            hint = ""
+        self.hint.setText(hint)
+        self.hint.setVisible(bool(hint))
+
+    def _load_thumbnails(self) -> None:
+        """Each face's crop from the original as its list icon (read on the background pool)."""
+        self._thumb_request += 1
+        if self.bg is None or self.photo_id is None or not self.faces:
+            return
+        req, path = self._thumb_request, self.lib.photos.get(self.photo_id).path
+        boxes = [(f.id, f.box) for f in self.faces]
+
+        def load():
+            img = read_image(path)
+            out = {}
+            for fid, (x0, y0, x1, y1) in boxes:
+                m = 0.15 * max(x1 - x0, y1 - y0)
+                r = QRect(QPoint(int(x0 - m), int(y0 - m)), QPoint(int(x1 + m), int(y1 + m))).intersected(img.rect())
+                if not img.isNull() and r.isValid():
+                    out[fid] = img.copy(r).scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                                                  Qt.TransformationMode.SmoothTransformation)
+            return req, out
+
+        def done(res):
+            r, thumbs = res
+            if r != self._thumb_request:
+                return
+            for i in range(self.list.count()):
+                it = self.list.item(i)
+                t = thumbs.get(it.data(FaceIdRole))
+                if t is not None:
+                    it.setIcon(QIcon(QPixmap.fromImage(t)))
+        self.bg.run(load, done, lambda _m: None)
+
+    def name_face_menu(self, idx: int, at: Optional[QPoint] = None) -> QMenu:
+        """Clicking a face on the photo: select it and offer the people to name it (non-blocking)."""
+        self.select_index(idx)
+        menu = QMenu(self)
+        menu.setObjectName("nameFaceMenu")
+        f = self.current_face()
+        if f is None:
+            return menu
+        for p in self.lib.people.all():
+            a = menu.addAction(("\u2713 " if f.confirmed_person_id == p.id else "") + p.name)
+            a.triggered.connect(lambda _c=False, pid=p.id: self.assign(pid))
+        if not self.lib.people.all():
+            menu.addAction("Add people first (People panel)").setEnabled(False)
+        menu.addSeparator()
+        menu.addAction("Not any of them").triggered.connect(lambda _c=False: self.assign(None))
+        menu.popup(at or QCursor.pos())
+        return menu
 
     def current_face(self) -> Optional[FaceRow]:
         r = self.list.currentRow()
@@ -143,7 +274,7 @@ class FacePanel(QWidget):
             self.crop.setText("not restored yet" if self.version is None else "no restored crop for this face")
         if rf:
             used = rf.get("references_used") or []
-            self.refs.setText(", ".join(Path(u).name for u in used) if used else
+            self.refs.setText(breakable(", ".join(Path(u).name for u in used)) if used else
                               (rf.get("skipped") or "none (no reference album matched)"))
             self.estimate.setText(estimate_text(rf.get("estimate")))
         else:

@@ -7,9 +7,17 @@ from typing import List, Optional
 from PySide6.QtCore import QItemSelectionModel, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from ..present import plural
 from .library_model import LibraryModel
 from .photos import PhotoGrid, PhotoModel
 from .tasks import Background
+
+
+EMPTY_HINT = ("<h3>Start here</h3>"
+              "<p>1. Add the people in your photos (People panel, left: <i>Add person…</i>), with a few "
+              "good, sharp photos of each — their faces guide the restoration.</p>"
+              "<p>2. Drop the photos to restore here, or use File → Import (Ctrl+O).</p>"
+              "<p>3. Check who each face is (Faces panel, right), then Restore → Restore selected (Ctrl+R).</p>")
 
 
 class LibraryPage(QWidget):
@@ -40,7 +48,9 @@ class LibraryPage(QWidget):
         self.grid.filesDropped.connect(self.filesDropped)
         self.grid.selectionModel().currentChanged.connect(lambda cur, _prev: self._grid_current(cur))
         self.grid.doubleClicked.connect(lambda i: self.photoActivated.emit(self.model.rows[i.row()].id))
-        self.empty_hint = QLabel("Drop photos or folders here, or use File → Import (Ctrl+O).")
+        self.empty_hint = QLabel(EMPTY_HINT)
+        self.empty_hint.setObjectName("libraryEmptyHint")
+        self.empty_hint.setWordWrap(True)
         self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         lv.addWidget(self.empty_hint)
         lv.addWidget(self.grid, 1)
@@ -104,4 +114,5 @@ class LibraryPage(QWidget):
         n = len(self.model.rows)
         self.empty_hint.setVisible(n == 0 and self.model.person_filter is None)
         c = self.lib.queue.counts()
-        self.summary.setText(f"{n} photo(s) · {c['queued'] + c['running']} in queue")
+        q = c['queued'] + c['running']
+        self.summary.setText(f"{plural(n, 'photo')} · {q} in queue")

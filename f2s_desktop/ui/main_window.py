@@ -12,9 +12,12 @@ import logging
 from pathlib import Path
 from typing import Callable, List, Optional
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QByteArray, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtCore import QUrl
+from PySide6.QtWidgets import (QApplication, QDockWidget, QFileDialog, QMainWindow, QMessageBox, QTabWidget,
+                               QVBoxLayout, QWidget)
 
 from face2scene.options import file_dialog_filter
 
@@ -22,6 +25,7 @@ from ..engine import Engine
 from ..engine_process import ProcessEngine
 from ..export import export_items, items_for_photos
 from ..library import Library
+from ..present import plural
 from ..settings import Settings
 from ..worker import PipelineWorker
 from .compare_page import ComparePage
@@ -29,6 +33,7 @@ from .dialogs import ExportDialog, SettingsDialog
 from .faces import FacePanel
 from .library_model import LibraryModel
 from .library_page import LibraryPage
+from .messages import MessageBar
 from .models_page import ModelsPage
 from .people import PeoplePanel
 from .queue_bar import QueueBar
@@ -38,6 +43,25 @@ from .theme import app_icon
 log = logging.getLogger(__name__)
 
 LIBRARY_TAB, COMPARE_TAB, MODELS_TAB = range(3)
+DOCS_URL = "https://github.com/face2scene/face2scene/blob/main/docs/DESKTOP.md"
+
+
+def guess_level(msg: str) -> str:
+    """The level of a message from a page that does not give one (failures are errors)."""
+    low = msg.lower()
+    return "error" if any(w in low for w in ("failed", "error", "could not", "cannot", "not found")) else "info"
+
+
+def import_summary(rep) -> str:
+    """"Imported 5 photos; 1 already in the library; 1 could not be read: x.jpg: not an image …"."""
+    parts = [f"Imported {plural(len(rep.added), 'photo')}"]
+    if rep.duplicates:
+        parts.append(f"{len(rep.duplicates)} already in the library (same content)")
+    if rep.errors:
+        shown = "; ".join(f"{Path(p).name}: {m}" for p, m in rep.errors[:3])
+        more = f" (and {len(rep.errors) - 3} more)" if len(rep.errors) > 3 else ""
+        parts.append(f"{len(rep.errors)} could not be read: {shown}{more}")
+    return "; ".join(parts)
 
 
 class MainWindow(QMainWindow):
@@ -50,6 +74,8 @@ class MainWindow(QMainWindow):
         self.resize(1280, 800)
         self.lib = library
         self.settings = settings
+        self.ask_before_quit = True   # tests and scripted runs switch it off
+        self._shut_down = False
         self.bg = Background(2)
         self.library = LibraryModel(library, self.bg, self)
         # the pipeline runs in a child process so its heavy imports never hold the GUI's GIL
@@ -65,11 +91,18 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.library_page, "Library")
         self.tabs.addTab(self.compare_page, "Compare")
         self.tabs.addTab(self.models_page, "Models")
-        self.setCentralWidget(self.tabs)
+        central = QWidget()
+        cl = QVBoxLayout(central)
+        cl.setContentsMargins(0, 0, 0, 0)
+        cl.setSpacing(2)
+        self.messages = MessageBar()
+        cl.addWidget(self.messages)
+        cl.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
         self.people = PeoplePanel(self.library, self.bg)
-        self.face_panel = FacePanel(self.library)
+        self.face_panel = FacePanel(self.library, background=self.bg)
         self._docks()
-        self.queue_bar = QueueBar(self.library, self.worker)
+        self.queue_bar = QueueBar(self.library, self.worker, timing=settings.data.setdefault("timing", {}))
         self.statusBar().addPermanentWidget(self.queue_bar, 1)
 
         lp, cp = self.library_page, self.compare_page
@@ -77,7 +110,7 @@ class MainWindow(QMainWindow):
         lp.photoActivated.connect(lambda _pid: self.tabs.setCurrentIndex(COMPARE_TAB))
         lp.filesDropped.connect(self.import_paths)
         cp.versionShown.connect(self.face_panel.set_photo)
-        cp.view.faceClicked.connect(self.face_panel.select_index)
+        cp.view.faceClicked.connect(self.face_panel.name_face_menu)
         cp.showFacesChanged.connect(self._show_faces_changed)
         self.face_panel.faceSelected.connect(cp.view.select_face)
         self.tabs.currentChanged.connect(lambda i: cp.view.setFocus() if i == COMPARE_TAB else None)
@@ -85,6 +118,7 @@ class MainWindow(QMainWindow):
             src.connect(self.show_message)
         self.queue_bar.message.connect(self.show_message)
         self._make_actions()
+        self._restore_layout()
         if start_worker:
             QTimer.singleShot(0, self.worker.start)
             QTimer.singleShot(50, self.models_page.refresh)
@@ -150,6 +184,11 @@ class MainWindow(QMainWindow):
         self._action(v, "Next photo", "Alt+Right", lambda: self.library_page.step(1, self.current_photo), "actNext")
         self._action(v, "Previous photo", "Alt+Left", lambda: self.library_page.step(-1, self.current_photo),
                      "actPrev")
+        h = mb.addMenu("&Help")
+        self._action(h, "Documentation", QKeySequence.StandardKey.HelpContents, self.open_docs, "actDocs")
+        self._action(h, "Show all messages", None, lambda: (self.messages.show(), self.messages.btn_all.setChecked(True)),
+                     "actMessages")
+        self._action(h, "About Face2Scene", None, self.about, "actAbout")
 
     # ---------------------------------------------------------------- photos
     def import_dialog(self) -> None:
@@ -167,17 +206,16 @@ class MainWindow(QMainWindow):
         self.queue_bar.set_text("Importing…")
 
         def done(rep):
-            msg = f"Imported {len(rep.added)} photo(s)"
-            if rep.duplicates:
-                msg += f"; {len(rep.duplicates)} already in the library (same content)"
-            if rep.errors:
-                msg += f"; {len(rep.errors)} could not be read ({rep.errors[0][1]})"
-            self.show_message(msg, 8000)
+            self.queue_bar.show_idle()
+            self.show_message(import_summary(rep), 8000, "warning" if rep.errors else "info")
             if rep.added and self.current_photo is None:
                 self.select_photo(rep.added[0])
             if on_done:
                 on_done(rep)
-        self.library.import_photos(paths, done, lambda m: self.show_message(f"Import failed: {m}"),
+        def failed(m: str) -> None:
+            self.queue_bar.show_idle()
+            self.show_message(f"Import failed: {m}", level="error")
+        self.library.import_photos(paths, done, failed,
                                    lambda i, n, path: self.queue_bar.set_text(f"Importing {i}/{n}: {Path(path).name}"))
 
     def remove_selected(self) -> None:
@@ -204,13 +242,20 @@ class MainWindow(QMainWindow):
         if not ids:
             self.show_message("Select photos to restore first.")
             return []
+        nobody = [i for i in ids if self.lib.faces.for_photo(i)
+                  and all(f.confirmed_person_id is None and f.suggested_person_id is None
+                          for f in self.lib.faces.for_photo(i))]
         jobs = self.library.enqueue(ids, self.settings.engine.to_json())
-        self.show_message(f"Queued {len(jobs)} photo(s)")
+        msg = f"Queued {plural(len(jobs), 'photo')}"
+        if nobody:
+            msg += (f"; the faces in {plural(len(nobody), 'photo')} have no person, so they are restored without "
+                    "references (add the people in the People panel and confirm their faces for a better result)")
+        self.show_message(msg, level="warning" if nobody else "info")
         return jobs
 
     # ---------------------------------------------------------------- dialogs
     def settings_dialog(self) -> None:
-        dlg = SettingsDialog(self.settings.engine, self)
+        dlg = SettingsDialog(self.settings.engine, self, models_dir=self.lib.paths.models)
         if dlg.exec():
             self.settings.engine = dlg.result_settings()
             self.settings.save()
@@ -222,7 +267,7 @@ class MainWindow(QMainWindow):
         ids = self.library_page.selected_ids() or [p.id for p in self.lib.photos.all() if p.n_versions]
         ids = [i for i in ids if self.lib.versions.latest(i) is not None]
         if not ids:
-            self.show_message("Nothing to export yet: restore some photos first.")
+            self.show_message("Nothing to export yet: restore some photos first.", level="warning")
             return
         dlg = ExportDialog(self.settings["export"], len(ids), self)
         if dlg.exec():
@@ -235,23 +280,66 @@ class MainWindow(QMainWindow):
         items = items_for_photos(self.lib, ids)
 
         def done(rep):
-            msg = f"Exported {len(rep.written)} file(s) to {opts.folder}"
+            self.queue_bar.show_idle()
+            msg = f"Exported {plural(len(rep.written), 'file')} to {opts.folder}"
             if rep.errors:
-                msg += f"; {len(rep.errors)} failed: {rep.errors[0][1]}"
-            self.show_message(msg, 10000)
+                msg += f"; {len(rep.errors)} failed: {Path(rep.errors[0][0]).name}: {rep.errors[0][1]}"
+            self.show_message(msg, 10000, "warning" if rep.errors else "info")
             if on_done:
                 on_done(rep)
-        self.bg.run(lambda report: export_items(items, opts, progress=report), done,
-                    lambda m: self.show_message(f"Export failed: {m}"),
+
+        def failed(m: str) -> None:
+            self.queue_bar.show_idle()
+            self.show_message(f"Export failed: {m}", level="error")
+        self.bg.run(lambda report: export_items(items, opts, progress=report), done, failed,
                     lambda i, n, p: self.queue_bar.set_text(f"Exporting {i}/{n}"))
 
-    def show_message(self, msg: str, ms: int = 5000) -> None:
+    def show_message(self, msg: str, ms: int = 5000, level: Optional[str] = None) -> None:
+        """Show ``msg`` in the message bar (it stays until dismissed or replaced, and joins the
+        session's message list) and, for ``ms``, in the status bar."""
+        level = level or guess_level(msg)
+        self.messages.show_message(msg, level)
         self.statusBar().showMessage(msg, ms)
-        log.info(msg)
+        (log.warning if level != "info" else log.info)(msg)
+
+    # ---------------------------------------------------------------- help
+    def open_docs(self) -> None:
+        doc = Path(__file__).resolve().parents[2] / "docs" / "DESKTOP.md"
+        url = QUrl.fromLocalFile(str(doc)) if doc.is_file() else QUrl(DOCS_URL)
+        if not QDesktopServices.openUrl(url):
+            self.show_message(f"Could not open the documentation: {url.toString()}", level="warning")
+
+    def about(self) -> None:
+        QMessageBox.about(self, "About Face2Scene",
+                          "<b>Face2Scene</b><br>Restores old and damaged photos; faces are restored with "
+                          "good photos of the same people as references.<br><br>Your photos never leave "
+                          "this computer, and the original files are never changed.")
+
+    # ---------------------------------------------------------------- window layout
+    def _restore_layout(self) -> None:
+        ui = self.settings.data.get("window") or {}
+        try:
+            if ui.get("geometry"):
+                self.restoreGeometry(QByteArray.fromHex(ui["geometry"].encode()))
+            if ui.get("state"):
+                self.restoreState(QByteArray.fromHex(ui["state"].encode()))
+        except (TypeError, AttributeError, ValueError):
+            log.warning("window layout not restored")
+        screen = (self.screen() or QApplication.primaryScreen())
+        if screen is not None:  # a layout saved on a bigger screen never exceeds this one
+            avail = screen.availableGeometry()
+            if self.width() > avail.width() or self.height() > avail.height():
+                self.resize(min(self.width(), avail.width()), min(self.height(), avail.height()))
+
+    def _save_layout(self) -> None:
+        self.settings["window"] = {"geometry": bytes(self.saveGeometry().toHex()).decode(),
+                                   "state": bytes(self.saveState().toHex()).decode()}
 
     # ---------------------------------------------------------------- shutdown
     def shutdown(self) -> None:
         """Stop the worker (a running job goes back to the queue) and wait for background work."""
+        self._shut_down = True
+        self._save_layout()
         if self.worker.isRunning():
             self.worker.stop()
         self.library.flush()
@@ -261,6 +349,30 @@ class MainWindow(QMainWindow):
         except OSError as e:
             log.warning("settings not saved: %s", e)
 
+    def confirm_quit(self) -> bool:
+        """While photos are being restored, ask first; the photo being restored restarts next time."""
+        running = self.worker.current_photo
+        queued = self.lib.queue.counts()["queued"]
+        if running is None and not queued:
+            return True
+        name = self.lib.photos.get(running).name if running is not None else None
+        text = (f"{name} is being restored" if name else "No photo is being restored right now")
+        if queued:
+            text += f" and {plural(queued, 'photo')} {'is' if queued == 1 else 'are'} waiting"
+        text += (". Quit anyway?\n\nThe queue is kept: next time Face2Scene starts, it carries on"
+                 + (f", and {name} restarts from the beginning." if name else "."))
+        box = QMessageBox(QMessageBox.Icon.Question, "Quit during a restoration?", text,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setObjectName("quitDialog")
+        box.button(QMessageBox.StandardButton.Yes).setText("Quit")
+        box.button(QMessageBox.StandardButton.No).setText("Keep restoring")
+        ok = box.exec() == QMessageBox.StandardButton.Yes
+        box.deleteLater()
+        return ok
+
     def closeEvent(self, e) -> None:  # noqa: N802
+        if self.ask_before_quit and not self._shut_down and not self.confirm_quit():
+            e.ignore()
+            return
         self.shutdown()
         super().closeEvent(e)
