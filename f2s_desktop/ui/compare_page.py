@@ -8,8 +8,8 @@ from typing import Callable, Optional
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QStyle, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QStyle, QToolBar,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from ..library import LibraryError, VersionRow
 from ..present import face_label, version_summary, version_warnings
@@ -33,15 +33,16 @@ class ComparePage(QWidget):
         self._image_request = 0
         cv = QVBoxLayout(self)
         cv.setContentsMargins(4, 4, 4, 4)
-        bar = QHBoxLayout()
+        # a tool bar: on a narrow window the buttons that do not fit go to its » menu
+        bar = QToolBar()
+        bar.setObjectName("compareBar")
         bar.addWidget(QLabel("Version:"))
         self.version_combo = QComboBox()
         self.version_combo.setObjectName("versionCombo")
         self.version_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.version_combo.setMinimumContentsLength(36)
+        self.version_combo.setMinimumContentsLength(24)
         self.version_combo.currentIndexChanged.connect(lambda _i: self._load_images(keep_view=True))
         bar.addWidget(self.version_combo)
-        bar.addStretch(1)
         self.view = CompareView()
         self.mode_group = QButtonGroup(self)
         for i, (mode, text, tip) in enumerate((("split", "Split", "Split slider (S)"),
@@ -57,7 +58,7 @@ class ComparePage(QWidget):
         self.faces_toggle.setCheckable(True)
         self.faces_toggle.setChecked(show_faces)
         self.faces_toggle.toggled.connect(self._show_faces)
-        cv.addLayout(bar)
+        cv.addWidget(bar)
         self.view.show_faces = show_faces
         cv.addWidget(self.view, 1)
         self.warnings = QLabel("")
@@ -79,7 +80,7 @@ class ComparePage(QWidget):
         model.libraryChanged.connect(self._library_changed)
 
     @staticmethod
-    def _tool(bar: QHBoxLayout, text: str, tip: str, fn: Optional[Callable]) -> QToolButton:
+    def _tool(bar: QToolBar, text: str, tip: str, fn: Optional[Callable]) -> QToolButton:
         b = QToolButton()
         b.setText(text)
         b.setToolTip(tip)

