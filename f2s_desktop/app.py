@@ -36,6 +36,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     p.add_argument("--self-test", action="store_true",
                    help="restore the bundled public-domain sample photo through the whole app and quit "
                         "(exit code 0 when a version was made; checks a packaged build)")
+    p.add_argument("--demo", action="store_true",
+                   help="open on a demo library (its own, not yours): the sample photo, its person with a "
+                        "reference photo, faces named, restoration queued, then shown in Compare")
     return p.parse_args(argv)
 
 
@@ -43,6 +46,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.home:
         os.environ["FACE2SCENE_HOME"] = args.home
+    elif args.demo:  # a library of its own, next to the user's
+        from .paths import app_paths as _paths
+        os.environ["FACE2SCENE_HOME"] = str(_paths().data / "demo-library")
     from .qtcompat import check
     problem = check()
     if problem:
@@ -88,6 +94,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     win.show()
     if args.paths:
         win.import_paths([os.path.abspath(p) for p in args.paths])
+    if args.demo:
+        from .demo import prepare_demo
+        win.start_demo(prepare_demo(lib))
 
     outcome = {"rc": 0}
 

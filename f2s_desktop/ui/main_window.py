@@ -302,6 +302,42 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(msg, ms)
         (log.warning if level != "info" else log.info)(msg)
 
+    # ---------------------------------------------------------------- demo
+    def start_demo(self, plan) -> None:
+        """Show the demo photo; once its faces are found, name them, queue it, and show the
+        restored version in Compare when it is done."""
+        from ..demo import confirm_demo_faces
+        self.demo_plan = plan
+        self.library.notify("photos")
+        self.library.notify("people")
+        self.select_photo(plan.photo_id)
+        self.tabs.setCurrentIndex(COMPARE_TAB)
+        self.show_message("Demo: a scanned photo of Eileen Collins (NASA, public domain) and one reference "
+                          "photo of her. Her face is named and the photo is being restored; the result "
+                          "appears here. This demo library is separate from yours.")
+
+        def faces_ready(what: str, ids) -> None:
+            if what != "faces" or (ids is not None and plan.photo_id not in ids):
+                return
+            if self.lib.photos.get(plan.photo_id).faces_state == "pending":
+                return
+            self.library.libraryChanged.disconnect(faces_ready)
+            confirm_demo_faces(self.lib, plan, self.settings.engine.to_json())
+            self.library.notify("faces", (plan.photo_id,))
+            self.library.notify("queue", (plan.photo_id,))
+
+        def restored(photo_id: int, state: str, *_a) -> None:
+            if photo_id == plan.photo_id and state == "done":
+                self.worker.jobFinished.disconnect(restored)
+                self.select_photo(plan.photo_id)
+                self.compare_page.set_photo(plan.photo_id)
+                self.tabs.setCurrentIndex(COMPARE_TAB)
+                self.show_message("Demo: restored. Drag the slider to compare; the Faces panel says how "
+                                  "the photo was damaged and which references were used.")
+        self.worker.jobFinished.connect(restored)
+        self.library.libraryChanged.connect(faces_ready)
+        faces_ready("faces", None)   # already found on an earlier run
+
     # ---------------------------------------------------------------- help
     def open_docs(self) -> None:
         doc = Path(__file__).resolve().parents[2] / "docs" / "DESKTOP.md"

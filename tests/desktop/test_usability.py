@@ -317,3 +317,50 @@ def test_exported_exif_has_the_real_size(tmp_path, fmt):
             assert (sub[0xA002], sub[0xA003]) == im.size
             assert sub[0x9003] == "2001:02:03 04:05:06"
     assert Image.open(rep.written[1]).size == (192 * 2 + 8, 128)
+
+
+# --------------------------------------------------------------------------------------- 11
+def _demo_engine(lib_folder):
+    """A fake engine that finds one face in the demo photo."""
+    from f2s_desktop.demo import PHOTO_NAME
+    from f2s_desktop.engine import load_rgb
+    photo = lib_folder / PHOTO_NAME
+    return FakeEngine({FakeEngine.key(load_rgb(photo)): [face_dict(0, box=(180, 60, 320, 240))]})
+
+
+def test_demo_library_setup_is_qt_free(tmp_path):
+    pytest.importorskip("skimage")
+    from f2s_desktop.demo import PERSON, confirm_demo_faces, prepare_demo
+    from f2s_desktop.jobs import analyse_photo
+    from f2s_desktop.library import Library
+    from f2s_desktop.paths import app_paths
+    lib = Library(app_paths().ensure())
+    try:
+        plan = prepare_demo(lib, tmp_path / "demo")
+        assert [p.name for p in lib.people.all()] == [PERSON] and len(lib.people.references(plan.person_id)) == 1
+        assert lib.photos.get(plan.photo_id).width == 512
+        assert prepare_demo(lib, tmp_path / "demo") == plan            # idempotent
+        analyse_photo(lib, _demo_engine(tmp_path / "demo"), plan.photo_id)
+        jobs = confirm_demo_faces(lib, plan, {})
+        assert len(jobs) == 1 and lib.queue.counts()["queued"] == 1
+        assert [f.confirmed_person_id for f in lib.faces.for_photo(plan.photo_id)] == [plan.person_id]
+        assert confirm_demo_faces(lib, plan, {}) == []                  # queued once
+    finally:
+        lib.close()
+
+
+def test_demo_window_opens_on_compare_with_a_version(qtbot, make_window):
+    pytest.importorskip("skimage")
+    from f2s_desktop.demo import prepare_demo
+    from f2s_desktop.library import Library
+    from f2s_desktop.paths import app_paths
+    lib = Library(app_paths().ensure())
+    plan = prepare_demo(lib)
+    eng = _demo_engine(lib.paths.data / "demo")
+    win = make_window(lambda: eng, library=lib)
+    win.start_demo(plan)
+    assert win.tabs.currentIndex() == 1 and _bar_shows(win, "Demo:")
+    qtbot.waitUntil(lambda: win.compare_page.current_version() is not None, timeout=20000)
+    assert win.tabs.currentIndex() == 1 and win.compare_page.photo_id == plan.photo_id
+    assert _bar_shows(win, "Demo: restored")
+    assert win.lib.faces.for_photo(plan.photo_id)[0].confirmed_person_id == plan.person_id
