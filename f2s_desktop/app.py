@@ -91,6 +91,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         QMessageBox.critical(None, "Face2Scene", str(e))
         return 2
     win = MainWindow(lib, Settings(paths))
+    win.ask_before_quit = not (args.quit_after_ready or args.self_test)  # scripted runs quit without asking
     win.show()
     if args.paths:
         win.import_paths([os.path.abspath(p) for p in args.paths])

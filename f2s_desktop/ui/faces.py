@@ -164,10 +164,9 @@ class FacePanel(QWidget):
             self.title.setToolTip("")
         else:
             p = photo
-            state = {"pending": " (looking for faces…)",
-                     "error": f" — could not look for faces: {p.faces_error}"}.get(p.faces_state, "")
-            self.title.setText(f"<b>Faces</b> — {plural(len(self.faces), 'face')} in {breakable(p.name)}"
-                               f"{breakable(state)}")
+            state = {"error": f" — could not look for faces: {p.faces_error}"}.get(p.faces_state, "")
+            count = "looking for faces" if p.faces_state == "pending" else plural(len(self.faces), 'face')
+            self.title.setText(f"<b>Faces</b> — {count} in {breakable(p.name)}{breakable(state)}")
             self.title.setToolTip(f"{p.path}{state}")
         self._update_hint()
         self._load_thumbnails()

@@ -52,13 +52,19 @@ def guess_level(msg: str) -> str:
     return "error" if any(w in low for w in ("failed", "error", "could not", "cannot", "not found")) else "info"
 
 
+def _without_name(message: str, name: str) -> str:
+    """"not an image Face2Scene can read: x.jpg" -> "not an image Face2Scene can read" (named already)."""
+    tail = f": {name}"
+    return message[: -len(tail)] if message.endswith(tail) else message
+
+
 def import_summary(rep) -> str:
     """"Imported 5 photos; 1 already in the library; 1 could not be read: x.jpg: not an image …"."""
     parts = [f"Imported {plural(len(rep.added), 'photo')}"]
     if rep.duplicates:
         parts.append(f"{len(rep.duplicates)} already in the library (same content)")
     if rep.errors:
-        shown = "; ".join(f"{Path(p).name}: {m}" for p, m in rep.errors[:3])
+        shown = "; ".join(f"{Path(p).name}: {_without_name(m, Path(p).name)}" for p, m in rep.errors[:3])
         more = f" (and {len(rep.errors) - 3} more)" if len(rep.errors) > 3 else ""
         parts.append(f"{len(rep.errors)} could not be read: {shown}{more}")
     return "; ".join(parts)

@@ -142,6 +142,7 @@ class QueueBar(QWidget):
 
     def _job_started(self, photo_id: int, _job_id: int) -> None:
         now = time.monotonic()
+        self.progress.setVisible(True)
         self._cancelled = None
         self._job = {"id": photo_id, "mp": self._megapixels(photo_id), "stage": None, "since": now, "spent": {}}
         self.progress.setValue(0)
@@ -215,6 +216,7 @@ class QueueBar(QWidget):
             return  # a restoration owns the label
         c = self.lib.queue.counts()
         self.progress.setValue(0)
+        self.progress.setVisible(False)   # no "0 %" while nothing runs
         if self.worker.paused and c["queued"]:
             self.label.setText(f"Paused — {plural(c['queued'], 'photo')} waiting")
             return

@@ -48,7 +48,8 @@ def test_messages_reach_the_screen(qtbot, make_window, tmp_path, monkeypatch):
     assert _bar_shows(win, "Nothing to export yet")
     # an import with an unreadable file: the summary names it and why; the label is not left stale
     _import(qtbot, win, [files[0], bad])
-    assert _bar_shows(win, "Imported 1 photo; 1 could not be read: notes.jpg: not an image")
+    assert _bar_shows(win, "Imported 1 photo; 1 could not be read: notes.jpg: not an image Face2Scene can read")
+    assert not win.messages.label.text().endswith("notes.jpg")
     assert "Importing" not in win.queue_bar.label.text() and win.queue_bar.label.text().startswith("Idle")
     # an export reports where the files went; "Exporting n/n" does not stay behind
     pid = win.lib.photos.all()[0].id
