@@ -32,6 +32,13 @@ def _restore(qtbot, win, ids, timeout=20000):
     qtbot.wait(20)
 
 
+def _window_with_photos(qtbot, make_window, tmp_path, n, engine):
+    """A window on ``n`` imported synthetic photos; (window, photo ids)."""
+    win = make_window(lambda: engine)
+    _import(qtbot, win, _photos(tmp_path, n))
+    return win, [p.id for p in win.lib.photos.all()]
+
+
 def _bar_shows(win, text):
     bar = win.messages
     return bar.isVisible() and bar.label.isVisible() and text in bar.label.text()
@@ -159,11 +166,8 @@ def test_stage_times_and_eta_words():
 
 
 def test_queue_states_progress_and_cancel(qtbot, make_window, tmp_path):
-    files = _photos(tmp_path, 3)
     eng = FakeEngine(delay=1.5)
-    win = make_window(lambda: eng)
-    _import(qtbot, win, files)
-    ids = [p.id for p in win.lib.photos.all()]
+    win, ids = _window_with_photos(qtbot, make_window, tmp_path, 3, eng)
     qb = win.queue_bar
     with qtbot.waitSignal(win.worker.jobProgress, timeout=10000):
         win.enqueue(ids)
@@ -243,10 +247,7 @@ def test_first_run_hints_help_and_plain_words(qtbot, make_window, tmp_path):
 
 # ---------------------------------------------------------------------------------------- 7
 def test_quitting_during_a_restore_asks_first(qtbot, make_window, tmp_path):
-    files = _photos(tmp_path, 2)
-    win = make_window(lambda: FakeEngine(delay=3.0))
-    _import(qtbot, win, files)
-    ids = [p.id for p in win.lib.photos.all()]
+    win, ids = _window_with_photos(qtbot, make_window, tmp_path, 2, FakeEngine(delay=3.0))
     with qtbot.waitSignal(win.worker.jobStarted, timeout=10000):
         win.enqueue(ids)
     seen = []
