@@ -24,7 +24,7 @@ from face2scene.options import file_dialog_filter
 from ..engine import Engine
 from ..engine_process import ProcessEngine
 from ..export import export_items, items_for_photos
-from ..library import Library
+from ..library import Library, LibraryError
 from ..present import plural
 from ..settings import Settings
 from ..worker import PipelineWorker
@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         for src in (cp.message, self.people.message, self.models_page.message):
             src.connect(self.show_message)
         self.queue_bar.message.connect(self.show_message)
+        self.worker.facesDetected.connect(self._faces_detected)
         self._make_actions()
         self._restore_layout()
         if start_worker:
@@ -223,6 +224,18 @@ class MainWindow(QMainWindow):
             self.show_message(f"Import failed: {m}", level="error")
         self.library.import_photos(paths, done, failed,
                                    lambda i, n, path: self.queue_bar.set_text(f"Importing {i}/{n}: {Path(path).name}"))
+
+    def _faces_detected(self, photo_id: int, n: int) -> None:
+        """A photo that imported (its header was fine) but cannot be decoded — a truncated JPEG —
+        is reported like a file that could not be imported at all."""
+        if n >= 0:
+            return
+        try:
+            p = self.lib.photos.get(photo_id)
+        except LibraryError:
+            return
+        reason = _without_name(str(p.faces_error or "unknown error"), p.path).removeprefix(p.path + ": ")
+        self.show_message(f"1 could not be read: {p.name}: {reason}", level="error")
 
     def remove_selected(self) -> None:
         ids = self.library_page.selected_ids()

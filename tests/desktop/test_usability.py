@@ -293,6 +293,24 @@ def test_small_consistencies(qtbot, make_window, tmp_path, monkeypatch):
     assert plural(1, "face") == "1 face" and plural(2, "face") == "2 faces"
 
 
+def test_truncated_jpeg_and_text_file_reported_alike(qtbot, make_window, tmp_path):
+    from PIL import Image
+    files = _photos(tmp_path, 1)
+    good = tmp_path / "scan.jpg"
+    Image.open(files[0]).convert("RGB").save(good, quality=90)
+    data = good.read_bytes()
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(data[: len(data) // 2])
+    text = tmp_path / "text.jpg"
+    text.write_text("not a photo")
+    win = make_window(lambda: FakeEngine())
+    _import(qtbot, win, [text])
+    assert _bar_shows(win, "1 could not be read: text.jpg: not an image")
+    _import(qtbot, win, [cut])
+    qtbot.waitUntil(lambda: _bar_shows(win, "1 could not be read: cut.jpg: "), timeout=10000)
+    assert "truncated" in win.messages.label.text() and win.messages.history[-1][1] == "error"
+
+
 def test_window_size_remembered(qtbot, make_window):
     win = make_window(start_worker=False)
     win.resize(720, 560)
