@@ -80,7 +80,7 @@ from .options import IMAGE_SUFFIXES
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["ImageError", "ImageLoadError", "ImageMeta", "LoadedImage", "load_image",
+__all__ = ["ImageError", "ImageLoadError", "ImageMeta", "LoadedImage", "load_image", "image_size",
            "load_thumbnail", "save_image_atomic", "save_json_atomic", "atomic_write",
            "clean_stale_temp_files", "install_sigterm_cleanup", "DEFAULT_MAX_PIXELS",
            "PIL_FORMATS", "MAX_ICC_BYTES"]
@@ -669,6 +669,24 @@ def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loade
                      exif=d.exif, icc_profile=d.icc, had_alpha=d.had_alpha,
                      orientation=d.orientation)
     return LoadedImage(rgb=rgb, meta=meta)
+
+
+def image_size(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[int, int]:
+    """(width, height) as shown (after the EXIF orientation), read from the header only.
+
+    Same file checks, format restriction and pixel limit as :func:`load_image` (a header
+    claiming more than ``max_pixels`` is refused before anything is decoded); anything
+    unreadable is one :class:`ImageError` naming the file.
+    """
+    p = Path(path)
+    name = str(p)
+    fh = _open_file(p, name)
+    with fh, _quiet_warnings():
+        im = _open_pil(fh, name, max_pixels)
+        with im:
+            w, h = im.size
+            _exif, orientation = _exif_of(im)
+    return (h, w) if orientation >= 5 else (w, h)
 
 
 def load_thumbnail(path: PathLike, size: Union[int, Tuple[int, int]], *,

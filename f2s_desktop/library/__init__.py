@@ -55,6 +55,30 @@ class Library:
     def schema_version(self) -> int:
         return self.db.user_version
 
+    def recover(self) -> Dict[str, int]:
+        """Start-up repair after a crash, a kill or a power cut (the worker calls it before its
+        first job; nothing else writes version files then):
+
+        - jobs left "running" go back to the queue (:meth:`RestoreQueue.recover`);
+        - version files and face crops that no row points to are removed — written before the
+          transaction that records them, so a version interrupted there is simply redone, and
+          its number is free again (numbers come from rows and files: no gap, no reuse);
+        - temp files of interrupted atomic writes (``.f2s-*.tmp``) in the versions and
+          thumbnail folders are removed (a write in progress in this process is never touched).
+
+        Returns how many of each: ``{"requeued", "orphans", "temps"}``."""
+        from face2scene.io import clean_stale_temp_files
+        requeued = self.queue.recover()
+        orphans = self.versions.orphan_files()
+        for f in orphans:
+            f.unlink(missing_ok=True)
+        temps = 0
+        for root in (self.paths.versions, self.paths.thumbnails):
+            folders = [root] + ([d for d in root.iterdir() if d.is_dir()] if root.is_dir() else [])
+            for d in folders:
+                temps += len(clean_stale_temp_files(d, older_than_s=0))
+        return {"requeued": requeued, "orphans": len(orphans), "temps": temps}
+
     def close_thread(self) -> None:
         """Close the calling thread's connection (a worker thread calls this when it ends)."""
         self.db.close_thread()
