@@ -19,10 +19,11 @@ and the background pool record their results without going through the GUI threa
 """
 from __future__ import annotations
 
+import sqlite3
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..paths import AppPaths, app_paths
-from .db import Database, LibraryError
+from .db import CorruptLibraryError, Database, LibraryError, check_database, is_corruption, move_aside
 from .faces import FaceRow, Faces
 from .files import Files
 from .people import People, PersonRow, RefRow
@@ -31,7 +32,7 @@ from .queue import Job, RestoreQueue
 from .schema import SCHEMA_VERSION, migrate
 from .versions import VersionRow, Versions
 
-__all__ = ["Library", "LibraryError", "SCHEMA_VERSION", "FaceRow", "PersonRow", "RefRow", "PhotoRow",
+__all__ = ["Library", "LibraryError", "CorruptLibraryError", "check_database", "move_aside", "SCHEMA_VERSION", "FaceRow", "PersonRow", "RefRow", "PhotoRow",
            "VersionRow", "Job", "ImportReport", "file_sha256", "iter_image_files"]
 
 PipelineFace = Dict[str, Any]
@@ -42,8 +43,17 @@ class Library:
 
     def __init__(self, paths: Optional[AppPaths] = None) -> None:
         self.paths = (paths or app_paths()).ensure()
+        reason = check_database(self.paths.database)
+        if reason is not None:
+            raise CorruptLibraryError(self.paths.database, reason)
         self.db = Database(self.paths.database)
-        migrate(self.db)
+        try:
+            migrate(self.db)
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            if is_corruption(e):
+                raise CorruptLibraryError(self.paths.database, str(e)) from None
+            raise LibraryError(f"cannot open the library database {self.paths.database} ({e})") from None
         self.files = Files(self.paths)
         self.people = People(self)
         self.photos = Photos(self)
