@@ -329,3 +329,148 @@ def test_engine_crash_names_the_exit_code_or_signal():
         p.start()
         assert want in exit_description(p)
     assert exit_description(None) == "no exit status"
+
+
+# ------------------------------------------------------------------ 13: model-pack import
+def _sha(b: bytes) -> str:
+    import hashlib
+    return hashlib.sha256(b).hexdigest()
+
+
+def _buffalo(folder: Path, content=b"v1", sums="gnu", extra=None) -> Path:
+    """An insightface buffalo_l pack folder (two .onnx files) with a SHA256SUMS in one format."""
+    folder.mkdir(parents=True)
+    files = {"det_10g.onnx": b"det" + content, "w600k_r50.onnx": b"rec" + content}
+    for n, b in files.items():
+        (folder / n).write_bytes(b)
+    line = {"gnu": "{h}  {n}", "binary": "{h} *{n}", "bsd": "SHA256 ({n}) = {h}"}[sums]
+    (folder / "SHA256SUMS").write_text("".join(line.format(h=_sha(b), n=n) + "\n" for n, b in files.items())
+                                       + (extra or ""))
+    return folder
+
+
+def _installed(models: Path) -> dict:
+    d = models / "models" / "buffalo_l"
+    return {p.name: p.read_bytes() for p in sorted(d.iterdir())} if d.is_dir() else {}
+
+
+@pytest.mark.parametrize("fmt", ["gnu", "binary", "bsd"])
+def test_model_import_accepts_each_checksum_format(tmp_path, fmt):
+    from f2s_desktop.models import check_pack, import_model_folder
+    models = tmp_path / "models"
+    st = import_model_folder(_buffalo(tmp_path / "src", sums=fmt), models)
+    assert st.state in ("available", "missing-package") and _installed(models)["det_10g.onnx"] == b"detv1"
+    assert not list((models / "models").glob(".import-*"))  # no staging left
+    assert check_pack(st.spec, models).state == st.state
+
+
+@pytest.mark.parametrize("sums, message", [
+    (b"\x00\x01\xfe\xff binary junk", "not a text file"),
+    (b"this is not a checksum\n", "line 1 is not a checksum line"),
+    (b"MD5 (det_10g.onnx) = d41d8cd98f00b204e9800998ecf8427e\n", "only SHA256"),
+    (("0" * 64 + "  ../outside.onnx\n").encode(), "points outside the pack"),
+    (("0" * 64 + "  /etc/passwd\n").encode(), "points outside the pack"),
+])
+def test_model_import_refuses_bad_checksum_lists(tmp_path, sums, message):
+    from f2s_desktop.models import ModelImportError, import_model_folder
+    models = tmp_path / "models"
+    import_model_folder(_buffalo(tmp_path / "good"), models)
+    bad = _buffalo(tmp_path / "bad", content=b"v2")
+    (bad / "SHA256SUMS").write_bytes(sums)
+    with pytest.raises(ModelImportError, match=message):
+        import_model_folder(bad, models)
+    assert _installed(models)["det_10g.onnx"] == b"detv1"  # the working pack is untouched
+
+
+def test_model_import_refuses_symlinks(tmp_path):
+    from f2s_desktop.models import ModelImportError, import_model_folder
+    secret = tmp_path / "secret.txt"
+    secret.write_text("private")
+    src = _buffalo(tmp_path / "src")
+    (src / "notes.txt").symlink_to(secret)
+    with pytest.raises(ModelImportError, match="symbolic link"):
+        import_model_folder(src, tmp_path / "models")
+    (src / "notes.txt").unlink()
+    (src / "sub").symlink_to(tmp_path, target_is_directory=True)
+    with pytest.raises(ModelImportError, match="symbolic link"):
+        import_model_folder(src, tmp_path / "models")
+    assert _installed(tmp_path / "models") == {}
+
+
+def test_model_import_verifies_every_file_and_refuses_unlisted_weights(tmp_path):
+    from f2s_desktop.models import ModelImportError, check_pack, import_model_folder
+    models = tmp_path / "models"
+    import_model_folder(_buffalo(tmp_path / "good"), models)
+    mismatch = _buffalo(tmp_path / "mismatch", content=b"v2")
+    (mismatch / "w600k_r50.onnx").write_bytes(b"tampered")
+    with pytest.raises(ModelImportError, match="checksum mismatch.*w600k_r50.onnx"):
+        import_model_folder(mismatch, models)
+    listed_missing = _buffalo(tmp_path / "listed", content=b"v2", extra=f"{'a' * 64}  extra.onnx\n")
+    with pytest.raises(ModelImportError, match="does not have: extra.onnx"):
+        import_model_folder(listed_missing, models)
+    unlisted = _buffalo(tmp_path / "unlisted", content=b"v2")
+    (unlisted / "sneaky.onnx").write_bytes(b"unverified weights")
+    with pytest.raises(ModelImportError, match="not listed in SHA256SUMS.*sneaky.onnx"):
+        import_model_folder(unlisted, models)
+    assert _installed(models)["det_10g.onnx"] == b"detv1"
+    # a weight file added to an installed pack behind the app's back: shown unverified, not available
+    (models / "models" / "buffalo_l" / "sneaky.onnx").write_bytes(b"x")
+    from f2s_desktop.models import PACKS
+    st = check_pack(next(s for s in PACKS if s.key == "insightface-buffalo_l"), models)
+    assert st.state == "unverified" and "sneaky.onnx" in st.detail and not st.ok
+
+
+def _adapter(folder: Path, config=None, shape=(4, 4)) -> Path:
+    """An adapter pack: one safetensors file (header only matters) and optionally a config."""
+    import json
+    folder.mkdir(parents=True)
+    header = json.dumps({"w": {"dtype": "F32", "shape": list(shape), "data_offsets": [0, 64]}}).encode()
+    (folder / "lora.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 64)
+    if config is not None:
+        (folder / "config.json").write_text(json.dumps(config) if not isinstance(config, str) else config)
+    return folder
+
+
+def test_model_import_caps_sizes_and_parameter_counts(tmp_path, monkeypatch):
+    from f2s_desktop import models as models_mod
+    from f2s_desktop.models import ModelImportError, import_model_folder
+    models = tmp_path / "models"
+    st = import_model_folder(_adapter(tmp_path / "ok", {"hidden_size": 64, "num_hidden_layers": 2}), models)
+    assert st.ok
+    with pytest.raises(ModelImportError, match="about 120 G parameters"):
+        import_model_folder(_adapter(tmp_path / "huge_cfg", {"hidden_size": 100_000, "num_hidden_layers": 1}),
+                            models)
+    with pytest.raises(ModelImportError, match="10.0 G parameters"):
+        import_model_folder(_adapter(tmp_path / "huge_w", shape=(100_000, 100_000)), models)
+    with pytest.raises(ModelImportError, match="a config may be at most 1 MB"):
+        import_model_folder(_adapter(tmp_path / "big_cfg", '{"pad": "' + "x" * (1 << 20) + '"}'), models)
+    monkeypatch.setattr(models_mod, "MAX_FILE_BYTES", 100)
+    with pytest.raises(ModelImportError, match="over the 0 GB a model file may be"):
+        import_model_folder(_adapter(tmp_path / "big_file", {}, shape=(2, 2)), models)
+    monkeypatch.undo()
+    assert (models / "adapter" / "config.json").read_text() == '{"hidden_size": 64, "num_hidden_layers": 2}'
+
+
+def test_model_import_swap_never_loses_the_working_pack(tmp_path, monkeypatch):
+    from f2s_desktop import models as models_mod
+    from f2s_desktop.models import import_model_folder
+    models = tmp_path / "models"
+    import_model_folder(_buffalo(tmp_path / "v1"), models)
+    real = os.replace
+    calls = []
+
+    def failing_second_rename(a, b):
+        calls.append((a, b))
+        if len(calls) == 2:  # staging -> pack
+            raise OSError(errno.EIO, "Input/output error")
+        return real(a, b)
+    monkeypatch.setattr(models_mod.os, "replace", failing_second_rename)
+    with pytest.raises(OSError):
+        import_model_folder(_buffalo(tmp_path / "v2", content=b"v2"), models)
+    monkeypatch.undo()
+    assert _installed(models)["det_10g.onnx"] == b"detv1"
+    assert sorted(p.name for p in (models / "models").iterdir()) == ["buffalo_l"]  # no staging, no .old
+    # a crash between the two renames (old aside, new not in): the next import puts it back first
+    os.replace(models / "models" / "buffalo_l", models / "models" / ".buffalo_l.old")
+    import_model_folder(_buffalo(tmp_path / "v3", content=b"v3"), models)
+    assert _installed(models)["det_10g.onnx"] == b"detv3"
