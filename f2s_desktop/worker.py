@@ -8,6 +8,11 @@ next queued restoration job. It never touches a widget; the GUI never runs the p
 Cancel: ``cancel_current()`` sets the running job's CancelToken (the pipeline polls it between
 stages, faces and tiles). Pause: persisted in the DB; a running job also halts at its next
 progress report until resumed (or cancelled).
+
+Faults: a round that fails as a whole is reported once (``engineError``), not every 2 s; a storage
+fault (disk full, read-only folder or database) pauses the queue and is reported once
+(``storageError`` + ``pausedChanged``); resuming retries the job it hit. At start the worker runs
+``Library.recover()`` (requeue, orphan and temp files); if even that fails it says so and lives on.
 """
 from __future__ import annotations
 

@@ -3,8 +3,10 @@
 A job is one photo with the settings it was queued with:
 ``queued -> running -> done | error | cancelled``. Every transition is one transaction, so a
 crash or a quit leaves at most the running job half-done; :meth:`RestoreQueue.recover` puts it
-back in the queue on the next start, and finished jobs are never redone (their version exists).
-The pause flag is persisted too: a paused queue stays paused after a restart.
+back in the queue on the next start (``Library.recover`` also removes its unrecorded files), and
+finished jobs are never redone: a job's version row and its "done" are one transaction.
+The pause flag is persisted too: a paused queue stays paused after a restart. A job that failed
+for a storage fault (kind :data:`STORAGE_KIND`) is retried when the queue is resumed.
 """
 from __future__ import annotations
 

@@ -55,7 +55,7 @@ def test_folder_import_goes_on_past_decompression_bombs(lib, tmp_path):
     rep = lib.photos.import_files([folder])
     assert sorted(Path(p.path).name for p in lib.photos.all()) == sorted(g.name for g in good)
     assert len(rep.added) == 3
-    errors = dict((Path(p).name, m) for p, m in rep.errors)
+    errors = {Path(p).name: m for p, m in rep.errors}
     assert set(errors) == {"bomb_huge.png", "bomb_150mp.png", "not_really.jpg"}
     for name in ("bomb_huge.png", "bomb_150mp.png"):
         assert "too large" in errors[name] and "\n" not in errors[name]
