@@ -173,6 +173,8 @@ class PipelineWorker(QThread):
         Analysis (references, then photos) goes first, but after DETECT_BURST analyses a queued
         restoration gets its turn, so a big import never starves a photo the user asked for.
         """
+        if self._storage_paused:  # nothing can be saved: no work (not even detection) until resumed
+            return False
         job = None
         if not self._paused and self._analysed_since_job >= DETECT_BURST:
             job = self.queue.claim_next()

@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from . import Library
 
 
-#: a version file ``vNNN.png`` or one of its face crops ``vNNN_face<i>.png`` (group 1: ``vNNN``)
-_VERSION_FILE = re.compile(r"(v\d{3,})(?:_face\d+)?\.png\Z")
+#: a version file ``vNNN.png`` or one of its face crops ``vNNN_face<i>.png`` (group 1: the number)
+_VERSION_FILE = re.compile(r"v(\d{3,})(?:_face\d+)?\.png\Z")
 
 
 @dataclass
@@ -76,22 +76,20 @@ class Versions:
 
     def orphan_files(self) -> List[Path]:
         """Version files (and their face crops) that no row points to: left by a crash between
-        writing the files and the transaction that records them."""
-        known = {os.path.normcase(os.path.abspath(r[0]))
-                 for r in self.db.conn.execute("SELECT path FROM versions").fetchall()}
+        writing the files and the transaction that records them. Matched by (photo id, number),
+        never by the stored path (a library folder that was moved keeps its files)."""
+        known = {(int(r[0]), int(r[1]))
+                 for r in self.db.conn.execute("SELECT photo_id, number FROM versions").fetchall()}
         out: List[Path] = []
         root = self.lib.paths.versions
         if not root.is_dir():
             return out
         for d in root.iterdir():
-            if not d.is_dir():
+            if not d.is_dir() or not d.name.isdigit():
                 continue
             for f in d.iterdir():
                 m = _VERSION_FILE.match(f.name)
-                if m is None or not f.is_file():
-                    continue
-                main = os.path.normcase(os.path.abspath(d / f"{m.group(1)}.png"))
-                if main not in known:
+                if m is not None and f.is_file() and (int(d.name), int(m.group(1))) not in known:
                     out.append(f)
         return sorted(out)
 

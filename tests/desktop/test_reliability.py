@@ -98,6 +98,7 @@ def test_recover_removes_orphans_and_temps_and_requeues(lib, tmp_path):
     (lib.paths.thumbnails / "ab" / ".f2s-89abcdef.tmp").write_bytes(b"x")
     lib.queue.enqueue([pid], SETTINGS)
     lib.queue.claim_next()  # "running" when the app died
+    lib.db.conn.execute("UPDATE versions SET path='/moved/library/v001.png'")  # the folder was moved
     assert lib.recover() == {"requeued": 1, "orphans": 2, "temps": 2}
     assert sorted(p.name for p in d.iterdir()) == ["v001.png"]
     run_queue(lib, FakeEngine())
