@@ -87,7 +87,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if lib is None:
         lock.unlock()
         return 2
-    win = MainWindow(lib, Settings(paths))
+    settings = Settings(paths)
+    lib.clean_export_temps(settings["export"].get("folder"))  # left by an export a crash cut short
+    win = MainWindow(lib, settings)
     win.show()
     if args.paths:
         win.import_paths([os.path.abspath(p) for p in args.paths])

@@ -19,7 +19,9 @@ and the background pool record their results without going through the GUI threa
 """
 from __future__ import annotations
 
+import os
 import sqlite3
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..paths import AppPaths, app_paths
@@ -88,6 +90,25 @@ class Library:
             for d in folders:
                 temps += len(clean_stale_temp_files(d, older_than_s=0))
         return {"requeued": requeued, "orphans": len(orphans), "temps": temps}
+
+    @staticmethod
+    def clean_export_temps(folder, max_depth: int = 3, older_than_s: float = 60.0) -> int:
+        """Remove temp files of exports interrupted by a crash (``.f2s-*.tmp``) from the export
+        folder and its sub-folders (mirrored exports), ``max_depth`` levels down at most. The app
+        calls it at start with the last export folder; returns how many were removed."""
+        from face2scene.io import clean_stale_temp_files
+        if not folder:
+            return 0
+        root = Path(folder)
+        if not root.is_dir():
+            return 0
+        n = 0
+        base = len(root.parts)
+        for dirpath, dirnames, _files in os.walk(root):
+            if len(Path(dirpath).parts) - base >= max_depth:
+                dirnames[:] = []
+            n += len(clean_stale_temp_files(dirpath, older_than_s=older_than_s))
+        return n
 
     def close_thread(self) -> None:
         """Close the calling thread's connection (a worker thread calls this when it ends)."""

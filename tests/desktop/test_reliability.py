@@ -105,6 +105,19 @@ def test_recover_removes_orphans_and_temps_and_requeues(lib, tmp_path):
     assert [v.number for v in lib.versions.for_photo(pid)] == [1, 2]  # 2 reused: no gap
 
 
+def test_export_folder_temps_cleaned_at_start(tmp_path):
+    out = tmp_path / "export"
+    (out / "family" / "1999").mkdir(parents=True)
+    stale = [out / ".f2s-00000001.tmp", out / "family" / "1999" / ".f2s-00000002.tmp"]
+    for f in stale:
+        f.write_bytes(b"half an image")
+        os.utime(f, (1, 1))
+    (out / "family" / "keep.jpg").write_bytes(b"x")
+    assert Library.clean_export_temps(str(out)) == 2
+    assert not any(f.exists() for f in stale) and (out / "family" / "keep.jpg").exists()
+    assert Library.clean_export_temps("") == 0
+
+
 # ------------------------------------------------------------------ 11: disk full
 def _enospc(*a, **k):
     raise OSError(errno.ENOSPC, "No space left on device", str(a[0]) if a else None)
