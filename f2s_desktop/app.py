@@ -57,7 +57,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
-    from .library import Library, LibraryError
     from .paths import app_paths
     from .settings import Settings
     from .ui.main_window import MainWindow
@@ -72,25 +71,31 @@ def main(argv: Optional[List[str]] = None) -> int:
         follow_system(app)
     else:
         apply_theme(app, args.theme)
-    paths = app_paths().ensure()
+    quiet = args.quit_after_ready or args.self_test
+    paths = app_paths()
+    problem = data_folder_problem(paths)
+    if problem:
+        _tell(problem, quiet, critical=True)
+        return 5
+    paths = paths.ensure()
     _setup_logging(paths.logs)
     # one app per library: a second one would re-queue the first one's running photo
     from PySide6.QtCore import QLockFile
     lock = QLockFile(str(paths.data / "f2s-desktop.lock"))
     if not lock.tryLock(200):
-        msg = f"Face2Scene is already running with this library ({paths.data})."
-        print(f"f2s-desktop: {msg}", file=sys.stderr)
-        if not (args.quit_after_ready or args.self_test):
-            from PySide6.QtWidgets import QMessageBox
-            QMessageBox.information(None, "Face2Scene", msg)
-        return 4
-    try:
-        lib = Library(paths)
-    except LibraryError as e:
-        from PySide6.QtWidgets import QMessageBox
-        QMessageBox.critical(None, "Face2Scene", str(e))
+        if lock.error() == QLockFile.LockError.LockFailedError:
+            _tell(f"Face2Scene is already running with this library ({paths.data}).", quiet)
+            return 4
+        _tell(f"Face2Scene cannot use its library folder {paths.data}: the lock file cannot be "
+              "created there (read-only folder or no permission).", quiet, critical=True)
+        return 5
+    lib = open_library(paths, quiet)
+    if lib is None:
+        lock.unlock()
         return 2
-    win = MainWindow(lib, Settings(paths))
+    settings = Settings(paths)
+    lib.clean_export_temps(settings["export"].get("folder"))  # left by an export a crash cut short
+    win = MainWindow(lib, settings)
     win.ask_before_quit = not (args.quit_after_ready or args.self_test)  # scripted runs quit without asking
     win.show()
     if args.paths:
@@ -114,6 +119,65 @@ def main(argv: Optional[List[str]] = None) -> int:
     lib.close()
     lock.unlock()
     return rc or outcome["rc"]
+
+
+def data_folder_problem(paths) -> Optional[str]:
+    """One line when the library's data folder cannot be created or written (a read-only disk,
+    no permission); None when it can. Qt-free."""
+    import tempfile
+    try:
+        paths.data.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".f2s-probe-", dir=paths.data)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        return (f"Face2Scene cannot write to its library folder {paths.data} "
+                f"({e.strerror or e}). Check that the disk is not read-only or full and that you "
+                "may write there, or start it with --home <another folder>.")
+    return None
+
+
+def _tell(msg: str, quiet: bool, critical: bool = False) -> None:
+    """A start-up problem: on stderr, and in a dialog unless running headless (benchmarks)."""
+    print(f"f2s-desktop: {msg}", file=sys.stderr)
+    if not quiet:
+        from PySide6.QtWidgets import QMessageBox
+        (QMessageBox.critical if critical else QMessageBox.information)(None, "Face2Scene", msg)
+
+
+def open_library(paths, quiet: bool = False):
+    """The Library, or None after telling the user why not. A damaged database is never a
+    traceback: the user is offered to move it aside (``library.sqlite3.corrupt-<time>``, kept,
+    never deleted) and start a fresh library; headless (``quiet``) it is only reported."""
+    from .library import CorruptLibraryError, Library, LibraryError, move_aside
+    try:
+        return Library(paths)
+    except CorruptLibraryError as e:
+        logging.getLogger(__name__).error("%s", e)
+        print(f"f2s-desktop: {e}", file=sys.stderr)
+        if quiet:
+            return None
+        from PySide6.QtWidgets import QMessageBox
+        yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+        answer = QMessageBox.question(
+            None, "Face2Scene",
+            f"The library database is damaged and cannot be opened ({e.reason}).\n\n"
+            f"Move it aside (it is kept as {e.path.name}.corrupt-<date>) and start a fresh, empty "
+            "library? Your photos are not touched; restored versions already saved stay in the "
+            "versions folder.", yes | no, no)
+        if answer != yes:
+            return None
+        try:
+            moved = move_aside(e.path)
+            lib = Library(paths)
+        except (OSError, LibraryError) as e2:
+            QMessageBox.critical(None, "Face2Scene", f"Could not start a fresh library: {e2}")
+            return None
+        QMessageBox.information(None, "Face2Scene", f"The damaged database was kept as {moved}.")
+        return lib
+    except (LibraryError, OSError) as e:
+        _tell(str(e), quiet, critical=True)
+        return None
 
 
 def _self_test(win, outcome) -> None:

@@ -32,6 +32,30 @@ from .errors import EngineError, ErrorInfo, error_info
 log = logging.getLogger(__name__)
 
 
+def exit_description(proc, wait_s: float = 5.0) -> str:
+    """How a child process ended, for a message: "exit code 3", "killed by SIGKILL" (the usual
+    sign of running out of memory), or "no exit status" when it could not be had. The pipe breaks
+    a moment before the process is reaped, so this waits (briefly) for its status first."""
+    if proc is None:
+        return "no exit status"
+    try:
+        proc.join(wait_s)
+    except (AssertionError, ValueError, OSError):
+        pass
+    code = proc.exitcode
+    if code is None:
+        return "no exit status"
+    if code < 0:
+        import signal
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        hint = " — probably out of memory" if name == "SIGKILL" else ""
+        return f"killed by {name}{hint}"
+    return f"exit code {code}"
+
+
 class MatcherInfo:
     def __init__(self, metric: str, match_threshold: float) -> None:
         self.metric, self.match_threshold = metric, match_threshold
@@ -162,9 +186,9 @@ class ProcessEngine(Engine):
                         log.error("the restoration process failed (%s):\n%s", op, info.detail)
                     raise info.to_exception()
             except (EOFError, BrokenPipeError, ConnectionResetError):
-                code = proc.exitcode if proc is not None else None
+                how = exit_description(proc)
                 self._proc = self._conn = None
-                raise EngineError(f"the restoration process stopped unexpectedly (exit code {code}); "
+                raise EngineError(f"the restoration process stopped unexpectedly ({how}); "
                                   "it restarts for the next photo") from None
 
     # ---------------------------------------------------------------- Engine interface

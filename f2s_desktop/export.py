@@ -187,15 +187,16 @@ def export_items(items: Iterable[ExportItem], opts: ExportOptions,
             with Image.open(it.restored) as im:
                 restored = im.convert("RGB")
             exif = icc = date = None
-            if opts.keep_metadata:
+            src = it.original if it.original.is_file() else it.restored  # a deleted original: the version alone
+            if opts.keep_metadata and src is it.original:
                 exif, icc, date = _metadata(it.original)
-            day = (date or time.strftime("%Y:%m:%d", time.localtime(it.original.stat().st_mtime)))[:10]
+            day = (date or time.strftime("%Y:%m:%d", time.localtime(src.stat().st_mtime)))[:10]
             name = render_name(it, opts.template, day.replace(":", "-"))
             folder = Path(opts.folder) / it.rel_dir if opts.mirror else Path(opts.folder)
             out = _unique(folder / (name + ext), taken, opts.overwrite)
             taken.add(out)
             atomic_save(restored, out, fmt, _save_params(fmt, opts.quality, exif_for(exif, restored.size), icc))
-            st = it.original.stat()
+            st = src.stat()
             os.utime(out, (st.st_atime, st.st_mtime))
             rep.written.append(out)
             if opts.side_by_side:

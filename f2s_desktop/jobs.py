@@ -3,10 +3,29 @@ restoration job. The Qt worker (``worker.py``) only calls these and turns their 
 signals, so all of this is tested with plain pytest.
 
 Errors end here as data (:class:`errors.ErrorInfo`): kept on the photo, the reference or the job,
-never raised into the worker loop (one photo's failure never stops the batch)."""
+never raised into the worker loop (one photo's failure never stops the batch).
+
+Finishing a restoration (the crash protocol; :meth:`Library.recover` is its other half):
+
+1. the version number is the next one after every existing row *and* file;
+2. the face crops, then the version file, are written atomically to their final names
+   (``face2scene.io.save_image_atomic``: a temp ``.f2s-*.tmp`` in the same folder, fsync, rename);
+3. ONE transaction inserts the version row and marks the job done
+   (:meth:`Versions.add` with ``job_id``).
+
+A kill anywhere before 3 commits leaves the job "running" and at most unreferenced files or a temp
+file; at the next start ``Library.recover()`` removes those and requeues the job, which then runs
+again and takes the same number. After 3 there is nothing left to do. So every job ends done
+exactly once, numbers run 1..n without gaps, and no file is left without its row.
+
+Storage faults (a full disk, a read-only folder or database) are not the photo's fault: the job
+ends in error with the kind :data:`STORAGE_KIND` and a one-line reason, and the worker pauses the
+queue (one message); resuming it puts such jobs back in the queue (``RestoreQueue.set_paused``)."""
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 import time
 from typing import Callable, Optional
 
@@ -14,14 +33,60 @@ from face2scene.errors import Face2SceneError
 from face2scene.progress import CancelToken, Cancelled
 
 from .engine import Engine, EngineSettings, load_rgb, save_png_atomic
-from .errors import error_info
+from face2scene.errors import ImageError
+
+from .errors import ErrorInfo, error_info, first_line
 from .library import Library
 from .library.files import face_crop_path
-from .library.queue import Job
+from .library.photos import file_sha256
+from .library.queue import STORAGE_KIND, Job
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float, str], None]
+
+#: test hook: called with each step name of :func:`run_restore_job` ("claimed", "restored",
+#: "crops-written", "file-written", "committed"); the kill test makes it SIGKILL the process
+CRASH_HOOK: Optional[Callable[[str], None]] = None
+
+#: write errors that are the disk's or the folder's, not the photo's
+STORAGE_ERRNOS = frozenset(e for e in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM,
+                                       getattr(errno, "EDQUOT", None)) if e is not None)
+_SQLITE_STORAGE = ("disk is full", "readonly", "read-only", "disk i/o error", "unable to open")
+
+
+def storage_reason(e: BaseException) -> Optional[str]:
+    """One line saying why nothing can be written (None when ``e`` is not a storage fault)."""
+    if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS:
+        what = getattr(e, "filename", None)
+        reason = {errno.ENOSPC: "the disk is full", errno.EROFS: "the disk is read-only"}.get(
+            e.errno, "permission denied")
+        if getattr(errno, "EDQUOT", None) == e.errno:
+            reason = "the disk quota is used up"
+        return f"cannot save{f' {what}' if what else ''}: {reason}; the queue is paused — free some " \
+               "space or fix the folder's permissions, then resume it"
+    if isinstance(e, sqlite3.OperationalError) and any(k in str(e).lower() for k in _SQLITE_STORAGE):
+        return f"the library database cannot be written ({first_line(e)}); the queue is paused — " \
+               "free some space or fix the library folder's permissions, then resume it"
+    return None
+
+
+def _step(name: str) -> None:
+    if CRASH_HOOK is not None:
+        CRASH_HOOK(name)
+
+
+def check_original(path: str, sha256: str) -> None:
+    """The original is still the picture that was imported (its content hash); an ImageError
+    otherwise (missing, unreadable, or replaced by another picture at the same path)."""
+    try:
+        h = file_sha256(path)
+    except FileNotFoundError:
+        raise ImageError(f"{path}: the original is missing (moved or deleted?); re-import it") from None
+    except OSError as e:
+        raise ImageError(f"{path}: cannot read the original ({e.strerror or first_line(e)})") from None
+    if h != sha256:
+        raise ImageError(f"{path}: the file changed since it was imported; re-import it")
 
 
 def analyse_photo(lib: Library, engine: Engine, photo_id: int) -> int:
@@ -68,18 +133,20 @@ def run_restore_job(lib: Library, engine: Engine, job: Job,
                     progress: Optional[Progress] = None, cancel: Optional[CancelToken] = None) -> Optional[int]:
     """Run one claimed job to its end state. Returns the new version id (None on error/cancel).
 
-    The version file is written atomically before the row that points to it, so a crash leaves
-    at worst an unreferenced file (never a row without its file), and a new number never reuses it.
-    """
+    The files are written before the one transaction that records the version and finishes the
+    job (the protocol in the module docstring)."""
     t0 = time.monotonic()
     queue = lib.queue
     settings = EngineSettings.from_json(job.settings)
     path = None
+    written = []
     try:
+        _step("claimed")
         photo = lib.photos.get(job.photo_id)
         path = photo.path
         if progress:
             progress("load", 0.0, photo.name)
+        check_original(photo.path, photo.sha256)
         rgb = load_rgb(photo.path, settings.max_pixels)
         faces, assignments = lib.faces_for_pipeline(job.photo_id)
         people = lib.people_for_pipeline(job.photo_id)
@@ -87,28 +154,53 @@ def run_restore_job(lib: Library, engine: Engine, job: Job,
                                 faces=faces, assignments=assignments)
         if cancel is not None and cancel.cancelled:
             raise Cancelled("cancelled by the user")
+        _step("restored")
         number = lib.versions.next_number(job.photo_id)
         out = lib.files.version_path(job.photo_id, number)
         if progress:
             progress("save", 0.0, out.name)
-        save_png_atomic(out, result.image)
         for fr in result.faces:
             if fr.restored_crop is not None:
-                save_png_atomic(face_crop_path(out, fr.index), fr.restored_crop)
+                crop = face_crop_path(out, fr.index)
+                written.append(crop)
+                save_png_atomic(crop, fr.restored_crop)
+        _step("crops-written")
+        written.append(out)
+        save_png_atomic(out, result.image)
+        _step("file-written")
         vid = lib.versions.add(job.photo_id, number, out, settings.to_json(), result.backends.to_json(),
-                               result.degradation.to_json(), result.to_json(), elapsed=time.monotonic() - t0)
-        queue.mark_done(job.id, vid)
-        if progress:
-            progress("save", 1.0, out.name)
-        return vid
+                               result.degradation.to_json(), result.to_json(), elapsed=time.monotonic() - t0,
+                               job_id=job.id)
     except Cancelled:
+        _remove(written)
         queue.mark_cancelled(job.id)
         return None
     except Exception as e:  # noqa: BLE001 - one photo's failure never stops the batch
-        info = error_info(e, file=path)  # a bug's traceback is logged there
-        log.warning("restoring photo %s failed (%s): %s", job.photo_id, info.kind, info.message)
-        queue.mark_error(job.id, info)
+        _remove(written)  # the row was not committed: the files would be orphans
+        reason = storage_reason(e)
+        if reason is not None:
+            info = ErrorInfo(STORAGE_KIND, reason, path)
+            log.warning("restoring photo %s: %s", job.photo_id, reason)
+        else:
+            info = error_info(e, file=path)  # a bug's traceback is logged there
+            log.warning("restoring photo %s failed (%s): %s", job.photo_id, info.kind, info.message)
+        queue.mark_error(job.id, info)  # a database that cannot be written raises here: the worker's
         return None
+    _step("committed")
+    if progress:
+        try:
+            progress("save", 1.0, out.name)
+        except Cancelled:  # too late: the version is recorded
+            pass
+    return vid
+
+
+def _remove(files) -> None:
+    for f in files:
+        try:
+            f.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def run_queue(lib: Library, engine: Engine, progress: Optional[Progress] = None,

@@ -8,6 +8,11 @@ next queued restoration job. It never touches a widget; the GUI never runs the p
 Cancel: ``cancel_current()`` sets the running job's CancelToken (the pipeline polls it between
 stages, faces and tiles). Pause: persisted in the DB; a running job also halts at its next
 progress report until resumed (or cancelled).
+
+Faults: a round that fails as a whole is reported once (``engineError``), not every 2 s; a storage
+fault (disk full, read-only folder or database) pauses the queue and is reported once
+(``storageError`` + ``pausedChanged``); resuming retries the job it hit. At start the worker runs
+``Library.recover()`` (requeue, orphan and temp files); if even that fails it says so and lives on.
 """
 from __future__ import annotations
 
@@ -20,8 +25,9 @@ from PySide6.QtCore import QMutex, QMutexLocker, QThread, QWaitCondition, Signal
 from face2scene.progress import CancelToken, Cancelled
 
 from .engine import Engine
-from .errors import error_info
-from .jobs import analyse_photo, analyse_reference, run_restore_job
+from .errors import ErrorInfo, error_info
+from .jobs import analyse_photo, analyse_reference, run_restore_job, storage_reason
+from .library.queue import STORAGE_KIND
 from .library import Library
 
 log = logging.getLogger(__name__)
@@ -41,7 +47,10 @@ class PipelineWorker(QThread):
     jobFinished = Signal(int, str, int, object)
     facesDetected = Signal(int, int)        # photo id, number of faces (-1: error)
     referenceAnalysed = Signal(int, int)    # reference id, number of faces
-    engineError = Signal(object)            # errors.ErrorInfo: a round of work failed as a whole
+    engineError = Signal(object)            # errors.ErrorInfo: a round of work failed as a whole (once per error)
+    # errors.ErrorInfo (kind "storage"): nothing can be written (disk full, read-only folder or
+    # database); the queue is paused, emitted once per pause — resuming retries the job
+    storageError = Signal(object)
     idle = Signal()                         # nothing left to do (queue empty or paused)
     pausedChanged = Signal(bool)
 
@@ -62,6 +71,10 @@ class PipelineWorker(QThread):
         self._last_stage = ""
         self._detect_enabled = True
         self._analysed_since_job = 0
+        self._job_id: Optional[int] = None      # the job being run (to requeue it after a fault)
+        self._stuck_job: Optional[int] = None   # left "running" by a database that cannot be written
+        self._storage_paused = False
+        self._last_error: Optional[str] = None
 
     # ---------------------------------------------------------------- GUI-thread API
     def wake(self) -> None:
@@ -79,7 +92,16 @@ class PipelineWorker(QThread):
         self.wait(wait_ms)
 
     def set_paused(self, paused: bool) -> None:
-        self.queue.set_paused(paused)
+        try:
+            self.queue.set_paused(paused)  # resuming also requeues the storage-failed jobs
+            if not paused and self._stuck_job is not None:
+                self.queue.requeue(self._stuck_job)
+                self._stuck_job = None
+        except Exception as e:  # noqa: BLE001 - the database cannot be written (yet): the flag below
+            log.warning("cannot record the queue's pause (%s)", e)
+        if not paused:
+            self._storage_paused = False
+            self._last_error = None
         engine = self.engine
         if engine is not None and hasattr(engine, "set_paused"):
             engine.set_paused(paused)  # a pipeline in a child process halts at its next report
@@ -151,6 +173,8 @@ class PipelineWorker(QThread):
         Analysis (references, then photos) goes first, but after DETECT_BURST analyses a queued
         restoration gets its turn, so a big import never starves a photo the user asked for.
         """
+        if self._storage_paused:  # nothing can be saved: no work (not even detection) until resumed
+            return False
         job = None
         if not self._paused and self._analysed_since_job >= DETECT_BURST:
             job = self.queue.claim_next()
@@ -181,21 +205,58 @@ class PipelineWorker(QThread):
             if self._stop:
                 cancel.cancel()
         self.jobStarted.emit(job.photo_id, job.id)
+        self._job_id = job.id
         try:
             vid = run_restore_job(self.lib, self._engine(), job, self._progress(job.photo_id, cancel), cancel)
         finally:
             with QMutexLocker(self._mutex):
                 self._cancel, self._current_photo = None, None
+        self._job_id = None
         j = self.queue.job(job.id)
         if self._stop and j.state == "cancelled":  # quitting, not the user's cancel: resume next start
             self.queue.requeue(job.id)
         self.jobFinished.emit(job.photo_id, j.state, -1 if vid is None else vid, j.error_info)
+        if j.state == "error" and j.error_info is not None and j.error_info.kind == STORAGE_KIND:
+            self._pause_for_storage(j.error_info)
         return True
+
+    def _pause_for_storage(self, info: ErrorInfo) -> None:
+        """Nothing can be written: pause the queue (in memory at least) and say so once."""
+        if self._storage_paused:
+            return
+        self._storage_paused = True
+        try:
+            self.queue.set_paused(True)
+        except Exception:  # noqa: BLE001 - the database itself cannot be written
+            pass
+        with QMutexLocker(self._mutex):
+            self._paused = True
+        self.pausedChanged.emit(True)
+        self.storageError.emit(info)
+
+    def _round_failed(self, e: BaseException) -> None:
+        """A round failed as a whole (e.g. the database cannot be written): one message, never the
+        same one again every 2 s; a storage fault pauses the queue."""
+        if self._job_id is not None:  # its end state could not be recorded: requeued on resume
+            self._stuck_job, self._job_id = self._job_id, None
+        reason = storage_reason(e)
+        if reason is not None:
+            log.warning("worker round failed: %s", reason)
+            self._pause_for_storage(ErrorInfo(STORAGE_KIND, reason))
+            return
+        info = error_info(e)  # a bug's traceback is logged there
+        log.warning("worker round failed (%s): %s", info.kind, info.message)
+        if info.message != self._last_error:
+            self._last_error = info.message
+            self.engineError.emit(info)
 
     def run(self) -> None:  # noqa: D401 - QThread entry point
         busy = True  # so the first idle round reports once
         try:
-            self.queue.recover()
+            try:
+                self.lib.recover()
+            except Exception as e:  # noqa: BLE001 - e.g. a read-only database: say so, never die silently
+                self._round_failed(e)
             while True:
                 with QMutexLocker(self._mutex):
                     if self._stop:
@@ -203,12 +264,11 @@ class PipelineWorker(QThread):
                 try:
                     did = self._one_round()
                 except Exception as e:  # noqa: BLE001 - e.g. the database is not writable
-                    info = error_info(e)  # a bug's traceback is logged there
-                    log.warning("worker round failed (%s): %s", info.kind, info.message)
-                    self.engineError.emit(info)
+                    self._round_failed(e)
                     did = False  # wait (below) before trying again: no hot error loop
                 if did:
                     busy = True
+                    self._last_error = None
                     continue
                 if busy:  # only on the transition from work to idle
                     busy = False

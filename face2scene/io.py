@@ -80,7 +80,7 @@ from .options import IMAGE_SUFFIXES
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["ImageError", "ImageLoadError", "ImageMeta", "LoadedImage", "load_image",
+__all__ = ["ImageError", "ImageLoadError", "ImageMeta", "LoadedImage", "load_image", "image_size",
            "load_thumbnail", "save_image_atomic", "save_json_atomic", "atomic_write",
            "clean_stale_temp_files", "install_sigterm_cleanup", "DEFAULT_MAX_PIXELS",
            "PIL_FORMATS", "MAX_ICC_BYTES"]
@@ -566,6 +566,18 @@ def _open_pil(fh: BinaryIO, name: str, max_pixels: int):
     return im
 
 
+@contextmanager
+def _open_checked(p: Path, max_pixels: int) -> Iterator[Tuple[str, BinaryIO, Any]]:
+    """(name, file, PIL image) with every header check passed (the file is a regular non-empty
+    one, one of PIL_FORMATS, within ``max_pixels``); Pillow's warnings quiet meanwhile."""
+    name = str(p)
+    fh = _open_file(p, name)
+    with fh, _quiet_warnings():
+        im = _open_pil(fh, name, max_pixels)
+        with im:
+            yield name, fh, im
+
+
 def _exif_of(im) -> Tuple[Any, int]:
     try:
         exif = im.getexif()
@@ -587,53 +599,49 @@ def _decode(p: Path, max_pixels: int, box: Optional[Tuple[int, int]] = None) -> 
     will fit the upright picture into; JPEGs are then decoded at a reduced scale (``draft``)."""
     from PIL import Image
 
-    name = str(p)
-    fh = _open_file(p, name)
-    with fh, _quiet_warnings():
-        im = _open_pil(fh, name, max_pixels)
-        with im:
-            w, h = im.size
-            fmt, mode, rawmode = im.format, im.mode, _tile_rawmode(im)
-            exif, orientation = None, 1
-            data, lay, draft = b"", None, None
-            try:
-                if fmt in ("JPEG", "MPO"):
-                    fh.seek(0)
-                    data = fh.read()
-                    lay = _jpeg_layout(data)
-                    missing = lay.missing() if lay is not None else None
-                    if missing:
-                        raise ImageError(f"{name}: {missing}")
-                    exif, orientation = _exif_of(im)  # JPEG EXIF comes from the header
-                    if box is not None:
-                        bw, bh = box if orientation < 5 else (box[1], box[0])
-                        tw, th = _fit(w, h, (bw, bh))
-                        draft = (2 * tw, 2 * th)  # then a good filter takes it the rest of the way
-                        im.draft(None, draft)
-                if lay is not None and box is None and len(data) * 16 < w * h:
-                    # under half a bit per pixel (a header bomb?): check at 1/8 scale before the
-                    # full decode, so a tiny file claiming many pixels is refused fast
-                    _check_jpeg_complete(data, lay, name, (max(1, w // 8), max(1, h // 8)))
-                im.load()  # before getexif(): PNG's getexif() loads and would swallow errors
-                if lay is not None:  # at the decoded size (thumbnail: the draft scale)
-                    _check_jpeg_complete(data, lay, name, draft, im)
-                if mode in ("RGB", "RGBA") and "16" in rawmode:
-                    rgb_f = _decode_16bit_color(p, name)
-                    rgb, had_alpha = _to_uint8(rgb_f, 255.0), mode == "RGBA"
-                else:
-                    rgb, had_alpha = _pil_to_rgb(im, name)
-            except ImageError:
-                raise
-            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-                raise _bomb_error(name, exc, max_pixels) from None
-            except MemoryError:
-                raise ImageError(f"{name}: not enough memory to decode {w}x{h}") from None
-            except Exception as exc:
-                raise ImageError(f"{name}: corrupt or truncated image ({_reason(exc)})") from None
-            if lay is None:
-                exif, orientation = _exif_of(im)
-            icc = im.info.get("icc_profile") or None
-            exif_bytes = _upright_exif_bytes(exif) if box is None else None  # parsing may warn
+    with _open_checked(p, max_pixels) as (name, fh, im):
+        w, h = im.size
+        fmt, mode, rawmode = im.format, im.mode, _tile_rawmode(im)
+        exif, orientation = None, 1
+        data, lay, draft = b"", None, None
+        try:
+            if fmt in ("JPEG", "MPO"):
+                fh.seek(0)
+                data = fh.read()
+                lay = _jpeg_layout(data)
+                missing = lay.missing() if lay is not None else None
+                if missing:
+                    raise ImageError(f"{name}: {missing}")
+                exif, orientation = _exif_of(im)  # JPEG EXIF comes from the header
+                if box is not None:
+                    bw, bh = box if orientation < 5 else (box[1], box[0])
+                    tw, th = _fit(w, h, (bw, bh))
+                    draft = (2 * tw, 2 * th)  # then a good filter takes it the rest of the way
+                    im.draft(None, draft)
+            if lay is not None and box is None and len(data) * 16 < w * h:
+                # under half a bit per pixel (a header bomb?): check at 1/8 scale before the
+                # full decode, so a tiny file claiming many pixels is refused fast
+                _check_jpeg_complete(data, lay, name, (max(1, w // 8), max(1, h // 8)))
+            im.load()  # before getexif(): PNG's getexif() loads and would swallow errors
+            if lay is not None:  # at the decoded size (thumbnail: the draft scale)
+                _check_jpeg_complete(data, lay, name, draft, im)
+            if mode in ("RGB", "RGBA") and "16" in rawmode:
+                rgb_f = _decode_16bit_color(p, name)
+                rgb, had_alpha = _to_uint8(rgb_f, 255.0), mode == "RGBA"
+            else:
+                rgb, had_alpha = _pil_to_rgb(im, name)
+        except ImageError:
+            raise
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            raise _bomb_error(name, exc, max_pixels) from None
+        except MemoryError:
+            raise ImageError(f"{name}: not enough memory to decode {w}x{h}") from None
+        except Exception as exc:
+            raise ImageError(f"{name}: corrupt or truncated image ({_reason(exc)})") from None
+        if lay is None:
+            exif, orientation = _exif_of(im)
+        icc = im.info.get("icc_profile") or None
+        exif_bytes = _upright_exif_bytes(exif) if box is None else None  # parsing may warn
     return _Decoded(rgb=rgb, format=fmt, mode=mode, rawmode=rawmode, had_alpha=had_alpha,
                     exif=exif_bytes, orientation=orientation, icc=icc)
 
@@ -669,6 +677,19 @@ def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Loade
                      exif=d.exif, icc_profile=d.icc, had_alpha=d.had_alpha,
                      orientation=d.orientation)
     return LoadedImage(rgb=rgb, meta=meta)
+
+
+def image_size(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Tuple[int, int]:
+    """(width, height) as shown (after the EXIF orientation), read from the header only.
+
+    Same file checks, format restriction and pixel limit as :func:`load_image` (a header
+    claiming more than ``max_pixels`` is refused before anything is decoded); anything
+    unreadable is one :class:`ImageError` naming the file.
+    """
+    with _open_checked(Path(path), max_pixels) as (_name, _fh, im):
+        w, h = im.size
+        _exif, orientation = _exif_of(im)
+    return (h, w) if orientation >= 5 else (w, h)
 
 
 def load_thumbnail(path: PathLike, size: Union[int, Tuple[int, int]], *,

@@ -19,10 +19,13 @@ and the background pool record their results without going through the GUI threa
 """
 from __future__ import annotations
 
+import os
+import sqlite3
+from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..paths import AppPaths, app_paths
-from .db import Database, LibraryError
+from .db import CorruptLibraryError, Database, LibraryError, check_database, is_corruption, move_aside
 from .faces import FaceRow, Faces
 from .files import Files
 from .people import People, PersonRow, RefRow
@@ -31,7 +34,7 @@ from .queue import Job, RestoreQueue
 from .schema import SCHEMA_VERSION, migrate
 from .versions import VersionRow, Versions
 
-__all__ = ["Library", "LibraryError", "SCHEMA_VERSION", "FaceRow", "PersonRow", "RefRow", "PhotoRow",
+__all__ = ["Library", "LibraryError", "CorruptLibraryError", "check_database", "move_aside", "SCHEMA_VERSION", "FaceRow", "PersonRow", "RefRow", "PhotoRow",
            "VersionRow", "Job", "ImportReport", "file_sha256", "iter_image_files"]
 
 PipelineFace = Dict[str, Any]
@@ -42,8 +45,17 @@ class Library:
 
     def __init__(self, paths: Optional[AppPaths] = None) -> None:
         self.paths = (paths or app_paths()).ensure()
+        reason = check_database(self.paths.database)
+        if reason is not None:
+            raise CorruptLibraryError(self.paths.database, reason)
         self.db = Database(self.paths.database)
-        migrate(self.db)
+        try:
+            migrate(self.db)
+        except sqlite3.DatabaseError as e:
+            self.db.close()
+            if is_corruption(e):
+                raise CorruptLibraryError(self.paths.database, str(e)) from None
+            raise LibraryError(f"cannot open the library database {self.paths.database} ({e})") from None
         self.files = Files(self.paths)
         self.people = People(self)
         self.photos = Photos(self)
@@ -54,6 +66,49 @@ class Library:
     @property
     def schema_version(self) -> int:
         return self.db.user_version
+
+    def recover(self) -> Dict[str, int]:
+        """Start-up repair after a crash, a kill or a power cut (the worker calls it before its
+        first job; nothing else writes version files then):
+
+        - jobs left "running" go back to the queue (:meth:`RestoreQueue.recover`);
+        - version files and face crops that no row points to are removed — written before the
+          transaction that records them, so a version interrupted there is simply redone, and
+          its number is free again (numbers come from rows and files: no gap, no reuse);
+        - temp files of interrupted atomic writes (``.f2s-*.tmp``) in the versions and
+          thumbnail folders are removed (a write in progress in this process is never touched).
+
+        Returns how many of each: ``{"requeued", "orphans", "temps"}``."""
+        from face2scene.io import clean_stale_temp_files
+        requeued = self.queue.recover()
+        orphans = self.versions.orphan_files()
+        for f in orphans:
+            f.unlink(missing_ok=True)
+        temps = 0
+        for root in (self.paths.versions, self.paths.thumbnails):
+            folders = [root] + ([d for d in root.iterdir() if d.is_dir()] if root.is_dir() else [])
+            for d in folders:
+                temps += len(clean_stale_temp_files(d, older_than_s=0))
+        return {"requeued": requeued, "orphans": len(orphans), "temps": temps}
+
+    @staticmethod
+    def clean_export_temps(folder, max_depth: int = 3, older_than_s: float = 60.0) -> int:
+        """Remove temp files of exports interrupted by a crash (``.f2s-*.tmp``) from the export
+        folder and its sub-folders (mirrored exports), ``max_depth`` levels down at most. The app
+        calls it at start with the last export folder; returns how many were removed."""
+        from face2scene.io import clean_stale_temp_files
+        if not folder:
+            return 0
+        root = Path(folder)
+        if not root.is_dir():
+            return 0
+        n = 0
+        base = len(root.parts)
+        for dirpath, dirnames, _files in os.walk(root):
+            if len(Path(dirpath).parts) - base >= max_depth:
+                dirnames[:] = []
+            n += len(clean_stale_temp_files(dirpath, older_than_s=older_than_s))
+        return n
 
     def close_thread(self) -> None:
         """Close the calling thread's connection (a worker thread calls this when it ends)."""

@@ -4,8 +4,10 @@ key/value ``meta`` table, and the column codecs (embeddings as float32 blobs, JS
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, List, Optional
@@ -15,6 +17,60 @@ import numpy as np
 
 class LibraryError(Exception):
     """A user-level problem with a library operation (one readable line)."""
+
+
+class CorruptLibraryError(LibraryError):
+    """The database file is damaged (not a database, or it fails SQLite's quick check): the app
+    offers to move it aside (:func:`move_aside`) and start a fresh library."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"the library database {path} is damaged ({reason})")
+        self.path, self.reason = Path(path), reason
+
+
+#: SQLite messages that mean the file itself is damaged (not a permission or space problem)
+_CORRUPT = ("file is not a database", "malformed", "corrupt", "file is encrypted")
+
+
+def is_corruption(e: BaseException) -> bool:
+    return isinstance(e, sqlite3.DatabaseError) and any(k in str(e).lower() for k in _CORRUPT)
+
+
+def check_database(path: Path) -> Optional[str]:
+    """None when the database at ``path`` is readable and passes ``PRAGMA quick_check`` (or does
+    not exist yet); else the reason, one line. Opens it read-only, changes nothing."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        c = sqlite3.connect(f"file:{path.as_posix()}?mode=ro", uri=True, timeout=5)
+        try:
+            r = c.execute("PRAGMA quick_check").fetchone()[0]
+        finally:
+            c.close()
+    except sqlite3.DatabaseError as e:
+        if is_corruption(e):
+            return str(e)
+        return None  # locked, unreadable...: not corruption (the open reports it)
+    return None if r == "ok" else str(r).splitlines()[0]
+
+
+def move_aside(path: Path, now: Optional[float] = None) -> Path:
+    """Rename a damaged database (and its -wal/-shm files) to ``<name>.corrupt-<YYYYmmdd-HHMMSS>``
+    next to it, so a fresh one can be made; returns the new name. Nothing is deleted."""
+    path = Path(path)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    dest = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 2
+    while dest.exists():
+        dest = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+        n += 1
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists():
+            os.replace(side, dest.with_name(dest.name + suffix))
+    os.replace(path, dest)
+    return dest
 
 
 class Database:

@@ -3,7 +3,6 @@ restored face crops next to them) and cached thumbnails. Originals are never wri
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 from typing import Iterable
 
@@ -46,17 +45,14 @@ class Files:
         return self.paths.thumbnails / f"{sha256[:2]}" / f"{sha256}_{size}.jpg"
 
     def thumbnail(self, path: str | os.PathLike, sha256: str, size: int = 256) -> Path:
-        """The cached thumbnail of an image (made on first use; call it off the GUI thread)."""
+        """The cached thumbnail of an image (made on first use; call it off the GUI thread).
+
+        Decoded by ``face2scene.io.load_thumbnail`` (pixel limit checked from the header, JPEGs
+        at a reduced DCT scale), written with ``save_image_atomic``; an unreadable image is an
+        ImageError naming the file."""
         out = self.thumbnail_path(sha256, size)
         if out.is_file():
             return out
-        from PIL import Image, ImageOps
-        with Image.open(path) as im:
-            im.draft("RGB", (size * 2, size * 2))
-            im = ImageOps.exif_transpose(im).convert("RGB")
-            im.thumbnail((size, size), Image.Resampling.LANCZOS)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(out.name + f".{os.getpid()}.{threading.get_ident()}.tmp")
-            im.save(tmp, "JPEG", quality=88)
-        os.replace(tmp, out)
+        from face2scene.io import load_thumbnail, save_image_atomic
+        save_image_atomic(out, load_thumbnail(path, size), format="JPEG", quality=88)
         return out

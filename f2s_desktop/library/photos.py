@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, List, Optional, Tuple
 
 from face2scene.options import is_image_path
 
+from ..errors import first_line
 from .db import LibraryError
 
 if TYPE_CHECKING:
@@ -46,15 +47,11 @@ def iter_image_files(paths: Iterable[str | os.PathLike]) -> Iterator[Tuple[Path,
 
 
 def image_size(path: Path) -> Tuple[int, int]:
-    """(width, height) as shown, i.e. after the EXIF orientation; ValueError if not an image."""
-    from PIL import Image, UnidentifiedImageError
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            orient = im.getexif().get(0x0112, 1)
-    except UnidentifiedImageError:
-        raise ValueError(f"not an image Face2Scene can read: {path.name}") from None
-    return (h, w) if orient in (5, 6, 7, 8) else (w, h)
+    """(width, height) as shown, i.e. after the EXIF orientation, from the header only (through
+    ``face2scene.io``: the same formats and pixel limit as every other read); an ImageError
+    (one line naming the file) for anything unreadable, a decompression-bomb header included."""
+    from face2scene.io import image_size as io_image_size
+    return io_image_size(path)
 
 
 @dataclass
@@ -62,6 +59,7 @@ class ImportReport:
     added: List[int] = field(default_factory=list)
     duplicates: List[Tuple[str, int]] = field(default_factory=list)  # (path, existing id)
     errors: List[Tuple[str, str]] = field(default_factory=list)      # (path, message)
+    updated: List[int] = field(default_factory=list)  # same path, new content: faces detected again
 
 
 @dataclass
@@ -120,17 +118,27 @@ class Photos:
             except OSError as e:
                 rep.errors.append((str(f), f"cannot read: {e.strerror or e}"))
                 continue
-            except ValueError as e:
-                rep.errors.append((str(f), str(e)))
+            except Exception as e:  # noqa: BLE001 - ImageError (ValueError) and anything else: one file
+                rep.errors.append((str(f), first_line(e)))
                 continue
+            path = str(f.resolve())
             with self.db.tx() as c:
                 r = c.execute("SELECT id FROM photos WHERE sha256=?", (h,)).fetchone()
+                same_path = c.execute("SELECT id FROM photos WHERE path=? AND sha256<>?", (path, h)).fetchone()
                 if r is not None:
                     rep.duplicates.append((str(f), int(r[0])))
+                elif same_path is not None:
+                    # the original was replaced by another picture: the row follows the file, its
+                    # faces are detected again (old versions stay as the history of the old one)
+                    pid = int(same_path[0])
+                    c.execute("DELETE FROM faces WHERE photo_id=?", (pid,))
+                    c.execute("UPDATE photos SET sha256=?, width=?, height=?, faces_state='pending',"
+                              " faces_error=NULL, imported=? WHERE id=?", (h, size[0], size[1], time.time(), pid))
+                    rep.updated.append(pid)
                 else:
                     pid = c.execute("INSERT INTO photos(path, sha256, root, width, height, imported)"
                                     " VALUES (?,?,?,?,?,?)",
-                                    (str(f.resolve()), h, str(root.resolve()), size[0], size[1],
+                                    (path, h, str(root.resolve()), size[0], size[1],
                                      time.time())).lastrowid
                     rep.added.append(int(pid))
             if progress is not None:

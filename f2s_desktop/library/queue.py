@@ -3,8 +3,10 @@
 A job is one photo with the settings it was queued with:
 ``queued -> running -> done | error | cancelled``. Every transition is one transaction, so a
 crash or a quit leaves at most the running job half-done; :meth:`RestoreQueue.recover` puts it
-back in the queue on the next start, and finished jobs are never redone (their version exists).
-The pause flag is persisted too: a paused queue stays paused after a restart.
+back in the queue on the next start (``Library.recover`` also removes its unrecorded files), and
+finished jobs are never redone: a job's version row and its "done" are one transaction.
+The pause flag is persisted too: a paused queue stays paused after a restart. A job that failed
+for a storage fault (kind :data:`STORAGE_KIND`) is retried when the queue is resumed.
 """
 from __future__ import annotations
 
@@ -18,6 +20,10 @@ from .db import LibraryError
 
 if TYPE_CHECKING:
     from . import Library
+
+#: the error kind of a job that failed because nothing could be written (disk full, read-only):
+#: resuming the queue retries it
+STORAGE_KIND = "storage"
 
 STATES = ("queued", "running", "done", "error", "cancelled")
 ACTIVE = ("queued", "running")
@@ -82,8 +88,15 @@ class RestoreQueue:
 
     def _finish(self, job_id: int, state: str, error: Optional[ErrorInfo] = None,
                 version_id: Optional[int] = None) -> None:
+        with self.db.tx() as c:
+            self.finish_in(c, job_id, state, error, version_id)
+
+    @staticmethod
+    def finish_in(c, job_id: int, state: str, error: Optional[ErrorInfo] = None,
+                  version_id: Optional[int] = None) -> None:
+        """End a running job inside the caller's transaction ``c`` (LibraryError if not running)."""
         e = error or ErrorInfo("", "")
-        n = self.db.conn.execute(
+        n = c.execute(
             "UPDATE jobs SET state=?, finished=?, error=?, error_kind=?, error_file=?, version_id=?"
             " WHERE id=? AND state='running'",
             (state, time.time(), e.message or None, e.kind or None, e.file, version_id, job_id)).rowcount
@@ -122,7 +135,13 @@ class RestoreQueue:
         return bool(self.db.get_meta("queue_paused", False))
 
     def set_paused(self, paused: bool) -> None:
-        self.db.set_meta("queue_paused", bool(paused))
+        """Pause or resume; resuming retries the jobs that failed for a storage fault."""
+        with self.db.tx() as c:
+            c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)",
+                      ("queue_paused", json.dumps(bool(paused))))
+            if not paused:
+                c.execute("UPDATE jobs SET state='queued', error=NULL, error_kind=NULL, error_file=NULL,"
+                          " finished=NULL WHERE state='error' AND error_kind=?", (STORAGE_KIND,))
 
     def jobs(self, state: Optional[str] = None) -> List[Job]:
         if state is None:

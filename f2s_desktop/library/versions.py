@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -15,6 +16,10 @@ from .files import face_crop_path
 
 if TYPE_CHECKING:
     from . import Library
+
+
+#: a version file ``vNNN.png`` or one of its face crops ``vNNN_face<i>.png`` (group 1: the number)
+_VERSION_FILE = re.compile(r"v(\d{3,})(?:_face\d+)?\.png\Z")
 
 
 @dataclass
@@ -50,16 +55,43 @@ class Versions:
 
     def add(self, photo_id: int, number: int, path: str | os.PathLike, settings: Dict[str, Any],
             backends: Dict[str, Any], degradation: Optional[Dict[str, Any]] = None,
-            result: Optional[Dict[str, Any]] = None, elapsed: Optional[float] = None) -> int:
+            result: Optional[Dict[str, Any]] = None, elapsed: Optional[float] = None,
+            job_id: Optional[int] = None) -> int:
+        """Record a version whose files are already written. With ``job_id``, the same transaction
+        marks that (running) job done: a version row never exists without its job finished, nor
+        a finished job without its row (see :mod:`f2s_desktop.jobs` for the whole protocol)."""
         try:
-            return int(self.db.conn.execute(
-                "INSERT INTO versions(photo_id, number, path, settings, backends, degradation, result, created,"
-                " elapsed) VALUES (?,?,?,?,?,?,?,?,?)",
-                (photo_id, number, str(path), json.dumps(settings), json.dumps(backends),
-                 None if degradation is None else json.dumps(degradation),
-                 None if result is None else json.dumps(result), time.time(), elapsed)).lastrowid)
+            with self.db.tx() as c:
+                vid = int(c.execute(
+                    "INSERT INTO versions(photo_id, number, path, settings, backends, degradation, result, created,"
+                    " elapsed) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (photo_id, number, str(path), json.dumps(settings), json.dumps(backends),
+                     None if degradation is None else json.dumps(degradation),
+                     None if result is None else json.dumps(result), time.time(), elapsed)).lastrowid)
+                if job_id is not None:
+                    self.lib.queue.finish_in(c, job_id, "done", version_id=vid)
+                return vid
         except sqlite3.IntegrityError:
             raise LibraryError(f"photo {photo_id} already has a version {number}") from None
+
+    def orphan_files(self) -> List[Path]:
+        """Version files (and their face crops) that no row points to: left by a crash between
+        writing the files and the transaction that records them. Matched by (photo id, number),
+        never by the stored path (a library folder that was moved keeps its files)."""
+        known = {(int(r[0]), int(r[1]))
+                 for r in self.db.conn.execute("SELECT photo_id, number FROM versions").fetchall()}
+        out: List[Path] = []
+        root = self.lib.paths.versions
+        if not root.is_dir():
+            return out
+        for d in root.iterdir():
+            if not d.is_dir() or not d.name.isdigit():
+                continue
+            for f in d.iterdir():
+                m = _VERSION_FILE.match(f.name)
+                if m is not None and f.is_file() and (int(d.name), int(m.group(1))) not in known:
+                    out.append(f)
+        return sorted(out)
 
     @staticmethod
     def _row(r: sqlite3.Row) -> VersionRow:

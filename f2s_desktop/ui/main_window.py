@@ -52,8 +52,13 @@ def guess_level(msg: str) -> str:
     return "error" if any(w in low for w in ("failed", "error", "could not", "cannot", "not found")) else "info"
 
 
-def _without_name(message: str, name: str) -> str:
-    """"not an image Face2Scene can read: x.jpg" -> "not an image Face2Scene can read" (named already)."""
+def _without_name(message: str, path: str) -> str:
+    """The reason alone, the file being named already: "/a/x.jpg: not an image …" and
+    "not an image …: x.jpg" -> "not an image …"."""
+    name = Path(path).name
+    for head in (f"{path}: ", f"{name}: "):
+        if message.startswith(head):
+            message = message[len(head):]
     tail = f": {name}"
     return message[: -len(tail)] if message.endswith(tail) else message
 
@@ -64,7 +69,7 @@ def import_summary(rep) -> str:
     if rep.duplicates:
         parts.append(f"{len(rep.duplicates)} already in the library (same content)")
     if rep.errors:
-        shown = "; ".join(f"{Path(p).name}: {_without_name(m, Path(p).name)}" for p, m in rep.errors[:3])
+        shown = "; ".join(f"{Path(p).name}: {_without_name(m, p)}" for p, m in rep.errors[:3])
         more = f" (and {len(rep.errors) - 3} more)" if len(rep.errors) > 3 else ""
         parts.append(f"{len(rep.errors)} could not be read: {shown}{more}")
     return "; ".join(parts)
@@ -234,7 +239,7 @@ class MainWindow(QMainWindow):
             p = self.lib.photos.get(photo_id)
         except LibraryError:
             return
-        reason = _without_name(str(p.faces_error or "unknown error"), p.path).removeprefix(p.path + ": ")
+        reason = _without_name(str(p.faces_error or "unknown error"), p.path)
         self.show_message(f"1 could not be read: {p.name}: {reason}", level="error")
 
     def remove_selected(self) -> None:

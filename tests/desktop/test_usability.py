@@ -55,8 +55,8 @@ def test_messages_reach_the_screen(qtbot, make_window, tmp_path, monkeypatch):
     assert _bar_shows(win, "Nothing to export yet")
     # an import with an unreadable file: the summary names it and why; the label is not left stale
     _import(qtbot, win, [files[0], bad])
-    assert _bar_shows(win, "Imported 1 photo; 1 could not be read: notes.jpg: not an image Face2Scene can read")
-    assert not win.messages.label.text().endswith("notes.jpg")
+    assert _bar_shows(win, "Imported 1 photo; 1 could not be read: notes.jpg: not an image")
+    assert win.messages.label.text().count("notes.jpg") == 1
     assert "Importing" not in win.queue_bar.label.text() and win.queue_bar.label.text().startswith("Idle")
     # an export reports where the files went; "Exporting n/n" does not stay behind
     pid = win.lib.photos.all()[0].id
@@ -306,9 +306,10 @@ def test_truncated_jpeg_and_text_file_reported_alike(qtbot, make_window, tmp_pat
     win = make_window(lambda: FakeEngine())
     _import(qtbot, win, [text])
     assert _bar_shows(win, "1 could not be read: text.jpg: not an image")
+    # refused at import or found when its faces are looked for: the same words either way
     _import(qtbot, win, [cut])
     qtbot.waitUntil(lambda: _bar_shows(win, "1 could not be read: cut.jpg: "), timeout=10000)
-    assert "truncated" in win.messages.label.text() and win.messages.history[-1][1] == "error"
+    assert "truncated" in win.messages.label.text() and win.messages.history[-1][1] != "info"
 
 
 def test_window_size_remembered(qtbot, make_window):
