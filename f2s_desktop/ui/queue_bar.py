@@ -120,6 +120,7 @@ class QueueBar(QWidget):
         worker.jobProgress.connect(self._job_progress)
         worker.jobFinished.connect(self._job_finished)
         worker.engineError.connect(self._engine_error)
+        worker.storageError.connect(self._storage_error)
         worker.idle.connect(self.show_idle)
         worker.pausedChanged.connect(self._paused_changed)
         model.libraryChanged.connect(self._library_changed)
@@ -151,6 +152,11 @@ class QueueBar(QWidget):
 
     def _engine_error(self, error: ErrorInfo) -> None:
         self.message.emit(f"Restoration engine: {error_text(error)}", 10000)
+
+    def _storage_error(self, error: ErrorInfo) -> None:
+        """Nothing can be written (disk full, read-only folder): the worker paused the queue."""
+        self.message.emit(f"Cannot save restored photos: {error_text(error)}. The queue is paused — free some "
+                          "space or fix the folder, then press Resume.", 0)
 
     def _enter_stage(self, stage: Optional[str]) -> None:
         j = self._job

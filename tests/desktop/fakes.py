@@ -94,7 +94,7 @@ class FakeEngine(Engine):
             results.append(FaceResult(i, df, person=name, person_confidence=None if name is None else 0.9,
                                       restored_crop=np.full((32, 32, 3), 99, np.uint8), references_used=used,
                                       estimate=DegradationEstimate(3.0, 1.2, 70, 1.0, "face", 0.8),
-                                      skipped=None if used else "marked as nobody in the library"
+                                      skipped=None if used else "no person assigned (shown as unknown): restored without references"
                                       if name is None else f"no usable references for {name}"))
         est = DegradationEstimate(3.0, 1.2, 70.0, 1.0, "face" if results else "blind", 0.7)
         return RestoreResult(out, (rgb.shape[1], rgb.shape[0]), results, est,

@@ -345,7 +345,7 @@ def test_pipeline_gets_an_assignment_for_every_face(lib, tmp_path):
     assert rf[1]["references_used"] == [str(bref.resolve()), str(group.resolve())]
     for unknown in rf[2:]:
         assert unknown["references_used"] == [] and unknown["skipped"]
-    assert "face 4: marked as nobody in the library" in version_warnings(v)
+    assert "face 4: no person assigned (shown as unknown): restored without references" in version_warnings(v)
     # a person the app shows whose references are all gone is still given (with none), never dropped
     aref.unlink()
     assert lib.people_for_pipeline(pid)["Ann"] == []

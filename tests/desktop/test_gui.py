@@ -315,16 +315,19 @@ def test_models_page_status_and_import(qtbot, make_window, tmp_path):
     row = [s.spec.key for s in page.statuses].index("sd-turbo")
     assert str(win.lib.paths.models / "sd-turbo") in page.table.item(row, 2).text()
     # an adapters folder with a wrong checksum is refused; a right one is imported
+    import numpy as np
+    from safetensors.numpy import save_file
     src = tmp_path / "adapters"
     src.mkdir()
-    (src / "fadex.safetensors").write_bytes(b"weights")
+    save_file({"w": np.zeros((4, 4), np.float32)}, str(src / "fadex.safetensors"))  # a real (tiny) weights file
+    weights = (src / "fadex.safetensors").read_bytes()
     (src / "SHA256SUMS").write_text("0" * 64 + "  fadex.safetensors\n")
     msgs = []
     page.message.connect(msgs.append)
     page.import_folder(src)
     qtbot.waitUntil(lambda: bool(msgs), timeout=10000)
     assert "checksum mismatch" in msgs[0]
-    (src / "SHA256SUMS").write_text(hashlib.sha256(b"weights").hexdigest() + "  fadex.safetensors\n")
+    (src / "SHA256SUMS").write_text(hashlib.sha256(weights).hexdigest() + "  fadex.safetensors\n")
     page.import_folder(src)
     qtbot.waitUntil(lambda: len(msgs) > 1, timeout=10000)
     qtbot.waitUntil(lambda: not page.busy, timeout=10000)

@@ -70,6 +70,10 @@ def test_messages_reach_the_screen(qtbot, make_window, tmp_path, monkeypatch):
     win.worker.set_paused(True)
     qtbot.waitUntil(lambda: _bar_shows(win, "The queue is paused"), timeout=5000)
     assert win.queue_bar.btn_pause.isChecked() and win.queue_bar.btn_pause.text() == "Resume"
+    # and why: the worker's storage error (disk full) is shown once, in words
+    from f2s_desktop.errors import ErrorInfo
+    win.worker.storageError.emit(ErrorInfo("storage", "No space left on device: /photos/versions/7"))
+    qtbot.waitUntil(lambda: _bar_shows(win, "Cannot save restored photos: No space left on device"), timeout=5000)
     # every message stays in the session's list; dismiss hides the bar
     msgs = win.messages.messages()
     assert any("could not be read" in m for m in msgs) and any("Exported" in m for m in msgs)
