@@ -8,7 +8,7 @@ from typing import Callable, Optional
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QStyle, QToolBar,
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QLabel, QSizePolicy, QStyle, QToolBar,
                                QToolButton, QVBoxLayout, QWidget)
 
 from ..library import LibraryError, VersionRow

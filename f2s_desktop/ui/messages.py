@@ -8,8 +8,7 @@ import time
 from typing import List, Tuple
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListWidget, QSizePolicy, QToolButton, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QListWidget, QSizePolicy, QToolButton, QVBoxLayout)
 
 LEVELS = ("info", "warning", "error")
 _COLOURS = {"info": "rgba(70,130,200,40)", "warning": "rgba(220,160,30,60)", "error": "rgba(210,60,60,60)"}
