@@ -886,7 +886,7 @@ def _sample_hair(rng: np.random.Generator, w: int, h: int) -> Dict[str, Any]:
     pts = []
     for _ in range(n):
         pts.append([round(x, 3), round(y, 3)])
-        ang += float(rng.normal(0, 0.25))
+        ang += float(rng.normal(0, 0.15))
         x, y = x + step * math.cos(ang), y + step * math.sin(ang)
     light = rng.uniform() < 0.35
     return {"kind": "hair", "points": pts, "width": 1,
