@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-__all__ = ["DamageMask", "detect_damage", "repair", "line_kernels"]
+__all__ = ["DamageMask", "detect_damage", "repair", "line_kernels", "eyes_protect_mask"]
 
 
 @dataclass
@@ -128,12 +128,14 @@ def _shape(ys: np.ndarray, xs: np.ndarray) -> Tuple[float, float]:
 
 def _line_features(cand: np.ndarray, arg: np.ndarray, n_angles: int, score: np.ndarray,
                    contrast: np.ndarray, chroma: Optional[np.ndarray], min_len: int,
-                   parallel: Tuple[int, int] = (4, 24)):
+                   parallel: Tuple[int, int] = (4, 24), lum: Optional[np.ndarray] = None):
     """Label the components of ``cand`` and measure each line-like one: length, width, the share
     of its pixels within one orientation step of the dominant one, its median ``score`` (line
     response over the local threshold) and ``contrast`` (levels), the largest share of its
     length that has another candidate line parallel to it ``parallel`` px away, and whether its
-    colour is its own (:func:`_neutral`)."""
+    colour is its own (:func:`_neutral`), and ``asym``: how much the photo differs between the
+    two sides of the line (5 px away) relative to the line's contrast (a scratch crosses the
+    scene and has the same scene on both sides; a rim, a rail or a halo lies along an edge)."""
     n, lab, stats = _components(cand)
     H, W = cand.shape
     feats = {}
@@ -160,9 +162,18 @@ def _line_features(cand: np.ndarray, arg: np.ndarray, n_angles: int, score: np.n
                 qx = np.clip(np.rint(xs + sgn * dist * nx).astype(int), 0, W - 1)
                 qy = np.clip(np.rint(ys + sgn * dist * ny).astype(int), 0, H - 1)
                 side[sgn] = max(side[sgn], float((cand[qy, qx] & (lab[qy, qx] != i)).mean()))
+        con = float(np.median(contrast[ys, xs]))
+        asym = 0.0
+        if lum is not None:  # a scratch has the same scene on both sides; a rim or rail lies on an edge
+            d = 5
+            ax = np.clip(np.rint(xs + d * nx).astype(int), 0, W - 1)
+            ay = np.clip(np.rint(ys + d * ny).astype(int), 0, H - 1)
+            bx = np.clip(np.rint(xs - d * nx).astype(int), 0, W - 1)
+            by = np.clip(np.rint(ys - d * ny).astype(int), 0, H - 1)
+            asym = float(np.median(np.abs(lum[ay, ax] - lum[by, bx]))) / max(con, 1.0)
         feats[i] = dict(length=major, width=area / max(major, 1.0), minor=minor, straight=float(straight),
-                        score=float(np.median(score[ys, xs])), contrast=float(np.median(contrast[ys, xs])),
-                        parallel=max(side.values()), parallel_both=min(side.values()))
+                        score=float(np.median(score[ys, xs])), contrast=con,
+                        parallel=max(side.values()), parallel_both=min(side.values()), asym=asym)
     if chroma is not None and feats:
         own = _neutral(np.isin(lab, list(feats)), chroma)
         labs_kept = set(np.unique(lab[own]).tolist())
@@ -176,14 +187,15 @@ LOOSE = 0.6  # line candidates: this share of the threshold (the rules then deci
 
 #: Line components kept as scratches (see :func:`_line_features`); ``score`` and ``contrast``
 #: thresholds are divided by the sensitivity.
-LINE_RULES = dict(min_len=50, max_width=6.0, straight=0.8, parallel=0.2, score=1.0, contrast=0.0)
+LINE_RULES = dict(min_len=50, max_width=6.0, straight=0.8, parallel=0.2, score=1.0, contrast=0.0, asym=0.6)
 
 
 def _is_scratch(f: Dict[str, float], k: float, rules=LINE_RULES) -> bool:
     return (f["length"] >= rules["min_len"] and f["width"] <= rules["max_width"]
             and f["length"] >= 5 * f["minor"] and f["straight"] >= rules["straight"]
             and f["parallel"] < rules["parallel"] and f["score"] >= k * rules["score"]
-            and f["contrast"] >= k * rules["contrast"] and not f.get("own_colour", False))
+            and f["contrast"] >= k * rules["contrast"] and f.get("asym", 0.0) < rules["asym"]
+            and not f.get("own_colour", False))
 
 
 def _speck_features(cand: np.ndarray, th: np.ndarray, thr: np.ndarray, max_area: int, max_side: int,
@@ -204,7 +216,7 @@ def _speck_features(cand: np.ndarray, th: np.ndarray, thr: np.ndarray, max_area:
         own = lab[y0:y1, x0:x1] == i
         sub_th = th[y0:y1, x0:x1]
         peak = float(sub_th[own].max())
-        near = cv2.dilate(own.astype(np.uint8), _disc(5)) > 0
+        near = cv2.dilate(own.astype(np.uint8), _disc(2 * SPECK_HALO + 1)) > 0
         others = sub_th[~near]
         feats[i] = dict(area=area, peak=peak, score=peak / float(thr[y0:y1, x0:x1][own].max()),
                         isolation=peak / max(float(others.max()) if others.size else 0.0, 1.0))
@@ -213,6 +225,7 @@ def _speck_features(cand: np.ndarray, th: np.ndarray, thr: np.ndarray, max_area:
 
 #: Speck components kept as dust; ``score`` is divided by the sensitivity.
 SPECK_RULES = dict(score=1.0, isolation=2.5)
+SPECK_HALO = 2  # px around a speck left out of its isolation test (its own blurred rim)
 
 
 def _is_speck(f: Dict[str, float], k: float, rules=SPECK_RULES) -> bool:
@@ -297,7 +310,7 @@ def detect_damage(rgb: np.ndarray, protect: Optional[np.ndarray] = None, *, sens
         s = best - orth
         thr = np.maximum(np.maximum(floor, 3.0 * tex), 3.0 * _local_median(s, 21))
         cand = (s > LOOSE * k * thr) & (th > 0.5 * best) & (4.0 * gb < best) & ~border
-        lab, feats = _line_features(cand, arg, n_angles, s / thr, best, chroma, min_line_length)
+        lab, feats = _line_features(cand, arg, n_angles, s / thr, best, chroma, min_line_length, lum=lum)
         if debug is not None:
             debug.setdefault("lines", []).append((pol, lab, feats))
         keep = np.zeros(lab.max() + 1, bool)
@@ -326,6 +339,19 @@ def detect_damage(rgb: np.ndarray, protect: Optional[np.ndarray] = None, *, sens
     return DamageMask(mask=scr | spk, scratches=scr, specks=spk,
                       info={"noise_sigma": sn, "scratch_fraction": float(scr.mean()),
                             "speck_fraction": float(spk.mean())})
+
+
+def eyes_protect_mask(landmarks: Sequence[np.ndarray], shape, radius: float = 0.3) -> np.ndarray:
+    """Discs around the eyes of faces (5-point FFHQ-order landmarks, input pixels), of
+    ``radius`` times the eye distance: catchlights are specks, and must stay."""
+    h, w = shape[:2]
+    m = np.zeros((h, w), np.uint8)
+    for lm in landmarks:
+        lm = np.asarray(lm, np.float64).reshape(-1, 2)
+        r = max(2, int(round(radius * float(np.linalg.norm(lm[1] - lm[0])))))
+        for x, y in lm[:2]:
+            cv2.circle(m, (int(round(x)), int(round(y))), r, 1, -1)
+    return m > 0
 
 
 def repair(rgb: np.ndarray, mask: np.ndarray, *, grow: int = 1, method: str = "telea",

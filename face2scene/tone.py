@@ -53,8 +53,10 @@ class ToneMap:
     source: str = "identity"
     details: Dict[str, Any] = field(default_factory=dict)
 
-    def apply(self, rgb: np.ndarray, strength: float = 1.0) -> np.ndarray:
-        """The mapped photo; ``strength`` < 1 blends towards the identity (e.g. the confidence)."""
+    def apply(self, rgb: np.ndarray, strength: float = 1.0, keep_luma: bool = False) -> np.ndarray:
+        """The mapped photo; ``strength`` < 1 blends towards the identity (e.g. the confidence);
+        ``keep_luma`` applies only the colour change (the photo's luma is kept: levels from
+        one source, colour from another)."""
         x = rgb.astype(np.float32)
         s = float(np.clip(strength, 0.0, 1.0))
         g = 1.0 + s * (np.asarray(self.gain, np.float32) - 1.0)
@@ -64,6 +66,8 @@ class ToneMap:
         if abs(sat - 1.0) > 1e-6:
             lum = (y @ _LUMA)[..., None]
             y = lum + (y - lum) * np.float32(sat)
+        if keep_luma:
+            y = y + ((x - y) @ _LUMA)[..., None]
         return _u8(y)
 
     def black_white(self) -> tuple:
@@ -206,12 +210,15 @@ def reference_colour_crop(aligned_refs: Sequence[Any]) -> Optional[np.ndarray]:
 # --------------------------------------------------------------------------------------------
 
 def auto_levels(rgb: np.ndarray, *, low: float = 0.5, high: float = 99.5, black: float = 4.0,
-                white: float = 250.0, balance: Optional[bool] = None, max_gain: float = 2.5) -> ToneMap:
+                white: float = 250.0, balance: Optional[bool] = None, max_gain: float = 2.5,
+                max_cast: float = 1.45) -> ToneMap:
     """Blind tone map: the luma's ``low``/``high`` percentiles become ``black``/``white`` (the
-    stretch limited to ``max_gain``), and, for colour photos (``balance`` None: not
-    :func:`is_monochrome`), per-channel gains from the grey-world and white-patch estimates,
-    used as far as the two agree. The confidence is high for a faded photo (a narrow histogram
-    that really needs a stretch) whose two balance estimates agree."""
+    stretch limited to ``max_gain``); for colour photos (``balance`` None: not
+    :func:`is_monochrome`) each channel's own percentiles instead (black-patch / white-patch
+    balance: a yellowed base or a red shadow cast is a channel whose range moved), each
+    channel's gain kept within ``max_cast`` of the luma's. The confidence is high for a faded
+    photo (a narrow histogram that needs the stretch) whose white-patch correction agrees in
+    direction with the grey-world one (a photo of one dominant colour makes them disagree)."""
     x = rgb.astype(np.float32)
     h, w = x.shape[:2]
     step = max(1, int(np.sqrt(h * w / 250000.0)))
@@ -221,34 +228,30 @@ def auto_levels(rgb: np.ndarray, *, low: float = 0.5, high: float = 99.5, black:
     if hi - lo < 8:
         return ToneMap(confidence=0.0, source="auto", details={"reason": "flat image"})
     a = min((white - black) / (hi - lo), max_gain)
-    mid_in, mid_out = (lo + hi) / 2, (black + white) / 2
-    b = mid_out - a * mid_in
-    gains = np.ones(3, np.float64)
+    b = (black + white) / 2 - a * (lo + hi) / 2
+    gain, offset = np.full(3, a, np.float32), np.full(3, b, np.float32)
     agree = 1.0
-    mono_info = None
     if balance is None:
-        mono_info = is_monochrome(rgb)
-        balance = not mono_info.mono
+        balance = not is_monochrome(rgb).mono
     if balance:
+        clo, chi = np.percentile(px, low, axis=0), np.percentile(px, high, axis=0)
+        g = (white - black) / np.maximum(chi - clo, 8.0)
+        g = np.clip(g, a / max_cast, min(a * max_cast, max_gain * max_cast))
+        mid_c = (clo + chi) / 2
+        gain = g.astype(np.float32)
+        offset = ((black + white) / 2 - g * mid_c).astype(np.float32)
+        # grey world on the mid-tones: the channel gains that would make their means equal
         mids = (lum > np.percentile(lum, 5)) & (lum < np.percentile(lum, 95))
         gw = px[mids].mean(axis=0)
-        gw = gw.mean() / np.maximum(gw, 1.0)
-        top = lum >= np.percentile(lum, 99.0)
-        wp = px[top].mean(axis=0)
-        wp = wp.mean() / np.maximum(wp, 1.0)
-        lg, lw = np.log(gw), np.log(wp)
-        # agreement of the two estimates (same direction, similar size) decides how much to use
-        diff = float(np.abs(lg - lw).max())
-        agree = float(np.clip(1.0 - diff / 0.15, 0.0, 1.0))
-        gains = np.exp(0.5 * (lg + lw) * agree)
-        gains = np.clip(gains, 0.7, 1.4)
-    gain = (a * gains).astype(np.float32)
-    # offsets so that the luma of the black point still lands on ``black``
-    offset = np.full(3, b, np.float32) + (a - gain) * np.float32(mid_in)
+        gw = np.log(gw.mean() / np.maximum(gw, 1.0))
+        wp = np.log(g / a)
+        wp, gw = wp - wp.mean(), gw - gw.mean()
+        big = (np.abs(wp) > 0.03) | (np.abs(gw) > 0.03)
+        agree = float(np.mean(np.sign(wp[big]) == np.sign(gw[big]))) if big.any() else 1.0
     stretch = float(np.clip((a - 1.0) / 0.6, 0.0, 1.0))  # how faded (0: full range already)
     conf = float(np.clip(0.4 + 0.6 * stretch, 0, 1) * (0.5 + 0.5 * agree))
     details = {"black_in": round(lo, 2), "white_in": round(hi, 2), "stretch": round(a, 4),
-               "balance": bool(balance), "balance_gains": [round(float(g), 4) for g in gains],
+               "balance": bool(balance), "channel_gains": [round(float(v), 4) for v in gain],
                "agreement": round(agree, 3)}
     return ToneMap(gain=gain, offset=offset, saturation=1.0, confidence=conf, source="auto", details=details)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from face2scene import degrade as D
-from face2scene.damage import detect_damage, repair
+from face2scene.damage import detect_damage, eyes_protect_mask, repair
 from face2scene.halftone import descreen, detect_screen
 from face2scene.metrics import psnr
 from face2scene.tone import (ToneMap, auto_levels, chroma_residual_std, fit_tone_from_face, is_monochrome,
@@ -89,6 +89,8 @@ def test_protect_excludes_regions():
     protect = np.zeros(img.shape[:2], bool)
     protect[:, :160] = True
     assert not detect_damage(img, protect=protect).mask[:, :160].any()
+    eyes = eyes_protect_mask([np.array([[100, 100], [140, 100], [120, 120], [105, 140], [135, 140]])], img.shape)
+    assert eyes[100, 100] and eyes[100, 140] and not eyes[140, 120]
 
 
 def _sepia(gray):
