@@ -13,6 +13,9 @@ Presets (see DESIGN.md, "Synthetic degradation"):
 * ``s3diff`` — the same model with S3Diff's milder ranges.
 * ``old_photo`` — a mild scan-like degradation plus old-photo effects (fading, sepia or grayscale,
   film grain, rarely halftone, scratches and dust), applied to the whole photo.
+* ``old_print``, ``old_colour_print``, ``halftone`` — old prints (issue 11, section "Old prints" at
+  the end): monochrome / ageing colour prints with physical damage, and screened reproductions.
+  :func:`degrade_with_masks` also returns the masks of the damage drawn (:func:`defect_masks`).
 
 All stages work on a float32 image on the 0..255 scale; the output has the input's shape and dtype.
 
@@ -38,6 +41,7 @@ Params = Dict[str, Any]
 __all__ = [
     "PRESETS", "degrade", "sample_params", "apply_params", "run_params", "simple_params", "sample_simple",
     "blur_kernel", "summarize",
+    "DEFECT_CLASSES", "defect_masks", "defect_label_map", "degrade_with_masks",
 ]
 
 _INTERP = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
@@ -342,7 +346,7 @@ def run_params(rgb_uint8: np.ndarray, params: Params) -> Tuple[np.ndarray, Param
         if st["op"] == "noise" and st["kind"] == "poisson":
             # per-pixel variance (0..255)^2 = 255^2 scale^2 v/256 -> mean over pixels
             st["equiv_sigma"] = round(255.0 * st["scale"] * math.sqrt(rec["mean01"] / 256.0), 4)
-        elif st["op"] == "grain":
+        elif st["op"] in ("grain", "film_grain"):
             st["equiv_sigma"] = round(rec["rms"], 4)
     if x.shape[:2] != (h, w):  # defensive: every preset ends on the input grid
         x = cv2.resize(x, (w, h), interpolation=cv2.INTER_CUBIC)
@@ -378,7 +382,7 @@ def summarize(params: Params) -> Dict[str, Any]:
             else:  # Poisson; before measurement assume a mid-grey image
                 s = st.get("equiv_sigma", 255.0 * st["scale"] * math.sqrt(0.5 / 256.0))
                 noise_var += float(s) ** 2
-        elif op == "grain":
+        elif op in ("grain", "film_grain"):
             noise_var += float(st.get("equiv_sigma", st["sigma"])) ** 2
         elif op == "jpeg":
             quality = int(st["quality"])
@@ -568,6 +572,8 @@ def sample_params(preset: str, rng: np.random.Generator, size: Sequence[int]) ->
         stages = _second_order(rng, _REALESRGAN, (w, h))
     elif preset == "s3diff":
         stages = _second_order(rng, _S3DIFF, (w, h))
+    elif preset in _OLDPRINT_SAMPLERS:  # old prints (issue 11)
+        stages = _OLDPRINT_SAMPLERS[preset](rng, (w, h))
     else:
         stages = _old_photo(rng, (w, h))
     params: Params = {"preset": preset, "seed": None, "size": [w, h], "stages": stages}
@@ -647,3 +653,467 @@ def _bind_size(params: Params, size: Sequence[int]) -> Params:
                 c = st["cumulative"]
                 st["size"] = [max(_MIN_SIDE, int(round(w * c))), max(_MIN_SIDE, int(round(h * c)))]
     return out
+
+
+# ============================================================================================
+# Old prints (issue 11): presets ``old_print``, ``old_colour_print`` and ``halftone``
+# ============================================================================================
+#
+# A print's life, in order: the silver (or dye) image with its grain → toning (sepia / neutral)
+# → fading and yellowing (per-channel black/white points and gamma) → vignetting → physical
+# damage on the print (scratches, dust, hairs, creases and tears, each with logged geometry) →
+# the scan (optics blur, low resolution, sensor noise, JPEG). The damage is drawn on the
+# photo's own grid, so its masks (:func:`defect_masks`) are exact in output pixels.
+#
+# Defect items (``print_defects`` stage, ``items`` list), each a dict with ``kind`` one of
+# ``scratch``, ``dust``, ``hair``, ``crease``, ``tear``:
+#   scratch / hair / crease / tear: ``points`` (polyline, [[x, y], ...]), ``width`` (px),
+#     ``value`` (0..255 grey drawn), ``alpha`` (opacity);
+#     crease also ``shade`` (relative brightness step across the fold) and ``spread`` (px);
+#   dust: ``center`` [x, y], ``axes`` [a, b] (px), ``angle`` (deg), ``value``, ``alpha``.
+
+#: Defect classes, in the order of the labels of :func:`defect_label_map` (0 = no defect).
+DEFECT_CLASSES = ("scratch", "dust", "hair", "crease")
+_DEFECT_CLASS_OF = {"scratch": "scratch", "dust": "dust", "hair": "hair", "crease": "crease",
+                    "tear": "crease"}
+
+
+def _draw_item(canvas: np.ndarray, item: Dict[str, Any]) -> None:
+    """Anti-aliased coverage (0..1) of one defect item drawn into ``canvas`` (float32 HxW)."""
+    if item["kind"] == "dust":
+        cx, cy = item["center"]
+        a, b = item["axes"]
+        # sub-pixel geometry: cv2 drawing works on fixed-point coordinates with 4 fraction bits
+        sh = 4
+        cv2.ellipse(canvas, (int(round(cx * 16)), int(round(cy * 16))),
+                    (max(1, int(round(a * 16))), max(1, int(round(b * 16)))), float(item["angle"]),
+                    0, 360, 1.0, thickness=-1, lineType=cv2.LINE_AA, shift=sh)
+    else:
+        pts = np.round(np.asarray(item["points"], np.float64) * 16).astype(np.int32)
+        cv2.polylines(canvas, [pts.reshape(-1, 1, 2)], False, 1.0,
+                      thickness=max(1, int(item["width"])), lineType=cv2.LINE_AA, shift=4)
+
+
+def _item_bbox(item: Dict[str, Any], h: int, w: int) -> Tuple[int, int, int, int]:
+    if item["kind"] == "dust":
+        cx, cy = item["center"]
+        r = max(item["axes"]) + 2
+        xs, ys = [cx - r, cx + r], [cy - r, cy + r]
+    else:
+        p = np.asarray(item["points"], np.float64)
+        r = int(item["width"]) / 2 + 2
+        xs, ys = [p[:, 0].min() - r, p[:, 0].max() + r], [p[:, 1].min() - r, p[:, 1].max() + r]
+    x0, x1 = max(0, int(math.floor(xs[0]))), min(w, int(math.ceil(xs[1])) + 1)
+    y0, y1 = max(0, int(math.floor(ys[0]))), min(h, int(math.ceil(ys[1])) + 1)
+    return x0, y0, x1, y1
+
+
+def _item_coverage(item: Dict[str, Any], h: int, w: int):
+    """(coverage of the item inside its bounding box, bbox) or (None, bbox) when off the image."""
+    x0, y0, x1, y1 = _item_bbox(item, h, w)
+    if x1 <= x0 or y1 <= y0:
+        return None, (x0, y0, x1, y1)
+    canvas = np.zeros((y1 - y0, x1 - x0), np.float32)
+    shifted = dict(item)
+    if item["kind"] == "dust":
+        shifted["center"] = [item["center"][0] - x0, item["center"][1] - y0]
+    else:
+        shifted["points"] = (np.asarray(item["points"], np.float64) - (x0, y0)).tolist()
+    _draw_item(canvas, shifted)
+    return canvas, (x0, y0, x1, y1)
+
+
+def _crease_shading(h: int, w: int, item: Dict[str, Any]) -> np.ndarray:
+    """Multiplicative lighting of a fold: brighter on one side, darker on the other."""
+    p = np.asarray(item["points"], np.float64)
+    (xa, ya), (xb, yb) = p[0], p[-1]
+    n = np.array([-(yb - ya), xb - xa])
+    n /= max(np.linalg.norm(n), 1e-9)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    d = (xx - np.float32(xa)) * np.float32(n[0]) + (yy - np.float32(ya)) * np.float32(n[1])
+    return 1.0 + np.float32(item["shade"]) * np.sign(d) * np.exp(-np.abs(d) / np.float32(item["spread"]))
+
+
+def _op_print_defects(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndarray:
+    """Physical damage of the print: each item composited over the image with its opacity."""
+    h, w = x.shape[:2]
+    y = x.copy()
+    for item in st["items"]:
+        if item["kind"] == "crease" and item.get("shade", 0.0):
+            y *= _crease_shading(h, w, item)[..., None]
+        cov, (x0, y0, x1, y1) = _item_coverage(item, h, w)
+        if cov is None:
+            continue
+        a = (cov * np.float32(item["alpha"]))[..., None]
+        roi = y[y0:y1, x0:x1]
+        y[y0:y1, x0:x1] = roi * (1 - a) + np.float32(item["value"]) * a
+    return np.clip(y, 0, 255).astype(np.float32)
+
+
+def _op_film_grain(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndarray:
+    """Film grain: correlated noise of grain ``size``, clumped (its amplitude modulated by a
+    coarser field, ``clump``), strongest in the mid-tones and shadows (signal-dependent);
+    ``mono`` adds the same grain to every channel, else dye clouds correlated by ``rho``."""
+    rng = np.random.default_rng(int(st["seed"]))
+    h, w = x.shape[:2]
+
+    def field(size: float) -> np.ndarray:
+        g = rng.standard_normal((h, w), dtype=np.float32)
+        g = cv2.GaussianBlur(g, (0, 0), size, borderType=cv2.BORDER_REFLECT_101)
+        return g / max(float(g.std()), 1e-6)
+
+    size = float(st["size"])
+    g = field(size) * (1.0 + np.float32(st["clump"]) * field(size * 4.0))
+    g /= max(float(g.std()), 1e-6)
+    lum01 = np.clip(_luma(x), 0, 255) / 255.0
+    # density grain: largest around 35 % grey, a third of it at paper white
+    weight = 0.35 + 0.65 * np.exp(-((lum01 - 0.35) / 0.3) ** 2)
+    amp = weight * np.float32(st["sigma"])
+    if st["mono"]:
+        n = (g * amp)[..., None]
+    else:
+        rho = np.float32(st["rho"])
+        n = np.stack([(rho * g + np.sqrt(1 - rho * rho) * field(size)) * amp for _ in range(3)], -1)
+    rec["rms"] = float(np.sqrt(np.mean(n.astype(np.float64) ** 2)))
+    return np.clip(x + n, 0, 255).astype(np.float32)
+
+
+def _op_print_tone(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndarray:
+    """A monochrome print from the image's luma: ``out_c = 255 (Y/255)^(gamma k_c)``; toning
+    exponents ``k`` (1, 1, 1) are a neutral print, k_R < k_G < k_B a warm (sepia) one whose
+    colour depends on the grey level only (whites stay white)."""
+    lum01 = np.clip(_luma(x), 0, 255) / 255.0
+    k = np.asarray(st["k"], np.float32) * np.float32(st["gamma"])
+    return (255.0 * np.power(np.maximum(lum01[..., None], 1e-6), k)).astype(np.float32)
+
+
+def _op_print_fade(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndarray:
+    """Fading and yellowing: per-channel gamma, then black point lifted and white point lowered
+    (``black``/``white`` per channel, 0..255), after a saturation loss (``saturation`` 0..1)."""
+    sat = float(st["saturation"])
+    y = x
+    if sat != 1.0:
+        lum = _luma(x)[..., None]
+        y = lum + (x - lum) * np.float32(sat)
+    y01 = np.clip(y, 0, 255) / 255.0
+    g = np.asarray(st["gamma"], np.float32)
+    lo, hi = np.asarray(st["black"], np.float32), np.asarray(st["white"], np.float32)
+    return np.clip(lo + np.power(y01, g) * (hi - lo), 0, 255).astype(np.float32)
+
+
+def _op_vignette(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndarray:
+    """Light fall-off towards the corners: ``1 - strength * (r / r_corner)^power`` around
+    ``center`` (fractions of width and height)."""
+    h, w = x.shape[:2]
+    cx, cy = st["center"][0] * w, st["center"][1] * h
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r = np.hypot((xx - cx) / (w / 2), (yy - cy) / (h / 2)) / math.sqrt(2)
+    f = 1.0 - np.float32(st["strength"]) * np.power(np.minimum(r, 1.5), np.float32(st["power"]))
+    return np.clip(x * f[..., None], 0, 255).astype(np.float32)
+
+
+def _op_screen(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndarray:
+    """An amplitude-modulated halftone screen (round dots, ``period`` px, ``angle`` deg) in one
+    ink: the ink covers where the darkness exceeds the screen's threshold; ``softness`` is the
+    ink edge (fraction of a period), ``strength`` blends with the continuous-tone image."""
+    h, w = x.shape[:2]
+    a = math.radians(float(st["angle"]))
+    f = 2 * np.pi / float(st["period"])
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    u = (xx * math.cos(a) + yy * math.sin(a)) * f + np.float32(st.get("phase", [0, 0])[0])
+    v = (-xx * math.sin(a) + yy * math.cos(a)) * f + np.float32(st.get("phase", [0, 0])[1])
+    thresh = (np.cos(u) + np.cos(v)) * 0.25 + 0.5  # 0..1, dot centres at the maxima
+    lum01 = np.clip(_luma(x), 0, 255) / 255.0
+    ink = np.clip(((1.0 - lum01) - (1.0 - thresh)) / np.float32(st["softness"]) + 0.5, 0, 1)
+    paper, ink_v = np.float32(st["paper"]), np.float32(st["ink"])
+    printed = paper + (ink_v - paper) * ink
+    s = np.float32(st["strength"])
+    lum = _luma(x)
+    out = x + (s * (printed - lum))[..., None]
+    return np.clip(out, 0, 255).astype(np.float32)
+
+
+def _op_paper(x: np.ndarray, st: Dict[str, Any], rec: Dict[str, Any]) -> np.ndarray:
+    """Paper texture: low-frequency mottling and fine fibres (multiplicative), and a tint."""
+    rng = np.random.default_rng(int(st["seed"]))
+    h, w = x.shape[:2]
+    mott = cv2.GaussianBlur(rng.standard_normal((h, w), dtype=np.float32), (0, 0), float(st["scale"]),
+                            borderType=cv2.BORDER_REFLECT_101)
+    mott /= max(float(mott.std()), 1e-6)
+    fib = cv2.GaussianBlur(rng.standard_normal((h, w), dtype=np.float32), (0, 0), 0.7,
+                           borderType=cv2.BORDER_REFLECT_101)
+    fib /= max(float(fib.std()), 1e-6)
+    f = 1.0 + np.float32(st["mottle"]) * mott + np.float32(st["fibre"]) * fib
+    tint = np.asarray(st["tint"], np.float32)
+    return np.clip(x * f[..., None] * tint, 0, 255).astype(np.float32)
+
+
+_OPS.update({"print_defects": _op_print_defects, "film_grain": _op_film_grain,
+             "print_tone": _op_print_tone, "print_fade": _op_print_fade, "vignette": _op_vignette,
+             "screen": _op_screen, "paper": _op_paper})
+
+
+# -- sampling --------------------------------------------------------------------------------
+
+def _bezier(p0, p1, p2, n: int = 24) -> List[List[float]]:
+    t = np.linspace(0, 1, n)[:, None]
+    pts = (1 - t) ** 2 * np.asarray(p0) + 2 * (1 - t) * t * np.asarray(p1) + t ** 2 * np.asarray(p2)
+    return [[round(float(a), 3), round(float(b), 3)] for a, b in pts]
+
+
+def _sample_scratch(rng: np.random.Generator, w: int, h: int) -> Dict[str, Any]:
+    """A straight or gently curved scratch, mostly near-vertical (film) or at any angle (print)."""
+    length = _u(rng, 0.25, 1.0) * math.hypot(w, h) * 0.6
+    if rng.uniform() < 0.5:
+        ang = math.radians(90 + _u(rng, -12, 12))
+    else:
+        ang = _u(rng, 0, math.pi)
+    cx, cy = _u(rng, 0, w), _u(rng, 0, h)
+    dx, dy = math.cos(ang) * length / 2, math.sin(ang) * length / 2
+    p0, p2 = (cx - dx, cy - dy), (cx + dx, cy + dy)
+    bend = _u(rng, -0.12, 0.12) * length if rng.uniform() < 0.5 else 0.0
+    p1 = (cx - math.sin(ang) * bend, cy + math.cos(ang) * bend)
+    light = rng.uniform() < 0.7
+    return {"kind": "scratch", "points": _bezier(p0, p1, p2), "width": int(rng.integers(1, 5)),
+            "value": _u(rng, 205, 255) if light else _u(rng, 0, 45), "alpha": _u(rng, 0.55, 1.0)}
+
+
+def _sample_hair(rng: np.random.Generator, w: int, h: int) -> Dict[str, Any]:
+    """A hair or fibre: a short random walk with a slowly turning direction."""
+    n = int(rng.integers(12, 40))
+    x, y = _u(rng, 0, w), _u(rng, 0, h)
+    ang, step = _u(rng, 0, 2 * math.pi), _u(rng, 1.5, 3.0)
+    pts = []
+    for _ in range(n):
+        pts.append([round(x, 3), round(y, 3)])
+        ang += float(rng.normal(0, 0.15))
+        x, y = x + step * math.cos(ang), y + step * math.sin(ang)
+    light = rng.uniform() < 0.35
+    return {"kind": "hair", "points": pts, "width": 1,
+            "value": _u(rng, 210, 255) if light else _u(rng, 0, 40), "alpha": _u(rng, 0.6, 1.0)}
+
+
+def _sample_dust(rng: np.random.Generator, w: int, h: int) -> Dict[str, Any]:
+    a = _u(rng, 0.7, 3.0)
+    light = rng.uniform() < 0.6
+    return {"kind": "dust", "center": [_u(rng, 0, w), _u(rng, 0, h)],
+            "axes": [a, a * _u(rng, 0.5, 1.0)], "angle": _u(rng, 0, 180),
+            "value": _u(rng, 215, 255) if light else _u(rng, 0, 40), "alpha": _u(rng, 0.7, 1.0)}
+
+
+def _sample_crease(rng: np.random.Generator, w: int, h: int) -> Dict[str, Any]:
+    """A fold across the print: a jittered line of cracked emulsion and a lighting step."""
+    if rng.uniform() < 0.5:  # roughly horizontal or vertical folds, as prints are folded
+        y0, y1 = _u(rng, 0.15, 0.85) * h, _u(rng, 0.15, 0.85) * h
+        a, b = (0.0, y0), (float(w), y1)
+    else:
+        x0, x1 = _u(rng, 0.15, 0.85) * w, _u(rng, 0.15, 0.85) * w
+        a, b = (x0, 0.0), (x1, float(h))
+    n = 40
+    t = np.linspace(0, 1, n)
+    jit = np.cumsum(rng.normal(0, 0.5, n))
+    jit -= np.linspace(jit[0], jit[-1], n)
+    d = np.array([b[0] - a[0], b[1] - a[1]])
+    nrm = np.array([-d[1], d[0]]) / max(np.linalg.norm(d), 1e-9)
+    pts = np.array(a) + t[:, None] * d + jit[:, None] * nrm
+    return {"kind": "crease", "points": [[round(float(p), 3), round(float(q), 3)] for p, q in pts],
+            "width": int(rng.integers(1, 4)), "value": _u(rng, 200, 250), "alpha": _u(rng, 0.5, 0.9),
+            "shade": _u(rng, 0.02, 0.08) * (1 if rng.uniform() < 0.5 else -1), "spread": _u(rng, 3, 15)}
+
+
+def _sample_tear(rng: np.random.Generator, w: int, h: int) -> Dict[str, Any]:
+    """A tear from one edge inwards: a jagged crack showing the paper."""
+    side = int(rng.integers(0, 4))
+    length = _u(rng, 0.1, 0.35) * min(w, h)
+    if side == 0:
+        x, y, ang = _u(rng, 0.1, 0.9) * w, 0.0, math.pi / 2
+    elif side == 1:
+        x, y, ang = _u(rng, 0.1, 0.9) * w, float(h), -math.pi / 2
+    elif side == 2:
+        x, y, ang = 0.0, _u(rng, 0.1, 0.9) * h, 0.0
+    else:
+        x, y, ang = float(w), _u(rng, 0.1, 0.9) * h, math.pi
+    ang += _u(rng, -0.4, 0.4)
+    pts, n = [], 20
+    for _ in range(n):
+        pts.append([round(x, 3), round(y, 3)])
+        a = ang + float(rng.normal(0, 0.5))
+        x, y = x + length / n * math.cos(a), y + length / n * math.sin(a)
+    return {"kind": "tear", "points": pts, "width": int(rng.integers(2, 5)), "value": _u(rng, 225, 250),
+            "alpha": 1.0}
+
+
+def _sample_defects(rng: np.random.Generator, w: int, h: int, amount: float = 1.0) -> Dict[str, Any]:
+    """Scratches 1-6, dust 10-70, hairs 0-3 (per 512x512 of photo), a crease (35 %), a tear (15 %)."""
+    area = max(w * h / 512.0 ** 2, 0.05)
+    def count(lo, hi):
+        return int(rng.integers(lo, hi + 1) * min(area, 4.0) * amount + 0.5)
+    items = [_sample_scratch(rng, w, h) for _ in range(max(1, count(1, 6)))]
+    items += [_sample_dust(rng, w, h) for _ in range(count(10, 70))]
+    items += [_sample_hair(rng, w, h) for _ in range(count(0, 3))]
+    if rng.uniform() < 0.35:
+        items.append(_sample_crease(rng, w, h))
+    if rng.uniform() < 0.15:
+        items.append(_sample_tear(rng, w, h))
+    return {"op": "print_defects", "items": items}
+
+
+def _scan(rng: np.random.Generator, size, gray: bool, allow_resize: bool = True) -> List[Dict[str, Any]]:
+    """The scan: optics blur, (low resolution: down and back up), sensor noise, JPEG."""
+    stages: List[Dict[str, Any]] = [_iso_blur(_u(rng, 0.4, 1.2))]
+    target = _u(rng, 0.5, 0.9) if (allow_resize and rng.uniform() < 0.6) else 1.0
+    if target < 1.0:
+        stages.append(_resize_stage(rng, 1.0, target, size, interp="area"))
+    stages.append({"op": "noise", "kind": "gaussian", "sigma": _u(rng, 1.0, 4.0), "gray": gray,
+                   "seed": _seed(rng)})
+    if target < 1.0:
+        stages.append(_resize_stage(rng, target, 1.0, size, interp="bicubic", final=True))
+    stages.append(_jpeg(rng.integers(60, 96)))
+    return stages
+
+
+def _old_print(rng: np.random.Generator, size) -> List[Dict[str, Any]]:
+    """Monochrome print: grain in the silver image, neutral or sepia toning, fading (lifted
+    blacks, dull whites, flatter contrast; a little yellowing of the paper), vignetting, damage,
+    the scan."""
+    w, h = size
+    sepia = rng.uniform() < 0.5
+    k = [1.0, 1.0, 1.0] if not sepia else [_u(rng, 0.8, 0.92), 1.0, _u(rng, 1.12, 1.45)]
+    black = _u(rng, 15, 60)
+    white = _u(rng, 180, 240)
+    yellow = _u(rng, 0.0, 12.0)
+    gamma = _u(rng, 0.75, 1.25)
+    stages: List[Dict[str, Any]] = [
+        _iso_blur(_u(rng, 0.3, 1.0)),
+        {"op": "grayscale"},
+        {"op": "film_grain", "sigma": _u(rng, 2.0, 9.0), "size": _u(rng, 0.5, 1.3),
+         "clump": _u(rng, 0.2, 0.8), "mono": True, "rho": 1.0, "seed": _seed(rng)},
+        {"op": "print_tone", "k": k, "gamma": 1.0, "tone": "sepia" if sepia else "neutral"},
+        {"op": "print_fade", "saturation": 1.0, "gamma": [gamma] * 3,
+         "black": [black, black, black * 0.9], "white": [white, white - yellow * 0.3, white - yellow]},
+    ]
+    if rng.uniform() < 0.7:
+        stages.append({"op": "vignette", "strength": _u(rng, 0.1, 0.4), "power": _u(rng, 1.5, 3.0),
+                       "center": [_u(rng, 0.4, 0.6), _u(rng, 0.4, 0.6)]})
+    stages.append(_sample_defects(rng, w, h))
+    return stages + _scan(rng, size, gray=True)
+
+
+def _old_colour_print(rng: np.random.Generator, size) -> List[Dict[str, Any]]:
+    """Ageing colour print: dye grain, saturation loss, the cyan dye fading first (red/magenta
+    cast, lifted red shadows), a yellowed base (blue highlights lowered), a green/magenta shift,
+    fading; then vignetting, damage and the scan."""
+    w, h = size
+    black = _u(rng, 10, 45)
+    white = _u(rng, 190, 245)
+    cyan_fade = _u(rng, 0.0, 1.0)  # 0: none .. 1: strong red cast
+    yellow = _u(rng, 0.0, 1.0)
+    magenta = _u(rng, -0.5, 1.0)  # > 0: magenta (green lowered), < 0: green
+    stages: List[Dict[str, Any]] = [
+        _iso_blur(_u(rng, 0.3, 1.0)),
+        {"op": "film_grain", "sigma": _u(rng, 2.0, 7.0), "size": _u(rng, 0.5, 1.3),
+         "clump": _u(rng, 0.2, 0.8), "mono": False, "rho": _u(rng, 0.5, 0.9), "seed": _seed(rng)},
+        {"op": "print_fade", "saturation": _u(rng, 0.45, 0.9),
+         "gamma": [_u(rng, 0.8, 1.0) - 0.1 * cyan_fade, _u(rng, 0.95, 1.15) + 0.05 * magenta,
+                   _u(rng, 1.0, 1.25) + 0.1 * yellow],
+         "black": [black + 25 * cyan_fade, black + 6 * magenta, black * _u(rng, 0.6, 1.0)],
+         "white": [min(255.0, white + 10 * cyan_fade), white - 15 * magenta, white - 55 * yellow]},
+    ]
+    if rng.uniform() < 0.7:
+        stages.append({"op": "vignette", "strength": _u(rng, 0.1, 0.4), "power": _u(rng, 1.5, 3.0),
+                       "center": [_u(rng, 0.4, 0.6), _u(rng, 0.4, 0.6)]})
+    stages.append(_sample_defects(rng, w, h))
+    return stages + _scan(rng, size, gray=False)
+
+
+def _halftone_print(rng: np.random.Generator, size) -> List[Dict[str, Any]]:
+    """A printed (newspaper / book) reproduction: one-ink AM screen at ``period`` px (frequency
+    1/period cycles per pixel) and ``angle``, on textured paper, scanned at the screen's scale
+    (no resize: the logged frequency is in output pixels)."""
+    period = _u(rng, 4.0, 10.0)
+    stages: List[Dict[str, Any]] = [
+        _iso_blur(_u(rng, 0.5, 1.2)),
+        {"op": "grayscale"},
+        {"op": "print_fade", "saturation": 1.0, "gamma": [_u(rng, 0.85, 1.15)] * 3,
+         "black": [_u(rng, 0, 20)] * 3, "white": [_u(rng, 235, 255)] * 3},
+        {"op": "screen", "period": period, "frequency": round(1.0 / period, 6),
+         "angle": float(rng.choice([15.0, 45.0, 75.0, 0.0])) + _u(rng, -3, 3),
+         "phase": [_u(rng, 0, 2 * math.pi), _u(rng, 0, 2 * math.pi)],
+         "softness": _u(rng, 0.15, 0.4), "strength": _u(rng, 0.7, 1.0),
+         "paper": _u(rng, 225, 250), "ink": _u(rng, 10, 40)},
+        {"op": "paper", "seed": _seed(rng), "scale": _u(rng, 8, 30), "mottle": _u(rng, 0.005, 0.03),
+         "fibre": _u(rng, 0.005, 0.02),
+         "tint": [1.0, _u(rng, 0.96, 1.0), _u(rng, 0.86, 0.98)]},
+    ]
+    if rng.uniform() < 0.5:
+        stages.append(_sample_defects(rng, size[0], size[1], amount=0.5))
+    stages += [_iso_blur(_u(rng, 0.3, 0.7)),
+               {"op": "noise", "kind": "gaussian", "sigma": _u(rng, 1.0, 3.0), "gray": True,
+                "seed": _seed(rng)},
+               _jpeg(rng.integers(75, 96))]
+    return stages
+
+
+_OLDPRINT_SAMPLERS: Dict[str, Callable[[np.random.Generator, Any], List[Dict[str, Any]]]] = {
+    "old_print": _old_print, "old_colour_print": _old_colour_print, "halftone": _halftone_print,
+}
+PRESETS.update({
+    "old_print": "monochrome print: grain, neutral/sepia toning, fading, vignetting, scratches, dust, "
+                 "hairs, creases/tears, low-res scan + JPEG (defect masks: degrade_with_masks)",
+    "old_colour_print": "ageing colour print: dye grain, cyan fading, yellowing, magenta shift, fading, "
+                        "vignetting, damage, low-res scan + JPEG",
+    "halftone": "printed reproduction: one-ink AM screen (logged period/angle), paper texture, scan",
+})
+
+
+# -- defect masks ------------------------------------------------------------------------------
+
+def defect_masks(params: Params, threshold: float = 0.5) -> Dict[str, np.ndarray]:
+    """Boolean HxW masks of the drawn damage, one per class of :data:`DEFECT_CLASSES`
+    (tears count as creases), rendered from the logged geometry: a pixel is in a mask where
+    the defect's anti-aliased coverage is at least ``threshold``. Scratches and dust of the
+    older ``old_photo`` preset (drawn on a reduced grid) are scaled to the output grid."""
+    w0, h0 = (int(v) for v in params["size"])
+    masks = {c: np.zeros((h0, w0), bool) for c in DEFECT_CLASSES}
+    gw, gh = w0, h0
+    for st in params["stages"]:
+        if st["op"] == "resize" and st.get("size") is not None:
+            gw, gh = (int(v) for v in st["size"])
+        elif st["op"] == "print_defects":
+            for item in st["items"]:
+                cov, (x0, y0, x1, y1) = _item_coverage(item, gh, gw)
+                if cov is not None:
+                    masks[_DEFECT_CLASS_OF[item["kind"]]][y0:y1, x0:x1] |= cov >= threshold
+        elif st["op"] == "scratches":  # old_photo: lines and dots on the current grid
+            for kind, canvas in (("scratch", np.zeros((gh, gw), np.float32)),
+                                 ("dust", np.zeros((gh, gw), np.float32))):
+                if kind == "scratch":
+                    for x0, y0, x1, y1, width, _v, _a in st["lines"]:
+                        cv2.line(canvas, (int(round(x0)), int(round(y0))), (int(round(x1)), int(round(y1))),
+                                 1.0, thickness=max(1, int(width)), lineType=cv2.LINE_AA)
+                else:
+                    for cx, cy, r, _v in st["dots"]:
+                        cv2.circle(canvas, (int(round(cx)), int(round(cy))), max(1, int(r)), 1.0,
+                                   thickness=-1, lineType=cv2.LINE_AA)
+                if (gw, gh) != (w0, h0):
+                    canvas = cv2.resize(canvas, (w0, h0), interpolation=cv2.INTER_LINEAR)
+                masks[kind] |= canvas >= threshold
+    return masks
+
+
+def defect_label_map(masks: Dict[str, np.ndarray]) -> np.ndarray:
+    """One uint8 label image of :func:`defect_masks`: 0 none, then 1 + the index of the class
+    in :data:`DEFECT_CLASSES` (1 scratch, 2 dust, 3 hair, 4 crease/tear); later classes win."""
+    first = next(iter(masks.values()))
+    out = np.zeros(first.shape, np.uint8)
+    for i, c in enumerate(DEFECT_CLASSES):
+        if c in masks:
+            out[masks[c]] = i + 1
+    return out
+
+
+def degrade_with_masks(rgb_uint8: np.ndarray, preset: str = "old_print",
+                       seed: int = 0) -> Tuple[np.ndarray, Params, Dict[str, np.ndarray]]:
+    """:func:`degrade` and the masks of the damage it drew (:func:`defect_masks`)."""
+    out, params = degrade(rgb_uint8, preset, seed)
+    return out, params, defect_masks(params)

@@ -1,0 +1,369 @@
+"""Damage of old prints: detection of scratches and specks as a mask, and their repair.
+
+Classical detectors on the luma (no learned weights):
+
+* **Thin lines** (scratches, hairs, cracks of creases; bright or dark, 1-4 px wide, straight or
+  gently curved): the morphological top-hat with a disc wider than the line isolates thin
+  structures of one polarity; averaging it along short segments at ``n_angles`` orientations
+  gives each pixel's line response, and a line is where the best orientation stands out from
+  the average over orientations (texture and specks respond to every orientation alike).
+* **Specks** (dust): small components of the top-hat (area and contrast limits) whose contrast
+  is well above the texture and noise around them.
+
+Both are robust to texture and edges: thresholds scale with the local mean top-hat (texture,
+grain) and the photo's noise, and a candidate is rejected where a blurred copy of the photo has
+a strong edge nearby (sharpening halos, JPEG ringing and thin bright rims along real edges are
+long straight lines too, but they sit on an edge that survives the blur; a 1-4 px scratch does
+not survive it). ``protect`` excludes regions (for instance the eyes, whose catchlights are
+specks) from detection.
+
+:func:`repair` fills a mask by OpenCV's inpainting (Telea or Navier-Stokes) — for thin
+scratches and specks; it is not meant for large holes.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Dict, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+__all__ = ["DamageMask", "detect_damage", "repair", "line_kernels", "eyes_protect_mask"]
+
+
+@dataclass
+class DamageMask:
+    """The damage found in a photo (boolean HxW masks) and how it was found."""
+
+    mask: np.ndarray  # union of the classes
+    scratches: np.ndarray  # thin lines (scratches, hairs, cracks)
+    specks: np.ndarray  # small blobs (dust)
+    info: Dict[str, float] = field(default_factory=dict)
+
+    @property
+    def fraction(self) -> float:
+        return float(self.mask.mean()) if self.mask.size else 0.0
+
+    def label_map(self) -> np.ndarray:
+        """uint8: 0 none, 1 scratch, 2 speck (the labels of ``degrade.defect_label_map``)."""
+        out = np.zeros(self.mask.shape, np.uint8)
+        out[self.scratches] = 1
+        out[self.specks & ~self.scratches] = 2
+        return out
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    x = rgb.astype(np.float32)
+    return x[..., 0] * 0.299 + x[..., 1] * 0.587 + x[..., 2] * 0.114
+
+
+def _disc(d: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d))
+
+
+_KERNELS: Dict[Tuple[int, int], list] = {}
+
+
+def line_kernels(length: int, n_angles: int) -> list:
+    """Normalised anti-aliased line segments of ``length`` px at ``n_angles`` orientations."""
+    key = (length, n_angles)
+    if key not in _KERNELS:
+        ks = []
+        c = (length - 1) / 2.0
+        for i in range(n_angles):
+            a = math.pi * i / n_angles
+            k = np.zeros((length, length), np.float32)
+            dx, dy = math.cos(a) * c, math.sin(a) * c
+            p0 = (int(round((c - dx) * 16)), int(round((c - dy) * 16)))
+            p1 = (int(round((c + dx) * 16)), int(round((c + dy) * 16)))
+            cv2.line(k, p0, p1, 1.0, 1, cv2.LINE_AA, shift=4)
+            ks.append(k / k.sum())
+        _KERNELS[key] = ks
+    return _KERNELS[key]
+
+
+def noise_sigma(lum: np.ndarray) -> float:
+    """Robust noise std (levels) from the finest scale: MAD of a 3x3 Laplacian-like residual
+    (Immerkaer's operator), over the flatter half of the photo."""
+    k = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+    r = cv2.filter2D(lum, -1, k, borderType=cv2.BORDER_REFLECT101)[2:-2, 2:-2]
+    g = np.abs(cv2.Sobel(cv2.GaussianBlur(lum, (0, 0), 1.0), cv2.CV_32F, 1, 0)[2:-2, 2:-2]) + \
+        np.abs(cv2.Sobel(cv2.GaussianBlur(lum, (0, 0), 1.0), cv2.CV_32F, 0, 1)[2:-2, 2:-2])
+    flat = g <= np.median(g)
+    v = np.abs(r[flat]) if flat.any() else np.abs(r.ravel())
+    return float(np.median(v) * 1.4826 / 6.0) if v.size else 0.0
+
+
+def _line_response(th: np.ndarray, length: int, n_angles: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(best orientation's mean top-hat along a segment, the response at right angles to it,
+    index of the best orientation)."""
+    rs = np.stack([cv2.filter2D(th, -1, k, borderType=cv2.BORDER_REFLECT101)
+                   for k in line_kernels(length, n_angles)])
+    arg = np.argmax(rs, axis=0)
+    best = np.take_along_axis(rs, arg[None], 0)[0]
+    orth = np.take_along_axis(rs, ((arg + n_angles // 2) % n_angles)[None], 0)[0]
+    return best, orth, arg.astype(np.uint8)
+
+
+def _local_median(x: np.ndarray, ksize: int, scale: float = 4.0) -> np.ndarray:
+    """Local median of a non-negative map (levels; quarter-level precision up to 63.75)."""
+    q = np.clip(x * scale, 0, 255).astype(np.uint8)
+    return cv2.medianBlur(q, ksize).astype(np.float32) / scale
+
+
+def _components(mask: np.ndarray):
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    return n, lab, stats
+
+
+def _shape(ys: np.ndarray, xs: np.ndarray) -> Tuple[float, float]:
+    """(length of the major axis, of the minor axis) of a set of pixels (2 std each side)."""
+    if len(xs) < 3:
+        return float(len(xs)), 1.0
+    cov = np.cov(np.stack([xs, ys]).astype(np.float64))
+    ev = np.sqrt(np.maximum(np.linalg.eigvalsh(cov), 0))
+    return float(4 * ev[1] + 1), float(4 * ev[0] + 1)
+
+
+def _line_features(cand: np.ndarray, arg: np.ndarray, n_angles: int, score: np.ndarray,
+                   contrast: np.ndarray, chroma: Optional[np.ndarray], min_len: int,
+                   parallel: Tuple[int, int] = (4, 24), lum: Optional[np.ndarray] = None):
+    """Label the components of ``cand`` and measure each line-like one: length, width, the share
+    of its pixels within one orientation step of the dominant one, its median ``score`` (line
+    response over the local threshold) and ``contrast`` (levels), the largest share of its
+    length that has another candidate line parallel to it ``parallel`` px away, and whether its
+    colour is its own (:func:`_neutral`), and ``asym``: how much the photo differs between the
+    two sides of the line (5 px away) relative to the line's contrast (a scratch crosses the
+    scene and has the same scene on both sides; a rim, a rail or a halo lies along an edge)."""
+    n, lab, stats = _components(cand)
+    H, W = cand.shape
+    feats = {}
+    for i in range(1, n):
+        x, y, w, h = stats[i, :4]
+        area = int(stats[i, cv2.CC_STAT_AREA])
+        if area < min_len // 2 or max(w, h) < min_len * 0.7:
+            continue
+        sub = lab[y:y + h, x:x + w] == i
+        ys, xs = np.nonzero(sub)
+        major, minor = _shape(ys, xs)
+        if major < min_len * 0.7:
+            continue
+        a = arg[y:y + h, x:x + w][sub].astype(np.int32)
+        hist = np.bincount(a, minlength=n_angles)
+        dom = int(np.argmax(hist))
+        straight = (hist[dom] + hist[(dom - 1) % n_angles] + hist[(dom + 1) % n_angles]) / len(a)
+        ang = math.pi * dom / n_angles
+        nx, ny = -math.sin(ang), math.cos(ang)
+        ys, xs = ys + y, xs + x
+        side = {-1: 0.0, 1: 0.0}
+        for dist in range(parallel[0], parallel[1] + 1, 2):
+            for sgn in (-1, 1):
+                qx = np.clip(np.rint(xs + sgn * dist * nx).astype(int), 0, W - 1)
+                qy = np.clip(np.rint(ys + sgn * dist * ny).astype(int), 0, H - 1)
+                side[sgn] = max(side[sgn], float((cand[qy, qx] & (lab[qy, qx] != i)).mean()))
+        con = float(np.median(contrast[ys, xs]))
+        asym = 0.0
+        if lum is not None:  # a scratch has the same scene on both sides; a rim or rail lies on an edge
+            d = 5
+            ax = np.clip(np.rint(xs + d * nx).astype(int), 0, W - 1)
+            ay = np.clip(np.rint(ys + d * ny).astype(int), 0, H - 1)
+            bx = np.clip(np.rint(xs - d * nx).astype(int), 0, W - 1)
+            by = np.clip(np.rint(ys - d * ny).astype(int), 0, H - 1)
+            asym = float(np.median(np.abs(lum[ay, ax] - lum[by, bx]))) / max(con, 1.0)
+        feats[i] = dict(length=major, width=area / max(major, 1.0), minor=minor, straight=float(straight),
+                        score=float(np.median(score[ys, xs])), contrast=con,
+                        parallel=max(side.values()), parallel_both=min(side.values()), asym=asym)
+    if chroma is not None and feats:
+        own = _neutral(np.isin(lab, list(feats)), chroma)
+        labs_kept = set(np.unique(lab[own]).tolist())
+        for i in feats:
+            feats[i]["own_colour"] = i not in labs_kept
+    return lab, feats
+
+
+GROW = 0  # px: line pixels grown across by up to this much where the top-hat stays high
+LOOSE = 0.6  # line candidates: this share of the threshold (the rules then decide)
+
+#: Line components kept as scratches (see :func:`_line_features`); ``score`` and ``contrast``
+#: thresholds are divided by the sensitivity.
+LINE_RULES = dict(min_len=50, max_width=6.0, straight=0.8, parallel=0.2, score=1.0, contrast=0.0, asym=0.6)
+
+
+def _is_scratch(f: Dict[str, float], k: float, rules=LINE_RULES) -> bool:
+    return (f["length"] >= rules["min_len"] and f["width"] <= rules["max_width"]
+            and f["length"] >= 5 * f["minor"] and f["straight"] >= rules["straight"]
+            and f["parallel"] < rules["parallel"] and f["score"] >= k * rules["score"]
+            and f["contrast"] >= k * rules["contrast"] and f.get("asym", 0.0) < rules["asym"]
+            and not f.get("own_colour", False))
+
+
+def _speck_features(cand: np.ndarray, th: np.ndarray, thr: np.ndarray, max_area: int, max_side: int,
+                    ring: int = 8):
+    """Label the components of ``cand`` and measure the small ones: area, peak top-hat
+    (``peak``, levels), peak over the local threshold (``score``) and over the top-hat around it
+    (its maximum 3 to ``ring`` px away; ``isolation``: dust is isolated, texture repeats)."""
+    n, lab, stats = _components(cand)
+    h, w = th.shape
+    feats = {}
+    for i in range(1, n):
+        x, y, bw, bh = stats[i, :4]
+        area = int(stats[i, cv2.CC_STAT_AREA])
+        if area > max_area or max(bw, bh) > max_side:
+            continue
+        x0, y0 = max(0, x - ring), max(0, y - ring)
+        x1, y1 = min(w, x + bw + ring), min(h, y + bh + ring)
+        own = lab[y0:y1, x0:x1] == i
+        sub_th = th[y0:y1, x0:x1]
+        peak = float(sub_th[own].max())
+        near = cv2.dilate(own.astype(np.uint8), _disc(2 * SPECK_HALO + 1)) > 0
+        others = sub_th[~near]
+        feats[i] = dict(area=area, peak=peak, score=peak / float(thr[y0:y1, x0:x1][own].max()),
+                        isolation=peak / max(float(others.max()) if others.size else 0.0, 1.0))
+    return lab, feats
+
+
+#: Speck components kept as dust; ``score`` is divided by the sensitivity.
+SPECK_RULES = dict(score=1.0, isolation=2.5)
+SPECK_HALO = 2  # px around a speck left out of its isolation test (its own blurred rim)
+
+
+def _is_speck(f: Dict[str, float], k: float, rules=SPECK_RULES) -> bool:
+    return f["score"] >= k * rules["score"] and f["isolation"] >= rules["isolation"]
+
+
+def _chroma(rgb: np.ndarray) -> np.ndarray:
+    """HxWx2 float32 chroma (BT.601 Cb, Cr around 0, levels)."""
+    x = rgb.astype(np.float32)
+    cb = -0.168736 * x[..., 0] - 0.331264 * x[..., 1] + 0.5 * x[..., 2]
+    cr = 0.5 * x[..., 0] - 0.418688 * x[..., 1] - 0.081312 * x[..., 2]
+    return np.stack([cb, cr], -1)
+
+
+def _neutral(mask: np.ndarray, chroma: Optional[np.ndarray], min_bg: float = 6.0) -> np.ndarray:
+    """Drop the components of ``mask`` that have a colour of their own: damage on a print
+    (exposed paper base, dirt) is grey, so it can only pull the photo's colour towards grey
+    (and after JPEG's chroma subsampling a thin defect mostly shows the colour around it);
+    a thin line of the scene (lips, a coloured wire) can be more saturated than its
+    surroundings or of another hue. Components on a nearly grey background are kept."""
+    if chroma is None or not mask.any():
+        return mask
+    n, lab, stats = _components(mask)
+    h, w = mask.shape
+    keep = np.ones(n, bool)
+    keep[0] = False
+    for i in range(1, n):
+        x, y, bw, bh = stats[i, :4]
+        x0, y0, x1, y1 = max(0, x - 5), max(0, y - 5), min(w, x + bw + 5), min(h, y + bh + 5)
+        own = lab[y0:y1, x0:x1] == i
+        ring = (cv2.dilate(own.astype(np.uint8), _disc(9)) > 0) & ~(cv2.dilate(own.astype(np.uint8), _disc(3)) > 0)
+        ring &= lab[y0:y1, x0:x1] == 0
+        if ring.sum() < 4:
+            continue
+        c = chroma[y0:y1, x0:x1]
+        bg = np.median(c[ring], axis=0)
+        nb = float(np.hypot(*bg))
+        line = np.median(c[own], axis=0)
+        if nb < min_bg:
+            keep[i] = float(np.hypot(*line)) < 2 * min_bg
+            continue
+        # the part of the line's colour along the background's: a grey overlay of opacity a
+        # leaves (1 - a) of it and adds nothing across it
+        along = float(line @ bg) / nb
+        across = abs(float(line[0] * bg[1] - line[1] * bg[0])) / nb
+        keep[i] = along <= 1.1 * nb + 2.0 and across <= max(6.0, 0.5 * nb)
+    return keep[lab]
+
+
+def detect_damage(rgb: np.ndarray, protect: Optional[np.ndarray] = None, *, sensitivity: float = 1.0,
+                  line_length: int = 21, n_angles: int = 16, max_width: int = 4,
+                  max_speck_area: int = 64, min_line_length: int = 30,
+                  debug: Optional[dict] = None) -> DamageMask:
+    """Find scratches and specks (HxWx3 uint8 RGB or HxW grey); ``protect`` (HxW, true = keep)
+    excludes regions. ``sensitivity`` > 1 lowers the thresholds. Widths and sizes are in the
+    photo's pixels (for a photo that is not at scan resolution, scale ``max_width`` and
+    ``max_speck_area``)."""
+    lum = _luma(rgb) if rgb.ndim == 3 else rgb.astype(np.float32)
+    chroma = _chroma(rgb) if rgb.ndim == 3 else None
+    h, w = lum.shape
+    sn = noise_sigma(lum)
+    d = 2 * max_width + 1
+    se = _disc(d)
+    tops = {"bright": lum - cv2.morphologyEx(lum, cv2.MORPH_OPEN, se),
+            "dark": cv2.morphologyEx(lum, cv2.MORPH_CLOSE, se) - lum}
+    # Structure that survives a blur (edges): a thin line of contrast c and width <= 4 px keeps
+    # a gradient of at most ~0.1 c at sigma 3, an edge of contrast E keeps 0.13 E.
+    blur = cv2.GaussianBlur(lum, (0, 0), 3.0)
+    gb = cv2.magnitude(cv2.Sobel(blur, cv2.CV_32F, 1, 0, ksize=3) / 8, cv2.Sobel(blur, cv2.CV_32F, 0, 1, ksize=3) / 8)
+    gb = cv2.dilate(gb, _disc(5))
+    k = 1.0 / max(sensitivity, 1e-3)
+    border = np.zeros((h, w), bool)
+    border[:3, :] = border[-3:, :] = True
+    border[:, :3] = border[:, -3:] = True
+    floor = np.float32(max(10.0, 4.0 * sn))
+    scr = np.zeros((h, w), bool)
+    spk = np.zeros((h, w), bool)
+    for pol, th in tops.items():
+        tex = _local_median(th, 21)  # texture and grain, robust to the defects themselves
+        # --- thin lines
+        best, orth, arg = _line_response(th, line_length, n_angles)
+        s = best - orth
+        thr = np.maximum(np.maximum(floor, 3.0 * tex), 3.0 * _local_median(s, 21))
+        cand = (s > LOOSE * k * thr) & (th > 0.5 * best) & (4.0 * gb < best) & ~border
+        lab, feats = _line_features(cand, arg, n_angles, s / thr, best, chroma, min_line_length, lum=lum)
+        if debug is not None:
+            debug.setdefault("lines", []).append((pol, lab, feats))
+        keep = np.zeros(lab.max() + 1, bool)
+        for i, f in feats.items():
+            keep[i] = _is_scratch(f, k)
+        lines = keep[lab]
+        # grow across the line: the top-hat above half the line's response nearby
+        if GROW:
+            grow = cv2.dilate(lines.astype(np.uint8), _disc(2 * GROW + 1)) > 0
+            lines |= grow & (th > 0.5 * cv2.dilate(best * lines, _disc(2 * GROW + 1))) & (th > k * 8.0)
+        scr |= lines
+        # --- specks: small isolated blobs well above the texture and noise around them
+        cthr = np.maximum(np.float32(max(18.0, 6.0 * sn)), 6.0 * tex)
+        cand = (th > 0.5 * k * cthr) & (4.0 * gb < th) & ~border
+        lab, feats = _speck_features(cand, th, cthr, max_speck_area, 2 * d)
+        if debug is not None:
+            debug.setdefault("specks", []).append((pol, lab, feats))
+        keep = np.zeros(lab.max() + 1, bool)
+        for i, f in feats.items():
+            keep[i] = _is_speck(f, k)
+        spk |= keep[lab] & ~lines
+    if protect is not None:
+        keep_out = protect.astype(bool)
+        scr &= ~keep_out
+        spk &= ~keep_out
+    return DamageMask(mask=scr | spk, scratches=scr, specks=spk,
+                      info={"noise_sigma": sn, "scratch_fraction": float(scr.mean()),
+                            "speck_fraction": float(spk.mean())})
+
+
+def eyes_protect_mask(landmarks: Sequence[np.ndarray], shape, radius: float = 0.3) -> np.ndarray:
+    """Discs around the eyes of faces (5-point FFHQ-order landmarks, input pixels), of
+    ``radius`` times the eye distance: catchlights are specks, and must stay."""
+    h, w = shape[:2]
+    m = np.zeros((h, w), np.uint8)
+    for lm in landmarks:
+        lm = np.asarray(lm, np.float64).reshape(-1, 2)
+        r = max(2, int(round(radius * float(np.linalg.norm(lm[1] - lm[0])))))
+        for x, y in lm[:2]:
+            cv2.circle(m, (int(round(x)), int(round(y))), r, 1, -1)
+    return m > 0
+
+
+def repair(rgb: np.ndarray, mask: np.ndarray, *, grow: int = 1, method: str = "telea",
+           radius: float = 3.0) -> np.ndarray:
+    """Fill ``mask`` (HxW bool/uint8; grown by ``grow`` px to cover the defect's soft rim) by
+    OpenCV inpainting (``telea`` or ``ns``); returns a new RGB uint8 image. Meant for thin
+    scratches and specks; the rest of the photo is returned unchanged."""
+    m = (np.asarray(mask) > 0).astype(np.uint8)
+    if grow > 0:
+        m = cv2.dilate(m, _disc(2 * grow + 1))
+    if not m.any():
+        return rgb.copy()
+    flag = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}[method]
+    out = cv2.inpaint(np.ascontiguousarray(rgb), m * 255, float(radius), flag)
+    return out

@@ -1,0 +1,353 @@
+"""Tone and colour of old prints: from a restored face, blind, and monochrome / toned prints.
+
+* :func:`fit_tone_from_face` — a robust per-channel tone map (gain and offset per channel, and
+  one saturation factor) fitted on the inner face between the degraded crop and a crop that
+  shows the face's true colours (aligned, same size), then applied to the whole photo. Which crop
+  that is matters: the embedded Ref-FR keeps the photo's own low frequencies (its colours), so
+  its output carries no colour information; the aligned references (agreement-weighted) do.
+* :func:`auto_levels` — the blind fallback: black/white points from robust percentiles of the
+  luma, grey-world and white-patch balance (gains where the two agree), with a confidence.
+* :func:`is_monochrome` — a print whose colour depends on the grey level only (neutral, or one
+  toning such as sepia: the chroma lies on one curve of the luma); :func:`keep_monochrome` puts
+  a restored photo back on that curve (keep the tone) or on the grey axis (remove it).
+
+All functions take and return HxWx3 uint8 RGB.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Sequence
+
+import cv2
+import numpy as np
+
+__all__ = ["ToneMap", "MonoInfo", "fit_tone_from_face", "auto_levels", "is_monochrome",
+           "keep_monochrome", "chroma_residual_std", "fuse_tone_maps", "reference_colour_crop"]
+
+_YCC = np.array([[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], np.float32)
+_YCC_INV = np.linalg.inv(_YCC).astype(np.float32)
+_LUMA = _YCC[0]
+
+
+def _ycc(rgb: np.ndarray) -> np.ndarray:
+    return rgb.astype(np.float32) @ _YCC.T
+
+
+def _rgb(ycc: np.ndarray) -> np.ndarray:
+    return ycc @ _YCC_INV.T
+
+
+def _u8(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+@dataclass
+class ToneMap:
+    """``out_c = gain_c * in_c + offset_c`` per channel, then the chroma scaled by
+    ``saturation`` around the luma. ``confidence`` 0..1 says how much to trust it."""
+
+    gain: np.ndarray = field(default_factory=lambda: np.ones(3, np.float32))
+    offset: np.ndarray = field(default_factory=lambda: np.zeros(3, np.float32))
+    saturation: float = 1.0
+    confidence: float = 0.0
+    source: str = "identity"
+    details: Dict[str, Any] = field(default_factory=dict)
+
+    def apply(self, rgb: np.ndarray, strength: float = 1.0, keep_luma: bool = False) -> np.ndarray:
+        """The mapped photo; ``strength`` < 1 blends towards the identity (e.g. the confidence);
+        ``keep_luma`` applies only the colour change (the photo's luma is kept: levels from
+        one source, colour from another)."""
+        x = rgb.astype(np.float32)
+        s = float(np.clip(strength, 0.0, 1.0))
+        g = 1.0 + s * (np.asarray(self.gain, np.float32) - 1.0)
+        o = s * np.asarray(self.offset, np.float32)
+        y = x * g + o
+        sat = 1.0 + s * (self.saturation - 1.0)
+        if abs(sat - 1.0) > 1e-6:
+            lum = (y @ _LUMA)[..., None]
+            y = lum + (y - lum) * np.float32(sat)
+        if keep_luma:
+            y = y + ((x - y) @ _LUMA)[..., None]
+        return _u8(y)
+
+    def black_white(self) -> tuple:
+        """The input levels (luma) that map to 0 and 255 (the black and white points found)."""
+        g = float(np.asarray(self.gain) @ _LUMA)
+        o = float(np.asarray(self.offset) @ _LUMA)
+        return (-o / g, (255.0 - o) / g) if abs(g) > 1e-6 else (0.0, 255.0)
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"gain": [round(float(v), 5) for v in self.gain],
+                "offset": [round(float(v), 3) for v in self.offset],
+                "saturation": round(float(self.saturation), 4), "confidence": round(float(self.confidence), 3),
+                "source": self.source, "details": self.details}
+
+
+# --------------------------------------------------------------------------------------------
+# Robust fitting
+# --------------------------------------------------------------------------------------------
+
+def _huber_line(x: np.ndarray, y: np.ndarray, iters: int = 12):
+    """Robust (Huber IRLS) fit y = a x + b; returns (a, b, robust residual std, R^2)."""
+    x = x.astype(np.float64)
+    y = y.astype(np.float64)
+    w = np.ones_like(x)
+    a, b = 1.0, 0.0
+    for _ in range(iters):
+        sw = w.sum()
+        mx, my = (w * x).sum() / sw, (w * y).sum() / sw
+        vx = (w * (x - mx) ** 2).sum()
+        a = float((w * (x - mx) * (y - my)).sum() / vx) if vx > 1e-9 else 1.0
+        b = float(my - a * mx)
+        r = y - (a * x + b)
+        s = 1.4826 * float(np.median(np.abs(r - np.median(r)))) + 1e-6
+        d = 1.345 * s
+        w = np.where(np.abs(r) <= d, 1.0, d / np.maximum(np.abs(r), 1e-12))
+    r = y - (a * x + b)
+    s = 1.4826 * float(np.median(np.abs(r))) + 1e-6
+    var_y = float(np.var(y)) + 1e-9
+    r2 = 1.0 - min(float(np.mean(np.minimum(r * r, (3 * s) ** 2))) / var_y, 1.0)
+    return a, b, s, r2
+
+
+def _smooth(img: np.ndarray, sigma: float) -> np.ndarray:
+    return cv2.GaussianBlur(img.astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_REFLECT101)
+
+
+def fit_tone_from_face(degraded_face: np.ndarray, restored_face: np.ndarray,
+                       mask: Optional[np.ndarray] = None, *, mono: Optional[bool] = None,
+                       max_gain: float = 3.0) -> ToneMap:
+    """The tone map that takes the degraded face's colours to the restored (reference) face's,
+    fitted robustly on the inner face (``mask``, default the inner-face ellipse of an aligned
+    crop) after smoothing both crops (their detail, noise and small misalignments differ).
+
+    ``mono`` (default: :func:`is_monochrome` of the degraded crop) fits one gain and offset on
+    the luma for all channels and no saturation, so that a monochrome print stays on its tone.
+    The confidence combines the fit's R^2 with the range of grey levels the face covers."""
+    d = np.asarray(degraded_face)
+    r = np.asarray(restored_face)
+    if d.shape != r.shape or d.ndim != 3:
+        raise ValueError(f"face crops must be HxWx3 of the same size, got {d.shape} and {r.shape}")
+    size = d.shape[0]
+    if mask is None:
+        from .faces.align import inner_face_mask
+        mask = inner_face_mask(size)
+    m = np.asarray(mask, np.float32) > 0.5
+    sigma = max(1.5, size / 64.0)
+    ds, rs = _smooth(d, sigma), _smooth(r, sigma)
+    if mono is None:
+        mono = is_monochrome(d).mono
+    ok = m & (ds.min(axis=2) > 2) & (ds.max(axis=2) < 253) & (rs.min(axis=2) > 2) & (rs.max(axis=2) < 253)
+    step = max(1, int(np.sqrt(ok.sum() / 20000.0)))
+    sel = np.zeros_like(ok)
+    sel[::step, ::step] = ok[::step, ::step]
+    if sel.sum() < 50:
+        return ToneMap(confidence=0.0, source="face", details={"reason": "too few face pixels"})
+    dp, rp = ds[sel], rs[sel]
+    dl, rl = dp @ _LUMA, rp @ _LUMA
+    a, b, s, r2 = _huber_line(dl, rl)
+    spread = float(np.percentile(dl, 95) - np.percentile(dl, 5))
+    details: Dict[str, Any] = {"pixels": int(sel.sum()), "luma_spread": round(spread, 2), "r2": round(r2, 4),
+                               "residual": round(s, 3), "mono": bool(mono)}
+    if mono:
+        a = float(np.clip(a, 1.0 / max_gain, max_gain))
+        gain = np.full(3, a, np.float32)
+        offset = np.full(3, b, np.float32)
+        sat = 1.0
+    else:
+        gain = np.ones(3, np.float32)
+        offset = np.zeros(3, np.float32)
+        for c in range(3):
+            ac, bc, _, _ = _huber_line(dp[:, c], rp[:, c])
+            gain[c] = np.clip(ac, 1.0 / max_gain, max_gain)
+            offset[c] = bc
+        # saturation: the restored chroma against the mapped degraded chroma (robust ratio)
+        mapped = dp * gain + offset
+        cm = mapped - (mapped @ _LUMA)[:, None]
+        cr = rp - (rp @ _LUMA)[:, None]
+        num = np.sqrt((cr ** 2).sum(axis=1))
+        den = np.sqrt((cm ** 2).sum(axis=1))
+        good = den > 2.0
+        sat = float(np.clip(np.median(num[good] / den[good]), 0.5, 2.5)) if good.sum() > 20 else 1.0
+    conf = float(np.clip(r2, 0, 1) * np.clip(spread / 50.0, 0, 1) * np.clip(sel.sum() / 500.0, 0, 1))
+    return ToneMap(gain=gain, offset=offset, saturation=sat, confidence=conf, source="face", details=details)
+
+
+def fuse_tone_maps(maps: Sequence[ToneMap], weights: Optional[Sequence[float]] = None) -> ToneMap:
+    """Confidence-weighted average of several faces' maps (gains in log space)."""
+    maps = [m for m in maps if m.confidence > 0]
+    if not maps:
+        return ToneMap()
+    w = np.array([m.confidence * (1.0 if weights is None else wt) for m, wt in
+                  zip(maps, weights if weights is not None else [1.0] * len(maps))], np.float64)
+    w /= w.sum()
+    gain = np.exp(sum(wi * np.log(np.maximum(m.gain, 1e-3)) for wi, m in zip(w, maps)))
+    offset = sum(wi * np.asarray(m.offset, np.float64) for wi, m in zip(w, maps))
+    sat = float(np.exp(sum(wi * np.log(m.saturation) for wi, m in zip(w, maps))))
+    conf = float(max(m.confidence for m in maps))
+    return ToneMap(gain=gain.astype(np.float32), offset=np.asarray(offset, np.float32), saturation=sat,
+                   confidence=conf, source="faces", details={"n": len(maps)})
+
+
+def reference_colour_crop(aligned_refs: Sequence[Any]) -> Optional[np.ndarray]:
+    """The references' colours on the degraded crop: aligned reference crops (objects with
+    ``crop`` HxWx3 float and ``agreement`` HxW, as ``reffr.AlignedReference``) averaged with
+    their agreement as weights. None without references."""
+    if not aligned_refs:
+        return None
+    num = None
+    den = None
+    for ar in aligned_refs:
+        w = np.asarray(ar.agreement, np.float32)[..., None] ** 2 + 1e-4
+        c = np.asarray(ar.crop, np.float32) * w
+        num = c if num is None else num + c
+        den = w if den is None else den + w
+    return _u8(num / den)
+
+
+# --------------------------------------------------------------------------------------------
+# Blind levels and balance
+# --------------------------------------------------------------------------------------------
+
+def auto_levels(rgb: np.ndarray, *, low: float = 0.5, high: float = 99.5, black: float = 4.0,
+                white: float = 250.0, balance: Optional[bool] = None, max_gain: float = 2.5,
+                max_cast: float = 1.45) -> ToneMap:
+    """Blind tone map: the luma's ``low``/``high`` percentiles become ``black``/``white`` (the
+    stretch limited to ``max_gain``); for colour photos (``balance`` None: not
+    :func:`is_monochrome`) each channel's own percentiles instead (black-patch / white-patch
+    balance: a yellowed base or a red shadow cast is a channel whose range moved), each
+    channel's gain kept within ``max_cast`` of the luma's. The confidence is high for a faded
+    photo (a narrow histogram that needs the stretch) whose white-patch correction agrees in
+    direction with the grey-world one (a photo of one dominant colour makes them disagree)."""
+    x = rgb.astype(np.float32)
+    h, w = x.shape[:2]
+    step = max(1, int(np.sqrt(h * w / 250000.0)))
+    px = x[::step, ::step].reshape(-1, 3)
+    lum = px @ _LUMA
+    lo, hi = float(np.percentile(lum, low)), float(np.percentile(lum, high))
+    if hi - lo < 8:
+        return ToneMap(confidence=0.0, source="auto", details={"reason": "flat image"})
+    a = min((white - black) / (hi - lo), max_gain)
+    b = (black + white) / 2 - a * (lo + hi) / 2
+    gain, offset = np.full(3, a, np.float32), np.full(3, b, np.float32)
+    agree = 1.0
+    if balance is None:
+        balance = not is_monochrome(rgb).mono
+    if balance:
+        clo, chi = np.percentile(px, low, axis=0), np.percentile(px, high, axis=0)
+        g = (white - black) / np.maximum(chi - clo, 8.0)
+        g = np.clip(g, a / max_cast, min(a * max_cast, max_gain * max_cast))
+        mid_c = (clo + chi) / 2
+        gain = g.astype(np.float32)
+        offset = ((black + white) / 2 - g * mid_c).astype(np.float32)
+        # grey world on the mid-tones: the channel gains that would make their means equal
+        mids = (lum > np.percentile(lum, 5)) & (lum < np.percentile(lum, 95))
+        gw = px[mids].mean(axis=0)
+        gw = np.log(gw.mean() / np.maximum(gw, 1.0))
+        wp = np.log(g / a)
+        wp, gw = wp - wp.mean(), gw - gw.mean()
+        big = (np.abs(wp) > 0.03) | (np.abs(gw) > 0.03)
+        agree = float(np.mean(np.sign(wp[big]) == np.sign(gw[big]))) if big.any() else 1.0
+    stretch = float(np.clip((a - 1.0) / 0.6, 0.0, 1.0))  # how faded (0: full range already)
+    conf = float(np.clip(0.4 + 0.6 * stretch, 0, 1) * (0.5 + 0.5 * agree))
+    details = {"black_in": round(lo, 2), "white_in": round(hi, 2), "stretch": round(a, 4),
+               "balance": bool(balance), "channel_gains": [round(float(v), 4) for v in gain],
+               "agreement": round(agree, 3)}
+    return ToneMap(gain=gain, offset=offset, saturation=1.0, confidence=conf, source="auto", details=details)
+
+
+# --------------------------------------------------------------------------------------------
+# Monochrome and toned prints
+# --------------------------------------------------------------------------------------------
+
+_BINS = 32
+
+
+@dataclass
+class MonoInfo:
+    """Whether a photo is monochrome (neutral or toned), and its tone: the median chroma
+    (Cb, Cr) at each of 32 grey levels (bins of the luma)."""
+
+    mono: bool
+    toned: bool
+    residual: float  # 90th percentile of the chroma's distance from the tone curve (levels)
+    tone_strength: float  # largest |median chroma| of a populated grey level (levels)
+    hue_deg: float  # hue angle of the tone (Cb, Cr plane), meaningful when toned
+    curve: np.ndarray = field(repr=False, default_factory=lambda: np.zeros((_BINS, 2), np.float32))
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"mono": self.mono, "toned": self.toned, "residual": round(self.residual, 3),
+                "tone_strength": round(self.tone_strength, 3), "hue_deg": round(self.hue_deg, 1)}
+
+
+def _tone_curve(y: np.ndarray, c: np.ndarray):
+    """Per-bin median chroma and the populated bins, filled by interpolation elsewhere."""
+    bins = np.clip((y / (256.0 / _BINS)).astype(int), 0, _BINS - 1)
+    curve = np.zeros((_BINS, 2), np.float32)
+    have = np.zeros(_BINS, bool)
+    for k in range(_BINS):
+        sel = bins == k
+        if sel.sum() >= 20:
+            curve[k] = np.median(c[sel], axis=0)
+            have[k] = True
+    if have.any():
+        idx = np.arange(_BINS)
+        for j in range(2):
+            curve[:, j] = np.interp(idx, idx[have], curve[have, j])
+    return curve, have, bins
+
+
+def is_monochrome(rgb: np.ndarray, *, max_residual: float = 4.0, min_tone: float = 2.5) -> MonoInfo:
+    """Monochrome when the chroma is a function of the grey level: its distance from the
+    per-grey-level median chroma is small (90th percentile below ``max_residual`` levels; JPEG
+    and grain leave 1-2). Toned (sepia, selenium, ...) when that median chroma reaches
+    ``min_tone`` levels; neutral otherwise."""
+    x = np.asarray(rgb)
+    h, w = x.shape[:2]
+    step = max(1, int(np.sqrt(h * w / 200000.0)))
+    ycc = _ycc(x[::step, ::step]).reshape(-1, 3)
+    y, c = ycc[:, 0], ycc[:, 1:]
+    curve, have, bins = _tone_curve(y, c)
+    res = np.hypot(*(c - curve[bins]).T)
+    residual = float(np.percentile(res, 90))
+    mag = np.hypot(curve[:, 0], curve[:, 1])
+    strength = float(mag[have].max()) if have.any() else 0.0
+    # dominant hue, weighted by how many pixels each grey level has
+    cnt = np.bincount(bins, minlength=_BINS).astype(np.float64)
+    mean_c = (curve * cnt[:, None]).sum(axis=0) / max(cnt.sum(), 1)
+    hue = float(np.degrees(np.arctan2(mean_c[1], mean_c[0])))
+    mono = residual < max_residual
+    return MonoInfo(mono=mono, toned=bool(mono and strength >= min_tone), residual=residual,
+                    tone_strength=strength, hue_deg=hue, curve=curve)
+
+
+def keep_monochrome(rgb: np.ndarray, info: MonoInfo, keep_tone: bool = True) -> np.ndarray:
+    """Put a (restored) photo back on the print's tone: its luma is kept, its chroma becomes the
+    tone curve's chroma at that luma (``keep_tone``) or zero (neutral grey, tone removed)."""
+    ycc = _ycc(rgb)
+    if keep_tone and info.toned:
+        yv = np.clip(ycc[..., 0], 0, 255)
+        pos = yv / (256.0 / _BINS) - 0.5
+        idx = np.arange(_BINS, dtype=np.float32)
+        for j in range(2):
+            ycc[..., 1 + j] = np.interp(pos, idx, info.curve[:, j]).astype(np.float32)
+    else:
+        ycc[..., 1:] = 0.0
+    return _u8(_rgb(ycc))
+
+
+def chroma_residual_std(rgb: np.ndarray, info: Optional[MonoInfo] = None) -> float:
+    """Std (levels, Cb/Cr pooled) of the chroma around the tone curve of ``info`` (or around
+    the photo's own per-grey-level median chroma, or around grey with ``info`` neutral)."""
+    ycc = _ycc(rgb).reshape(-1, 3)
+    y, c = ycc[:, 0], ycc[:, 1:]
+    if info is None:
+        curve, _, bins = _tone_curve(y, c)
+        ref = curve[bins]
+    elif info.toned:
+        pos = np.clip(y, 0, 255) / (256.0 / _BINS) - 0.5
+        idx = np.arange(_BINS, dtype=np.float32)
+        ref = np.stack([np.interp(pos, idx, info.curve[:, j]) for j in range(2)], -1)
+    else:
+        ref = 0.0
+    return float(np.sqrt(np.mean((c - ref) ** 2)))

@@ -1,0 +1,125 @@
+"""Damage detection on the old-print presets (issue 11): scratch IoU, speck recall, false
+detections on clean photos. Small and CPU-only: photos at most 768 px.
+
+    python scripts/oldprint_detect_eval.py [--data ../shared/data] [--n 8] [--clean 20]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from face2scene import degrade as D
+from face2scene.damage import detect_damage
+from face2scene.io import load_image
+
+SYNTH = ["identities/angelina_jolie/img10.jpg", "identities/matt_damon/img29.jpg",
+         "identities/katy_perry/img26.jpg", "identities/george_clooney/img38.jpg",
+         "scenes/cbsd68_101087.png", "scenes/cbsd68_145086.png",
+         "scenes/sunhays80_abbey_sun_asztnlqhlrvirneh.jpg", "scenes/sunhays80_boardwalk_sun_bskwjtamytupzwah.jpg"]
+
+
+def load(path: Path, max_side: int = 768) -> np.ndarray:
+    rgb = load_image(path).rgb
+    h, w = rgb.shape[:2]
+    s = min(1.0, max_side / max(h, w))
+    if s < 1:
+        rgb = cv2.resize(rgb, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA)
+    return rgb
+
+
+def without_defects(params):
+    p = json.loads(json.dumps(params))
+    p["stages"] = [s for s in p["stages"] if s["op"] != "print_defects"]
+    return p
+
+
+def clean_photos(data: Path, n: int, held_out: bool = False):
+    """``n`` clean photos, none of them in SYNTH: the last photo of each identity and every
+    few scenes (``held_out``: the first photo of each identity and other scenes)."""
+    ids = sorted((data / "identities").iterdir())
+    out = [sorted(p.iterdir())[0 if held_out else -1] for p in ids]
+    scenes = [s for s in sorted((data / "scenes").iterdir()) if f"scenes/{s.name}" not in SYNTH]
+    step = max(1, len(scenes) // max(1, n - len(out)))
+    out += scenes[(step // 2 if held_out else 0)::step]
+    out = [p for p in out if f"{p.parent.parent.name}/{p.parent.name}/{p.name}" not in SYNTH
+           and f"{p.parent.name}/{p.name}" not in SYNTH]
+    return out[:n]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    ap.add_argument("--n", type=int, default=8)
+    ap.add_argument("--clean", type=int, default=20)
+    ap.add_argument("--presets", default="old_print,old_colour_print")
+    ap.add_argument("--sensitivity", type=float, default=1.0)
+    ap.add_argument("--held-out", action="store_true", help="the other set of clean photos")
+    a = ap.parse_args(argv)
+    rows = []
+    for preset in a.presets.split(","):
+        for i, rel in enumerate(SYNTH[: a.n]):
+            img = load(a.data / rel)
+            out, p, m = D.degrade_with_masks(img, preset, seed=100 + i)
+            clean = D.apply_params(img, without_defects(p))
+            diff = np.abs(out.astype(np.int16) - clean.astype(np.int16)).max(axis=2)
+            t = time.perf_counter()
+            det = detect_damage(out, sensitivity=a.sensitivity)
+            dt = time.perf_counter() - t
+            gt_line = m["scratch"] | m["hair"] | m["crease"]
+            vis = diff > 12
+            inter = (det.scratches & gt_line).sum()
+            iou = inter / max(1, (det.scratches | gt_line).sum())
+            gt_vis = gt_line & vis
+            iou_vis = (det.scratches & gt_vis).sum() / max(1, (det.scratches | gt_vis).sum())
+            # specks: one item found when a detection touches its ellipse (+1 px)
+            dets = cv2.dilate(det.mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+            hit = tot = hit_v = tot_v = 0
+            st = next(s for s in p["stages"] if s["op"] == "print_defects")
+            for it in st["items"]:
+                if it["kind"] != "dust":
+                    continue
+                cov, (x0, y0, x1, y1) = D._item_coverage(it, img.shape[0], img.shape[1])
+                if cov is None or not (cov >= 0.5).any():
+                    continue
+                inside = cov >= 0.5
+                found = bool(dets[y0:y1, x0:x1][inside].any())
+                visible = float(diff[y0:y1, x0:x1][inside].max()) > 20
+                tot += 1
+                hit += found
+                tot_v += visible
+                hit_v += found and visible
+            any_gt = cv2.dilate(np.logical_or.reduce(list(m.values())).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+            fp = (det.mask & ~any_gt).mean()
+            rows.append(dict(preset=preset, photo=Path(rel).stem, iou=iou, iou_visible=iou_vis,
+                             speck_recall=hit / max(1, tot), speck_recall_visible=hit_v / max(1, tot_v),
+                             n_specks=tot, n_visible=tot_v, false_outside=fp, seconds=dt))
+            r = rows[-1]
+            print(f"{preset:17s} {r['photo']:28s} IoU {iou:.2f} (visible {iou_vis:.2f})  specks {hit}/{tot} "
+                  f"(visible {hit_v}/{tot_v})  false {100 * fp:.3f}%  {dt:.2f}s", flush=True)
+    fr = []
+    for path in clean_photos(a.data, a.clean, a.held_out):
+        img = load(path)
+        det = detect_damage(img, sensitivity=a.sensitivity)
+        fr.append(det.fraction)
+        print(f"clean {path.parent.name}/{path.name:40s} detections {100 * det.fraction:.3f}% "
+              f"(scratch {100 * det.info['scratch_fraction']:.3f}%, speck {100 * det.info['speck_fraction']:.3f}%)",
+              flush=True)
+    summ = {}
+    for preset in a.presets.split(","):
+        rr = [r for r in rows if r["preset"] == preset]
+        summ[preset] = {k: float(np.mean([r[k] for r in rr])) for k in
+                        ("iou", "iou_visible", "speck_recall", "speck_recall_visible", "false_outside", "seconds")}
+        summ[preset]["speck_recall_pooled_visible"] = (
+            sum(r["speck_recall_visible"] * r["n_visible"] for r in rr) / max(1, sum(r["n_visible"] for r in rr)))
+    summ["clean"] = {"mean_fraction": float(np.mean(fr)), "max_fraction": float(np.max(fr)), "n": len(fr)}
+    print(json.dumps(summ, indent=1))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
