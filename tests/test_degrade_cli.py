@@ -48,3 +48,18 @@ def test_degrade_bad_input_and_protection(tmp_path, capsys):
     assert main(["degrade", str(src), "-o", str(src)]) == 2
     assert "original" in capsys.readouterr().err
     assert src.read_bytes() == before
+
+
+def test_degrade_writes_the_damage_labels_of_old_prints(tmp_path, capsys):
+    src, a = _photo(tmp_path)
+    big = tmp_path / "big.png"
+    Image.fromarray(np.kron(a, np.ones((6, 6, 1), np.uint8))).save(big)  # 240 x 336: room for damage
+    out = tmp_path / "old.png"
+    assert main(["degrade", str(big), "-o", str(out), "--preset", "old_print", "--seed", "2"]) == 0
+    labels = np.asarray(Image.open(tmp_path / "old.mask.png"))
+    params = json.loads((tmp_path / "old.json").read_text())
+    assert labels.shape == (240, 336) and labels.max() >= 1 and set(np.unique(labels)) <= {0, 1, 2, 3, 4}
+    assert np.array_equal(labels, D.defect_label_map(D.defect_masks(params)))
+    assert "damage labels in" in capsys.readouterr().out
+    assert main(["degrade", str(big), "-o", str(tmp_path / "m.png"), "--preset", "mild"]) == 0
+    assert not (tmp_path / "m.mask.png").exists()  # no damage drawn, no label file

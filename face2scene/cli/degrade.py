@@ -32,6 +32,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="where to write the parameters used (default: OUTPUT with .json suffix)")
     p.add_argument("--replay", type=Path, default=None,
                    help="apply the parameters from this JSON file instead of sampling new ones")
+    p.add_argument("--masks", type=Path, default=None,
+                   help="where to write the damage label map when the preset draws damage (default: "
+                        "OUTPUT.mask.png; 0 none, 1 scratch, 2 dust, 3 hair, 4 crease/tear)")
     p.set_defaults(func=run)
     return p
 
@@ -53,13 +56,18 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {args.replay or args.input}: cannot degrade ({exc})", file=sys.stderr)
         return 2
     params_path = args.params or Path(args.output).with_suffix(".json")
+    labels = _degrade.defect_label_map(_degrade.defect_masks(params))
+    masks_path = args.masks or Path(args.output).with_suffix(".mask.png")
     try:
         save_image_atomic(args.output, out, protect=args.input)
         save_json_atomic(params_path, params)
+        if labels.any():
+            save_image_atomic(masks_path, labels, protect=args.input)
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     s = params["summary"]
     print(f"{args.output}: noise σ {s['noise_sigma']:.1f}, blur σ {s['blur_sigma']:.2f} px, "
-          f"JPEG {s['jpeg_quality']}, scale {s['scale']:.2f}; parameters in {params_path}")
+          f"JPEG {s['jpeg_quality']}, scale {s['scale']:.2f}; parameters in {params_path}"
+          + (f"; damage labels in {masks_path}" if labels.any() else ""))
     return 0
