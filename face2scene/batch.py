@@ -520,7 +520,7 @@ def run_batch(items: List[BatchItem], dst: Path, config, people: Optional[Mappin
                 row = rows.get(item.key)
                 same = (row is not None and row["sha256"] == item.sha256 and row["settings"] == settings_hash
                         and row["output"] == _db(item.output))
-                if same and row["status"] == "done" and item.output.is_file():
+                if same and row["status"] == "done" and item.output.is_file() and item.report.is_file():
                     summary.skipped += 1
                 elif same and row["status"] == "failed" and not retry_failed:
                     summary.failed_before += 1
