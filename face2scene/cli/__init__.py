@@ -1,4 +1,4 @@
-"""The command line: ``face2scene restore | degrade | demo | bench | train``, one module per command.
+"""The command line: ``face2scene restore | batch | degrade | demo | bench | train``, one module per command.
 
 Other tools script against these names and flags; keep them stable. Each module has
 ``register(subparsers)``; this one builds the parser and maps errors to exit codes.
@@ -10,9 +10,9 @@ import logging
 import sys
 from typing import Optional, Sequence
 
-from . import bench, degrade, demo, restore, train
+from . import batch, bench, degrade, demo, restore, train
 
-COMMANDS = (restore, degrade, demo, bench, train)
+COMMANDS = (restore, batch, degrade, demo, bench, train)
 
 
 def build_parser() -> argparse.ArgumentParser:
