@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
+from face2scene.io import sha256_file
+
 CHECKSUMS = "SHA256SUMS"
 MAX_FILE_BYTES = 8 << 30          # one weight file
 MAX_CONFIG_BYTES = 1 << 20        # a JSON config (and SHA256SUMS)
@@ -121,14 +123,6 @@ def pack_folder(spec: PackSpec, models_dir: Path) -> Optional[Path]:
     if spec.key == "compact" and not folder.is_dir():  # no user copy: the weights in the package
         return shipped_compact_dir()
     return folder
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(chunk), b""):
-            h.update(b)
-    return h.hexdigest()
 
 
 def safe_relpath(name: str, where: str) -> PurePosixPath:

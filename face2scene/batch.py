@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from .io import sha256_file
 from .options import IMAGE_SUFFIXES, STAGES, is_image_path
 
 log = logging.getLogger(__name__)
@@ -212,14 +213,6 @@ def read_people_json(path: Path) -> Dict[str, List[Path]]:
             raise ValueError(f"--people {_show(path)}: {name}: no photos")
         people[name.strip()] = found
     return people
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def settings_fingerprint(config, people: Optional[Mapping[str, Sequence[Path]]]) -> Tuple[str, dict]:

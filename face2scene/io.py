@@ -970,3 +970,14 @@ def save_json_atomic(path: PathLike, obj: Any) -> Path:
     data = (json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n").encode(
         "utf-8", "backslashreplace")  # a lone surrogate (an undecodable file name) stays readable
     return atomic_write(path, lambda fh: fh.write(data))
+
+
+def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes, read in chunks (what the app, the batch manifest and model
+    checksums compare)."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()

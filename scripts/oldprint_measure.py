@@ -163,7 +163,7 @@ def main(argv=None):
         for k in ("face_oracle", "face_ref", "auto+face_ref_colour"):  # only the photos with faces, and the same for auto
             sub = [r for r in rr if f"psnr_{k}" in r]
             if sub:
-                s[f"faces_only_n"] = len(sub)
+                s["faces_only_n"] = len(sub)
                 s[f"faces_only_psnr_{k}"] = round(float(np.mean([r[f"psnr_{k}"] for r in sub])), 3)
                 s["faces_only_psnr_auto"] = round(float(np.mean([r["psnr_auto"] for r in sub])), 3)
                 s["faces_only_psnr_repair"] = round(float(np.mean([r["psnr_repair"] for r in sub])), 3)

@@ -5,7 +5,6 @@ to one. Which files count as photos is ``face2scene.options`` (the one list). Qt
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 import time
@@ -13,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, List, Optional, Tuple
 
+from face2scene.io import sha256_file
 from face2scene.options import is_image_path
 
 from ..errors import first_line
@@ -22,12 +22,7 @@ if TYPE_CHECKING:
     from . import Library
 
 
-def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(chunk), b""):
-            h.update(b)
-    return h.hexdigest()
+file_sha256 = sha256_file  # the library's name for face2scene.io.sha256_file
 
 
 def iter_image_files(paths: Iterable[str | os.PathLike]) -> Iterator[Tuple[Path, Path]]:

@@ -136,23 +136,3 @@ def register(subparsers) -> argparse.ArgumentParser:
     r.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     r.set_defaults(func=cmd_batch)
     return r
-
-
-def main(argv=None) -> int:
-    """``python -m face2scene.cli.batch`` until the command is listed in face2scene.cli.COMMANDS."""
-    import logging
-    ap = argparse.ArgumentParser(prog="face2scene")
-    register(ap.add_subparsers(dest="command", required=True))
-    args = ap.parse_args(["batch", *(sys.argv[1:] if argv is None else argv)])
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.captureWarnings(True)
-    logging.getLogger("py.warnings").setLevel(logging.ERROR)
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
