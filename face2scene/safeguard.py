@@ -1,0 +1,399 @@
+"""Do no harm: an estimate that can say "clean", and a check after the scene restorer.
+
+Issue 9: almost clean photos came out 8–30 dB worse. The face comparison read the difference
+between a photo and its reference-restored face as noise (σ 15–20 on clean portraits), the blind
+estimate read a stone wall's texture as noise, and the restorer then wiped texture or sharpened
+what was already sharp. Three defences, each reportable:
+
+1. :func:`calibrate_estimate` — evidence beyond what clean photos show. Noise may not exceed
+   what the photo's flattest blocks allow (:mod:`face2scene.noise_stats`, an independent,
+   JPEG-aware reading); what clean photos read anyway (references never match a face exactly,
+   natural scenes are softer than the 1/f surrogate) is a floor, removed in quadrature.
+2. :func:`near_clean_reason` — an estimate below what is worth restoring leaves the photo as it
+   is (no restorer, no face paste).
+3. :func:`choose_strength` — after the restorer: the blend ``input + α (restored − input)`` with
+   the largest α on a grid that (a) keeps the restored faces at least as close to the
+   reference-restored faces (the Ref-FR oracle: what a sharp, clean face of this person holds per
+   detail band) as the input was, and (b) removes no more fine-band energy than the noise the
+   photo's own statistics allow (texture is kept). The decision and its reason go into the
+   result's warnings.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from .fadex import BAND_SIGMAS
+from .jpeg import luma
+from .noise_stats import FlatNoise
+from .types import DegradationEstimate
+
+# -- what clean photos read (calibrated on the development split's clean photos, scripts/noharm_eval.py)
+BLUR_FLOOR = {"face": 0.9, "blind": 0.6}  # px, removed in quadrature
+NOISE_FLOOR = 1.0  # σ, removed in quadrature
+FLAT_MARGIN = (1.15, 0.5)  # noise bound = a * flat σ + b (the flat reading's own spread)
+MIN_FLAT_BLOCKS = 50
+
+# -- below this the photo is left as it is
+CLEAN_NOISE = 2.5
+CLEAN_BLUR = 0.5
+CLEAN_JPEG = 88.0
+CLEAN_SCALE = 0.95
+
+STRENGTH_GRID = (1.0, 0.85, 0.7, 0.5, 0.3, 0.15, 0.0)
+TEXTURE_SLACK = 1.25  # α* = n/|D|² runs low where a denoiser leaves part of the noise (synthetic check)
+LUMA_NOISE = 0.668  # luminance std of unit colour noise (BT.601 weights)
+
+
+# --------------------------------------------------------------------------------------------
+# 1. the estimate
+
+
+def noise_bound(flat: Optional[FlatNoise]) -> Optional[float]:
+    """The most noise the photo's flat blocks allow, or None when they cannot say."""
+    if flat is None or not np.isfinite(flat.sigma) or flat.blocks < MIN_FLAT_BLOCKS:
+        return None
+    return FLAT_MARGIN[0] * flat.sigma + FLAT_MARGIN[1]
+
+
+def _minus_floor(v: float, floor: float) -> float:
+    return float(math.sqrt(max(v * v - floor * floor, 0.0)))
+
+
+def calibrate_estimate(est: DegradationEstimate, flat: Optional[FlatNoise],
+                       face_blur: Optional[float] = None, blind_blur: Optional[float] = None) -> DegradationEstimate:
+    """Only evidence beyond what clean photos read counts as degradation.
+
+    ``face_blur``/``blind_blur``: the two blur readings the pipeline mixes (each gets its own
+    floor); without them ``est.blur_sigma`` gets the floor of ``est.source``."""
+    if est.source == "given":
+        return est
+    bound = noise_bound(flat)
+    raw_noise = float(est.noise_sigma)
+    noise = raw_noise if bound is None else min(raw_noise, bound)
+    noise = _minus_floor(noise, NOISE_FLOOR)
+    if face_blur is not None and blind_blur is not None:
+        wf = float(est.details.get("face_blur_weight", 0.3))
+        blur = wf * _minus_floor(face_blur, BLUR_FLOOR["face"]) + (1 - wf) * _minus_floor(blind_blur, BLUR_FLOOR["blind"])
+    else:
+        blur = _minus_floor(float(est.blur_sigma), BLUR_FLOOR.get(est.source, BLUR_FLOOR["blind"]))
+    conf = float(est.confidence)
+    why = []
+    if bound is not None and raw_noise > bound:
+        why.append(f"noise {raw_noise:.1f} capped at {bound:.1f} (the photo's flattest blocks allow no more)")
+        # a face reading far beyond what the photo shows is not one to trust much
+        conf *= float(np.clip(bound / max(raw_noise, 1e-6), 0.3, 1.0))
+    details = dict(est.details)
+    details["calibration"] = {"raw_noise": round(raw_noise, 3), "raw_blur": round(float(est.blur_sigma), 3),
+                              "noise_bound": None if bound is None else round(bound, 3),
+                              "flat_noise": None if flat is None else round(float(flat.sigma), 3),
+                              "flat_fraction": None if flat is None else round(float(flat.flat_fraction), 3),
+                              "notes": why}
+    return replace(est, noise_sigma=float(noise), blur_sigma=float(blur), confidence=conf, details=details)
+
+
+def near_clean_reason(est: DegradationEstimate) -> Optional[str]:
+    """Why the photo is left as it is, or None when it is worth restoring."""
+    if est.source == "given":
+        return None
+    q = est.jpeg_quality
+    if (est.noise_sigma <= CLEAN_NOISE and est.blur_sigma <= CLEAN_BLUR and est.scale >= CLEAN_SCALE
+            and (q is None or q >= CLEAN_JPEG)):
+        jq = "none" if q is None else f"{q:.0f}"
+        return (f"the photo reads as clean (noise σ {est.noise_sigma:.1f}, blur {est.blur_sigma:.2f} px, "
+                f"JPEG {jq}): left unchanged")
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# 2. after the restorer
+
+
+def bands(y: np.ndarray) -> List[np.ndarray]:
+    """DoG detail bands of a float luminance image (those of fadex.band_energies)."""
+    levels = [y]
+    for s in BAND_SIGMAS:
+        levels.append(cv2.GaussianBlur(y, (0, 0), s, borderType=cv2.BORDER_REFLECT101))
+    return [a - b for a, b in zip(levels[:-1], levels[1:])]
+
+
+_WHITE: Optional[np.ndarray] = None
+
+
+def white_noise_bands() -> np.ndarray:
+    """Energy per band of unit-variance white noise."""
+    global _WHITE
+    if _WHITE is None:
+        n = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
+        _WHITE = np.array([float((b[16:-16, 16:-16] ** 2).mean()) for b in bands(n)])
+    return _WHITE
+
+
+@dataclass
+class Decision:
+    """How much of the restoration the photo gets (0 = the input, 1 = all) and why."""
+
+    strength: float
+    reason: str = ""
+    checks: Dict = field(default_factory=dict)
+
+    def warning(self) -> Optional[str]:
+        if self.strength >= 1.0:
+            return None
+        if self.strength <= 0.0 and not self.reason.startswith("backed off"):
+            return f"do-no-harm: {self.reason}"
+        return f"do-no-harm: backed off to strength {self.strength:.2f}: {self.reason}"
+
+
+def _energies(bs: Sequence[np.ndarray], d: Sequence[np.ndarray], alphas: Sequence[float],
+              m: Optional[np.ndarray]) -> np.ndarray:
+    """(alphas x bands) mean energy of the bands of input + α·change, inside mask ``m``."""
+    out = np.zeros((len(alphas), len(bs)))
+    for j, (x, dd) in enumerate(zip(bs, d)):
+        if m is not None:
+            x, dd = x[m], dd[m]
+        xx, xd, ddd = float((x * x).mean()), float((x * dd).mean()), float((dd * dd).mean())
+        for i, a in enumerate(alphas):
+            out[i, j] = xx + 2 * a * xd + a * a * ddd
+    return np.maximum(out, 1e-6)
+
+
+def texture_check(inp: np.ndarray, out: np.ndarray, noise_luma: float) -> Tuple[float, Dict]:
+    """The blend strength the photo's own noise justifies where the restorer *removed* detail.
+
+    With the input X = C + N (noise energy n in the detail bands, from the photo's statistics,
+    not from the estimate that drove the restorer) and the change D = R − X, the blend X + αD
+    has error N + αD; if D removes the noise (⟨N, D⟩ ≈ −n), its energy is smallest at
+    α* = n / |D|²: 1 when the restorer removed just the noise, 0 on a clean photo whose texture
+    it removed. Where the restorer added detail (deblurring: ⟨X, D⟩ ≥ 0) it says nothing."""
+    yx, yo = luma(inp).astype(np.float32), luma(out).astype(np.float32)
+    b = 8
+    x = (yx - cv2.GaussianBlur(yx, (0, 0), BAND_SIGMAS[2]))[b:-b, b:-b]
+    d = (yo - cv2.GaussianBlur(yo, (0, 0), BAND_SIGMAS[2]))[b:-b, b:-b] - x
+    n = float(white_noise_bands()[:3].sum()) * noise_luma ** 2
+    dd, xd = float((d * d).mean()), float((x * d).mean())
+    kept = float((x + d).var() / max(x.var() - n, 0.05 * x.var(), 1e-6))
+    info = {"noise_energy": round(n, 3), "change_energy": round(dd, 3), "texture_kept": round(kept, 3)}
+    if xd >= 0 or dd <= 1e-6:  # detail added, or nothing changed
+        return 1.0, {**info, "alpha": 1.0}
+    alpha = float(np.clip(TEXTURE_SLACK * n / dd, 0.0, 1.0))
+    alpha = 1.0 if alpha >= 0.9 else round(alpha, 2)
+    return alpha, {**info, "alpha": alpha}
+
+
+def face_check(inp: np.ndarray, out: np.ndarray, faces: Sequence, noise_luma: float,
+               grid: Sequence[float] = STRENGTH_GRID, tol: float = 0.02) -> Tuple[float, Dict]:
+    """Largest α whose faces hold no more detail energy beyond the reference-restored faces (the
+    Ref-FR oracle: what a sharp, clean face of this person holds per band) than the input did.
+
+    Energy is noise-corrected (the blend keeps (1 − α)² of the input's noise). Only an *excess*
+    over the oracle counts (sharpening, ringing, artefacts): a face poorer in detail than its
+    references may be a noisy face well denoised, which :func:`texture_check` judges by the
+    noise instead. ``faces``: FaceResult-like (``restored_crop``, ``affine``), input scale."""
+    from .faces.align import crop_to_region, inner_face_mask
+    from .pipeline import analysis_region
+    w_band = np.array([1.0, 1.0, 0.8, 0.5])
+    noise = white_noise_bands() * noise_luma ** 2
+    total = np.zeros(len(grid))
+    used, per_face = 0, []
+    yx_all, yo_all = luma(inp).astype(np.float32), luma(out).astype(np.float32)
+    for f in faces:
+        crop, aff = getattr(f, "restored_crop", None), getattr(f, "affine", None)
+        if crop is None or aff is None:
+            continue
+        size = crop.shape[0]
+        x0, y0, x1, y1 = analysis_region(aff, size, inp.shape)
+        ref, cover = crop_to_region(crop, aff, (x0, y0, x1, y1))
+        mask, _ = crop_to_region(inner_face_mask(size), aff, (x0, y0, x1, y1))
+        m = (mask > 0.5) & (cover > 0.999)
+        if m.sum() < 200:
+            continue
+        bx = bands(yx_all[y0:y1, x0:x1])
+        d = [o - x for o, x in zip(bands(yo_all[y0:y1, x0:x1]), bx)]
+        e = _energies(bx, d, grid, m)
+        e_clean = np.maximum(e - ((1 - np.asarray(grid)) ** 2)[:, None] * noise[None, :], 0.05 * e)
+        e_ref = np.maximum(np.array([float((b[m] ** 2).mean()) for b in bands(luma(ref).astype(np.float32))]), 1e-6)
+        excess = np.maximum(np.log(e_clean) - np.log(e_ref)[None, :], 0.0)
+        over = (excess ** 2 * w_band[None, :]).sum(1)
+        total += float(np.sqrt(m.sum())) * over
+        used += 1
+        per_face.append({"excess_restored": round(float(over[0]), 3), "excess_input": round(float(over[-1]), 3)})
+    if not used:
+        return 1.0, {"faces": 0}
+    total /= max(total.max(), 1e-9) if total.max() > 0 else 1.0
+    alpha = 1.0
+    if total[0] > total[-1] + tol:  # the restored faces are further from the oracle than the input
+        best = float(total.min())
+        alpha = float(max(a for a, t in zip(grid, total) if t <= best + tol))
+    return alpha, {"faces": used, "per_face": per_face, "alpha": alpha}
+
+
+def choose_strength(inp: np.ndarray, out: np.ndarray, est: DegradationEstimate, faces: Sequence = (),
+                    flat: Optional[FlatNoise] = None) -> Decision:
+    """The do-no-harm decision for one restored photo (``out`` at the input's size)."""
+    from .restore import effective_noise
+    bound = noise_bound(flat)
+    sigma = est.noise_sigma if bound is None else min(est.noise_sigma, bound)
+    noise_luma = effective_noise(replace(est, noise_sigma=sigma)) * LUMA_NOISE
+    a_face, face_d = face_check(inp, out, faces, noise_luma) if faces else (1.0, {"faces": 0})
+    a_tex, tex_d = texture_check(inp, out, noise_luma)
+    alpha = min(a_face, a_tex)
+    reasons = []
+    if a_face < 1.0:
+        reasons.append("the restored face was further from the reference-restored face than the input")
+    if a_tex < 1.0:
+        reasons.append("the restorer removed more fine detail than the photo's noise accounts for "
+                       f"(detail energy kept {tex_d['texture_kept']:.2f})")
+    reason = ("backed off: " + "; ".join(reasons)) if reasons else ""
+    return Decision(alpha, reason, {"face": face_d, "texture": tex_d, "noise_luma": round(noise_luma, 3)})
+
+
+def blend(inp_up: np.ndarray, out: np.ndarray, alpha: float) -> np.ndarray:
+    if alpha >= 1.0:
+        return out
+    if alpha <= 0.0:
+        return inp_up.copy()
+    f = inp_up.astype(np.float32) + np.float32(alpha) * (out.astype(np.float32) - inp_up.astype(np.float32))
+    return np.clip(np.rint(f), 0, 255).astype(np.uint8)
+
+
+def resize_to(img: np.ndarray, shape) -> np.ndarray:
+    if img.shape[:2] == tuple(shape[:2]):
+        return img
+    interp = cv2.INTER_CUBIC if shape[0] > img.shape[0] else cv2.INTER_AREA
+    return cv2.resize(img, (shape[1], shape[0]), interpolation=interp)
+
+
+# --------------------------------------------------------------------------------------------
+# Until the pipeline integrates these steps: a pipeline and a restorer wrapper that run them.
+
+
+class SafeRestorer:
+    """Wraps a scene restorer: leaves near-clean photos alone and backs off harmful restorations."""
+
+    uses_faces = True
+
+    def __init__(self, inner, owner: "SafePipeline") -> None:
+        self.inner = inner
+        self.owner = owner
+        self.name = inner.name
+
+    def __getattr__(self, item):
+        return getattr(self.inner, item)
+
+    def restore(self, rgb, estimate, upscale=1, progress=None, cancel=None, faces=None):
+        up = max(1, int(upscale))
+        out_shape = (rgb.shape[0] * up, rgb.shape[1] * up)
+        inp_up = resize_to(rgb, out_shape)
+        why = near_clean_reason(estimate)
+        if why is not None:
+            self.owner._decision = Decision(0.0, why)
+            return inp_up.copy()
+        kw = {"faces": faces} if getattr(self.inner, "uses_faces", False) else {}
+        out = self.inner.restore(rgb, estimate, upscale=up, progress=progress, cancel=cancel, **kw)
+        small = resize_to(out, rgb.shape) if up > 1 else out
+        d = choose_strength(rgb, small, estimate, faces or (), self.owner._flat)
+        self.owner._decision = d
+        return blend(inp_up, out, d.strength)
+
+
+class SafePipeline:
+    """Face2ScenePipeline with the calibrated estimate and the do-no-harm step (see the module).
+
+    Defined lazily (the pipeline imports this module once it integrates these steps)."""
+
+    def __new__(cls, config=None):
+        from .pipeline import Face2ScenePipeline
+        return _make_safe_pipeline_class(Face2ScenePipeline)(config)
+
+
+def _make_safe_pipeline_class(base):
+    from .fadex import blind_estimate, estimate_from_face, fuse_estimates
+    from .jpeg import estimate_jpeg_quality
+    from .noise_stats import flat_noise
+    from .faces.align import crop_to_region, inner_face_mask
+
+    class _Safe(base):
+        _decision: Optional[Decision] = None
+        _flat: Optional[FlatNoise] = None
+
+        @property
+        def restorer(self):
+            r = base.restorer.fget(self)
+            if not isinstance(r, SafeRestorer):
+                self._restorer = r = SafeRestorer(r, self)
+            return r
+
+        def restore(self, rgb, people=None, *a, **kw):
+            self._decision, self._flat = None, None
+            res = base.restore(self, rgb, people, *a, **kw)
+            d = self._decision
+            if d is not None:
+                w = d.warning()
+                if w:
+                    res.warnings.append(w)
+                res.degradation.details["do_no_harm"] = {"strength": d.strength, "reason": d.reason,
+                                                         "checks": d.checks}
+            return res
+
+        def _paste_face(self, out, r, aligned, estimate, up, occupied, index):
+            d = self._decision
+            s = 1.0 if d is None else d.strength
+            if s <= 0.0:
+                return
+            keep = self.config.face_detail
+            self.config.face_detail = keep * s
+            try:
+                base._paste_face(self, out, r, aligned, estimate, up, occupied, index)
+            finally:
+                self.config.face_detail = keep
+
+        def _estimate(self, rgb, jobs, gains, st, warnings):
+            cfg = self.config
+            if cfg.estimate is not None:
+                st(1.0, "given")
+                return cfg.estimate
+            jpeg = estimate_jpeg_quality(rgb)
+            flat = flat_noise(rgb, jpeg[0], tuple(jpeg[2].get("offset", (0, 0))), seed=cfg.seed)
+            self._flat = flat
+            bound = noise_bound(flat)
+            st(0.1, "compression and noise")
+            blind = blind_estimate(rgb, jpeg, seed=cfg.seed, known_noise=None if bound is None else flat.sigma)
+            st(0.5, "whole photo")
+            if cfg.estimate_mode == "blind" or not jobs:
+                return calibrate_estimate(blind, flat)
+            ests, weights = [], []
+            for r in jobs:
+                size = r.restored_crop.shape[0]
+                from .pipeline import analysis_region
+                region = analysis_region(r.affine, size, rgb.shape)
+                x0, y0, x1, y1 = region
+                restored, cover = crop_to_region(r.restored_crop, r.affine, region)
+                trusted = inner_face_mask(size) * (gains[r.index] > 0.5)
+                mask, _ = crop_to_region(trusted.astype(np.float32), r.affine, region)
+                try:
+                    e = estimate_from_face(rgb[y0:y1, x0:x1], restored, mask * (cover > 0.999), jpeg[0], seed=cfg.seed)
+                except ValueError as err:
+                    warnings.append(f"face {r.index + 1}: no degradation estimate from it ({err})")
+                    continue
+                r.estimate = e
+                ests.append(e)
+                weights.append(float(np.sqrt(mask.sum())))
+            st(0.95, "faces")
+            if not ests:
+                warnings.append("no face was large enough for a degradation estimate; used the blind estimate")
+                return calibrate_estimate(blind, flat)
+            from .pipeline import FACE_BLUR_WEIGHT
+            face = fuse_estimates(ests, weights)
+            wf = FACE_BLUR_WEIGHT * min(1.0, face.confidence + 0.25)
+            face_blur = face.blur_sigma
+            face.blur_sigma = float(wf * face_blur + (1 - wf) * blind.blur_sigma)
+            face.details.update({"face_blur": face_blur, "face_blur_weight": wf, "blind": blind.to_json()})
+            return calibrate_estimate(face, flat, face_blur=face_blur, blind_blur=blind.blur_sigma)
+
+    _Safe.__name__ = "SafePipeline"
+    return _Safe
