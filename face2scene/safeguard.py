@@ -45,6 +45,7 @@ CLEAN_JPEG = 88.0
 CLEAN_SCALE = 0.95
 
 STRENGTH_GRID = (1.0, 0.85, 0.7, 0.5, 0.3, 0.15, 0.0)
+GAIN_SLACK = 1.3  # detail energy added may exceed the blur's inverse by this factor
 TEXTURE_SLACK = 1.25  # α* = n/|D|² runs low where a denoiser leaves part of the noise (synthetic check)
 LUMA_NOISE = 0.668  # luminance std of unit colour noise (BT.601 weights)
 
@@ -162,14 +163,16 @@ def _energies(bs: Sequence[np.ndarray], d: Sequence[np.ndarray], alphas: Sequenc
     return np.maximum(out, 1e-6)
 
 
-def texture_check(inp: np.ndarray, out: np.ndarray, noise_luma: float) -> Tuple[float, Dict]:
+def texture_check(inp: np.ndarray, out: np.ndarray, noise_luma: float, blur_sigma: float = 0.0) -> Tuple[float, Dict]:
     """The blend strength the photo's own noise justifies where the restorer *removed* detail.
 
     With the input X = C + N (noise energy n in the detail bands, from the photo's statistics,
     not from the estimate that drove the restorer) and the change D = R − X, the blend X + αD
     has error N + αD; if D removes the noise (⟨N, D⟩ ≈ −n), its energy is smallest at
     α* = n / |D|²: 1 when the restorer removed just the noise, 0 on a clean photo whose texture
-    it removed. Where the restorer added detail (deblurring: ⟨X, D⟩ ≥ 0) it says nothing."""
+    it removed. Where the restorer added detail (⟨X, D⟩ ≥ 0), the gain may not exceed what
+    undoing the estimated blur could give (the energy ratio of the input to the input blurred
+    once more by ``blur_sigma``, with slack): sharpening a sharp photo is not restoration."""
     yx, yo = luma(inp).astype(np.float32), luma(out).astype(np.float32)
     b = 8
     x = (yx - cv2.GaussianBlur(yx, (0, 0), BAND_SIGMAS[2]))[b:-b, b:-b]
@@ -178,8 +181,21 @@ def texture_check(inp: np.ndarray, out: np.ndarray, noise_luma: float) -> Tuple[
     dd, xd = float((d * d).mean()), float((x * d).mean())
     kept = float((x + d).var() / max(x.var() - n, 0.05 * x.var(), 1e-6))
     info = {"noise_energy": round(n, 3), "change_energy": round(dd, 3), "texture_kept": round(kept, 3)}
-    if xd >= 0 or dd <= 1e-6:  # detail added, or nothing changed
+    if dd <= 1e-6:
         return 1.0, {**info, "alpha": 1.0}
+    if xd >= 0:  # detail added: at most what undoing the estimated blur gives
+        xx = float((x * x).mean())
+        if blur_sigma > 0.05:
+            xb = cv2.GaussianBlur(yx, (0, 0), blur_sigma)
+            xb = (xb - cv2.GaussianBlur(xb, (0, 0), BAND_SIGMAS[2]))[b:-b, b:-b]
+            allowed = xx / max(float((xb * xb).mean()), 1e-6)
+        else:
+            allowed = 1.0
+        allowed = GAIN_SLACK * allowed
+        gains = {a: (xx + 2 * a * xd + a * a * dd) / max(xx, 1e-6) for a in STRENGTH_GRID}
+        ok = [a for a, g in gains.items() if g <= allowed]
+        alpha = max(ok) if ok else 0.0
+        return alpha, {**info, "alpha": alpha, "energy_gain": round(gains[1.0], 3), "allowed_gain": round(allowed, 3)}
     alpha = float(np.clip(TEXTURE_SLACK * n / dd, 0.0, 1.0))
     alpha = 1.0 if alpha >= 0.9 else round(alpha, 2)
     return alpha, {**info, "alpha": alpha}
@@ -240,12 +256,15 @@ def choose_strength(inp: np.ndarray, out: np.ndarray, est: DegradationEstimate, 
     sigma = est.noise_sigma if bound is None else min(est.noise_sigma, bound)
     noise_luma = effective_noise(replace(est, noise_sigma=sigma)) * LUMA_NOISE
     a_face, face_d = face_check(inp, out, faces, noise_luma) if faces else (1.0, {"faces": 0})
-    a_tex, tex_d = texture_check(inp, out, noise_luma)
+    a_tex, tex_d = texture_check(inp, out, noise_luma, est.blur_sigma)
     alpha = min(a_face, a_tex)
     reasons = []
     if a_face < 1.0:
         reasons.append("the restored face was further from the reference-restored face than the input")
-    if a_tex < 1.0:
+    if a_tex < 1.0 and "energy_gain" in tex_d:
+        reasons.append(f"the restorer added {tex_d['energy_gain']:.1f}x the fine detail energy, more than undoing "
+                       f"a {est.blur_sigma:.2f} px blur could ({tex_d['allowed_gain']:.1f}x)")
+    elif a_tex < 1.0:
         reasons.append("the restorer removed more fine detail than the photo's noise accounts for "
                        f"(detail energy kept {tex_d['texture_kept']:.2f})")
     reason = ("backed off: " + "; ".join(reasons)) if reasons else ""

@@ -34,6 +34,9 @@ DEV_SCENES = ("sunhays80_monastery_outdoor_sun_bipqeqxnyqywgnqw.jpg", "sunhays80
               "cbsd68_101087.png", "sunhays80_forest_path_sun_amolizervsrahvyf.jpg")
 
 
+PSNR_CAP = 60.0
+
+
 def lap_energy(rgb: np.ndarray) -> float:
     from face2scene.jpeg import luma
     lap = cv2.Laplacian(luma(rgb), cv2.CV_64F)
@@ -96,7 +99,13 @@ def run(args) -> dict:
                          "scale": e.scale, "source": e.source, "conf": e.confidence},
                  "restorer": res.backends.get("restorer"), "seconds": secs,
                  "warnings": [w for w in res.warnings if "do-no-harm" in w or "estimate" in w][:3]}
-            r["gain"] = r["psnr_out"] - r["psnr_in"] if np.isfinite(r["psnr_in"]) else r["psnr_out"] - 60.0
+            # capped at 60 dB (as bench learned does): an unchanged clean photo gains 0, not inf
+            r["gain"] = min(r["psnr_out"], PSNR_CAP) - min(r["psnr_in"], PSNR_CAP)
+            cal = e.details.get("calibration", {})
+            r["est"].update({"raw_noise": cal.get("raw_noise"), "raw_blur": cal.get("raw_blur"),
+                             "flat_noise": cal.get("flat_noise"), "face_blur": e.details.get("face_blur"),
+                             "blind_blur": (e.details.get("blind") or {}).get("blur_sigma"),
+                             "strength": (e.details.get("do_no_harm") or {}).get("strength")})
             recs.append(r)
             tr = params["summary"]
             print(f"{preset:10s} {name[:44]:44s} gain {r['gain']:+6.2f} dB  est n {e.noise_sigma:5.1f} "

@@ -71,9 +71,13 @@ def test_texture_check_backs_off_a_restorer_that_wipes_texture():
     mse = {a: np.mean((y(noisy + a * (den.astype(np.float64) - noisy)) - y(clean)) ** 2) for a in np.linspace(0, 1, 21)}
     best = min(mse, key=mse.get)
     assert alpha >= 0.5 and abs(alpha - best) <= 0.3
-    # a restorer that only adds detail (deblurring) is not judged by the noise
-    sharp = cv2.addWeighted(clean, 1.8, cv2.GaussianBlur(clean, (0, 0), 1.0), -0.8, 0)
-    assert S.texture_check(clean, sharp, noise_luma=0.5)[0] == 1.0
+    # a restorer that adds detail: as much as undoing the estimated blur gives, not more
+    blurred = cv2.GaussianBlur(clean, (0, 0), 1.2)
+    sharp = cv2.addWeighted(blurred, 1.8, cv2.GaussianBlur(blurred, (0, 0), 1.0), -0.8, 0)
+    assert S.texture_check(blurred, sharp, noise_luma=0.5, blur_sigma=1.2)[0] == 1.0
+    alpha, d = S.texture_check(clean, cv2.addWeighted(clean, 2.5, cv2.GaussianBlur(clean, (0, 0), 1.0), -1.5, 0),
+                               noise_luma=0.5, blur_sigma=0.0)
+    assert alpha < 0.5 and d["energy_gain"] > d["allowed_gain"]
 
 
 def test_decision_reports_its_reason():
