@@ -39,13 +39,15 @@ FLAT_MARGIN = (1.15, 0.5)  # noise bound = a * flat σ + b (the flat reading's o
 MIN_FLAT_BLOCKS = 50
 
 # -- below this the photo is left as it is
-CLEAN_NOISE = 2.5
-CLEAN_BLUR = 0.5
+CLEAN_NOISE = 4.0  # mild starts at 5; the flat-block reading is within ~1 of the truth
+CLEAN_BLUR = 0.6
 CLEAN_JPEG = 88.0
 CLEAN_SCALE = 0.95
 
 STRENGTH_GRID = (1.0, 0.85, 0.7, 0.5, 0.3, 0.15, 0.0)
 GAIN_SLACK = 1.3  # detail energy added may exceed the blur's inverse by this factor
+TEXTURE_KEPT_OK = 0.8  # (restored detail energy) / (input's − noise) above this: nothing wiped
+FACE_CHECK_MAX_NOISE = 5.0  # above, the noise correction of the face energies is too uncertain
 TEXTURE_SLACK = 1.25  # α* = n/|D|² runs low where a denoiser leaves part of the noise (synthetic check)
 LUMA_NOISE = 0.668  # luminance std of unit colour noise (BT.601 weights)
 
@@ -196,6 +198,8 @@ def texture_check(inp: np.ndarray, out: np.ndarray, noise_luma: float, blur_sigm
         ok = [a for a, g in gains.items() if g <= allowed]
         alpha = max(ok) if ok else 0.0
         return alpha, {**info, "alpha": alpha, "energy_gain": round(gains[1.0], 3), "allowed_gain": round(allowed, 3)}
+    if kept >= TEXTURE_KEPT_OK:  # the detail left is what the noise model says is signal
+        return 1.0, {**info, "alpha": 1.0}
     alpha = float(np.clip(TEXTURE_SLACK * n / dd, 0.0, 1.0))
     alpha = 1.0 if alpha >= 0.9 else round(alpha, 2)
     return alpha, {**info, "alpha": alpha}
@@ -255,7 +259,10 @@ def choose_strength(inp: np.ndarray, out: np.ndarray, est: DegradationEstimate, 
     bound = noise_bound(flat)
     sigma = est.noise_sigma if bound is None else min(est.noise_sigma, bound)
     noise_luma = effective_noise(replace(est, noise_sigma=sigma)) * LUMA_NOISE
-    a_face, face_d = face_check(inp, out, faces, noise_luma) if faces else (1.0, {"faces": 0})
+    if faces and sigma <= FACE_CHECK_MAX_NOISE:
+        a_face, face_d = face_check(inp, out, faces, noise_luma)
+    else:
+        a_face, face_d = 1.0, {"faces": 0, "skipped": "noisy photo" if faces else "no faces"}
     a_tex, tex_d = texture_check(inp, out, noise_luma, est.blur_sigma)
     alpha = min(a_face, a_tex)
     reasons = []
