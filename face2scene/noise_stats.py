@@ -23,7 +23,7 @@ from typing import Dict, Optional, Tuple
 import cv2
 import numpy as np
 
-from .jpeg import luma
+from .estimate.jpeg import luma
 
 _N = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 BLOCK = 16

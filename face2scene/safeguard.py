@@ -27,8 +27,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from .fadex import BAND_SIGMAS
-from .jpeg import luma
+from .estimate.analytic import BAND_SIGMAS
+from .estimate.jpeg import luma
 from .noise_stats import FlatNoise
 from .types import DegradationEstimate
 
@@ -214,8 +214,7 @@ def face_check(inp: np.ndarray, out: np.ndarray, faces: Sequence, noise_luma: fl
     over the oracle counts (sharpening, ringing, artefacts): a face poorer in detail than its
     references may be a noisy face well denoised, which :func:`texture_check` judges by the
     noise instead. ``faces``: FaceResult-like (``restored_crop``, ``affine``), input scale."""
-    from .faces.align import crop_to_region, inner_face_mask
-    from .pipeline import analysis_region
+    from .faces.align import analysis_region, crop_to_region, inner_face_mask
     w_band = np.array([1.0, 1.0, 0.8, 0.5])
     noise = white_noise_bands() * noise_luma ** 2
     total = np.zeros(len(grid))
@@ -255,7 +254,7 @@ def face_check(inp: np.ndarray, out: np.ndarray, faces: Sequence, noise_luma: fl
 def choose_strength(inp: np.ndarray, out: np.ndarray, est: DegradationEstimate, faces: Sequence = (),
                     flat: Optional[FlatNoise] = None) -> Decision:
     """The do-no-harm decision for one restored photo (``out`` at the input's size)."""
-    from .restore import effective_noise
+    from .restorers.classical import effective_noise
     bound = noise_bound(flat)
     sigma = est.noise_sigma if bound is None else min(est.noise_sigma, bound)
     noise_luma = effective_noise(replace(est, noise_sigma=sigma)) * LUMA_NOISE
@@ -292,134 +291,3 @@ def resize_to(img: np.ndarray, shape) -> np.ndarray:
         return img
     interp = cv2.INTER_CUBIC if shape[0] > img.shape[0] else cv2.INTER_AREA
     return cv2.resize(img, (shape[1], shape[0]), interpolation=interp)
-
-
-# --------------------------------------------------------------------------------------------
-# Until the pipeline integrates these steps: a pipeline and a restorer wrapper that run them.
-
-
-class SafeRestorer:
-    """Wraps a scene restorer: leaves near-clean photos alone and backs off harmful restorations."""
-
-    uses_faces = True
-
-    def __init__(self, inner, owner: "SafePipeline") -> None:
-        self.inner = inner
-        self.owner = owner
-        self.name = inner.name
-
-    def __getattr__(self, item):
-        return getattr(self.inner, item)
-
-    def restore(self, rgb, estimate, upscale=1, progress=None, cancel=None, faces=None):
-        up = max(1, int(upscale))
-        out_shape = (rgb.shape[0] * up, rgb.shape[1] * up)
-        inp_up = resize_to(rgb, out_shape)
-        why = near_clean_reason(estimate)
-        if why is not None:
-            self.owner._decision = Decision(0.0, why)
-            return inp_up.copy()
-        kw = {"faces": faces} if getattr(self.inner, "uses_faces", False) else {}
-        out = self.inner.restore(rgb, estimate, upscale=up, progress=progress, cancel=cancel, **kw)
-        small = resize_to(out, rgb.shape) if up > 1 else out
-        d = choose_strength(rgb, small, estimate, faces or (), self.owner._flat)
-        self.owner._decision = d
-        return blend(inp_up, out, d.strength)
-
-
-class SafePipeline:
-    """Face2ScenePipeline with the calibrated estimate and the do-no-harm step (see the module).
-
-    Defined lazily (the pipeline imports this module once it integrates these steps)."""
-
-    def __new__(cls, config=None):
-        from .pipeline import Face2ScenePipeline
-        return _make_safe_pipeline_class(Face2ScenePipeline)(config)
-
-
-def _make_safe_pipeline_class(base):
-    from .fadex import blind_estimate, estimate_from_face, fuse_estimates
-    from .jpeg import estimate_jpeg_quality
-    from .noise_stats import flat_noise
-    from .faces.align import crop_to_region, inner_face_mask
-
-    class _Safe(base):
-        _decision: Optional[Decision] = None
-        _flat: Optional[FlatNoise] = None
-
-        @property
-        def restorer(self):
-            r = base.restorer.fget(self)
-            if not isinstance(r, SafeRestorer):
-                self._restorer = r = SafeRestorer(r, self)
-            return r
-
-        def restore(self, rgb, people=None, *a, **kw):
-            self._decision, self._flat = None, None
-            res = base.restore(self, rgb, people, *a, **kw)
-            d = self._decision
-            if d is not None:
-                w = d.warning()
-                if w:
-                    res.warnings.append(w)
-                res.degradation.details["do_no_harm"] = {"strength": d.strength, "reason": d.reason,
-                                                         "checks": d.checks}
-            return res
-
-        def _paste_face(self, out, r, aligned, estimate, up, occupied, index):
-            d = self._decision
-            s = 1.0 if d is None else d.strength
-            if s <= 0.0:
-                return
-            keep = self.config.face_detail
-            self.config.face_detail = keep * s
-            try:
-                base._paste_face(self, out, r, aligned, estimate, up, occupied, index)
-            finally:
-                self.config.face_detail = keep
-
-        def _estimate(self, rgb, jobs, gains, st, warnings):
-            cfg = self.config
-            if cfg.estimate is not None:
-                st(1.0, "given")
-                return cfg.estimate
-            jpeg = estimate_jpeg_quality(rgb)
-            flat = flat_noise(rgb, jpeg[0], tuple(jpeg[2].get("offset", (0, 0))), seed=cfg.seed)
-            self._flat = flat
-            bound = noise_bound(flat)
-            st(0.1, "compression and noise")
-            blind = blind_estimate(rgb, jpeg, seed=cfg.seed, known_noise=None if bound is None else flat.sigma)
-            st(0.5, "whole photo")
-            if cfg.estimate_mode == "blind" or not jobs:
-                return calibrate_estimate(blind, flat)
-            ests, weights = [], []
-            for r in jobs:
-                size = r.restored_crop.shape[0]
-                from .pipeline import analysis_region
-                region = analysis_region(r.affine, size, rgb.shape)
-                x0, y0, x1, y1 = region
-                restored, cover = crop_to_region(r.restored_crop, r.affine, region)
-                trusted = inner_face_mask(size) * (gains[r.index] > 0.5)
-                mask, _ = crop_to_region(trusted.astype(np.float32), r.affine, region)
-                try:
-                    e = estimate_from_face(rgb[y0:y1, x0:x1], restored, mask * (cover > 0.999), jpeg[0], seed=cfg.seed)
-                except ValueError as err:
-                    warnings.append(f"face {r.index + 1}: no degradation estimate from it ({err})")
-                    continue
-                r.estimate = e
-                ests.append(e)
-                weights.append(float(np.sqrt(mask.sum())))
-            st(0.95, "faces")
-            if not ests:
-                warnings.append("no face was large enough for a degradation estimate; used the blind estimate")
-                return calibrate_estimate(blind, flat)
-            from .pipeline import FACE_BLUR_WEIGHT
-            face = fuse_estimates(ests, weights)
-            wf = FACE_BLUR_WEIGHT * min(1.0, face.confidence + 0.25)
-            face_blur = face.blur_sigma
-            face.blur_sigma = float(wf * face_blur + (1 - wf) * blind.blur_sigma)
-            face.details.update({"face_blur": face_blur, "face_blur_weight": wf, "blind": blind.to_json()})
-            return calibrate_estimate(face, flat, face_blur=face_blur, blind_blur=blind.blur_sigma)
-
-    _Safe.__name__ = "SafePipeline"
-    return _Safe

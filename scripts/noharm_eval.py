@@ -10,8 +10,8 @@ downscaled by 2 with bicubic.
     PYTHONPATH=. python scripts/noharm_eval.py --split dev --presets clean,near-clean,mild
     PYTHONPATH=. python scripts/noharm_eval.py --split val --mode new --json out.json
 
-``--mode new`` runs the calibrated estimate and the do-no-harm step (face2scene.safeguard)
-until they are part of the pipeline itself.
+``--mode baseline`` runs the pipeline with ``do_no_harm=False`` (as before issue 9); ``--mode new``
+(default) with the calibrated estimate and the do-no-harm step (face2scene.safeguard).
 """
 from __future__ import annotations
 
@@ -70,11 +70,9 @@ def load(path: Path, max_side: int) -> np.ndarray:
 
 def make_pipeline(mode: str, restorer: str, upscale: int = 1):
     from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
-    cfg = PipelineConfig(device="cpu", restorer=restorer, upscale=upscale)
-    if mode == "new":
-        from face2scene.safeguard import SafePipeline
-        return SafePipeline(cfg)
-    return Face2ScenePipeline(cfg)
+    # baseline: the pipeline as it was before issue 9 (no flat-block noise, no calibration, no back-off)
+    return Face2ScenePipeline(PipelineConfig(device="cpu", restorer=restorer, upscale=upscale,
+                                             do_no_harm=(mode == "new")))
 
 
 def run(args) -> dict:
@@ -174,7 +172,7 @@ def main(argv=None) -> int:
     ap.add_argument("--max-side", type=int, default=768)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--restorer", default="auto")
-    ap.add_argument("--mode", choices=["baseline", "new"], default="baseline")
+    ap.add_argument("--mode", choices=["baseline", "new"], default="new")
     ap.add_argument("--upscale-check", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)

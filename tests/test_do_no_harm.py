@@ -1,7 +1,7 @@
 """Issue 9, end to end: clean photos come back unchanged, degraded ones still get restored.
 
-Until the pipeline runs the do-no-harm steps itself these use ``safeguard.SafePipeline``; on
-today's ``Face2ScenePipeline`` the clean checks fail (clean photos came back 8-30 dB worse)."""
+Before the do-no-harm step (``PipelineConfig(do_no_harm=False)``) the clean checks fail: clean
+photos came back 8-30 dB worse."""
 from __future__ import annotations
 
 import cv2
@@ -10,8 +10,7 @@ import pytest
 
 from face2scene.degrade import apply_params, degrade, simple_params
 from face2scene.metrics import psnr
-from face2scene.pipeline import PipelineConfig
-from face2scene.safeguard import SafePipeline
+from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
 from face2scene.samples import load_sample
 
 CAP = 60.0
@@ -28,7 +27,7 @@ def sample():
 
 @pytest.fixture(scope="module")
 def pipe():
-    return SafePipeline(PipelineConfig(device="cpu", restorer="classical"))
+    return Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical"))
 
 
 def test_clean_synthetic_photo_comes_back_unchanged(pipe, sample):
@@ -46,6 +45,15 @@ def test_clean_scene_without_faces_comes_back_unchanged(pipe, sample):
     assert _gain(scene, scene, res.image) >= -0.1
 
 
+def test_clean_photo_upscaled_is_at_least_bicubic(pipe, sample):
+    up = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", upscale=2))
+    small = cv2.resize(sample, (256, 256), interpolation=cv2.INTER_AREA)
+    res = up.restore(small)
+    bicubic = cv2.resize(small, (512, 512), interpolation=cv2.INTER_CUBIC)
+    assert res.image.shape == sample.shape
+    assert psnr(sample, res.image) >= psnr(sample, bicubic) - 0.01
+
+
 def test_degraded_photo_is_still_restored(pipe, sample):
     img, _ = degrade(sample, "mild", seed=5)  # noise 17, blur 1.7 px, JPEG 68
     ref = np.ascontiguousarray(sample[:, ::-1])
@@ -61,5 +69,5 @@ def test_clean_real_photo_comes_back_within_a_tenth_of_a_db(identities):
     clean = load_image(files[0]).rgb
     f = 640 / max(clean.shape[:2])
     clean = cv2.resize(clean, (round(clean.shape[1] * f), round(clean.shape[0] * f)), interpolation=cv2.INTER_AREA)
-    res = SafePipeline(PipelineConfig(device="cpu", restorer="classical")).restore(clean, {"george": files[1:]})
+    res = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical")).restore(clean, {"george": files[1:]})
     assert _gain(clean, clean, res.image) >= -0.1

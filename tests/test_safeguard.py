@@ -85,32 +85,3 @@ def test_decision_reports_its_reason():
     assert d.warning().startswith("do-no-harm: backed off to strength 0.30")
     assert S.Decision(1.0).warning() is None
     assert "left unchanged" in S.Decision(0.0, "the photo reads as clean (...): left unchanged").warning()
-
-
-class _Sharpener:
-    """A restorer that always sharpens hard (what issue 9 saw on clean portraits)."""
-    name = "sharpener"
-    uses_faces = False
-
-    def restore(self, rgb, est, upscale=1, progress=None, cancel=None):
-        f = rgb.astype(np.float32)
-        out = f + 3.0 * (f - cv2.GaussianBlur(f, (0, 0), 1.0))
-        out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
-        return cv2.resize(out, (rgb.shape[1] * upscale, rgb.shape[0] * upscale), interpolation=cv2.INTER_CUBIC)
-
-
-class _Owner:
-    _decision = None
-    _flat = None
-
-
-def test_safe_restorer_leaves_a_clean_estimate_alone():
-    clean = _scene()
-    owner = _Owner()
-    r = S.SafeRestorer(_Sharpener(), owner)
-    est = DegradationEstimate(0.4, 0.1, None, 1.0, "blind", 0.3)
-    assert np.array_equal(r.restore(clean, est), clean)
-    assert owner._decision.strength == 0.0 and "left unchanged" in owner._decision.warning()
-    up = r.restore(clean, est, upscale=2)
-    assert up.shape == (512, 640, 3)
-    assert np.array_equal(up, cv2.resize(clean, (640, 512), interpolation=cv2.INTER_CUBIC))
