@@ -38,7 +38,7 @@ PSNR_CAP = 60.0
 
 
 def lap_energy(rgb: np.ndarray) -> float:
-    from face2scene.jpeg import luma
+    from face2scene.estimate.jpeg import luma
     lap = cv2.Laplacian(luma(rgb), cv2.CV_64F)
     return float((lap[4:-4, 4:-4] ** 2).mean())
 
@@ -95,7 +95,7 @@ def run(args) -> dict:
                  "tex_in": lap_energy(deg) / max(lap_energy(clean), 1e-9),
                  "est": {"noise": e.noise_sigma, "blur": e.blur_sigma, "jpeg": e.jpeg_quality,
                          "scale": e.scale, "source": e.source, "conf": e.confidence},
-                 "restorer": res.backends.get("restorer"), "seconds": secs,
+                 "restorer": getattr(res.backends, "restorer", None), "seconds": secs,
                  "warnings": [w for w in res.warnings if "do-no-harm" in w or "estimate" in w][:3]}
             # capped at 60 dB (as bench learned does): an unchanged clean photo gains 0, not inf
             r["gain"] = min(r["psnr_out"], PSNR_CAP) - min(r["psnr_in"], PSNR_CAP)
