@@ -8,6 +8,11 @@ output of ``degrade`` bit for bit (on the same OpenCV/libjpeg build). Random per
 Presets (see DESIGN.md, "Synthetic degradation"):
 
 * ``mild`` — the benchmark preset: isotropic Gaussian blur, Gaussian colour noise, JPEG, at scale 1.
+* ``clean`` — no degradation at all: the image passes through unchanged (the params log an empty
+  stage list and a zero summary). The do-no-harm check: a restorer must give it back as it is.
+* ``near-clean`` — what a good modern photo is: blur 0–0.6 px, colour noise σ 0–3, JPEG 90–100
+  or none, at scale 1. Stages whose sampled value is negligible (blur < 0.05 px, noise < 0.05)
+  are left out, so every logged stage really runs.
 * ``realesrgan`` — the Real-ESRGAN second-order model (blur, resize, noise, JPEG twice; then the
   resize back to the input size with an optional sinc filter, and JPEG, in random order).
 * ``s3diff`` — the same model with S3Diff's milder ranges.
@@ -76,6 +81,8 @@ _S3DIFF: Dict[str, Any] = dict(
 #: Preset name -> short description (the sampling ranges live in this module).
 PRESETS: Dict[str, str] = {
     "mild": "iso Gaussian blur 0.5-2 px, Gaussian colour noise 5-20, JPEG 45-90, scale 1",
+    "clean": "no degradation: the image passes through unchanged",
+    "near-clean": "iso Gaussian blur 0-0.6 px, Gaussian colour noise 0-3, JPEG 90-100 (or none, p 0.3), scale 1",
     "s3diff": "second-order Real-ESRGAN model with S3Diff's milder ranges",
     "realesrgan": "Real-ESRGAN second-order model (blur, resize, noise, JPEG twice)",
     "old_photo": "mild scan degradation plus fading, sepia/grayscale, grain, halftone, scratches",
@@ -514,6 +521,27 @@ def _mild(rng: np.random.Generator) -> List[Dict[str, Any]]:
             _jpeg(rng.integers(45, 91))]
 
 
+NEAR_CLEAN = dict(blur=(0.0, 0.6), noise=(0.0, 3.0), jpeg=(90, 100), no_jpeg_prob=0.3)
+
+
+def _near_clean(rng: np.random.Generator) -> List[Dict[str, Any]]:
+    """Blur, noise and JPEG all sampled (the draws do not depend on which stages are kept)."""
+    c = NEAR_CLEAN
+    blur = _u(rng, *c["blur"])
+    noise = _u(rng, *c["noise"])
+    seed = _seed(rng)
+    no_jpeg = bool(rng.uniform() < c["no_jpeg_prob"])
+    q = int(rng.integers(c["jpeg"][0], c["jpeg"][1] + 1))
+    stages: List[Dict[str, Any]] = []
+    if blur >= 0.05:  # OpenCV reads a sigma of ~0 as "derive it from the kernel size"
+        stages.append(_iso_blur(blur))
+    if noise >= 0.05:
+        stages.append({"op": "noise", "kind": "gaussian", "sigma": noise, "gray": False, "seed": seed})
+    if not no_jpeg:
+        stages.append(_jpeg(q))
+    return stages
+
+
 def _old_photo(rng: np.random.Generator, size) -> List[Dict[str, Any]]:
     w, h = size
     stages: List[Dict[str, Any]] = [_iso_blur(_u(rng, 0.5, 1.8))]
@@ -568,6 +596,10 @@ def sample_params(preset: str, rng: np.random.Generator, size: Sequence[int]) ->
         raise ValueError(f"invalid image size {size}")
     if preset == "mild":
         stages = _mild(rng)
+    elif preset == "clean":
+        stages = []
+    elif preset == "near-clean":
+        stages = _near_clean(rng)
     elif preset == "realesrgan":
         stages = _second_order(rng, _REALESRGAN, (w, h))
     elif preset == "s3diff":

@@ -24,7 +24,7 @@ import numpy as np
 from .errors import ConfigError, FaceBackendError
 from .estimate import blind_estimate, estimate_from_face, estimate_jpeg_quality, fuse_estimates
 from .faces import get_face_backend
-from .faces.align import (align_face, crop_region_in_image, crop_to_region, face_paste_mask,
+from .faces.align import (align_face, analysis_region, crop_to_region, face_paste_mask,  # noqa: F401
                           inner_face_mask, native_crop_size, paste_back)
 from .faces.base import FaceBackend
 from .options import DEVICES, ESTIMATE_MODES, FACE_BACKENDS, MAX_UPSCALE, RESTORERS, STAGES, check_choice
@@ -32,6 +32,8 @@ from .people import PeopleIndex, RefSource
 from .progress import CancelToken, null_progress
 from .reffr import AlignedReference, RefFR
 from .restorers import RestorerOutput, SceneRestorer, load_restorer
+from . import safeguard
+from .noise_stats import FlatNoise, flat_noise
 from .types import Backends, DegradationEstimate, DetectedFace, FaceResult, RestoreResult
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,7 @@ class PipelineConfig:
     max_refs: int = 3
     estimate: Optional[DegradationEstimate] = None  # use this instead of estimating (benchmarks)
     estimate_mode: str = "auto"  # options.ESTIMATE_MODES
+    do_no_harm: bool = True  # leave clean photos alone, back off harmful restorations (safeguard.py)
 
     def __post_init__(self) -> None:
         check_choice("device", self.device, DEVICES)
@@ -111,6 +114,8 @@ class _Run:
     gains: Dict[int, np.ndarray] = field(default_factory=dict)
     timings: Dict[str, float] = field(default_factory=dict)
     warnings: List[str] = field(default_factory=list)
+    flat: Optional[FlatNoise] = None  # the photo's own noise bound (estimate step)
+    decision: Optional["safeguard.Decision"] = None  # the do-no-harm step's
 
     def stage(self, name: str) -> "_Stage":
         return _Stage(name, self.progress, self.cancel, self.timings)
@@ -299,10 +304,16 @@ class Face2ScenePipeline:
             return cfg.estimate
         jpeg = estimate_jpeg_quality(rgb)
         st(0.1, "compression")
-        blind = blind_estimate(rgb, jpeg, seed=cfg.seed)
+        known = None
+        if cfg.do_no_harm:
+            # The photo's own noise: its flattest blocks bound it (texture is not noise), and
+            # the whole-photo fit then only has to explain the blur (it misread noise under JPEG).
+            run.flat = flat_noise(rgb, jpeg[0], tuple(jpeg[2].get("offset", (0, 0))), seed=cfg.seed)
+            known = run.flat.sigma if safeguard.noise_bound(run.flat) is not None else None
+        blind = blind_estimate(rgb, jpeg, seed=cfg.seed, known_noise=known)
         st(0.5, "whole photo")
         if cfg.estimate_mode == "blind" or not run.jobs:
-            return blind
+            return safeguard.calibrate_estimate(blind, run.flat) if cfg.do_no_harm else blind
         ests, weights = [], []
         for r in run.jobs:
             size = r.restored_crop.shape[0]
@@ -323,7 +334,7 @@ class Face2ScenePipeline:
         st(0.95, "faces")
         if not ests:
             run.warn("no face was large enough for a degradation estimate; used the blind estimate")
-            return blind
+            return safeguard.calibrate_estimate(blind, run.flat) if cfg.do_no_harm else blind
         face = fuse_estimates(ests, weights)
         # Noise is read far better on the face (the references say what clean skin looks like:
         # median error 0.2 vs 1.3 on the benchmark). Blur is not: the references' detail energy
@@ -333,7 +344,9 @@ class Face2ScenePipeline:
         wf = FACE_BLUR_WEIGHT * min(1.0, face.confidence + 0.25)
         face_blur = face.blur_sigma
         face.blur_sigma = float(wf * face_blur + (1 - wf) * blind.blur_sigma)
-        face.details.update({"face_blur": face_blur, "blind": blind.to_json()})
+        face.details.update({"face_blur": face_blur, "face_blur_weight": wf, "blind": blind.to_json()})
+        if cfg.do_no_harm:  # only evidence beyond what clean photos read counts
+            face = safeguard.calibrate_estimate(face, run.flat, face_blur=face_blur, blind_blur=blind.blur_sigma)
         return face
 
     def _restore_scene(self, run: _Run, estimate: DegradationEstimate) -> RestorerOutput:
@@ -342,18 +355,43 @@ class Face2ScenePipeline:
             restorer = self.restorer
             if self._restorer_warning:
                 run.warn(self._restorer_warning)
-            return restorer.restore(run.rgb, estimate, faces=run.jobs, upscale=run.upscale, progress=st,
-                                    cancel=run.cancel)
+            if not self.config.do_no_harm:
+                return restorer.restore(run.rgb, estimate, faces=run.jobs, upscale=run.upscale, progress=st,
+                                        cancel=run.cancel)
+            up_shape = (run.rgb.shape[0] * run.upscale, run.rgb.shape[1] * run.upscale)
+            why = safeguard.near_clean_reason(estimate)
+            if why is not None:  # 5a. a clean photo is left as it is (resampled when upscaling)
+                run.decision = safeguard.Decision(0.0, why)
+                self._report_decision(run, estimate)
+                return RestorerOutput(image=safeguard.resize_to(run.rgb, up_shape))
+            out = restorer.restore(run.rgb, estimate, faces=run.jobs, upscale=run.upscale, progress=st,
+                                   cancel=run.cancel)
+            # 5b. do no harm: back off where the restoration made the photo worse than its input
+            small = safeguard.resize_to(out.image, run.rgb.shape) if run.upscale > 1 else out.image
+            run.decision = safeguard.choose_strength(run.rgb, small, estimate, run.jobs, run.flat)
+            self._report_decision(run, estimate)
+            out.image = safeguard.blend(safeguard.resize_to(run.rgb, up_shape), out.image, run.decision.strength)
+            return out
+
+    @staticmethod
+    def _report_decision(run: _Run, estimate: DegradationEstimate) -> None:
+        d = run.decision
+        estimate.details["do_no_harm"] = {"strength": d.strength, "reason": d.reason, "checks": d.checks}
+        if d.warning():
+            run.warn(d.warning())
 
     def _paste_faces(self, run: _Run, out: np.ndarray, estimate: DegradationEstimate) -> np.ndarray:
         """6. faces pasted back with reference detail (feathered; later faces never overwrite earlier ones)."""
         with run.stage("paste") as st:
             cfg = self.config
-            if cfg.paste_faces and run.jobs and cfg.face_detail > 0:
+            # a photo left as it is gets no reference detail either; a backed-off one gets less
+            strength = 1.0 if run.decision is None else run.decision.strength
+            if cfg.paste_faces and run.jobs and cfg.face_detail > 0 and strength > 0:
                 occupied = np.zeros(out.shape[:2], np.float32)
                 for k, r in enumerate(run.jobs):
                     run.cancel.raise_if_cancelled()
-                    self._paste_face(out, r, run.aligned_refs[r.index], estimate, run.upscale, occupied, run.index)
+                    self._paste_face(out, r, run.aligned_refs[r.index], estimate, run.upscale, occupied, run.index,
+                                     detail=cfg.face_detail * strength)
                     st((k + 1) / len(run.jobs), f"face {k + 1}/{len(run.jobs)}")
         return out
 
@@ -374,7 +412,8 @@ class Face2ScenePipeline:
                              backends=backends, timings=run.timings, upscale=run.upscale, warnings=run.warnings,
                              code=restored.code, learned_estimate=restored.learned_estimate)
 
-    def _paste_face(self, out, r: FaceResult, aligned, estimate, up, occupied, index: PeopleIndex) -> None:
+    def _paste_face(self, out, r: FaceResult, aligned, estimate, up, occupied, index: PeopleIndex,
+                    detail: Optional[float] = None) -> None:
         """Second Ref-FR pass on the restored scene: the restored face keeps its structure and
         gets reference detail where the degradation destroyed it, then is feathered in."""
         size = int(min(1024, r.restored_crop.shape[0] * up))  # bounded, however large the upscale
@@ -386,26 +425,10 @@ class Face2ScenePipeline:
         # converted to this crop's pixels; the first-pass crop was at the input's scale).
         split = max(1.0, (estimate.blur_sigma + 0.5) * size / r.restored_crop.shape[0])
         face = self.reffr.restore(base, aligned, base=base, split_sigma=split)
-        mix = float(np.clip(self.config.face_detail, 0.0, 1.0))
+        mix = float(np.clip(self.config.face_detail if detail is None else detail, 0.0, 1.0))
         blended = base.astype(np.float32) * (1 - mix) + face.astype(np.float32) * mix
         paste_back(out, np.clip(np.rint(blended), 0, 255).astype(np.uint8), aff, occupied,
                    crop_mask=face_paste_mask(size))
-
-
-def analysis_region(affine: np.ndarray, size: int, shape, max_side: int = 320) -> Tuple[int, int, int, int]:
-    """The image region FaDeX compares for one face: the crop's footprint, at most ``max_side``
-    pixels square around the inner face (a big face has pixels to spare, and the cost and
-    memory of the search grow with the area), its origin on the photo's 8x8 JPEG grid."""
-    x0, y0, x1, y1 = crop_region_in_image(affine, size, shape)
-    inv = cv2.invertAffineTransform(affine)
-    cx, cy = inv @ np.array([size * 0.5, size * 300 / 512, 1.0])  # inner-face centre
-    if x1 - x0 > max_side:
-        x0 = int(np.clip(cx - max_side / 2, x0, x1 - max_side))
-        x1 = x0 + max_side
-    if y1 - y0 > max_side:
-        y0 = int(np.clip(cy - max_side / 2, y0, y1 - max_side))
-        y1 = y0 + max_side
-    return x0 - x0 % 8, y0 - y0 % 8, x1, y1
 
 
 class _Stage:

@@ -34,7 +34,8 @@ def test_deterministic_and_reproducible(preset):
     c, _ = D.degrade(img, preset, seed=4)
     assert a.shape == img.shape and a.dtype == np.uint8
     assert np.array_equal(a, b) and pa == pb
-    assert not np.array_equal(a, c)
+    if preset != "clean":  # clean is the identity whatever the seed
+        assert not np.array_equal(a, c)
     # JSON round-trip, then exact reproduction
     pj = json.loads(json.dumps(pa))
     assert pj == pa
@@ -65,6 +66,40 @@ def test_mild_summary_in_ranges():
         assert [st["op"] for st in p["stages"]] == ["blur", "noise", "jpeg"]
         qs.append(s["jpeg_quality"])
     assert len(set(qs)) > 20  # really sampled
+
+
+def test_clean_passes_through_unchanged():
+    img = _textured()
+    for seed in (0, 7):
+        out, p = D.degrade(img, "clean", seed)
+        assert np.array_equal(out, img) and out.dtype == np.uint8
+        assert p["stages"] == [] and p["preset"] == "clean" and p["seed"] == seed
+        assert p["summary"] == {"noise_sigma": 0.0, "blur_sigma": 0.0, "jpeg_quality": None, "scale": 1.0}
+        assert np.array_equal(D.apply_params(img, json.loads(json.dumps(p))), img)
+
+
+def test_near_clean_ranges_and_logged_stages():
+    img = _textured(48, 64)
+    no_jpeg, qs = 0, set()
+    for seed in range(80):
+        out, p = D.degrade(img, "near-clean", seed)
+        s = p["summary"]
+        assert 0 <= s["noise_sigma"] <= 3 and 0 <= s["blur_sigma"] <= 0.6 and s["scale"] == 1.0
+        ops = [st["op"] for st in p["stages"]]
+        assert ops == [o for o in ("blur", "noise", "jpeg") if o in ops]  # that order, no other op
+        for st in p["stages"]:
+            if st["op"] == "blur":
+                assert st["kind"] == "iso" and 0.05 <= st["sigma_x"] <= 0.6
+            elif st["op"] == "noise":
+                assert st["kind"] == "gaussian" and 0.05 <= st["sigma"] <= 3
+            else:
+                assert 90 <= st["quality"] <= 100
+        if s["jpeg_quality"] is None:
+            no_jpeg += 1
+        else:
+            qs.add(s["jpeg_quality"])
+        assert np.array_equal(D.apply_params(img, json.loads(json.dumps(p))), out)
+    assert 10 <= no_jpeg <= 40 and len(qs) >= 8
 
 
 @pytest.mark.parametrize("preset,blur_max,noise_max,q_lo,q_hi", [

@@ -37,6 +37,18 @@ def test_degrade_writes_image_and_params(tmp_path, capsys):
     assert np.array_equal(load_image(out2).rgb, got) and pj.exists()
 
 
+def test_degrade_clean_preset_is_the_input(tmp_path, capsys):
+    src, a = _photo(tmp_path)
+    out = tmp_path / "clean.png"
+    assert main(["degrade", str(src), "-o", str(out), "--preset", "clean"]) == 0
+    assert np.array_equal(load_image(out).rgb, a)
+    params = json.loads(out.with_suffix(".json").read_text())
+    assert params["stages"] == [] and params["summary"]["noise_sigma"] == 0
+    assert main(["degrade", str(src), "-o", str(tmp_path / "nc.png"), "--preset", "near-clean",
+                 "--seed", "3"]) == 0
+    assert np.array_equal(load_image(tmp_path / "nc.png").rgb, D.degrade(a, "near-clean", 3)[0])
+
+
 def test_degrade_bad_input_and_protection(tmp_path, capsys):
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"nope")

@@ -158,3 +158,19 @@ def paste_back(image: np.ndarray, crop: np.ndarray, affine: np.ndarray,
     blended = roi * (1 - a) + warped.astype(np.float32) * a
     image[y0:y1, x0:x1] = np.clip(np.rint(blended), 0, 255).astype(image.dtype)
     return image
+
+
+def analysis_region(affine: np.ndarray, size: int, shape, max_side: int = 320) -> Tuple[int, int, int, int]:
+    """The image region FaDeX compares for one face: the crop's footprint, at most ``max_side``
+    pixels square around the inner face (a big face has pixels to spare, and the cost and
+    memory of the search grow with the area), its origin on the photo's 8x8 JPEG grid."""
+    x0, y0, x1, y1 = crop_region_in_image(affine, size, shape)
+    inv = cv2.invertAffineTransform(affine)
+    cx, cy = inv @ np.array([size * 0.5, size * 300 / 512, 1.0])  # inner-face centre
+    if x1 - x0 > max_side:
+        x0 = int(np.clip(cx - max_side / 2, x0, x1 - max_side))
+        x1 = x0 + max_side
+    if y1 - y0 > max_side:
+        y0 = int(np.clip(cy - max_side / 2, y0, y1 - max_side))
+        y1 = y0 + max_side
+    return x0 - x0 % 8, y0 - y0 % 8, x1, y1

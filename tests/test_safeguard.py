@@ -1,0 +1,87 @@
+"""Do no harm (issue 9): the photo's own noise bound, the calibrated estimate, the clean gate and
+the back-off after the restorer. Synthetic images only; the real-photo checks are in
+test_pipeline's do-no-harm tests."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from face2scene import safeguard as S
+from face2scene.degrade import apply_params, simple_params
+from face2scene.noise_stats import flat_noise
+from face2scene.types import DegradationEstimate
+
+
+def _scene(h=256, w=320, seed=0) -> np.ndarray:
+    """Flat areas (sky, wall) plus a strongly textured half: a clean photo with no noise."""
+    r = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([60 + xx / w * 120, 80 + yy / h * 100, 140 - xx / w * 60], -1)
+    tex = cv2.GaussianBlur(r.normal(0, 1, (h, w)).astype(np.float32), (0, 0), 0.8)
+    img[:, w // 2:] += (tex[:, w // 2:] * 40)[..., None]  # "stone wall": texture, not noise
+    img[h // 3: h // 3 + 4, :] = 230  # an edge
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_flat_noise_reads_zero_on_a_clean_textured_photo():
+    f = flat_noise(_scene())
+    assert f.sigma < 1.0  # the texture is not read as noise
+
+
+@pytest.mark.parametrize("sigma,q", [(5.0, None), (12.0, None), (10.0, 60), (15.0, 80)])
+def test_flat_noise_recovers_noise_under_compression(sigma, q):
+    deg = apply_params(_scene(), simple_params(noise_sigma=sigma, jpeg_quality=q, seed=3))
+    f = flat_noise(deg, q)
+    assert f.sigma == pytest.approx(sigma, abs=0.2 * sigma + 1.0)
+
+
+def test_calibrated_estimate_caps_noise_the_photo_does_not_show():
+    f = flat_noise(_scene())
+    est = DegradationEstimate(17.0, 0.95, None, 1.0, "face", 0.8)
+    cal = S.calibrate_estimate(est, f)
+    assert cal.noise_sigma <= 1.0 and cal.blur_sigma < 0.4
+    assert cal.confidence < est.confidence
+    assert cal.details["calibration"]["raw_noise"] == 17.0
+    assert S.near_clean_reason(cal) is not None
+    # a given estimate (benchmarks) is never changed
+    given = DegradationEstimate(17.0, 0.95, None, 1.0, "given", 1.0)
+    assert S.calibrate_estimate(given, f) is given and S.near_clean_reason(given) is None
+
+
+def test_calibrated_estimate_keeps_real_degradation():
+    deg = apply_params(_scene(), simple_params(noise_sigma=12, blur_sigma=1.5, jpeg_quality=70, seed=1))
+    f = flat_noise(deg, 70)
+    cal = S.calibrate_estimate(DegradationEstimate(12.5, 1.6, 70, 1.0, "blind", 0.3), f)
+    assert cal.noise_sigma > 10 and cal.blur_sigma > 1.2
+    assert S.near_clean_reason(cal) is None
+
+
+def test_texture_check_backs_off_a_restorer_that_wipes_texture():
+    clean = _scene()
+    wiped = cv2.GaussianBlur(clean, (0, 0), 1.5)
+    alpha, d = S.texture_check(clean, wiped, noise_luma=0.5)
+    assert alpha < 0.1 and d["texture_kept"] < 0.5
+    # denoising a noisy photo: the strength follows the noise the photo shows, and lands near
+    # the blend closest to the clean photo
+    noisy = apply_params(clean, simple_params(noise_sigma=25, seed=2))
+    den = cv2.fastNlMeansDenoisingColored(noisy, None, 15, 15, 7, 21)
+    alpha, _ = S.texture_check(noisy, den, noise_luma=25 * S.LUMA_NOISE)
+    y = lambda im: im.astype(np.float64) @ [0.299, 0.587, 0.114]
+    mse = {a: np.mean((y(noisy + a * (den.astype(np.float64) - noisy)) - y(clean)) ** 2) for a in np.linspace(0, 1, 21)}
+    best = min(mse, key=mse.get)
+    assert alpha >= 0.5 and abs(alpha - best) <= 0.3
+    # a restorer that adds detail: as much as undoing the estimated blur gives, not more
+    blurred = cv2.GaussianBlur(clean, (0, 0), 1.2)
+    sharp = cv2.addWeighted(blurred, 1.8, cv2.GaussianBlur(blurred, (0, 0), 1.0), -0.8, 0)
+    assert S.texture_check(blurred, sharp, noise_luma=0.5, blur_sigma=1.2)[0] == 1.0
+    alpha, d = S.texture_check(clean, cv2.addWeighted(clean, 2.5, cv2.GaussianBlur(clean, (0, 0), 1.0), -1.5, 0),
+                               noise_luma=0.5, blur_sigma=0.0)
+    assert alpha < 0.5 and d["energy_gain"] > d["allowed_gain"]
+
+
+def test_decision_reports_its_reason():
+    d = S.Decision(0.3, "backed off: the restored face was further from the reference-restored face than the input")
+    assert d.warning().startswith("do-no-harm: backed off to strength 0.30")
+    assert S.Decision(1.0).warning() is None
+    assert "left unchanged" in S.Decision(0.0, "the photo reads as clean (...): left unchanged").warning()
