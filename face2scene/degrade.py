@@ -1024,11 +1024,18 @@ def _old_print(rng: np.random.Generator, size) -> List[Dict[str, Any]]:
         {"op": "print_fade", "saturation": 1.0, "gamma": [gamma] * 3,
          "black": [black, black, black * 0.9], "white": [white, white - yellow * 0.3, white - yellow]},
     ]
+    return _print_finish(rng, stages, size, gray=True)
+
+
+def _print_finish(rng: np.random.Generator, stages: List[Dict[str, Any]], size, gray: bool) -> List[Dict[str, Any]]:
+    """What every print goes through after its own ageing: vignetting (70 %), the drawn damage,
+    then the scan."""
+    w, h = size
     if rng.uniform() < 0.7:
         stages.append({"op": "vignette", "strength": _u(rng, 0.1, 0.4), "power": _u(rng, 1.5, 3.0),
                        "center": [_u(rng, 0.4, 0.6), _u(rng, 0.4, 0.6)]})
     stages.append(_sample_defects(rng, w, h))
-    return stages + _scan(rng, size, gray=True)
+    return stages + _scan(rng, size, gray=gray)
 
 
 def _old_colour_print(rng: np.random.Generator, size) -> List[Dict[str, Any]]:
@@ -1051,11 +1058,7 @@ def _old_colour_print(rng: np.random.Generator, size) -> List[Dict[str, Any]]:
          "black": [black + 25 * cyan_fade, black + 6 * magenta, black * _u(rng, 0.6, 1.0)],
          "white": [min(255.0, white + 10 * cyan_fade), white - 15 * magenta, white - 55 * yellow]},
     ]
-    if rng.uniform() < 0.7:
-        stages.append({"op": "vignette", "strength": _u(rng, 0.1, 0.4), "power": _u(rng, 1.5, 3.0),
-                       "center": [_u(rng, 0.4, 0.6), _u(rng, 0.4, 0.6)]})
-    stages.append(_sample_defects(rng, w, h))
-    return stages + _scan(rng, size, gray=False)
+    return _print_finish(rng, stages, size, gray=False)
 
 
 def _halftone_print(rng: np.random.Generator, size) -> List[Dict[str, Any]]:

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-import cv2
 import numpy as np
 
 from .errors import ConfigError, FaceBackendError

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from face2scene.degrade import apply_params, degrade, simple_params
+from face2scene.degrade import degrade
 from face2scene.metrics import psnr
 from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
 from face2scene.samples import load_sample
