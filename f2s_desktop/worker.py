@@ -22,6 +22,7 @@ from typing import Callable, Optional
 
 from PySide6.QtCore import QMutex, QMutexLocker, QThread, QWaitCondition, Signal
 
+from face2scene.options import STAGES as PIPELINE_STAGES
 from face2scene.progress import CancelToken, Cancelled
 
 from .engine import Engine
@@ -33,7 +34,7 @@ from .library import Library
 log = logging.getLogger(__name__)
 
 # stages in pipeline order (progress inside one photo is spread evenly over them)
-STAGES = ("load", "faces", "people", "ref-fr", "fadex", "restore", "paste", "save")
+STAGES = ("load", *PIPELINE_STAGES, "save")  # the pipeline's own, between loading and saving
 PROGRESS_INTERVAL = 0.05  # s between progress signals of one stage (throttled, as Orange's TaskState)
 DETECT_BURST = 8          # face analyses in a row before a queued restoration gets its turn
 

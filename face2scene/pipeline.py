@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -26,7 +26,8 @@ from .faces import get_face_backend
 from .faces.align import (align_face, analysis_region, crop_to_region, face_paste_mask,  # noqa: F401
                           inner_face_mask, native_crop_size, paste_back)
 from .faces.base import FaceBackend
-from .options import DEVICES, ESTIMATE_MODES, FACE_BACKENDS, MAX_UPSCALE, RESTORERS, STAGES, check_choice
+from .options import (DEVICES, ESTIMATE_MODES, FACE_BACKENDS, MAX_UPSCALE, PRINT_TONES, RESTORERS, STAGES,
+                      check_choice)
 from .people import PeopleIndex, RefSource
 from .progress import CancelToken, null_progress
 from .reffr import AlignedReference, RefFR
@@ -63,12 +64,16 @@ class PipelineConfig:
     estimate: Optional[DegradationEstimate] = None  # use this instead of estimating (benchmarks)
     estimate_mode: str = "auto"  # options.ESTIMATE_MODES
     do_no_harm: bool = True  # leave clean photos alone, back off harmful restorations (safeguard.py)
+    old_print: bool = False  # scanned print: descreen, find and inpaint scratches/dust, then tone
+    print_tone: str = "auto"  # old prints: "off" | "auto" (levels from the photo) | "faces" (+ colour from references)
+    keep_tone: bool = True  # old prints: a monochrome (sepia) print keeps its tone; False = neutral grey
 
     def __post_init__(self) -> None:
         check_choice("device", self.device, DEVICES)
         check_choice("restorer", self.restorer, RESTORERS)
         check_choice("face backend", self.face_backend, FACE_BACKENDS)
         check_choice("estimate mode", self.estimate_mode, ESTIMATE_MODES)
+        check_choice("print tone", self.print_tone, PRINT_TONES)
         for name in ("strength", "face_detail"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or not 0.0 <= v <= 1.0:
@@ -114,6 +119,8 @@ class _Run:
     timings: Dict[str, float] = field(default_factory=dict)
     warnings: List[str] = field(default_factory=list)
     flat: Optional[FlatNoise] = None  # the photo's own noise bound (estimate step)
+    print_info: Optional[Dict[str, Any]] = None  # old prints: screen, damage, tone (the report's "old_print")
+    mono: Any = None  # old prints: tone.MonoInfo
     decision: Optional["safeguard.Decision"] = None  # the do-no-harm step's
 
     def stage(self, name: str) -> "_Stage":
@@ -216,11 +223,15 @@ class Face2ScenePipeline:
         run = _Run(rgb, self.config.upscale, progress or null_progress, cancel or CancelToken())
 
         self._find_faces(run, faces, with_embeddings=bool(people))
+        if self.config.old_print:
+            self._repair_print(run)  # before Ref-FR and the estimate see the photo
         self._match_people(run, people, assignments)
         self._restore_faces(run)
         estimate = self._estimate_degradation(run)
         restored = self._restore_scene(run, estimate)
         image = self._paste_faces(run, restored.image, estimate)
+        if self.config.old_print:
+            image = self._print_tone(run, image)
         return self._result(run, image, estimate, restored)
 
     # -- the steps -------------------------------------------------------------------------
@@ -236,6 +247,51 @@ class Face2ScenePipeline:
         for r in run.faces:
             if not r.face.usable:
                 r.skipped = r.face.reason
+
+    def _repair_print(self, run: _Run) -> None:
+        """Old prints: halftone screen removed, scratches and dust found (eyes protected) and
+        inpainted, so the restorer never sharpens a scratch (damage.py, halftone.py)."""
+        from .damage import detect_damage, eyes_protect_mask, repair
+        from .halftone import descreen, detect_screen
+        from .tone import is_monochrome
+        with run.stage("print") as st:
+            run.mono = is_monochrome(run.rgb)
+            screen = detect_screen(run.rgb)
+            if screen.found:
+                run.rgb = descreen(run.rgb, screen)
+            st(0.3, "finding damage")
+            protect = eyes_protect_mask([r.face.landmarks for r in run.faces], run.rgb.shape)
+            damage = detect_damage(run.rgb, protect=protect)
+            st(0.8, "repairing")
+            if damage.mask.any():
+                run.rgb = repair(run.rgb, damage.mask, grow=1)
+            run.print_info = {"monochrome": run.mono.to_json(), "screen": screen.to_json(),
+                              "damage_fraction": round(damage.fraction, 5),
+                              "damage": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in damage.info.items()}}
+
+    def _print_tone(self, run: _Run, image: np.ndarray) -> np.ndarray:
+        """Old prints: black/white points and colour balance from the photo (blind, with its
+        confidence), colour from the references' faces with ``print_tone="faces"``; a monochrome
+        print stays monochrome (its tone kept or neutralised)."""
+        from .tone import auto_levels, fit_tone_from_face, fuse_tone_maps, keep_monochrome, reference_colour_crop
+        cfg = self.config
+        with run.stage("print") as st:
+            out = image
+            if cfg.print_tone != "off":
+                levels = auto_levels(image)
+                out = levels.apply(image, strength=levels.confidence)
+                run.print_info["levels"] = levels.to_json()
+                if cfg.print_tone == "faces" and run.jobs and not run.mono.mono:
+                    maps = [fit_tone_from_face(levels.apply(r.degraded_crop), crop) for r in run.jobs
+                            if (crop := reference_colour_crop(run.aligned_refs.get(r.index, []))) is not None]
+                    if maps:
+                        tm = fuse_tone_maps(maps)
+                        out = tm.apply(out, strength=tm.confidence, keep_luma=True)
+                        run.print_info["face_colour"] = tm.to_json()
+            if run.mono.mono:
+                out = keep_monochrome(out, run.mono, cfg.keep_tone)
+            st(1.0, "tone")
+            return out
 
     def _match_people(self, run: _Run, people: Optional[People],
                       assignments: Optional[Mapping[int, Optional[str]]]) -> None:
@@ -409,7 +465,8 @@ class Face2ScenePipeline:
                             code=None if restored.code is None else restored.code.source)
         return RestoreResult(image=image, input_size=(w, h), faces=run.faces, degradation=estimate,
                              backends=backends, timings=run.timings, upscale=run.upscale, warnings=run.warnings,
-                             code=restored.code, learned_estimate=restored.learned_estimate)
+                             code=restored.code, learned_estimate=restored.learned_estimate,
+                             old_print=run.print_info)
 
     def _paste_face(self, out, r: FaceResult, aligned, estimate, up, occupied, index: PeopleIndex,
                     detail: Optional[float] = None) -> None:
@@ -447,7 +504,7 @@ class _Stage:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        self.timings[self.name] = time.perf_counter() - self.t0
+        self.timings[self.name] = self.timings.get(self.name, 0.0) + time.perf_counter() - self.t0  # "print" runs twice
         if exc_type is None:
             self.cb(self.name, 1.0, "done")
         return False

@@ -168,6 +168,7 @@ class RestoreResult:
     warnings: List[str] = field(default_factory=list)
     code: Optional[CodeInfo] = None  # the learned code that conditioned the restorer, if any
     learned_estimate: Optional[DegradationEstimate] = None  # learned FaDeX's own explicit estimate
+    old_print: Optional[Dict[str, Any]] = None  # old-print repair: screen, damage found, tone (None: not asked)
 
     def to_json(self) -> Dict[str, Any]:
         return {
@@ -178,6 +179,7 @@ class RestoreResult:
             "degradation": self.degradation.to_json(),
             "learned_estimate": None if self.learned_estimate is None else self.learned_estimate.to_json(),
             "code": None if self.code is None else self.code.to_json(),
+            "old_print": self.old_print,
             "backends": self.backends.to_json(),
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
             "warnings": list(self.warnings),

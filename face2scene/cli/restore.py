@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from ..errors import Face2SceneError
-from ..options import DEVICES, FACE_BACKENDS, MAX_UPSCALE, OUTPUT_SUFFIXES, RESTORERS, STAGES, is_image_path
+from ..options import (DEVICES, FACE_BACKENDS, MAX_UPSCALE, OUTPUT_SUFFIXES, PRINT_TONES, RESTORERS, STAGES,
+                       is_image_path)
 
 
 def _reference_sources(path: Path) -> List[Path]:
@@ -43,7 +44,7 @@ class _TerminalProgress:
         self.bar = None
         if enabled:
             from tqdm import tqdm
-            self.bar = tqdm(total=600, desc=label, unit="", bar_format="{desc} {bar} {percentage:3.0f}% {postfix}",
+            self.bar = tqdm(total=100 * len(STAGES), desc=label, unit="", bar_format="{desc} {bar} {percentage:3.0f}% {postfix}",
                             leave=True, file=sys.stderr)
         self.stages = STAGES
 
@@ -136,7 +137,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
         people = parse_refs(args.ref)
         config = PipelineConfig(device=args.device, restorer=args.restorer, face_backend=args.face_backend,
                                 models_dir=args.models_dir, upscale=args.upscale, tile_size=args.tile_size,
-                                seed=args.seed, paste_faces=not args.no_paste_faces, strength=args.strength)
+                                seed=args.seed, paste_faces=not args.no_paste_faces, strength=args.strength,
+                                old_print=args.old_print, print_tone=args.print_tone, keep_tone=not args.neutral_tone)
         outputs = plan_outputs(args.inputs, args.output, args.report)
     except (ValueError, OSError) as e:
         say(f"error: {show(e)}", err=True)
@@ -213,6 +215,11 @@ def register(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--tile-size", type=int, default=512)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--no-paste-faces", action="store_true", help="do not paste reference-detailed faces back")
+    r.add_argument("--old-print", action="store_true",
+                   help="a scanned print: remove halftone screens, repair scratches and dust, fix fading")
+    r.add_argument("--print-tone", default="auto", choices=PRINT_TONES,
+                   help="old prints' levels and colour: off, auto (from the photo), faces (+ colour from the references)")
+    r.add_argument("--neutral-tone", action="store_true", help="old prints: turn a sepia print neutral grey")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_restore)
     return r
