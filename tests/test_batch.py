@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from face2scene.batch import BatchItem, MANIFEST_NAME, gather_inputs, plan_outputs, read_people_json
-from face2scene.cli import batch as batch_cli
+from face2scene.cli import main as cli_main
 
 REPO = Path(__file__).resolve().parents[1]
 COMMON = ["--restorer", "classical", "--seed", "3", "-q"]
@@ -82,7 +82,7 @@ def album(tmp_path_factory, shared_data):
 def two_workers(album):
     """The whole album restored with 2 workers."""
     dst = album["root"] / "out2"
-    rc = batch_cli.main([str(album["src"]), "-o", str(dst), "--workers", "2", *album["refs"], *COMMON])
+    rc = cli_main(["batch", str(album["src"]), "-o", str(dst), "--workers", "2", *album["refs"], *COMMON])
     return rc, dst
 
 
@@ -106,7 +106,7 @@ def test_same_bytes_as_restore_with_one_and_two_workers(album, two_workers, tmp_
     lst = tmp_path / "list.txt"
     lst.write_text("".join(f"{p}\n" for p in picks))
     dst1 = tmp_path / "out1"
-    assert batch_cli.main([f"@{lst}", "-o", str(dst1), "--workers", "1", *album["refs"], *COMMON]) == 0
+    assert cli_main(["batch", f"@{lst}", "-o", str(dst1), "--workers", "1", *album["refs"], *COMMON]) == 0
     for p in picks:
         ref = tmp_path / f"{p.stem}.restore.png"
         assert f2s(["restore", str(p), "-o", str(ref), *album["refs"], "--restorer", "classical",
@@ -123,7 +123,7 @@ def test_rerun_does_nothing(album, two_workers, capfd):
               and p.name != "batch_report.json"}
     capfd.readouterr()
     # the same references given as a PEOPLE.json: the same settings, nothing to redo
-    rc = batch_cli.main([str(album["src"]), "-o", str(dst), "--workers", "2", "--people", str(album["people"]),
+    rc = cli_main(["batch", str(album["src"]), "-o", str(dst), "--workers", "2", "--people", str(album["people"]),
                          *COMMON])
     err = capfd.readouterr().err
     assert rc == 0 and "0 to do" in err, err
@@ -134,7 +134,7 @@ def test_rerun_does_nothing(album, two_workers, capfd):
 
 def test_kill_9_then_resume_restores_each_photo_once(album):
     dst = album["root"] / "killed"
-    cmd = [sys.executable, "-m", "face2scene.cli.batch", str(album["src"]), "-o", str(dst), "--workers", "1",
+    cmd = [sys.executable, "-m", "face2scene", "batch", str(album["src"]), "-o", str(dst), "--workers", "1",
            "--people", str(album["people"]), *COMMON]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -153,7 +153,7 @@ def test_kill_9_then_resume_restores_each_photo_once(album):
     done_before = [r[0] for r in _rows(dst) if r[1] == "done"]
     assert len(done_before) < album["n"]
     time.sleep(1.0)  # the orphaned worker notices its driver is gone and leaves
-    rc = batch_cli.main([str(album["src"]), "-o", str(dst), "--resume", "--workers", "1",
+    rc = cli_main(["batch", str(album["src"]), "-o", str(dst), "--resume", "--workers", "1",
                          "--people", str(album["people"]), *COMMON])
     assert rc == 0
     rows = _rows(dst)
@@ -180,7 +180,7 @@ def test_corrupt_photo_fails_alone_and_reruns_skip(tmp_path, capfd):
     _noise(src / "sub" / "b.jpg", 2)
     (src / "sub" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     dst = tmp_path / "out"
-    rc = batch_cli.main([str(src), "-o", str(dst), "--restorer", "classical"])
+    rc = cli_main(["batch", str(src), "-o", str(dst), "--restorer", "classical"])
     err = capfd.readouterr().err
     assert rc == 1
     rows = {Path(r[0]).name: r for r in _rows(dst)}
@@ -189,13 +189,13 @@ def test_corrupt_photo_fails_alone_and_reruns_skip(tmp_path, capfd):
     assert "broken.jpg" in err
     assert _outputs(dst) == ["in/a.png", "in/sub/b.png"]
     mtimes = {p: p.stat().st_mtime_ns for p in dst.rglob("*.png")}
-    assert batch_cli.main([str(src), "-o", str(dst), "--restorer", "classical"]) == 1  # still failed
+    assert cli_main(["batch", str(src), "-o", str(dst), "--restorer", "classical"]) == 1  # still failed
     assert "0 to do" in capfd.readouterr().err
     assert {p: p.stat().st_mtime_ns for p in mtimes} == mtimes
     # a changed input is redone; the fixed file is retried only when asked
     _noise(src / "a.png", 5)
     _noise(src / "sub" / "broken.jpg", 3)
-    assert batch_cli.main([str(src), "-o", str(dst), "--restorer", "classical", "--retry-failed"]) == 0
+    assert cli_main(["batch", str(src), "-o", str(dst), "--restorer", "classical", "--retry-failed"]) == 0
     assert "2 to do" in capfd.readouterr().err
     assert {Path(r[0]).name: r[1:3] for r in _rows(dst)} == {
         "a.png": ("done", 2), "b.jpg": ("done", 1), "broken.jpg": ("done", 2)}
