@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from face2scene.io import PIL_FORMATS
+
 FORMATS = {"PNG": ".png", "JPEG": ".jpg", "TIFF": ".tif", "WEBP": ".webp"}
 TEMPLATE_FIELDS = {"name", "ext", "version", "id", "date", "people"}
 DEFAULT_TEMPLATE = "{name}_restored_{version}"
@@ -106,7 +108,7 @@ def atomic_save(im, path: Path, fmt: str, params: Dict[str, Any]) -> None:
 def _metadata(original: Path):
     """(EXIF to carry over or None, icc profile, original date 'YYYY:MM:DD HH:MM:SS') of the original."""
     from PIL import Image
-    with Image.open(original) as im:
+    with Image.open(original, formats=PIL_FORMATS) as im:
         icc = im.info.get("icc_profile")
         exif = im.getexif()
         sub = exif.get_ifd(_EXIF_IFD)
@@ -184,7 +186,7 @@ def export_items(items: Iterable[ExportItem], opts: ExportOptions,
         if cancel is not None and cancel():
             break
         try:
-            with Image.open(it.restored) as im:
+            with Image.open(it.restored, formats=PIL_FORMATS) as im:
                 restored = im.convert("RGB")
             exif = icc = date = None
             src = it.original if it.original.is_file() else it.restored  # a deleted original: the version alone
@@ -200,7 +202,7 @@ def export_items(items: Iterable[ExportItem], opts: ExportOptions,
             os.utime(out, (st.st_atime, st.st_mtime))
             rep.written.append(out)
             if opts.side_by_side:
-                with Image.open(it.original) as o:
+                with Image.open(it.original, formats=PIL_FORMATS) as o:
                     before = ImageOps.exif_transpose(o)
                     pair = side_by_side(before, restored)
                 cmp = _unique(out.with_name(out.stem + "_before_after" + ext), taken, opts.overwrite)

@@ -25,5 +25,5 @@ def sample_path() -> Path:
 
 def load_sample() -> np.ndarray:
     from PIL import Image
-    with Image.open(sample_path()) as im:
+    with Image.open(sample_path(), formats=["PNG"]) as im:
         return np.asarray(im.convert("RGB")).copy()

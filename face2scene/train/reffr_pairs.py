@@ -73,7 +73,7 @@ def load_reffr_pairs(folder: str | Path) -> Dict:
     index = json.loads((folder / "index.json").read_text())
     pairs: List[Dict] = []
     for e in index["pairs"]:
-        d = np.array(Image.open(folder / "pairs" / f"{e['stem']}_deg.png").convert("RGB"))
-        r = np.array(Image.open(folder / "pairs" / f"{e['stem']}_res.png").convert("RGB"))
+        d = np.array(Image.open(folder / "pairs" / f"{e['stem']}_deg.png", formats=["PNG"]).convert("RGB"))
+        r = np.array(Image.open(folder / "pairs" / f"{e['stem']}_res.png", formats=["PNG"]).convert("RGB"))
         pairs.append(dict(e, degraded=d, restored=r))
     return {"bank": index["bank"], "pairs": pairs}
