@@ -116,6 +116,7 @@ class ProcessEngine(Engine):
         self._ctx = mp.get_context("spawn")
         self._proc = None
         self._conn = None
+        self._close_lock = threading.Lock()
         self._cancel_ev = self._ctx.Event()
         self._pause_ev = self._ctx.Event()
         self._io_lock = threading.Lock()
@@ -134,9 +135,11 @@ class ProcessEngine(Engine):
         self._conn = parent
 
     def close(self, timeout: float = 5.0) -> None:
-        proc, conn = self._proc, self._conn
-        self._proc = self._conn = None
-        if proc is None:
+        # the worker thread (on stop) and the GUI (on quit) may both close: only the first one does
+        with self._close_lock:
+            proc, conn = self._proc, self._conn
+            self._proc = self._conn = None
+        if proc is None or conn is None:
             return
         self._cancel_ev.set()
         try:

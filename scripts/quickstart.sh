@@ -7,8 +7,9 @@
 # F2S_QUICKSTART=cli forces the command-line demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup_env.sh
 if [[ "${F2S_QUICKSTART:-}" != "cli" && ( -n "${DISPLAY:-}" || -n "${WAYLAND_DISPLAY:-}" ) ]]; then
+    bash scripts/setup_env.sh desktop    # the app needs PySide6 (the "desktop" extra)
     exec .venv/bin/f2s-desktop --demo "$@"
 fi
+bash scripts/setup_env.sh
 exec .venv/bin/face2scene demo -o out/demo "$@"
