@@ -21,9 +21,12 @@ FACE_BACKENDS: Tuple[str, ...] = ("dlib", "insightface")
 #: estimate modes: "auto" reads the faces when it can, "blind" only the whole photo
 ESTIMATE_MODES: Tuple[str, ...] = ("auto", "blind")
 
-#: pipeline stages, in order, as progress callbacks name them ("print" runs only for old prints,
-#: twice: damage repair after "faces", tone after "paste"; it is listed once, after "faces")
-STAGES: Tuple[str, ...] = ("faces", "print", "people", "ref-fr", "fadex", "restore", "paste")
+#: pipeline stages, in order, as progress callbacks name them; every restoration runs all of them
+STAGES: Tuple[str, ...] = ("faces", "people", "ref-fr", "fadex", "restore", "paste")
+
+#: stages that run only when asked for: "print" (old prints: damage repair after "faces", tone after
+#: "paste"); progress callbacks and timings name it, progress bars may treat it as part of its neighbours
+OPTIONAL_STAGES: Tuple[str, ...] = ("print",)
 
 #: old prints' tone and colour: none, from the photo alone, or colour from the references' faces too
 PRINT_TONES: Tuple[str, ...] = ("off", "auto", "faces")
