@@ -13,6 +13,9 @@ log = logging.getLogger(__name__)
 
 
 class _Signals(QObject):
+    def __init__(self, parent: QObject) -> None:
+        super().__init__(parent)
+
     done = Signal(object)
     failed = Signal(str)
     progress = Signal(int, int, str)
@@ -40,22 +43,29 @@ class _Runnable(QRunnable):
 
 
 class Background:
-    """Owns the pool and keeps the signal objects alive until their operation ends."""
+    """Owns the pool and keeps the signal objects alive until their operation ends.
+
+    Each operation's signal object is a child of an owner living in the GUI thread and is
+    destroyed there with ``deleteLater`` once its result was delivered: a parentless one could be
+    destroyed by the pool thread dropping the runnable's last reference while the GUI thread
+    still delivers its queued signals (an intermittent segfault seen in CI)."""
 
     def __init__(self, max_threads: int = 2) -> None:
         self.pool = QThreadPool()
         self.pool.setMaxThreadCount(max_threads)
+        self._owner = QObject()  # created in the GUI thread: the signal objects' parent
         self._live: set = set()
 
     def run(self, fn: Callable, success: Optional[Callable[[Any], None]] = None,
             failure: Optional[Callable[[str], None]] = None,
             progress: Optional[Callable[[int, int, str], None]] = None) -> _Signals:
         """Run ``fn()`` (or ``fn(report)`` when ``progress`` is given) in the pool."""
-        sig = _Signals()
+        sig = _Signals(self._owner)
         self._live.add(sig)
 
         def finish(*_):
             self._live.discard(sig)
+            sig.deleteLater()  # in the GUI thread, after the queued deliveries posted before it
 
         if success is not None:
             sig.done.connect(success)
