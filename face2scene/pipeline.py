@@ -31,7 +31,7 @@ from .options import (DEVICES, ESTIMATE_MODES, FACE_BACKENDS, MAX_UPSCALE, PRINT
 from .people import PeopleIndex, RefSource
 from .progress import CancelToken, null_progress
 from .reffr import AlignedReference, RefFR
-from .restorers import RestorerOutput, SceneRestorer, load_restorer
+from .restorers import RestorerOutput, SceneRestorer, blend_strength, load_restorer
 from . import safeguard
 from .noise_stats import FlatNoise, flat_noise
 from .types import Backends, DegradationEstimate, DetectedFace, FaceResult, RestoreResult
@@ -425,7 +425,7 @@ class Face2ScenePipeline:
             small = safeguard.resize_to(out.image, run.rgb.shape) if run.upscale > 1 else out.image
             run.decision = safeguard.choose_strength(run.rgb, small, estimate, run.jobs, run.flat)
             self._report_decision(run, estimate)
-            out.image = safeguard.blend(safeguard.resize_to(run.rgb, up_shape), out.image, run.decision.strength)
+            out.image = blend_strength(run.rgb, out.image, run.decision.strength)  # the user's strength's blend
             return out
 
     @staticmethod

@@ -277,15 +277,6 @@ def choose_strength(inp: np.ndarray, out: np.ndarray, est: DegradationEstimate, 
     return Decision(alpha, reason, {"face": face_d, "texture": tex_d, "noise_luma": round(noise_luma, 3)})
 
 
-def blend(inp_up: np.ndarray, out: np.ndarray, alpha: float) -> np.ndarray:
-    if alpha >= 1.0:
-        return out
-    if alpha <= 0.0:
-        return inp_up.copy()
-    f = inp_up.astype(np.float32) + np.float32(alpha) * (out.astype(np.float32) - inp_up.astype(np.float32))
-    return np.clip(np.rint(f), 0, 255).astype(np.uint8)
-
-
 def resize_to(img: np.ndarray, shape) -> np.ndarray:
     if img.shape[:2] == tuple(shape[:2]):
         return img
