@@ -249,8 +249,9 @@ def blind_estimate(rgb: np.ndarray, jpeg: Optional[Tuple[Optional[float], float,
                    known_noise: Optional[float] = None) -> DegradationEstimate:
     """What the photo alone says about its degradation (no face, no references).
 
-    ``known_noise`` (from the faces) replaces the patch-PCA noise guess as a strong prior: the
-    scene fit then only has to explain the blur."""
+    ``known_noise`` (e.g. the photo's flat-block reading, ``noise_stats.flat_noise``) replaces the
+    patch-PCA noise guess as a strong prior (the PCA is then not computed): the scene fit only
+    has to explain the blur."""
     q, qconf, qdet = jpeg if jpeg is not None else estimate_jpeg_quality(rgb)
     # Work on a central, grid-aligned part at most 1536 px square: enough texture, bounded memory.
     h, w = rgb.shape[:2]
@@ -259,10 +260,9 @@ def blind_estimate(rgb: np.ndarray, jpeg: Optional[Tuple[Optional[float], float,
     side = int(min(192, rgb.shape[0] // 8 * 8, rgb.shape[1] // 8 * 8))
     if side < 48:
         return DegradationEstimate(0.0, 0.0, q, 1.0, "blind", 0.05, {"reason": "image too small"})
-    y_all = luma(rgb).astype(np.float32)
-    sigma_pca = patch_pca_noise(y_all, seed=seed)
+    sigma_pca = patch_pca_noise(luma(rgb).astype(np.float32), seed=seed) if known_noise is None else None
     # Pre-compression noise: colour noise of std σ gives ~0.67σ in luminance.
-    noise_guess = sigma_pca / 0.67
+    noise_guess = sigma_pca / 0.67 if sigma_pca is not None else known_noise
     results = []
     for (y0, x0) in _analysis_windows(rgb, side, count=3):
         region = rgb[y0:y0 + side, x0:x0 + side]
