@@ -474,11 +474,25 @@ def restore_one(pipe, people, inp: Path, out: Path, report: Path, cancel=None) -
                         "restorer": result.backends.restorer}}
 
 
+def thread_counts() -> Dict[str, Optional[int]]:
+    """This process's thread pools: OpenCV's, torch's (when loaded) and the OpenMP/BLAS cap it
+    was started with (Linux: /proc/self/environ, what BLAS read when it loaded)."""
+    import cv2
+    torch = sys.modules.get("torch")
+    started = None
+    with contextlib.suppress(OSError, ValueError):
+        env = dict(kv.split(b"=", 1) for kv in Path("/proc/self/environ").read_bytes().split(b"\0") if b"=" in kv)
+        started = int(env[b"OPENBLAS_NUM_THREADS"]) if b"OPENBLAS_NUM_THREADS" in env else None
+    return {"cv2": cv2.getNumThreads(), "torch": torch.get_num_threads() if torch is not None else None,
+            "blas_at_start": started}
+
+
 def _work(inp: str, out: str, report: str) -> dict:
     """The pool's task: one photo with this worker's pipeline."""
     res = restore_one(_PIPE, _PEOPLE, Path(inp), Path(out), Path(report), _CANCEL)
     res["pid"] = os.getpid()
     res["peak_rss_mb"] = _peak_rss_mb()
+    res["threads"] = thread_counts()
     return res
 
 
@@ -561,14 +575,14 @@ def run_batch(items: List[BatchItem], dst: Path, config, people: Optional[Mappin
 
     ``threads``: each worker's torch/OpenCV/BLAS threads (default: :func:`default_threads`).
     ``engine``: what restores the photos to do (default :func:`_drive`, the process pool)."""
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
     t_start = time.perf_counter()
     dst = Path(os.path.abspath(dst))
     dst.mkdir(parents=True, exist_ok=True)
     people = {k: list(v) for k, v in (people or {}).items()} or None
     summary = BatchSummary(total=len(items), workers=max(1, workers),
                            threads=int(threads) if threads else default_threads(workers))
-    if threads is not None and threads < 1:
-        raise ValueError(f"threads must be at least 1, got {threads}")
     with _dst_lock(dst):
         man = Manifest(dst / MANIFEST_NAME)
         try:
