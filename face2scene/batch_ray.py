@@ -23,6 +23,7 @@ Ray is optional (``pip install 'face2scene[ray]'``); only this module imports it
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -82,7 +83,6 @@ class _Restorer:
             attempt = ray.get(self.ledger.start.remote(int(idx)))
             res = restore_one(self.pipe, self.people, Path(os.fsdecode(bytes(inp))), Path(os.fsdecode(bytes(dst))),
                               Path(os.fsdecode(bytes(rep))))
-            import json
             out["idx"].append(int(idx))
             out["status"].append(res["status"])
             out["error"].append(res.get("error") or "")
@@ -205,7 +205,6 @@ class RayEngine:
 
     @staticmethod
     def _record_row(man, summary, item, batch, k, on_item, on_message) -> None:
-        import json
         attempt = int(batch["attempt"][k])
         res = {"status": str(batch["status"][k]), "error": str(batch["error"][k]) or None,
                "timings": json.loads(str(batch["timings"][k])), "pid": int(batch["pid"][k]),

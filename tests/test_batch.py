@@ -274,3 +274,19 @@ def test_ray_option_without_ray_is_a_clear_error(tmp_path, monkeypatch, capfd):
     assert not (tmp_path / "out").exists()  # refused before any work
     with pytest.raises(ValueError):
         batch_ray.RayEngine("local", threads=0)
+
+
+def test_bench_batch_writes_its_table_and_json(tmp_path, capsys):
+    """`face2scene bench batch` on 2 noise photos, 1 worker, no Ray: a row per run, in the JSON."""
+    data = tmp_path / "nodata"  # no development set: noise photos
+    data.mkdir()
+    assert cli_main(["bench", "batch", "--photos", "2", "--side", "48", "--workers", "1", "--ray", "none",
+                     "--data", str(data), "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "peak MB per worker" in out and "processes" in out
+    res = json.loads((tmp_path / "o" / "batch.json").read_text())
+    (run,) = res["runs"]
+    assert run["engine"] == "processes" and run["workers"] == 1 and run["photos"] == 2 and run["failed"] == 0
+    assert run["photos_per_min"] > 0 and len(run["peak_rss_mb_per_worker"]) == 1
+    assert run["peak_rss_mb_per_worker"][0] > 50  # a worker with numpy, OpenCV and dlib loaded
+    assert cli_main(["bench", "batch", "--workers", "0", "--out", str(tmp_path / "o")]) == 2

@@ -43,7 +43,7 @@ def make_photos(folder: Path, n: int, side: int, data: Optional[Path]) -> Dict[s
     from PIL import Image
     folder.mkdir(parents=True, exist_ok=True)
     srcs, people = [], {}
-    if data is not None:
+    if data is not None and (data / "identities").is_dir() and (data / "scenes").is_dir():
         ids = sorted(p for p in (data / "identities").iterdir() if p.is_dir())
         portraits = [q for p in ids for q in sorted(p.glob("*.jpg"))[2:4]]  # [:2]: the references
         scenes = sorted((data / "scenes").glob("*.png"))
