@@ -24,7 +24,7 @@ from face2scene.cli import main as cli_main  # noqa: E402
 
 from .test_batch import _outputs, _reduced, _rows, _temps  # noqa: E402
 
-pytestmark = [pytest.mark.ray, pytest.mark.data]
+pytestmark = pytest.mark.ray  # the real-photo tests need shared/data as well (the album fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 COMMON = ["--restorer", "classical", "--seed", "3", "-q"]
@@ -192,3 +192,57 @@ def test_an_actor_killed_mid_batch_loses_and_doubles_nothing(album, ray_run):
     # the photo it was restoring was started again, and the manifest and the summary say so
     assert report["retries"] >= 1 and report["retries"] == sum(1 for r in rows if r[2] > 1), report["retries"]
     assert all(1 <= r[2] <= 3 for r in rows)
+
+
+CRASHY = '''
+import os, sys
+import face2scene.batch_ray as br
+
+
+class Crashy(br._Restorer):
+    """Dies (the whole actor process) on every photo whose name has "crash" in it."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        real = br.restore_one
+
+        def restore_one(pipe, people, inp, out, report, cancel=None):
+            if "crash" in inp.name:
+                os._exit(1)
+            return real(pipe, people, inp, out, report, cancel)
+        br.restore_one = restore_one  # in the actor's process
+
+
+br._Restorer = Crashy
+from face2scene.cli import main
+sys.exit(main(sys.argv[1:]))
+'''
+
+
+def test_a_photo_that_kills_its_actor_every_time_fails_alone(tmp_path):
+    """Needs no real photos: noise, and one photo whose restoration kills the actor process."""
+    import numpy as np
+    from PIL import Image
+    src = tmp_path / "in"
+    src.mkdir()
+    for k, name in enumerate(("a.png", "crash.png", "b.png")):
+        Image.fromarray((np.random.default_rng(k).random((48, 64, 3)) * 255).astype(np.uint8)).save(src / name)
+    script = tmp_path / "crashy.py"
+    script.write_text(CRASHY)
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    dst = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, str(script), "batch", str(src), "-o", str(dst), "--ray", "local",
+                             "--workers", "1", "--restorer", "classical", "-q"], env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 1, err
+    rows = {Path(r[0]).name: r for r in _rows(dst)}
+    assert rows["a.png"][1] == rows["b.png"][1] == "done", rows
+    status, attempts, error = rows["crash.png"][1], rows["crash.png"][2], rows["crash.png"][4]
+    assert status == "failed" and attempts == 3 and "worker died" in error and "\n" not in error, rows["crash.png"]
+    assert _outputs(dst) == ["in/a.png", "in/b.png"] and not _temps(dst)
