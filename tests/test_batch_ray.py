@@ -56,10 +56,24 @@ def album(tmp_path_factory, shared_data):
     return {"root": root, "src": src, "bad": bad, "people": people, "photos": photos}
 
 
-def _batch(args, **kw) -> subprocess.Popen:
+def _batch(args, script=None) -> subprocess.Popen:
+    """``face2scene batch ARGS`` in a child process (its own session: the cluster goes with it);
+    ``script``: a Python file run instead of ``-m face2scene``, with the same arguments."""
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    return subprocess.Popen([sys.executable, "-m", "face2scene", "batch", *args], env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    cmd = [str(script)] if script else ["-m", "face2scene"]
+    return subprocess.Popen([sys.executable, *cmd, "batch", *args], env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait(proc: subprocess.Popen) -> tuple:
+    """(stdout, stderr) once the batch ends; a batch still running on the way out is killed with
+    its local cluster."""
+    try:
+        return proc.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def _workers_done(dst: Path) -> set:
@@ -81,12 +95,7 @@ def ray_run(album):
     dst = album["root"] / "out"
     proc = _batch([str(album["src"]), str(album["bad"]), "-o", str(dst), "--ray", "local", "--workers", "2",
                    "--people", str(album["people"]), *COMMON])
-    try:
-        out, err = proc.communicate(timeout=RUN_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    out, err = _wait(proc)
     return proc.returncode, out, err, dst
 
 
@@ -158,23 +167,18 @@ def test_an_actor_killed_mid_batch_loses_and_doubles_nothing(album, ray_run):
     proc = _batch([str(album["src"]), "-o", str(dst), "--ray", "local", "--workers", "2",
                    "--people", str(album["people"]), *COMMON])
     killed = None
-    try:
-        deadline = time.time() + RUN_TIMEOUT
-        while time.time() < deadline and proc.poll() is None:
-            busy = _workers_done(dst)  # an actor that has restored a photo has more in flight
-            actors = [p for p, c in _descendants(proc.pid) if "_Restorer" in c and p in busy]
-            if actors:
-                killed = actors[0]
-                os.kill(killed, signal.SIGKILL)
-                break
-            time.sleep(0.1)
-        assert killed is not None, "no actor found to kill before the batch ended"
-        done_at_kill = sum(r[1] == "done" for r in _rows(dst))
-        out, err = proc.communicate(timeout=RUN_TIMEOUT)
-    finally:
-        if proc.poll() is None:  # the batch and its local cluster
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    deadline = time.time() + RUN_TIMEOUT
+    while time.time() < deadline and proc.poll() is None:
+        busy = _workers_done(dst)  # an actor that has restored a photo has more in flight
+        actors = [p for p, c in _descendants(proc.pid) if "_Restorer" in c and p in busy]
+        if actors:
+            killed = actors[0]
+            os.kill(killed, signal.SIGKILL)
+            break
+        time.sleep(0.1)
+    done_at_kill = sum(r[1] == "done" for r in _rows(dst)) if killed else None
+    _, err = _wait(proc)
+    assert killed is not None, "no actor found to kill before the batch ended"
     assert proc.returncode == 0, err
     assert done_at_kill < 12, "the batch was over before the kill"
     rows = _rows(dst)
@@ -229,17 +233,10 @@ def test_a_photo_that_kills_its_actor_every_time_fails_alone(tmp_path):
         Image.fromarray((np.random.default_rng(k).random((48, 64, 3)) * 255).astype(np.uint8)).save(src / name)
     script = tmp_path / "crashy.py"
     script.write_text(CRASHY)
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     dst = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, str(script), "batch", str(src), "-o", str(dst), "--ray", "local",
-                             "--workers", "1", "--restorer", "classical", "-q"], env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = proc.communicate(timeout=RUN_TIMEOUT)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    proc = _batch([str(src), "-o", str(dst), "--ray", "local", "--workers", "1", "--restorer", "classical", "-q"],
+                  script=script)
+    _, err = _wait(proc)
     assert proc.returncode == 1, err
     rows = {Path(r[0]).name: r for r in _rows(dst)}
     assert rows["a.png"][1] == rows["b.png"][1] == "done", rows
