@@ -10,7 +10,11 @@
 - a ``ProcessPoolExecutor`` (spawn) with one pipeline per worker process, loaded once
   (:func:`_init_worker`); items are submitted as workers free up; the driver alone writes the
   manifest. Workers write the output files atomically (``io.save_image_atomic``), the driver
-  marks the row done once it hears they are in place.
+  marks the row done once it hears they are in place;
+- each worker's torch/OpenCV/BLAS threads are capped to its share of the cores
+  (:func:`default_threads`, :func:`cap_threads`), so N workers never run N x cores threads;
+- another engine can drive the same manifest: ``engine=`` takes a callable with
+  :func:`_drive`'s signature (``face2scene.batch_ray.RayEngine``: Ray Data actors, docs/BATCH.md).
 
 No printing here: the CLI (``face2scene.cli.batch``) passes callbacks.
 """
@@ -39,7 +43,8 @@ from .options import IMAGE_SUFFIXES, STAGES, is_image_path
 log = logging.getLogger(__name__)
 
 __all__ = ["BatchItem", "BatchSummary", "Manifest", "gather_inputs", "plan_outputs", "read_people_json",
-           "settings_fingerprint", "run_batch", "MANIFEST_NAME", "REPORT_NAME"]
+           "settings_fingerprint", "run_batch", "restore_one", "cap_threads", "default_threads",
+           "MANIFEST_NAME", "REPORT_NAME"]
 
 MANIFEST_NAME = "manifest.sqlite3"
 REPORT_NAME = "batch_report.json"
@@ -289,11 +294,12 @@ class Manifest:
         self.db.execute("UPDATE items SET status='pending' WHERE input=? AND status='running'", (item.key,))
 
     def finish(self, item: BatchItem, status: str, error: Optional[str], seconds: float,
-               timings: Mapping[str, float], worker: Optional[int]) -> None:
+               timings: Mapping[str, float], worker: Optional[int], attempts: int = 0) -> None:
+        """Record the outcome; ``attempts`` adds starts the driver did not mark itself (Ray's retries)."""
         assert status in ("done", "failed")
-        self.db.execute("UPDATE items SET status=?, error=?, finished=?, seconds=?, timings=?, worker=? "
-                        "WHERE input=?", (status, error, time.time(), seconds, json.dumps(timings), worker,
-                                          item.key))
+        self.db.execute("UPDATE items SET status=?, error=?, finished=?, seconds=?, timings=?, worker=?, "
+                        "attempts=attempts+? WHERE input=?",
+                        (status, error, time.time(), seconds, json.dumps(timings), worker, attempts, item.key))
 
     def counts(self) -> Dict[str, int]:
         return dict(self.db.execute("SELECT status, COUNT(*) FROM items GROUP BY status").fetchall())
@@ -316,6 +322,54 @@ def _dst_lock(dst: Path):
         yield
     finally:
         fh.close()
+
+
+# ------------------------------------------------------------------------------------------
+# Threads per worker
+# ------------------------------------------------------------------------------------------
+
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS")
+
+
+def default_threads(workers: int, cores: Optional[int] = None) -> int:
+    """Each worker's share of the cores (at least 1): N workers x their threads = the cores."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // max(1, workers))
+
+
+def thread_env(threads: int) -> Dict[str, str]:
+    """The environment that caps the BLAS/OpenMP pools of a process started with it (they read it
+    once, when they load: a running process needs :func:`cap_threads` as well)."""
+    return {k: str(int(threads)) for k in THREAD_ENV}
+
+
+@contextlib.contextmanager
+def _with_env(env: Mapping[str, str]):
+    """``env`` set in os.environ meanwhile: processes started inside inherit it."""
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def cap_threads(threads: int) -> None:
+    """Cap this process's thread pools: OpenCV's and torch's now (torch only when it is loaded:
+    importing it costs memory), and the environment for libraries loaded later."""
+    os.environ.update(thread_env(threads))
+    with contextlib.suppress(ImportError, AttributeError):
+        import cv2
+        cv2.setNumThreads(int(threads))
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        with contextlib.suppress(RuntimeError, AttributeError):
+            torch.set_num_threads(int(threads))
 
 
 # ------------------------------------------------------------------------------------------
@@ -349,23 +403,31 @@ def _watch_parent(ppid: int) -> None:
             os._exit(0)
 
 
-def _init_worker(config, people, ppid: int) -> None:
+def load_pipeline(config, people, threads: int):
+    """A worker's pipeline: threads capped, face backend, restorer and references loaded once."""
+    cap_threads(threads)
+    from .pipeline import Face2ScenePipeline
+    pipe = Face2ScenePipeline(config)
+    try:
+        pipe.face_backend
+        pipe.restorer
+        if people:
+            pipe.people_index(people)
+    except Exception:  # the same error comes back, per photo, from restore()
+        log.debug("worker warm-up failed", exc_info=True)
+    cap_threads(threads)  # again: the warm-up may have loaded torch
+    return pipe
+
+
+def _init_worker(config, people, ppid: int, threads: int) -> None:
     """Pool initializer: one pipeline per worker process, its models and the references loaded once."""
     global _PIPE, _PEOPLE, _CANCEL
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's: running photos finish
-    from .pipeline import Face2ScenePipeline
     from .progress import CancelToken
     _CANCEL = CancelToken()
     threading.Thread(target=_watch_parent, args=(ppid,), daemon=True, name="f2s-watch-parent").start()
-    _PIPE = Face2ScenePipeline(config)
     _PEOPLE = dict(people) if people else None
-    try:
-        _PIPE.face_backend
-        _PIPE.restorer
-        if _PEOPLE:
-            _PIPE.people_index(_PEOPLE)
-    except Exception:  # the same error comes back, per photo, from restore()
-        log.debug("worker warm-up failed", exc_info=True)
+    _PIPE = load_pipeline(config, _PEOPLE, threads)
 
 
 def restore_one(pipe, people, inp: Path, out: Path, report: Path, cancel=None) -> dict:
@@ -412,11 +474,25 @@ def restore_one(pipe, people, inp: Path, out: Path, report: Path, cancel=None) -
                         "restorer": result.backends.restorer}}
 
 
+def thread_counts() -> Dict[str, Optional[int]]:
+    """This process's thread pools: OpenCV's, torch's (when loaded) and the OpenMP/BLAS cap it
+    was started with (Linux: /proc/self/environ, what BLAS read when it loaded)."""
+    import cv2
+    torch = sys.modules.get("torch")
+    started = None
+    with contextlib.suppress(OSError, ValueError):
+        env = dict(kv.split(b"=", 1) for kv in Path("/proc/self/environ").read_bytes().split(b"\0") if b"=" in kv)
+        started = int(env[b"OPENBLAS_NUM_THREADS"]) if b"OPENBLAS_NUM_THREADS" in env else None
+    return {"cv2": cv2.getNumThreads(), "torch": torch.get_num_threads() if torch is not None else None,
+            "blas_at_start": started}
+
+
 def _work(inp: str, out: str, report: str) -> dict:
     """The pool's task: one photo with this worker's pipeline."""
     res = restore_one(_PIPE, _PEOPLE, Path(inp), Path(out), Path(report), _CANCEL)
     res["pid"] = os.getpid()
     res["peak_rss_mb"] = _peak_rss_mb()
+    res["threads"] = thread_counts()
     return res
 
 
@@ -436,6 +512,10 @@ class BatchSummary:
     interrupted: bool = False
     wall_s: float = 0.0
     workers: int = 1
+    threads: int = 1  # per worker
+    engine: str = "processes"  # or "ray (local)", "ray (ADDRESS)"
+    startup_s: float = 0.0  # the engine's own start (Ray: connecting or starting the cluster)
+    retries: int = 0  # photos started again after their worker died (Ray)
     stage_means: Dict[str, float] = field(default_factory=dict)
     peak_rss_mb: Dict[int, float] = field(default_factory=dict)  # worker pid -> MB
     failures: List[Tuple[str, str]] = field(default_factory=list)  # (input, reason) of this run
@@ -482,7 +562,7 @@ def clean_temp_files(dst: Path, folders: Iterable[Path]) -> int:
 
 
 def run_batch(items: List[BatchItem], dst: Path, config, people: Optional[Mapping[str, Sequence[Path]]] = None,
-              workers: int = 1, retry_failed: bool = False,
+              workers: int = 1, retry_failed: bool = False, threads: Optional[int] = None, engine=None,
               on_plan: Callable[[BatchSummary, int], None] = lambda s, n: None,
               on_item: Callable[[BatchItem, dict, int, int], None] = lambda i, r, k, n: None,
               on_message: Callable[[str], None] = lambda m: None) -> BatchSummary:
@@ -491,12 +571,18 @@ def run_batch(items: List[BatchItem], dst: Path, config, people: Optional[Mappin
     ``on_plan(summary, reset)`` is called once the work is known, ``on_item(item, result, k, n)``
     after each photo, ``on_message`` for lines worth telling the user. KeyboardInterrupt: photos
     not started are cancelled, the running ones finish and are recorded (a second one stops them:
-    they go back to pending); the summary comes back with ``interrupted`` set."""
+    they go back to pending); the summary comes back with ``interrupted`` set.
+
+    ``threads``: each worker's torch/OpenCV/BLAS threads (default: :func:`default_threads`).
+    ``engine``: what restores the photos to do (default :func:`_drive`, the process pool)."""
+    if threads is not None and threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
     t_start = time.perf_counter()
     dst = Path(os.path.abspath(dst))
     dst.mkdir(parents=True, exist_ok=True)
     people = {k: list(v) for k, v in (people or {}).items()} or None
-    summary = BatchSummary(total=len(items), workers=max(1, workers))
+    summary = BatchSummary(total=len(items), workers=max(1, workers),
+                           threads=int(threads) if threads else default_threads(workers))
     with _dst_lock(dst):
         man = Manifest(dst / MANIFEST_NAME)
         try:
@@ -528,7 +614,7 @@ def run_batch(items: List[BatchItem], dst: Path, config, people: Optional[Mappin
                     _record(man, summary, item, {"status": "failed", "error": read_errors[item.key], "timings": {}},
                             on_item)
             if ready:
-                _drive(man, summary, ready, config, people, max(1, workers), on_item, on_message)
+                (engine or _drive)(man, summary, ready, config, people, max(1, workers), on_item, on_message)
             summary.left = sum(1 for i in todo if man.db.execute(
                 "SELECT status FROM items WHERE input=?", (i.key,)).fetchone()[0] in ("pending", "running"))
             _finish_summary(man, summary, items)
@@ -542,16 +628,19 @@ def run_batch(items: List[BatchItem], dst: Path, config, people: Optional[Mappin
 
 
 def _record(man: Manifest, summary: BatchSummary, item: BatchItem, res: dict, on_item) -> None:
+    """One photo's outcome into the manifest and the summary (``res`` as :func:`restore_one` gives
+    it, plus the worker's ``pid``, ``peak_rss_mb`` and the ``attempts`` the driver did not count)."""
     status = res["status"]
     timings = res.get("timings") or {}
+    attempts = int(res.get("attempts") or 0)
     if status == "done":
-        man.finish(item, "done", None, timings.get("total", 0.0), timings, res.get("pid"))
+        man.finish(item, "done", None, timings.get("total", 0.0), timings, res.get("pid"), attempts)
         summary.done += 1
         for k, v in timings.items():
             summary.stage_means.setdefault(k, 0.0)
             summary.stage_means[k] += v  # sums here; means in _finish_summary
     elif status == "failed":
-        man.finish(item, "failed", res["error"], timings.get("total", 0.0), timings, res.get("pid"))
+        man.finish(item, "failed", res["error"], timings.get("total", 0.0), timings, res.get("pid"), attempts)
         summary.failed += 1
         summary.failures.append((_show(item.input), res["error"]))
     else:  # cancelled: back to pending, the next run does it
@@ -575,10 +664,10 @@ def _finish_summary(man: Manifest, summary: BatchSummary, items: Sequence[BatchI
                               "seconds": r["seconds"] if r else None})
 
 
-def _new_pool(config, people, workers: int) -> ProcessPoolExecutor:
+def _new_pool(config, people, workers: int, threads: int) -> ProcessPoolExecutor:
     import multiprocessing
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(config, people, os.getpid()))
+                               initializer=_init_worker, initargs=(config, people, os.getpid(), threads))
 
 
 def _stop_workers(pool: ProcessPoolExecutor) -> None:
@@ -590,10 +679,17 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
 
 def _drive(man: Manifest, summary: BatchSummary, todo: List[BatchItem], config, people, workers: int,
            on_item, on_message) -> None:
-    """Feed the pool: at most 2 photos per worker queued, a new one as each finishes."""
+    """Feed the pool: at most 2 photos per worker queued, a new one as each finishes. The workers
+    are spawned with the thread caps in their environment (BLAS reads it when it loads)."""
+    with _with_env(thread_env(summary.threads)):
+        _drive_pool(man, summary, todo, config, people, workers, on_item, on_message)
+
+
+def _drive_pool(man: Manifest, summary: BatchSummary, todo: List[BatchItem], config, people, workers: int,
+                on_item, on_message) -> None:
     queue = list(reversed(todo))
     inflight: Dict[Future, BatchItem] = {}
-    pool = _new_pool(config, people, workers)
+    pool = _new_pool(config, people, workers, summary.threads)
     stopping = False
 
     def submit() -> None:
@@ -637,7 +733,7 @@ def _drive(man: Manifest, summary: BatchSummary, todo: List[BatchItem], config, 
                     queue.append(item)
                 inflight.clear()
                 _stop_workers(pool)
-                pool = _new_pool(config, people, workers)
+                pool = _new_pool(config, people, workers, summary.threads)
             submit()
     except BaseException:  # second Ctrl-C, SIGTERM (SystemExit): unfinished photos go back to pending
         summary.interrupted = True

@@ -2,7 +2,7 @@
 # One command: set up (first run only) and run the whole test suite headless.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup_env.sh desktop,test
+bash scripts/setup_env.sh desktop,test,ray  # ray: `face2scene batch --ray` (tests/test_batch_ray.py)
 # The packaging tests validate the .desktop entry and AppStream metadata with Debian's
 # validators; install them where we can (root with apt), otherwise those two tests skip.
 if ! command -v desktop-file-validate >/dev/null || ! command -v appstreamcli >/dev/null; then

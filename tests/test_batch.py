@@ -220,3 +220,73 @@ def test_outputs_never_collide_nor_overwrite_inputs(tmp_path):
     assert {i.key: i.output for i in again} == {i.key: i.output for i in items}
     with pytest.raises(ValueError, match="no such file"):
         gather_inputs([str(tmp_path / "missing")], tmp_path / "o")
+
+
+def test_restore_options_are_shared_and_old_print_gives_restore_bytes(tmp_path):
+    """`batch` takes every option of `restore` from the same definition; --old-print gives the same
+    bytes as `restore --old-print`."""
+    from face2scene.cli import build_parser
+    ap = build_parser()
+    sub = next(a for a in ap._actions if a.dest == "command").choices
+
+    def opts(name):
+        return {o for a in sub[name]._actions for o in a.option_strings}
+    assert {"--old-print", "--print-tone", "--neutral-tone", "--upscale", "--seed"} <= opts("restore") - {
+        "--report", "-o", "--output"} & opts("batch")
+    assert opts("restore") - {"--report"} <= opts("batch")
+    photo = _noise(tmp_path / "in" / "print.png", 7, (72, 96))
+    args = ["--restorer", "classical", "--seed", "1", "--old-print", "--print-tone", "off", "-q"]
+    assert cli_main(["batch", str(photo), "-o", str(tmp_path / "out"), *args]) == 0
+    assert cli_main(["restore", str(photo), "-o", str(tmp_path / "r.png"), *args]) == 0
+    assert (tmp_path / "out" / "print.png").read_bytes() == (tmp_path / "r.png").read_bytes()
+    report = json.loads((tmp_path / "out" / "batch_report.json").read_text())
+    assert report["settings"]["config"]["old_print"] is True and report["settings"]["config"]["print_tone"] == "off"
+
+
+def test_threads_per_worker_are_capped(tmp_path):
+    from face2scene.batch import default_threads, gather_inputs, run_batch
+    from face2scene.pipeline import PipelineConfig
+    assert default_threads(2, cores=16) == 8 and default_threads(3, cores=16) == 5
+    assert default_threads(4, cores=2) == 1 and default_threads(1, cores=2) == 2
+    for k in range(2):
+        _noise(tmp_path / "in" / f"{k}.png", k)
+    seen, before = [], os.environ.get("OPENBLAS_NUM_THREADS")
+    s = run_batch(gather_inputs([str(tmp_path / "in")], tmp_path / "out"), tmp_path / "out",
+                  PipelineConfig(restorer="classical"), workers=2, threads=1,
+                  on_item=lambda item, res, k, n: seen.append(res.get("threads")))
+    assert s.done == 2 and s.threads == 1
+    for t in seen:
+        assert t["cv2"] == 1 and t["torch"] in (None, 1), t
+        if Path("/proc/self/environ").exists():
+            assert t["blas_at_start"] == 1, t  # in the environment the worker was started with
+    assert os.environ.get("OPENBLAS_NUM_THREADS") == before  # the driver's own environment is restored
+    with pytest.raises(ValueError, match="threads"):
+        run_batch([], tmp_path / "o2", PipelineConfig(restorer="classical"), threads=0)
+
+
+def test_ray_option_without_ray_is_a_clear_error(tmp_path, monkeypatch, capfd):
+    import face2scene.batch_ray as batch_ray
+    monkeypatch.setattr(batch_ray, "ray_available", lambda: False)
+    photo = _noise(tmp_path / "a.png", 1)
+    assert cli_main(["batch", str(photo), "-o", str(tmp_path / "out"), "--ray", "local"]) == 2
+    err = capfd.readouterr().err
+    assert "face2scene[ray]" in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()  # refused before any work
+    with pytest.raises(ValueError):
+        batch_ray.RayEngine("local", threads=0)
+
+
+def test_bench_batch_writes_its_table_and_json(tmp_path, capsys):
+    """`face2scene bench batch` on 2 noise photos, 1 worker, no Ray: a row per run, in the JSON."""
+    data = tmp_path / "nodata"  # no development set: noise photos
+    data.mkdir()
+    assert cli_main(["bench", "batch", "--photos", "2", "--side", "48", "--workers", "1", "--ray", "none",
+                     "--data", str(data), "--out", str(tmp_path / "o")]) == 0
+    out = capsys.readouterr().out
+    assert "peak MB per worker" in out and "processes" in out
+    res = json.loads((tmp_path / "o" / "batch.json").read_text())
+    (run,) = res["runs"]
+    assert run["engine"] == "processes" and run["workers"] == 1 and run["photos"] == 2 and run["failed"] == 0
+    assert run["photos_per_min"] > 0 and len(run["peak_rss_mb_per_worker"]) == 1
+    assert run["peak_rss_mb_per_worker"][0] > 50  # a worker with numpy, OpenCV and dlib loaded
+    assert cli_main(["bench", "batch", "--workers", "0", "--out", str(tmp_path / "o")]) == 2

@@ -6,8 +6,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..options import DEVICES, FACE_BACKENDS, MAX_UPSCALE, RESTORERS
-from .restore import parse_refs, say, show
+from .restore import add_restoration_options, parse_refs, pipeline_config, say, show
 
 
 def _fmt_s(s: float) -> str:
@@ -63,7 +62,9 @@ def summary_table(s) -> str:
     lines = [f"done {s.done}   failed {s.failed}   skipped {s.skipped}"
              + (f"   failed before {s.failed_before}" if s.failed_before else "")
              + (f"   left {s.left}" if s.left else ""),
-             f"{s.photos_per_minute:.1f} photos/min with {s.workers} worker(s), {_fmt_s(s.wall_s)} wall"]
+             f"{s.photos_per_minute:.1f} photos/min with {s.workers} worker(s) x {s.threads} thread(s) "
+             f"({s.engine}), {_fmt_s(s.wall_s)} wall" + (f", {s.startup_s:.1f} s to start" if s.startup_s else "")
+             + (f", {s.retries} photo(s) retried after a worker died" if s.retries else "")]
     if s.stage_means:
         lines.append("mean seconds per photo: " + "  ".join(f"{k} {v:.2f}" for k, v in s.stage_means.items()))
     if s.peak_rss_mb:
@@ -74,16 +75,21 @@ def summary_table(s) -> str:
 def cmd_batch(args: argparse.Namespace) -> int:
     from ..batch import REPORT_NAME, gather_inputs, read_people_json, run_batch
     from ..io import install_sigterm_cleanup
-    from ..pipeline import PipelineConfig
     try:  # everything that can be refused is refused here, before any work
         if args.people and args.ref:
             raise ValueError("use --people or --ref, not both")
         people = read_people_json(args.people) if args.people else parse_refs(args.ref)
-        config = PipelineConfig(device=args.device, restorer=args.restorer, face_backend=args.face_backend,
-                                models_dir=args.models_dir, upscale=args.upscale, tile_size=args.tile_size,
-                                seed=args.seed, paste_faces=not args.no_paste_faces, strength=args.strength)
+        config = pipeline_config(args)
         if args.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {args.workers}")
+        if args.threads is not None and args.threads < 1:
+            raise ValueError(f"--threads must be at least 1, got {args.threads}")
+        engine = None
+        if args.ray:
+            from ..batch_ray import RAY_HINT, RayEngine, ray_available
+            if not ray_available():
+                raise ValueError(f"--ray: {RAY_HINT}")
+            engine = RayEngine(args.ray, threads=args.threads)
         items = gather_inputs(args.sources, args.output)
         if not items:
             raise ValueError("no photos in the inputs")
@@ -93,10 +99,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     install_sigterm_cleanup()
     progress = _Progress(args.quiet)
     try:
-        summary = run_batch(items, args.output, config, people, workers=args.workers,
-                            retry_failed=args.retry_failed, on_plan=progress.plan, on_item=progress.item,
+        summary = run_batch(items, args.output, config, people, workers=args.workers, threads=args.threads,
+                            engine=engine, retry_failed=args.retry_failed, on_plan=progress.plan, on_item=progress.item,
                             on_message=lambda m: say(m, err=True))
-    except RuntimeError as e:  # another batch holds the folder
+    except RuntimeError as e:  # another batch holds the folder; no Ray cluster there
         say(f"error: {show(e)}", err=True)
         return 2
     finally:
@@ -120,19 +126,18 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help='reference photos: {"name": ["folder or photo", ...]}')
     r.add_argument("--ref", action="append", default=[], metavar="NAME=PATH",
                    help="reference photos of a person: a folder or one image (repeatable)")
-    r.add_argument("--workers", type=int, default=1, help="worker processes (each loads the models once)")
+    r.add_argument("--workers", type=int, default=1,
+                   help="worker processes, or Ray actors with --ray (each loads the models once)")
+    r.add_argument("--threads", type=int, default=None,
+                   help="torch/OpenCV/BLAS threads per worker (default: the cores / --workers; "
+                        "with --ray: the cluster's CPUs / --workers, each actor's num_cpus)")
+    r.add_argument("--ray", metavar="local|auto|ADDRESS", default=None,
+                   help="run on Ray (pip install 'face2scene[ray]'): local starts a cluster on this machine, "
+                        "auto joins this machine's cluster (ray start), ADDRESS joins that one")
     r.add_argument("--resume", action="store_true",
                    help="continue an interrupted batch (the default anyway: done photos are skipped)")
     r.add_argument("--retry-failed", action="store_true", help="try the photos that failed before again")
-    r.add_argument("--device", default="auto", choices=DEVICES)
-    r.add_argument("--upscale", type=int, default=1, help=f"output scale factor (1-{MAX_UPSCALE})")
-    r.add_argument("--restorer", "--backend", dest="restorer", default="auto", choices=RESTORERS)
-    r.add_argument("--weights", "--models-dir", dest="models_dir", type=Path, default=None)
-    r.add_argument("--face-backend", default="dlib", choices=FACE_BACKENDS)
-    r.add_argument("--strength", type=float, default=1.0, help="restoration strength 0..1")
-    r.add_argument("--tile-size", type=int, default=512)
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--no-paste-faces", action="store_true")
+    add_restoration_options(r)  # the same options as `face2scene restore`
     r.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     r.set_defaults(func=cmd_batch)
     return r

@@ -10,4 +10,6 @@ def register(subparsers) -> argparse.ArgumentParser:
     b = subparsers.add_parser("bench", help="quality and speed benchmarks (tables, JSON, plots)")
     bench.register(b)
     b.set_defaults(func=bench.main)
+    from ..bench import batch as bench_batch
+    bench_batch.register(b)  # `bench batch`: its kind, options and dispatch
     return b

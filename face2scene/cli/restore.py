@@ -130,15 +130,12 @@ def plan_outputs(inputs: Sequence[Path], out: Path, report: Optional[Path]) -> L
 def cmd_restore(args: argparse.Namespace) -> int:
     from ..io import (ImageLoadError, clean_stale_temp_files, install_sigterm_cleanup, load_image,
                       save_image_atomic, save_json_atomic)
-    from ..pipeline import Face2ScenePipeline, PipelineConfig
+    from ..pipeline import Face2ScenePipeline
 
     log = logging.getLogger(__name__)
     try:  # everything that can be refused is refused here, before any work
         people = parse_refs(args.ref)
-        config = PipelineConfig(device=args.device, restorer=args.restorer, face_backend=args.face_backend,
-                                models_dir=args.models_dir, upscale=args.upscale, tile_size=args.tile_size,
-                                seed=args.seed, paste_faces=not args.no_paste_faces, strength=args.strength,
-                                old_print=args.old_print, print_tone=args.print_tone, keep_tone=not args.neutral_tone)
+        config = pipeline_config(args)
         outputs = plan_outputs(args.inputs, args.output, args.report)
     except (ValueError, OSError) as e:
         say(f"error: {show(e)}", err=True)
@@ -197,6 +194,36 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def add_restoration_options(p: argparse.ArgumentParser) -> None:
+    """The options that decide a restoration (one place for ``restore`` and ``batch``);
+    :func:`pipeline_config` turns them into a PipelineConfig."""
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--upscale", type=int, default=1, help=f"output scale factor (1-{MAX_UPSCALE})")
+    p.add_argument("--restorer", "--backend", dest="restorer", default="auto", choices=RESTORERS,
+                   help="scene restorer")
+    p.add_argument("--weights", "--models-dir", dest="models_dir", type=Path, default=None,
+                   help="folder with optional model weights")
+    p.add_argument("--face-backend", default="dlib", choices=FACE_BACKENDS)
+    p.add_argument("--strength", type=float, default=1.0, help="restoration strength 0..1")
+    p.add_argument("--tile-size", type=int, default=512)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-paste-faces", action="store_true", help="do not paste reference-detailed faces back")
+    p.add_argument("--old-print", action="store_true",
+                   help="a scanned print: remove halftone screens, repair scratches and dust, fix fading")
+    p.add_argument("--print-tone", default="auto", choices=PRINT_TONES,
+                   help="old prints' levels and colour: off, auto (from the photo), faces (+ colour from the references)")
+    p.add_argument("--neutral-tone", action="store_true", help="old prints: turn a sepia print neutral grey")
+
+
+def pipeline_config(args: argparse.Namespace):
+    """The PipelineConfig of the options :func:`add_restoration_options` added (ValueError on a bad one)."""
+    from ..pipeline import PipelineConfig
+    return PipelineConfig(device=args.device, restorer=args.restorer, face_backend=args.face_backend,
+                          models_dir=args.models_dir, upscale=args.upscale, tile_size=args.tile_size,
+                          seed=args.seed, paste_faces=not args.no_paste_faces, strength=args.strength,
+                          old_print=args.old_print, print_tone=args.print_tone, keep_tone=not args.neutral_tone)
+
+
 def register(subparsers) -> argparse.ArgumentParser:
     r = subparsers.add_parser("restore", help="restore photos", description="Restore photos end to end.")
     r.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
@@ -204,22 +231,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     r.add_argument("--ref", action="append", default=[], metavar="NAME=PATH",
                    help="reference photos of a person: a folder or one image (repeatable)")
     r.add_argument("--report", type=Path, help="write a JSON report (faces, degradation, timings)")
-    r.add_argument("--device", default="auto", choices=DEVICES)
-    r.add_argument("--upscale", type=int, default=1, help=f"output scale factor (1-{MAX_UPSCALE})")
-    r.add_argument("--restorer", "--backend", dest="restorer", default="auto", choices=RESTORERS,
-                   help="scene restorer")
-    r.add_argument("--weights", "--models-dir", dest="models_dir", type=Path, default=None,
-                   help="folder with optional model weights")
-    r.add_argument("--face-backend", default="dlib", choices=FACE_BACKENDS)
-    r.add_argument("--strength", type=float, default=1.0, help="restoration strength 0..1")
-    r.add_argument("--tile-size", type=int, default=512)
-    r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--no-paste-faces", action="store_true", help="do not paste reference-detailed faces back")
-    r.add_argument("--old-print", action="store_true",
-                   help="a scanned print: remove halftone screens, repair scratches and dust, fix fading")
-    r.add_argument("--print-tone", default="auto", choices=PRINT_TONES,
-                   help="old prints' levels and colour: off, auto (from the photo), faces (+ colour from the references)")
-    r.add_argument("--neutral-tone", action="store_true", help="old prints: turn a sepia print neutral grey")
+    add_restoration_options(r)
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_restore)
     return r
