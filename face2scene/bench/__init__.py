@@ -31,7 +31,8 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--first", type=int, default=0,
                    help="quality: start at each person's N-th photo (use another N for held-out photos)")
     p.add_argument("--preset", default=None,
-                   help="degradation preset (quality: default mild; learned: default simple, the training model)")
+                   help="degradation preset (quality: default mild, several comma separated, e.g. clean,near-clean,mild; "
+                        "learned: default simple, the training model)")
     p.add_argument("--max-side", type=int, default=768, help="quality: photos are reduced to this long side")
     p.add_argument("--sizes", default="1,4,16", help="speed: megapixels, comma separated")
     p.add_argument("--seed", type=int, default=0)
