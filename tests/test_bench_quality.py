@@ -131,7 +131,8 @@ def test_bench_with_an_identity_restorer_on_two_presets_scenes_and_upscale(tiny_
             assert s[row]["psnr_gain"] == 0 and s[row]["worst_gain"] == 0 and s[row]["n_worse"] == 0
             assert s[row]["tex"] == pytest.approx(s["degraded"]["tex"])
             assert s[row]["face_gain"] == 0 and s[row]["face_tex"] == pytest.approx(s["degraded"]["face_tex"])
-            assert s[row]["id_better"] == 0.0 and s[row]["n_faces"] == 1  # unchanged: not closer
+            assert s[row]["id_better"] == 0.0 and s[row]["n_faces"] == 1  # unchanged: not closer,
+            assert s[row]["id_not_worse"] == 1.0  # nor further
         assert s["face"]["n_scenes"] == 1 and s["face"]["err_noise_scenes"] is not None
     clean = data["by_preset"]["clean"]["summary"]
     assert clean["degraded"]["psnr"] == common.PSNR_CAP and clean["degraded"]["tex"] == pytest.approx(1.0)

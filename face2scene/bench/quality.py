@@ -122,7 +122,8 @@ def _identity(backend, rgb, clean_face):
 def row_metrics(clean: np.ndarray, outs: Dict[str, np.ndarray], box=None, backend=None, clean_face=None) -> Dict:
     """{row: measures} of each output against the clean photo. ``outs`` must hold "degraded":
     gains (``gain``, ``face_gain``) are against it and ``id_better`` says whether the identity
-    distance to the clean face is smaller than the degraded input's (None for the input itself)."""
+    distance to the clean face is smaller than the degraded input's (``id_not_worse``: not larger;
+    both absent for the input itself)."""
     from ..metrics import ssim
     rows = {}
     for row, img in outs.items():
@@ -142,6 +143,7 @@ def row_metrics(clean: np.ndarray, outs: Dict[str, np.ndarray], box=None, backen
             r["face_gain"] = r["face_psnr"] - deg["face_psnr"]
         if row != "degraded" and r.get("identity_dist") is not None:
             r["id_better"] = bool(r["identity_dist"] < deg["identity_dist"])
+            r["id_not_worse"] = bool(r["identity_dist"] <= deg["identity_dist"])  # an untouched face: equal
     return rows
 
 
@@ -185,6 +187,8 @@ def summarize(records: List[Dict]) -> Dict[str, Dict]:
         s["face_minus_whole"] = None if s["face_gain"] is None or whole is None else s["face_gain"] - whole
         ids = [x["id_better"] for x in rs if x.get("id_better") is not None]
         s["id_better"] = float(np.mean(ids)) if ids else None
+        kept = [x["id_not_worse"] for x in rs if x.get("id_not_worse") is not None]
+        s["id_not_worse"] = float(np.mean(kept)) if kept else None
         s["n_faces"] = len(ids)
         s["est_noise"], s["est_blur"] = med("est_noise"), med("est_blur")
         scenes = [r["rows"][row] for r in records if r.get("kind") == "scene"]
