@@ -27,11 +27,12 @@ def register(p: argparse.ArgumentParser) -> None:
                         "compact restorer against the classical one on the learned models' held-out split")
     p.add_argument("--data", type=Path, default=None, help="development photos (default: ../shared/data)")
     p.add_argument("--out", type=Path, default=Path("bench_out"), help="folder for JSON and plots")
-    p.add_argument("--samples", type=int, default=20, help="quality: number of photos")
+    p.add_argument("--samples", type=int, default=20, help="quality: number of identity photos (see --scenes for photos without faces)")
     p.add_argument("--first", type=int, default=0,
                    help="quality: start at each person's N-th photo (use another N for held-out photos)")
     p.add_argument("--preset", default=None,
-                   help="degradation preset (quality: default mild; learned: default simple, the training model)")
+                   help="degradation preset (quality: default mild, several comma separated, e.g. clean,near-clean,mild; "
+                        "learned: default simple, the training model)")
     p.add_argument("--max-side", type=int, default=768, help="quality: photos are reduced to this long side")
     p.add_argument("--sizes", default="1,4,16", help="speed: megapixels, comma separated")
     p.add_argument("--seed", type=int, default=0)

@@ -7,8 +7,10 @@ import argparse
 
 def register(subparsers) -> argparse.ArgumentParser:
     from .. import bench
+    from ..bench import quality
     b = subparsers.add_parser("bench", help="quality and speed benchmarks (tables, JSON, plots)")
     bench.register(b)
+    quality.add_arguments(b)
     b.set_defaults(func=bench.main)
     from ..bench import batch as bench_batch
     bench_batch.register(b)  # `bench batch`: its kind, options and dispatch
