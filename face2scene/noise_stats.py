@@ -42,6 +42,10 @@ PERCENTILE = 10.0  # of the block readings: the flattest tenth of the photo
 SIGMA_GRID = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.5, 8.0, 10.0, 12.5, 15.0, 18.0, 22.0, 27.0, 33.0, 40.0)
 MAX_SIDE = 1024  # analysed: a central, grid-aligned crop at most this large
 DCT_ALONE_QUALITY = 85.0  # from this JPEG quality up (and without JPEG) the DCT reading stands alone
+AGREE = (0.15, 0.5)  # the two readings agree within 15 % + 0.5
+# relative tolerance (down, up) of the photo's flat-block statistic: the smoothed surrogate lacks
+# the faint texture the photo's flattest blocks keep, so up to a third of the statistic may be texture
+STAT_TOL = (0.5, 0.15)
 
 
 @dataclass
@@ -115,18 +119,24 @@ def synthesis_noise(img: np.ndarray, jpeg_quality: Optional[float] = None, seed:
         if jpeg_quality is not None:
             x = _jpeg(x, jpeg_quality)
         curve.append(statistic(x)[0])
-        if curve[-1] > stat * 1.05 and len(curve) >= 2:
+        if curve[-1] > stat * (1 + STAT_TOL[1]) * 1.05 and len(curve) >= 2:
             break
     sig = np.asarray(SIGMA_GRID[:len(curve)], np.float64)
     st = np.maximum.accumulate(np.asarray(curve, np.float64))  # monotone for the inversion
-    if stat <= st[0]:
-        sigma = 0.0
-    elif stat >= st[-1]:
-        sigma = float(sig[-1] * stat / max(st[-1], 1e-6))  # beyond the grid: noise reads ~linearly
-    else:
-        sigma = float(np.interp(stat, st, sig))
-    return FlatNoise(sigma, stat, frac, n, {"curve": [[float(a), round(float(b), 3)] for a, b in zip(sig, st)],
-                                            "jpeg_quality": jpeg_quality})
+
+    def invert(v):
+        if v <= st[0]:
+            return 0.0
+        if v >= st[-1]:
+            return float(sig[-1] * v / max(st[-1], 1e-6))  # beyond the grid: noise reads ~linearly
+        return float(np.interp(v, st, sig))
+
+    # where compression flattens the curve, a range of σ gives the photo's statistic: that range
+    # (the statistic ± its tolerance) is what the synthesis can say
+    interval = [invert(stat / (1 + STAT_TOL[0])), invert(stat * (1 + STAT_TOL[1]))]
+    return FlatNoise(invert(stat), stat, frac, n, {"curve": [[float(a), round(float(b), 3)] for a, b in zip(sig, st)],
+                                                   "interval": [round(v, 3) for v in interval],
+                                                   "jpeg_quality": jpeg_quality})
 
 
 def flat_noise(rgb: np.ndarray, jpeg_quality: Optional[float] = None, offset: Tuple[int, int] = (0, 0),
@@ -142,11 +152,16 @@ def flat_noise(rgb: np.ndarray, jpeg_quality: Optional[float] = None, offset: Tu
     syn = synthesis_noise(img, jpeg_quality, seed)
     if not np.isfinite(syn.sigma):
         return syn
-    dct = dct_noise(img, jpeg_quality)  # the crop starts on the grid
+    dct = dct_noise(rgb, jpeg_quality, offset)
+    lo, hi = syn.details["interval"]
     if jpeg_quality is None or jpeg_quality >= DCT_ALONE_QUALITY:
         sigma, rule = dct.sigma, "dct"
-    else:
-        sigma, rule = 0.5 * (dct.sigma + syn.sigma), "mean of dct and synthesis (coarse quantisation)"
+    elif abs(dct.sigma - syn.sigma) <= AGREE[0] * max(dct.sigma, syn.sigma) + AGREE[1]:
+        sigma, rule = 0.5 * (dct.sigma + syn.sigma), "mean (dct and synthesis agree)"
+    elif lo <= dct.sigma <= hi:
+        sigma, rule = dct.sigma, "dct (within the synthesis interval)"
+    else:  # coarse quantisation: the DCT fit can trade the noise for texture; the synthesis bounds it
+        sigma, rule = float(np.clip(dct.sigma, lo, hi)), "dct clamped to the synthesis interval"
     details = {**syn.details, "synthesis": round(float(syn.sigma), 3), "dct": round(float(dct.sigma), 3),
                "dct_fit": dct.details, "rule": rule}
     return FlatNoise(float(sigma), syn.statistic, syn.flat_fraction, syn.blocks, details)

@@ -44,6 +44,7 @@ FINE_BIN = 0.5  # bin width of coefficients of a photo without JPEG
 ROUNDING_VAR = {True: 0.12, False: 0.04}  # decoder / uint8 rounding variance in luminance (JPEG, not)
 OUTLIER = (0.02, 40.0)  # share and Laplace scale of coefficients the model does not explain (edges)
 MIN_BLOCKS = 48
+FINE_FIT = 0.8  # share of non-zero coefficients on a table's multiples that makes it the table
 STEP_TOL = 0.75  # |coefficient − multiple of the step| a decoded coefficient keeps (rounding, ~0.35 rms)
 ALPHAS = (1.5, 3.0)  # starting points of the spectrum exponent
 # natural scenes' amplitude falls at least as 1/frequency (α = 1); blur makes it steeper, but a
@@ -76,6 +77,20 @@ def _crop(h: int, w: int, offset: Tuple[int, int]) -> Tuple[int, int]:
     return cy, cx
 
 
+def _unclipped_blocks(rgb: np.ndarray, offset: Tuple[int, int]) -> Tuple[np.ndarray, Tuple[int, int]]:
+    """Luminance DCT blocks of a central crop on the grid at ``offset``, less the blocks with
+    clipped pixels (their noise is cut off at 0 or 255); and the crop's corner."""
+    cy, cx = _crop(rgb.shape[0], rgb.shape[1], offset)
+    img = rgb[cy:cy + MAX_SIDE, cx:cx + MAX_SIDE]
+    coefs = block_dct(luma(img))
+    if coefs.shape[0] == 0:
+        return coefs, (int(cy), int(cx))
+    hb, wb = (img.shape[0] // 8) * 8, (img.shape[1] // 8) * 8
+    clip = ((img[:hb, :wb] <= 1) | (img[:hb, :wb] >= 254)).any(axis=2)
+    clipped = clip.reshape(hb // 8, 8, wb // 8, 8).mean(axis=(1, 3)).ravel() > 0.02
+    return coefs[~clipped], (int(cy), int(cx))
+
+
 def refine_steps(coefs: np.ndarray, table: np.ndarray) -> np.ndarray:
     """The quantisation steps the coefficients actually sit on, near ``table`` (a quality
     estimate a few levels off scales every step by a few per cent; a wrong step misreads every
@@ -99,6 +114,24 @@ def refine_steps(coefs: np.ndarray, table: np.ndarray) -> np.ndarray:
             if ok:
                 steps[u, v] = float(max(ok))
     return steps
+
+
+def fine_quality(coefs: np.ndarray) -> Optional[float]:
+    """The quality (90–99) of a photo compressed so finely that ``estimate_jpeg_quality`` does
+    not see it (its lowest steps are 1–2), when the coefficients sit on that table's multiples
+    at the mid and high frequencies; None when they do not."""
+    best, best_fit = None, FINE_FIT
+    for q in range(99, 89, -1):
+        t = quality_table(q)
+        fits = []
+        for u, v in zip(*np.nonzero((t >= 4) & _AC)):
+            c = coefs[:, u, v]
+            nz = c[np.abs(c) > 0.5 * t[u, v]]
+            if nz.size >= 30:
+                fits.append(float(np.mean(np.abs(nz - t[u, v] * np.rint(nz / t[u, v])) < STEP_TOL)))
+        if len(fits) >= 6 and np.median(fits) > best_fit:
+            best, best_fit = float(q), float(np.median(fits))
+    return best
 
 
 def _levels(coefs: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -184,18 +217,17 @@ def dct_noise(rgb: np.ndarray, jpeg_quality: Optional[float] = None,
         raise ValueError(f"expected an RGB image (H, W, 3), got shape {rgb.shape}")
     if not 0 < select <= 1:
         raise ValueError("select must be in (0, 1]")
-    h, w = rgb.shape[:2]
-    cy, cx = _crop(h, w, offset)
-    img = rgb[cy:cy + MAX_SIDE, cx:cx + MAX_SIDE]
-    y = luma(img)
-    coefs = block_dct(y)
-    if coefs.shape[0] == 0:
-        return DctNoise(0.0, 0.0, 0, {"reason": "image too small"})
-    # Blocks with clipped pixels (noise cut off at 0 or 255) say too little.
-    hb, wb = (img.shape[0] // 8) * 8, (img.shape[1] // 8) * 8
-    clip = ((img[:hb, :wb] <= 1) | (img[:hb, :wb] >= 254)).any(axis=2)
-    clipped = clip.reshape(hb // 8, 8, wb // 8, 8).mean(axis=(1, 3)).ravel() > 0.02
-    coefs = coefs[~clipped]
+    coefs, corner = _unclipped_blocks(rgb, offset)
+    detected = None
+    if jpeg_quality is None and coefs.shape[0] >= MIN_BLOCKS:
+        detected = fine_quality(coefs)
+        if detected is None and tuple(offset) != (0, 0):
+            # a grid offset guessed for a photo whose compression was not found may be wrong
+            c0, k0 = _unclipped_blocks(rgb, (0, 0))
+            detected = fine_quality(c0)
+            if detected is not None:
+                coefs, corner, offset = c0, k0, (0, 0)
+        jpeg_quality = detected
     n_blocks = int(coefs.shape[0])
     if n_blocks < MIN_BLOCKS:
         return DctNoise(0.0, 0.0, n_blocks, {"reason": "too few unclipped blocks"})
@@ -212,5 +244,5 @@ def dct_noise(rgb: np.ndarray, jpeg_quality: Optional[float] = None,
     obs = tuple(np.concatenate(a) for a in zip(*parts))
     luma_sigma, fit = _fit(obs, steps, ROUNDING_VAR[compressed], float(chosen))
     return DctNoise(luma_sigma / LUMA_GAIN, luma_sigma, n_blocks,
-                    {**fit, "blocks_read": chosen, "jpeg_quality": jpeg_quality, "offset": list(offset),
-                     "crop": [int(cy), int(cx)]})
+                    {**fit, "blocks_read": chosen, "jpeg_quality": jpeg_quality, "fine_quality_detected": detected, "offset": list(offset),
+                     "crop": list(corner)})
