@@ -31,8 +31,8 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
+from noharm_eval import load  # the photo, its long side reduced (area) to max_side
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_PRESETS = ("clean", "near-clean", "mild", "jpeg-heavy", "s3diff", "realesrgan", "old_photo")
@@ -48,15 +48,6 @@ def split_photos(data: Path, split: str):
     scenes = [("scene", p) for p in paths if p.parent.name == "scenes"]
     people = [("person", p) for p in paths if p.parent.parent.name == "identities"]
     return scenes, people
-
-
-def load(path: Path, max_side: int) -> np.ndarray:
-    from face2scene.io import load_image
-    rgb = load_image(path).rgb
-    f = max_side / max(rgb.shape[:2])
-    if f < 1:
-        rgb = cv2.resize(rgb, (round(rgb.shape[1] * f), round(rgb.shape[0] * f)), interpolation=cv2.INTER_AREA)
-    return rgb
 
 
 def degrade_photo(rgb: np.ndarray, preset: str, seed: int):
