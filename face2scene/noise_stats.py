@@ -17,10 +17,13 @@ Two readings, each strong where the other is weak, combined by :func:`flat_noise
   quantisation; under coarse quantisation (quality below ~85) its two explanations of the few
   surviving levels can trade, and on some photos it reads too little.
 
-``flat_noise``: the DCT reading alone where the quantisation is fine or absent (quality ≥
-``DCT_ALONE_QUALITY`` or no JPEG), the mean of the two readings where it is coarse. Development
-split, 14 photos per preset (median |Δσ| synthesis → combined): clean 0.51 → 0.00, near-clean
-0.31 → 0.16, mild 0.22 → 0.22, quality 30–75 1.88 → 1.37, old_photo 2.99 → 2.25.
+``flat_noise`` combines them: the DCT reading alone where the quantisation is fine or absent
+(quality ≥ ``DCT_ALONE_QUALITY``, or no JPEG: clean and near-clean photos); under coarser JPEG the
+mean of the two where they agree (within ``AGREE``), else the DCT reading clamped to the σ range
+the synthesis statistic allows (its ``STAT_TOL``): a clean textured photo under heavy JPEG keeps
+the DCT's ~0 where the synthesis reads ~4, a noisy one whose DCT fit traded the noise for
+texture gets the synthesis' lower end. Measured per degradation preset, before and after, by
+``scripts/blind_noise_eval.py`` (its docstring has the table).
 
 Per-block readings use Immerkær's kernel (a second difference that ignores brightness ramps):
 σ ≈ sqrt(π/2) · mean|y * N| / 6, N = [[1,-2,1],[-2,4,-2],[1,-2,1]].

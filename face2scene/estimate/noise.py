@@ -24,7 +24,14 @@ Texture is kept out in two ways:
 
 σ is the luminance noise before compression; colour noise of std σ_c (what ``degrade`` adds, per
 channel) gives ``LUMA_GAIN · σ_c`` in BT.601 luminance, so ``sigma`` reports ``σ / LUMA_GAIN``.
-Photos with no JPEG are read on the continuous coefficients (binned finely), the same way.
+Photos with no JPEG are read on the continuous coefficients (binned finely), the same way. The
+JPEG table is checked against the coefficients (``refine_steps``: a quality estimate a few levels
+off would misread every level), and a quality 90–99 compression that ``estimate_jpeg_quality``
+misses (its lowest steps are 1–2) is found from the higher frequencies (``fine_quality``).
+
+Limits: the noise is read as white. Noise added at a lower resolution and scaled back up (the
+``s3diff``/``realesrgan`` presets) or film grain with a grain size is mostly low-frequency and
+reads low; Poisson noise reads as its average σ.
 """
 from __future__ import annotations
 
