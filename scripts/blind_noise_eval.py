@@ -22,6 +22,24 @@ writes every record (photo, preset, seed, all logged degradation parameters, rea
 Presets: the ``face2scene degrade`` ones named in ``--presets`` and ``jpeg-heavy``, defined here:
 ``degrade.simple_params`` with colour noise σ U(0, 20), blur U(0, 1) px and JPEG q U(30, 75)
 (every draw logged). The split is the learned models' (``face2scene/weights/compact/split.json``).
+
+Validation split, 10 scenes + 4 identity photos at 384 px, 14 photos per preset; median / 90th
+percentile |Δσ|, before (main at 930ab1c) → after (``docs/bench/blind_noise_val_{before,after}.json``;
+``--split val --scenes 10 --people 4 --max-side 384``):
+
+    preset        blind (no known noise)          flat (pipeline's reading)    pipeline, no face
+    clean         6.05/10.88 → 0.00/1.17          0.48/1.70 → 0.00/1.17         0.00/1.38 → 0.00/0.76
+    near-clean    3.30/ 6.04 → 0.14/0.59          0.27/1.56 → 0.14/0.59         0.51/1.39 → 0.51/0.89
+    mild          0.85/ 7.67 → 0.09/0.83          0.22/0.83 → 0.09/0.83         0.26/0.74 → 0.13/0.89
+    jpeg-heavy    5.44/11.24 → 0.70/2.31          1.15/2.41 → 0.70/2.31         1.07/2.37 → 0.65/2.31
+    old_photo     2.66/ 4.59 → 2.52/4.88          2.83/5.37 → 2.52/4.88         2.80/5.39 → 2.54/4.93
+    s3diff        8.09/12.95 → 5.92/13.98         5.66/12.40 → 5.92/13.98       5.85/12.89 → 6.17/13.98
+    realesrgan   15.90/25.65 → 15.87/24.14       14.17/22.16 → 15.87/24.14     14.61/22.36 → 15.92/24.16
+    JPEG presets  5.96/15.30 → 2.51/16.69         2.32/13.94 → 2.51/16.69       2.19/14.24 → 2.54/16.69
+
+s3diff and realesrgan add their noise at a reduced size and scale it back up (and filter it):
+what is left is low-frequency, which a white-noise reading does not see, and their "true σ" is
+the noise before that filtering. Neither reading solves them; they dominate the pooled row.
 """
 from __future__ import annotations
 
