@@ -1,16 +1,29 @@
-"""The photo's own noise statistics: how much noise its flattest parts leave room for.
+"""The photo's own noise statistics: how noisy the photo itself says it is, texture aside.
 
-Noise is everywhere in a photo, texture is not: the flattest blocks of a photo show at most its
-noise (plus whatever faint texture they still hold), so a low percentile of the per-block noise
-reading is an *upper bound* on the noise, and a tight one wherever a photo has some sky, wall,
-skin or background. It cannot read a textured stone wall as noise, and it cannot read the
-difference between a face and its reference-restored version as noise (the failure of issue 9:
-clean portraits read σ 15–20).
+Two readings, each strong where the other is weak, combined by :func:`flat_noise`:
 
-Compression hides noise in flat blocks (quantisation zeroes weak coefficients), so the bound is
-found by synthesis, as FaDeX does: a smoothed copy of the photo gets colour noise of each σ on a
-grid, the photo's own JPEG quality, and the same statistic; the σ whose statistic matches the
-photo's is the pre-compression noise level the flat blocks allow (``flat_noise``).
+* **Synthesis on the flattest blocks.** Noise is everywhere in a photo, texture is not: the
+  flattest blocks show at most the noise plus faint texture, so a low percentile of the per-block
+  noise reading bounds the noise. Compression hides noise in flat blocks (quantisation zeroes
+  weak coefficients), so the reading is inverted by synthesis, as FaDeX does: a smoothed copy of
+  the photo gets colour noise of each σ on a grid, the photo's own JPEG quality, and the same
+  statistic; the σ whose statistic matches the photo's is the pre-compression noise level the
+  flat blocks allow. The smoothed copy is flatter than the real scene, so what faint texture the
+  flat blocks keep reads as a little noise — most under heavy JPEG (+2 at quality 30–75 on the
+  development photos, ``scripts/blind_noise_eval.py``), and on a clean photo with no flat area.
+* **The block-DCT likelihood** (:mod:`face2scene.estimate.noise`): the quantisation is part of the
+  model, and noise (white, Gaussian) is told from texture (power-law spectrum, heavy-tailed) in
+  blocks chosen without biasing the noise. Exact on flat and clean photos and under fine
+  quantisation; under coarse quantisation (quality below ~85) its two explanations of the few
+  surviving levels can trade, and on some photos it reads too little.
+
+``flat_noise`` combines them: the DCT reading alone where the quantisation is fine or absent
+(quality ≥ ``DCT_ALONE_QUALITY``, or no JPEG: clean and near-clean photos); under coarser JPEG the
+mean of the two where they agree (within ``AGREE``), else the DCT reading clamped to the σ range
+the synthesis statistic allows (its ``STAT_TOL``): a clean textured photo under heavy JPEG keeps
+the DCT's ~0 where the synthesis reads ~4, a noisy one whose DCT fit traded the noise for
+texture gets the synthesis' lower end. Measured per degradation preset, before and after, by
+``scripts/blind_noise_eval.py`` (its docstring has the table).
 
 Per-block readings use Immerkær's kernel (a second difference that ignores brightness ramps):
 σ ≈ sqrt(π/2) · mean|y * N| / 6, N = [[1,-2,1],[-2,4,-2],[1,-2,1]].
@@ -24,18 +37,24 @@ import cv2
 import numpy as np
 
 from .estimate.jpeg import luma
+from .estimate.noise import dct_noise
 
 _N = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
 BLOCK = 16
 PERCENTILE = 10.0  # of the block readings: the flattest tenth of the photo
 SIGMA_GRID = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.5, 8.0, 10.0, 12.5, 15.0, 18.0, 22.0, 27.0, 33.0, 40.0)
 MAX_SIDE = 1024  # analysed: a central, grid-aligned crop at most this large
+DCT_ALONE_QUALITY = 85.0  # from this JPEG quality up (and without JPEG) the DCT reading stands alone
+AGREE = (0.15, 0.5)  # the two readings agree within 15 % + 0.5
+# relative tolerance (down, up) of the photo's flat-block statistic: the smoothed surrogate lacks
+# the faint texture the photo's flattest blocks keep, so up to a third of the statistic may be texture
+STAT_TOL = (0.5, 0.15)
 
 
 @dataclass
 class FlatNoise:
-    """``sigma``: pre-compression colour-noise σ (0..255) the flattest blocks allow (an upper
-    bound on the photo's noise); ``statistic``: the photo's low-percentile block reading;
+    """``sigma``: the photo's pre-compression colour-noise σ (0..255; see the module);
+    ``statistic``: the photo's low-percentile block reading;
     ``flat_fraction``: share of blocks whose reading is within 1.5x of that percentile (how
     much flat area backs the bound up); ``curve``: (σ, statistic) of the synthesis."""
 
@@ -87,10 +106,9 @@ def statistic(rgb: np.ndarray, percentile: float = PERCENTILE) -> Tuple[float, f
     return p, float(np.mean(s <= 1.5 * max(p, 0.3))), int(s.size)
 
 
-def flat_noise(rgb: np.ndarray, jpeg_quality: Optional[float] = None, offset: Tuple[int, int] = (0, 0),
-               seed: int = 0) -> FlatNoise:
-    """The pre-compression colour-noise σ the photo's flattest blocks allow (see the module)."""
-    img = _crop(np.ascontiguousarray(rgb, dtype=np.uint8), offset)
+def synthesis_noise(img: np.ndarray, jpeg_quality: Optional[float] = None, seed: int = 0) -> FlatNoise:
+    """The pre-compression colour-noise σ the flattest blocks of ``img`` (already cropped on the
+    JPEG grid) allow, by synthesis (see the module)."""
     stat, frac, n = statistic(img)
     if not np.isfinite(stat):
         return FlatNoise(float("inf"), stat, 0.0, n, {"reason": "too few unclipped blocks"})
@@ -104,15 +122,49 @@ def flat_noise(rgb: np.ndarray, jpeg_quality: Optional[float] = None, offset: Tu
         if jpeg_quality is not None:
             x = _jpeg(x, jpeg_quality)
         curve.append(statistic(x)[0])
-        if curve[-1] > stat * 1.05 and len(curve) >= 2:
+        if curve[-1] > stat * (1 + STAT_TOL[1]) * 1.05 and len(curve) >= 2:
             break
     sig = np.asarray(SIGMA_GRID[:len(curve)], np.float64)
     st = np.maximum.accumulate(np.asarray(curve, np.float64))  # monotone for the inversion
-    if stat <= st[0]:
-        sigma = 0.0
-    elif stat >= st[-1]:
-        sigma = float(sig[-1] * stat / max(st[-1], 1e-6))  # beyond the grid: noise reads ~linearly
-    else:
-        sigma = float(np.interp(stat, st, sig))
-    return FlatNoise(sigma, stat, frac, n, {"curve": [[float(a), round(float(b), 3)] for a, b in zip(sig, st)],
-                                            "jpeg_quality": jpeg_quality})
+
+    def invert(v):
+        if v <= st[0]:
+            return 0.0
+        if v >= st[-1]:
+            return float(sig[-1] * v / max(st[-1], 1e-6))  # beyond the grid: noise reads ~linearly
+        return float(np.interp(v, st, sig))
+
+    # where compression flattens the curve, a range of σ gives the photo's statistic: that range
+    # (the statistic ± its tolerance) is what the synthesis can say
+    interval = [invert(stat / (1 + STAT_TOL[0])), invert(stat * (1 + STAT_TOL[1]))]
+    return FlatNoise(invert(stat), stat, frac, n, {"curve": [[float(a), round(float(b), 3)] for a, b in zip(sig, st)],
+                                                   "interval": [round(v, 3) for v in interval],
+                                                   "jpeg_quality": jpeg_quality})
+
+
+def flat_noise(rgb: np.ndarray, jpeg_quality: Optional[float] = None, offset: Tuple[int, int] = (0, 0),
+               seed: int = 0) -> FlatNoise:
+    """The photo's pre-compression colour-noise σ from its own statistics (see the module).
+
+    ``jpeg_quality``/``offset``: the photo's last JPEG quality and 8x8 grid offset as
+    ``estimate_jpeg_quality`` reads them (None: no compression)."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an RGB image (H, W, 3), got shape {rgb.shape}")
+    img = _crop(np.ascontiguousarray(rgb, dtype=np.uint8), offset)
+    syn = synthesis_noise(img, jpeg_quality, seed)
+    if not np.isfinite(syn.sigma):
+        return syn
+    dct = dct_noise(rgb, jpeg_quality, offset)
+    lo, hi = syn.details["interval"]
+    if jpeg_quality is None or jpeg_quality >= DCT_ALONE_QUALITY:
+        sigma, rule = dct.sigma, "dct"
+    elif abs(dct.sigma - syn.sigma) <= AGREE[0] * max(dct.sigma, syn.sigma) + AGREE[1]:
+        sigma, rule = 0.5 * (dct.sigma + syn.sigma), "mean (dct and synthesis agree)"
+    elif lo <= dct.sigma <= hi:
+        sigma, rule = dct.sigma, "dct (within the synthesis interval)"
+    else:  # coarse quantisation: the DCT fit can trade the noise for texture; the synthesis bounds it
+        sigma, rule = float(np.clip(dct.sigma, lo, hi)), "dct clamped to the synthesis interval"
+    details = {**syn.details, "synthesis": round(float(syn.sigma), 3), "dct": round(float(dct.sigma), 3),
+               "dct_fit": dct.details, "rule": rule}
+    return FlatNoise(float(sigma), syn.statistic, syn.flat_fraction, syn.blocks, details)

@@ -249,9 +249,12 @@ def blind_estimate(rgb: np.ndarray, jpeg: Optional[Tuple[Optional[float], float,
                    known_noise: Optional[float] = None) -> DegradationEstimate:
     """What the photo alone says about its degradation (no face, no references).
 
-    ``known_noise`` (e.g. the photo's flat-block reading, ``noise_stats.flat_noise``) replaces the
-    patch-PCA noise guess as a strong prior (the PCA is then not computed): the scene fit only
-    has to explain the blur."""
+    The noise is the photo's own reading (``noise_stats.flat_noise``: block-DCT likelihood with
+    the JPEG quantisation modelled, and flat-block synthesis), held as a strong prior: the scene
+    fit only has to explain the blur. (The fit's own noise, which a 1/f surrogate has to trade
+    against blur and texture, misread JPEG-compressed scenes by 5–10 levels, issue 9.)
+    ``known_noise``: a reading the caller already has (the pipeline's ``flat_noise``); it is used
+    as is and nothing is read again."""
     q, qconf, qdet = jpeg if jpeg is not None else estimate_jpeg_quality(rgb)
     # Work on a central, grid-aligned part at most 1536 px square: enough texture, bounded memory.
     h, w = rgb.shape[:2]
@@ -260,6 +263,14 @@ def blind_estimate(rgb: np.ndarray, jpeg: Optional[Tuple[Optional[float], float,
     side = int(min(192, rgb.shape[0] // 8 * 8, rgb.shape[1] // 8 * 8))
     if side < 48:
         return DegradationEstimate(0.0, 0.0, q, 1.0, "blind", 0.05, {"reason": "image too small"})
+    reading = None
+    if known_noise is None:
+        # imported here: noise_stats imports this package (its JPEG and DCT noise tools)
+        from ..noise_stats import flat_noise
+        reading = flat_noise(rgb, q, tuple(qdet.get("offset", (0, 0))), seed=seed)
+        if np.isfinite(reading.sigma):
+            known_noise = float(reading.sigma)
+    # no reading (too few unclipped blocks): the patch-PCA guess, as a weak prior
     sigma_pca = patch_pca_noise(luma(rgb).astype(np.float32), seed=seed) if known_noise is None else None
     # Pre-compression noise: colour noise of std σ gives ~0.67σ in luminance.
     noise_guess = sigma_pca / 0.67 if sigma_pca is not None else known_noise
@@ -281,10 +292,15 @@ def blind_estimate(rgb: np.ndarray, jpeg: Optional[Tuple[Optional[float], float,
     w = np.exp(-(losses - losses.min()) / 0.2)
     blur_s = float(np.sum(w * [r[1]["blur_sigma"] for r in results]) / w.sum())
     noise_s = float(np.sum(w * [r[1]["noise_sigma"] for r in results]) / w.sum())
+    if known_noise is not None:  # the photo's own reading is the noise; the fit explained the blur
+        noise_s = float(known_noise)
     scale = float(np.sum(w * [r[1]["scale"] for r in results]) / w.sum())
     return DegradationEstimate(noise_sigma=noise_s, blur_sigma=blur_s, jpeg_quality=q, scale=scale,
                                source="blind", confidence=0.3,
-                               details={"pca_noise_luma": sigma_pca, "jpeg": qdet, "loss": float(losses.min())})
+                               details={"pca_noise_luma": sigma_pca, "jpeg": qdet, "loss": float(losses.min()),
+                                        "noise_reading": None if reading is None else
+                                        {"sigma": float(reading.sigma), **{k: reading.details.get(k) for k in
+                                                                            ("synthesis", "dct", "rule")}}})
 
 
 def fuse_estimates(estimates: Sequence[DegradationEstimate], weights: Sequence[float]) -> DegradationEstimate:
