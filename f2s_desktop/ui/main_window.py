@@ -122,6 +122,8 @@ class MainWindow(QMainWindow):
         lp.filesDropped.connect(self.import_paths)
         cp.versionShown.connect(self.face_panel.set_photo)
         cp.view.faceClicked.connect(self.face_panel.name_face_menu)
+        lp.faceClicked.connect(self.face_panel.name_face_menu)   # the same on the library's preview
+        self.face_panel.faceSelected.connect(lp.select_face)
         cp.showFacesChanged.connect(self._show_faces_changed)
         self.face_panel.faceSelected.connect(cp.view.select_face)
         self.tabs.currentChanged.connect(lambda i: cp.view.setFocus() if i == COMPARE_TAB else None)
@@ -383,6 +385,8 @@ class MainWindow(QMainWindow):
                 self.restoreGeometry(QByteArray.fromHex(ui["geometry"].encode()))
             if ui.get("state"):
                 self.restoreState(QByteArray.fromHex(ui["state"].encode()))
+            if ui.get("library_splitter"):
+                self.library_page.splitter.restoreState(QByteArray.fromHex(ui["library_splitter"].encode()))
         except (TypeError, AttributeError, ValueError):
             log.warning("window layout not restored")
         screen = (self.screen() or QApplication.primaryScreen())
@@ -393,7 +397,8 @@ class MainWindow(QMainWindow):
 
     def _save_layout(self) -> None:
         self.settings["window"] = {"geometry": bytes(self.saveGeometry().toHex()).decode(),
-                                   "state": bytes(self.saveState().toHex()).decode()}
+                                   "state": bytes(self.saveState().toHex()).decode(),
+                                   "library_splitter": bytes(self.library_page.splitter.saveState().toHex()).decode()}
 
     # ---------------------------------------------------------------- shutdown
     def shutdown(self) -> None:

@@ -58,6 +58,8 @@ class FakeEngine(Engine):
         self.restored = []
         self.calls = []
         self.started = threading.Event()
+        self.estimate = None        # the photo's DegradationEstimate (a default one when None)
+        self.stage_seconds = None   # {stage: seconds per megapixel}: restore() takes that long per stage
 
     @staticmethod
     def key(rgb):
@@ -96,7 +98,7 @@ class FakeEngine(Engine):
                                       estimate=DegradationEstimate(3.0, 1.2, 70, 1.0, "face", 0.8),
                                       skipped=None if used else "no person assigned (shown as unknown): restored without references"
                                       if name is None else f"no usable references for {name}"))
-        est = DegradationEstimate(3.0, 1.2, 70.0, 1.0, "face" if results else "blind", 0.7)
+        est = self.estimate or DegradationEstimate(3.0, 1.2, 70.0, 1.0, "face" if results else "blind", 0.7)
         return RestoreResult(out, (rgb.shape[1], rgb.shape[0]), results, est,
                              Backends("fake", "fake", est.source, "fake", "cpu"), {"total": 0.01},
                              warnings=list(self.warnings))

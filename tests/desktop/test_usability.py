@@ -224,6 +224,56 @@ def test_faces_in_reading_order_with_thumbnails_and_named_by_click(qtbot, make_w
     assert win.compare_page.view.selected_face == right
 
 
+def test_library_preview_highlights_the_selected_face_and_names_it_by_click(qtbot, make_window, tmp_path):
+    """In the Library view itself (no switch to Compare): the selected photo is shown under the
+    grid with its faces; the face selected in the Faces panel is the highlighted one, and a real
+    mouse click on a face selects it and offers the people to name it."""
+    from PySide6.QtCore import QPoint, QPointF
+    files = _photos(tmp_path, 1)
+    faces = [face_dict(1, box=(80, 10, 110, 40)), face_dict(2, box=(5, 12, 35, 42)), face_dict(3, box=(42, 8, 72, 38))]
+    win = make_window(lambda: FakeEngine({_key(files[0]): faces}))
+    _import(qtbot, win, files)
+    qtbot.waitUntil(lambda: win.lib.photos.pending_faces() == [], timeout=10000)
+    ann = win.library.add_person("Ann")
+    pid = win.lib.photos.all()[0].id
+    win.tabs.setCurrentIndex(0)
+    win.select_photo(pid)
+    preview, panel = win.library_page.preview, win.face_panel
+    qtbot.waitUntil(lambda: preview.before is not None and len(preview.faces) == 3, timeout=5000)
+    assert preview.isVisible() and win.tabs.currentIndex() == 0
+    # the panel's selection is the highlighted face on the photo
+    qtbot.waitUntil(lambda: panel.list.count() == 3, timeout=5000)
+    panel.list.setCurrentRow(1)                       # the middle face (x 42..72)
+    middle = panel.current_face().idx
+    assert preview.selected_face == middle
+    # the highlight is painted: the blue selection colour on the middle face's edge, not on the others
+    img = preview.grab().toImage()
+    pane = preview._panes()[0]
+
+    def edge_colour(box):
+        p = preview.to_view(QPointF(box[0], (box[1] + box[3]) / 2), pane)
+        return img.pixelColor(int(round(p.x())), int(round(p.y())))
+    boxes = {f.idx: f.box for f in win.lib.faces.for_photo(pid)}
+    assert edge_colour(boxes[middle]).blue() > 200 and edge_colour(boxes[middle]).red() < 120
+    assert all(edge_colour(b).blue() < 120 for i, b in boxes.items() if i != middle)
+    # a click on the right-most face: selected in the panel, highlighted, the people offered
+    right = next(f for f in win.lib.faces.for_photo(pid) if f.box[0] == 80)
+    c = preview.to_view(QPointF((right.box[0] + right.box[2]) / 2, (right.box[1] + right.box[3]) / 2), pane)
+    qtbot.mouseClick(preview, Qt.MouseButton.LeftButton, pos=QPoint(int(c.x()), int(c.y())))
+    assert panel.current_face().idx == right.idx and preview.selected_face == right.idx
+    menu = panel.menu
+    assert menu is not None and menu.isVisible()
+    next(a for a in menu.actions() if a.text() == "Ann").trigger()
+    menu.close()
+    assert next(f for f in win.lib.faces.for_photo(pid) if f.idx == right.idx).confirmed_person_id == ann
+    mark = next(m for m in preview.faces if m.index == right.idx)
+    assert mark.confirmed and mark.label.startswith("Ann")
+    assert win.tabs.currentIndex() == 0                # never left the Library view
+    # the preview does not outlive its photo
+    win.library.remove_photos([pid])
+    assert preview.before is None and preview.faces == [] and not preview.isVisible()
+
+
 # ---------------------------------------------------------------------------------------- 6
 def test_first_run_hints_help_and_plain_words(qtbot, make_window, tmp_path):
     files = _photos(tmp_path, 1)
@@ -245,8 +295,44 @@ def test_first_run_hints_help_and_plain_words(qtbot, make_window, tmp_path):
                           "source": "blind", "confidence": 0.3})
     assert "noise level 3.0" in text and "blur 1.2 px" in text and "JPEG: not compressed" in text
     assert "from blind" not in text and "estimated from the whole photo" in text
-    # item 10: the downscale with its confidence
-    assert "downscaled to 35 %" in text and "how sure: low, 30 %" in text
+    assert "how sure: low, 30 %" in text
+
+
+# --------------------------------------------------------------------------------------- 10
+def test_downscale_shown_only_when_the_estimate_is_sure_of_it():
+    base = {"noise_sigma": 3, "blur_sigma": 1.2, "jpeg_quality": 70, "scale": 0.35, "source": "face"}
+    unsure = estimate_text(base | {"confidence": 0.3})
+    assert "downscaled" not in unsure and "35 %" not in unsure and "how sure: low, 30 %" in unsure
+    sure = estimate_text(base | {"confidence": 0.8})
+    assert "looks downscaled to 35 % (\u2248 2.9\u00d7 smaller; how sure: high, 80 %)" in sure
+    # the estimator's own confidence in the scale wins over the overall one, either way
+    assert "downscaled" not in estimate_text(base | {"confidence": 0.9, "details": {"scale_confidence": 0.2}})
+    assert "how sure: high, 75 %)" in estimate_text(base | {"confidence": 0.3,
+                                                             "details": {"scale_confidence": 0.75}})
+    # not downscaled, or no confidence at all: nothing is claimed about the resolution
+    assert "downscaled" not in estimate_text(base | {"scale": 1.0, "confidence": 0.9})
+    assert "downscaled" not in estimate_text({k: v for k, v in base.items()})
+    assert "scale" not in estimate_text(base | {"confidence": 0.3}).lower()
+
+
+def test_face_panel_shows_the_estimate_in_words(qtbot, make_window, tmp_path):
+    from face2scene.types import DegradationEstimate
+    files = _photos(tmp_path, 2)
+    eng = FakeEngine({_key(files[0]): [face_dict(1)]})
+    win = make_window(lambda: eng)
+    _import(qtbot, win, files)
+    by_name = {p.name: p.id for p in win.lib.photos.all()}
+    eng.estimate = DegradationEstimate(4.0, 0.8, None, 0.35, "blind", 0.3)        # a doubtful downscale
+    _restore(qtbot, win, [by_name["p0.png"]])
+    eng.estimate = DegradationEstimate(4.0, 0.8, None, 0.5, "face", 0.9)          # a sure one
+    _restore(qtbot, win, [by_name["p1.png"]])
+    label = win.face_panel.photo_estimate
+    win.select_photo(by_name["p0.png"])
+    qtbot.waitUntil(lambda: "noise level 4.0" in label.text(), timeout=5000)
+    assert label.isVisible() and "downscaled" not in label.text() and "how sure: low, 30 %" in label.text()
+    win.select_photo(by_name["p1.png"])
+    qtbot.waitUntil(lambda: "looks downscaled to 50 %" in label.text(), timeout=5000)
+    assert "how sure: high, 90 %" in label.text() and "JPEG: not compressed" in label.text()
 
 
 # ---------------------------------------------------------------------------------------- 7
