@@ -133,9 +133,31 @@ class MainWindow(QMainWindow):
         self.worker.facesDetected.connect(self._faces_detected)
         self._make_actions()
         self._restore_layout()
+        self._tell_queue_from_last_time()
         if start_worker:
             QTimer.singleShot(0, self.worker.start)
             QTimer.singleShot(50, self.models_page.refresh)
+
+    def _tell_queue_from_last_time(self) -> None:
+        """A queue left by the last session (quit or crash while restoring) carries on; the photo
+        that was being restored restarts from the beginning (the pipeline keeps no checkpoint)."""
+        left = [j for j in self.lib.queue.jobs() if j.state in ("queued", "running")]
+        if not left:
+            return
+        cut = [j for j in left if j.attempts > 0]   # started before, not finished
+        names = []
+        for j in cut:
+            try:
+                names.append(self.lib.photos.get(j.photo_id).name)
+            except LibraryError:
+                pass
+        how = "is paused" if self.lib.queue.paused else "carries on"
+        msg = f"The queue from last time {how}: {plural(len(left), 'photo')} to restore"
+        if names:
+            msg += (f"; {', '.join(names[:3])}{' and more' if len(names) > 3 else ''} "
+                    f"{'was' if len(names) == 1 else 'were'} interrupted and restart{'s' if len(names) == 1 else ''} "
+                    "from the beginning")
+        self.show_message(msg + ".")
 
     def _docks(self) -> None:
         docks = []

@@ -108,3 +108,9 @@ def face_dict(person: int, box=(10, 10, 40, 40), jitter=0.05, seed=0):
     x0, y0, x1, y1 = box
     lm = [[x0 + 8, y0 + 12], [x1 - 8, y0 + 12], [(x0 + x1) / 2, y0 + 20], [x0 + 10, y1 - 8], [x1 - 10, y1 - 8]]
     return {"box": list(box), "landmarks": lm, "score": 0.9, "embedding": face_embedding(person, jitter, seed)}
+
+
+def slow_child_engine(settings=None):
+    """What a ProcessEngine's child runs in the quit test: a photo takes 20 s and reports progress
+    only every 4 s (a long pipeline step that does not look at the cancel flag in between)."""
+    return FakeEngine(delay=20.0, settings=settings)

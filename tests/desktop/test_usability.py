@@ -4,6 +4,8 @@ quitting during a restore, small consistencies, exported EXIF. pytest-qt, offscr
 test-double engine; assertions are on visible widgets and their texts."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 pytest.importorskip("PySide6")
@@ -354,6 +356,94 @@ def test_quitting_during_a_restore_asks_first(qtbot, make_window, tmp_path):
     assert win.close()
     assert not win.worker.isRunning()
     assert win.lib.queue.counts()["queued"] == 2 and win.lib.queue.counts()["running"] == 0
+
+
+def test_quit_mid_photo_stops_the_engine_cleanly_and_the_queue_carries_on(qtbot, make_window, tmp_path, capfd):
+    """The real engine's shape: the pipeline in a child process, here a slow test double whose photo
+    takes 20 s with a progress report only every 4 s. Quitting (confirmed) mid-photo returns
+    quickly, prints nothing (no "Signal source has been deleted", no traceback), leaves no child
+    process, keeps the queue; the next start says the queue carries on and which photo restarts
+    from the beginning, and restores it."""
+    import os
+
+    from f2s_desktop.engine_process import ProcessEngine
+
+    from .fakes import slow_child_engine
+    files = _photos(tmp_path, 2)
+    win = make_window(lambda: ProcessEngine(engine_factory=slow_child_engine))
+    _import(qtbot, win, files)
+    qtbot.waitUntil(lambda: win.lib.photos.pending_faces() == [], timeout=60000)
+    ids = [p.id for p in win.lib.photos.all()]
+    with qtbot.waitSignal(win.worker.jobProgress, timeout=30000,
+                          check_params_cb=lambda _p, stage, *_a: stage not in ("load",)):
+        win.enqueue(ids)
+    engine = win.worker.engine
+    child, running = engine.pid, win.lib.photos.get(win.worker.current_photo).name
+    assert child is not None and win.worker.current_photo is not None    # mid-photo
+    capfd.readouterr()
+    seen = []
+
+    def answer():
+        box = next(w for w in QApplication.topLevelWidgets() if w.objectName() == "quitDialog" and w.isVisible())
+        seen.append(box.text())
+        box.button(QMessageBox.StandardButton.Yes).click()
+    QTimer.singleShot(100, answer)
+    t0 = time.monotonic()
+    assert win.close()
+    took = time.monotonic() - t0
+    assert f"{running} is being restored" in seen[0] and "restarts from the beginning" in seen[0]
+    assert took < 3.5, f"quitting took {took:.1f} s"     # never waits for the 4 s step to end
+    assert not win.worker.isRunning() and engine.pid is None
+    with pytest.raises(ProcessLookupError):               # stopped and reaped: no zombie left
+        os.kill(child, 0)
+    assert win.lib.queue.counts()["queued"] == 2 and win.lib.queue.counts()["running"] == 0
+    qtbot.wait(300)                                       # anything late would show up now
+    out, err = capfd.readouterr()
+    for bad in ("Traceback", "Error", "deleted", "QThread"):
+        assert bad not in err, err
+    # the next start: the queue carries on, the interrupted photo is named, then restored
+    eng2 = FakeEngine()
+    win2 = make_window(lambda: eng2, library=win.lib)
+    assert _bar_shows(win2, f"The queue from last time carries on: 2 photos to restore; {running} was "
+                            "interrupted and restarts from the beginning")
+    qtbot.waitUntil(lambda: win2.lib.queue.pending() == 0, timeout=20000)
+    assert all(p.n_versions == 1 for p in win2.lib.photos.all()) and len(eng2.restored) == 2
+
+
+def test_quit_mid_photo_in_the_real_app_process_prints_nothing(tmp_path, monkeypatch):
+    """The whole app in its own process (``f2s_desktop.app.main``: its window is destroyed after the
+    event loop ends, then the interpreter's teardown) quit mid-photo: exit code 0, a quick close,
+    nothing on stderr — "RuntimeError: Signal source has been deleted" was reported here — and
+    the queue kept for the next start."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from f2s_desktop.library import Library
+    from f2s_desktop.paths import app_paths
+    repo = Path(__file__).resolve().parents[2]
+    files = _photos(tmp_path, 2)
+    home = tmp_path / "home"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=os.pathsep.join(
+        [str(repo), os.environ.get("PYTHONPATH", "")]))
+    env.pop("FACE2SCENE_HOME", None)
+    p = subprocess.run([sys.executable, "-m", "tests.desktop.quit_app", str(home), *map(str, files)], cwd=repo,
+                       env=env, capture_output=True, text=True, timeout=180)
+    quit_s = [float(line.split("=")[1]) for line in p.stdout.splitlines() if line.startswith("quit_s=")]
+    assert p.returncode == 0 and quit_s, (p.returncode, p.stdout, p.stderr)
+    assert quit_s[0] < 3.5
+    # the offscreen platform's own notice aside, nothing at all
+    printed = [line for line in p.stderr.splitlines() if line.strip()
+               and line != "This plugin does not support propagateSizeHints()"]
+    assert printed == [], p.stderr
+    monkeypatch.setenv("FACE2SCENE_HOME", str(home))
+    lib = Library(app_paths())
+    try:
+        jobs = lib.queue.jobs()
+        assert [j.state for j in jobs] == ["queued", "queued"] and [j.attempts for j in jobs] == [1, 0]
+    finally:
+        lib.close()
 
 
 # ---------------------------------------------------------------------------------------- 8
