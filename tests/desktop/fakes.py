@@ -76,7 +76,16 @@ class FakeEngine(Engine):
         self.calls.append({"people": people, "faces": faces, "assignments": assignments})
         if self.key(rgb) in self.fail_on:
             raise EngineError("this photo cannot be restored (test)")
-        steps = 5
+        if self.stage_seconds:   # known timings: each stage takes its seconds per megapixel
+            mp = rgb.shape[0] * rgb.shape[1] / 1e6
+            for stage, per_mp in self.stage_seconds.items():
+                for k in range(4):
+                    if cancel is not None:
+                        cancel.raise_if_cancelled()
+                    if progress:
+                        progress(stage, k / 4, "")
+                    time.sleep(per_mp * mp / 4)
+        steps = 0 if self.stage_seconds else 5
         for i in range(steps):
             if cancel is not None:
                 cancel.raise_if_cancelled()

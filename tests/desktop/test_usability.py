@@ -198,6 +198,50 @@ def test_queue_states_progress_and_cancel(qtbot, make_window, tmp_path):
     qb.cancel_all()
 
 
+def test_eta_from_a_fake_engine_with_known_timings_within_20_percent(qtbot, make_window, tmp_path):
+    """Stages that take known seconds per megapixel: after one small photo is restored, the ETA
+    shown for a queue of bigger and smaller photos is within 20 % of the time the queue then takes,
+    all along (while more than a second is left), and it goes down as the work goes on."""
+    per_mp = {"faces": 1.2, "people": 0.3, "fadex": 0.6, "restore": 3.0, "paste": 0.4}   # 5.5 s per MP
+    eng = FakeEngine()
+    eng.stage_seconds = per_mp
+    from PIL import Image
+
+    def flat(name, size, grey):   # quick to load and save: the fake's stages are the time that counts
+        path = tmp_path / "in" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", size, (grey, 90, 30)).save(path)
+        return path
+    small = [flat(f"small{i}.png", (400, 300), 10 + i) for i in range(2)]    # 0.12 MP
+    big = [flat(f"big{i}.png", (800, 600), 20 + i) for i in range(2)]        # 0.48 MP
+    win = make_window(lambda: eng)
+    _import(qtbot, win, small + big)
+    qtbot.waitUntil(lambda: win.lib.photos.pending_faces() == [], timeout=10000)
+    ids = {p.name: p.id for p in win.lib.photos.all()}
+    qb = win.queue_bar
+    _restore(qtbot, win, [ids["small0.png"]])                      # this machine's timings, learnt
+    assert set(per_mp) <= set(win.settings["timing"])
+    samples, labels = [], []
+
+    def seen(photo_id, stage, fraction, *_a):
+        samples.append((time.monotonic(), qb.eta(stage, fraction)))
+        labels.append(qb.label.text())
+    win.worker.jobProgress.connect(seen)
+    queue = [ids["big0.png"], ids["small1.png"], ids["big1.png"]]
+    _restore(qtbot, win, queue, timeout=60000)
+    end = time.monotonic()
+    win.worker.jobProgress.disconnect(seen)
+    expected = sum(per_mp.values()) * (0.48 + 0.12 + 0.48)          # 5.9 s of stages
+    took = end - samples[0][0]
+    assert expected * 0.9 < took < expected * 1.6, took
+    checked = [(eta, end - t) for t, eta in samples if end - t > 1.0]
+    assert len(checked) >= 10
+    worst = max(abs(eta - actual) / actual for eta, actual in checked)
+    assert worst <= 0.2, [(round(e, 2), round(a, 2)) for e, a in checked if abs(e - a) > 0.2 * a]
+    assert checked[-1][0] < checked[0][0] / 2                      # it counts down
+    assert any(" left" in t and "Restoring big0.png" in t for t in labels)
+
+
 # ---------------------------------------------------------------------------------------- 5
 def test_faces_in_reading_order_with_thumbnails_and_named_by_click(qtbot, make_window, tmp_path):
     files = _photos(tmp_path, 1)
