@@ -83,9 +83,16 @@ def test_messages_reach_the_screen(qtbot, make_window, tmp_path, monkeypatch):
     assert win.messages.list.isVisible() and win.messages.list.count() == len(msgs)
     win.messages.btn_close.click()
     assert not win.messages.isVisible()
-    # a page's failure (e.g. the models page) reaches the bar too, as an error
-    win.models_page.message.emit("Could not import the model folder: checksum mismatch")
-    assert _bar_shows(win, "checksum mismatch") and win.messages.history[-1][1] == "error"
+    # "Import model folder…" on a folder of photos: why it was refused reaches the bar, as an error
+    from PySide6.QtWidgets import QFileDialog, QPushButton
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "album"))
+    win.tabs.setCurrentIndex(2)
+    button = next(b for b in win.models_page.findChildren(QPushButton) if b.text().startswith("Import model folder"))
+    n = len(win.messages.history)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(win.messages.history) > n, timeout=10000)
+    assert _bar_shows(win, "Could not import the model folder: album does not look like a known model folder")
+    assert win.messages.history[-1][1] == "error"
 
 
 # ---------------------------------------------------------------------------------------- 2
