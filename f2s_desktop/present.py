@@ -29,13 +29,15 @@ def result_face_for(version: Optional[VersionRow], box: Sequence[float], min_iou
     return best
 
 
-def face_label(lib: Library, f: FaceRow) -> str:
-    """"Ann 92%" (suggestion), "Ann ✓" (confirmed), "?" (unknown)."""
+def face_label(lib: Library, f: FaceRow, names: Optional[Dict[int, str]] = None) -> str:
+    """"Ann 92%" (suggestion), "Ann ✓" (confirmed), "?" (unknown). ``names`` (person id -> name,
+    from ``dict(lib.people.names())``) spares a query per face when labelling many."""
+    name_of = names.get if names is not None else lib.people.name_of
     if f.confirmed_person_id is not None:
-        return f"{lib.people.name_of(f.confirmed_person_id)} \u2713"
+        return f"{name_of(f.confirmed_person_id)} \u2713"
     if f.suggested_person_id is not None:
         conf = f.suggested_confidence or 0.0
-        return f"{lib.people.name_of(f.suggested_person_id)}? {conf * 100:.0f}%"
+        return f"{name_of(f.suggested_person_id)}? {conf * 100:.0f}%"
     return "?"
 
 

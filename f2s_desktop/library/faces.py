@@ -136,28 +136,45 @@ class Faces:
     def update_suggestions(self, photo_ids: Optional[Sequence[int]] = None) -> int:
         """Recompute the suggested person of unconfirmed faces by the matcher's rule (a person's
         distance blends their closest and median embedding; farther than the threshold stays
-        unknown; a close runner-up lowers the confidence). Returns the faces updated.
+        unknown; a close runner-up lowers the confidence). Returns the faces whose suggestion, as
+        shown, changed.
 
         Safe to run on any thread: a face confirmed meanwhile keeps its confirmation.
         """
+        return sum(self.changed_suggestions(photo_ids).values())
+
+    def changed_suggestions(self, photo_ids: Optional[Sequence[int]] = None) -> Dict[int, int]:
+        """:meth:`update_suggestions`, returning {photo id: faces whose suggested person or shown
+        confidence changed}. Only rows that changed are written (after naming one face in a big
+        library most suggestions stay as they were), so the views reload only those photos."""
         gallery = self.gallery()
-        q = "SELECT id, embedding, rejected FROM faces WHERE confirmed_person_id IS NULL AND embedding IS NOT NULL"
+        q = ("SELECT id, photo_id, embedding, rejected, suggested_person_id, suggested_distance,"
+             " suggested_confidence FROM faces WHERE confirmed_person_id IS NULL AND embedding IS NOT NULL")
         args: Tuple = ()
         if photo_ids is not None:
             q += f" AND photo_id IN ({','.join('?' * len(photo_ids))})"
             args = tuple(photo_ids)
-        by_dim: Dict[int, List[Tuple[int, np.ndarray, List[int]]]] = {}
-        for fid, b, rej in self.db.conn.execute(q, args).fetchall():
+        by_dim: Dict[int, List[Tuple]] = {}
+        for fid, photo, b, rej, old_p, old_d, old_c in self.db.conn.execute(q, args).fetchall():
             e = emb(b)
-            by_dim.setdefault(e.shape[0], []).append((fid, e, json.loads(rej)))
+            by_dim.setdefault(e.shape[0], []).append((fid, photo, e, json.loads(rej), old_p, old_d, old_c))
         updates: List[Tuple] = []
+        changed: Dict[int, int] = {}
         for dim, items in by_dim.items():
-            matches = self.matcher.match_many(np.stack([e for _, e, _ in items]), gallery.get(dim, {}),
-                                              [rej for _, _, rej in items])
-            for (fid, _e, _r), m in zip(items, matches):
+            matches = self.matcher.match_many(np.stack([it[2] for it in items]), gallery.get(dim, {}),
+                                              [it[3] for it in items])
+            for (fid, photo, _e, _r, old_p, old_d, old_c), m in zip(items, matches):
                 conf = None if m.person is None or m.confidence is None else round(m.confidence, 4)
-                updates.append((m.person, m.distance, conf, fid))
-        with self.db.tx() as c:
-            c.executemany("UPDATE faces SET suggested_person_id=?, suggested_distance=?, suggested_confidence=?"
-                          " WHERE id=? AND confirmed_person_id IS NULL", updates)
-        return len(updates)
+                dist = None if m.distance is None else float(m.distance)
+                shown = (m.person, None if conf is None else round(conf * 100))
+                if shown != (old_p, None if old_c is None else round(old_c * 100)):
+                    changed[photo] = changed.get(photo, 0) + 1
+                elif (dist is None) == (old_d is None) and (dist is None or abs(dist - old_d) < 1e-4) \
+                        and conf == old_c:
+                    continue   # nothing to write
+                updates.append((m.person, dist, conf, fid))
+        if updates:
+            with self.db.tx() as c:
+                c.executemany("UPDATE faces SET suggested_person_id=?, suggested_distance=?, suggested_confidence=?"
+                              " WHERE id=? AND confirmed_person_id IS NULL", updates)
+        return changed

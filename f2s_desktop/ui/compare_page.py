@@ -24,7 +24,8 @@ def face_marks(lib, photo_id: Optional[int], scale: float = 1.0) -> List[FaceMar
     view shows a downscaled copy of the photo)."""
     if photo_id is None:
         return []
-    return [FaceMark(f.idx, [c * scale for c in f.box], face_label(lib, f), f.confirmed_person_id is not None)
+    names = dict(lib.people.names())
+    return [FaceMark(f.idx, [c * scale for c in f.box], face_label(lib, f, names), f.confirmed_person_id is not None)
             for f in lib.faces.for_photo(photo_id)]
 
 

@@ -5,7 +5,7 @@ degradation estimate in plain words. Long names and errors wrap; the panel never
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QCursor, QIcon, QPixmap
@@ -62,6 +62,8 @@ class FacePanel(QWidget):
         self.setObjectName("facePanel")
         self.bg = background
         self._thumb_request = 0
+        self._icons: Dict[tuple, QIcon] = {}      # (face id, box) -> thumbnail, for the photo shown
+        self._icons_photo: Optional[int] = None
         self.menu: Optional[QMenu] = None   # the last "name this face" menu
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.library = model
@@ -149,16 +151,24 @@ class FacePanel(QWidget):
         except LibraryError:
             self.photo_id, self.version, photo = None, None, None
         self.faces = reading_order(self.lib.faces.for_photo(self.photo_id)) if photo is not None else []
+        people = self.lib.people.names()
+        names = dict(people)
         for n, f in enumerate(self.faces):
-            it = QListWidgetItem(f"{n + 1}. {face_label(self.lib, f)}")
+            label = face_label(self.lib, f, names)
+            it = QListWidgetItem(f"{n + 1}. {label}")
             it.setData(FaceIdRole, f.id)
-            it.setToolTip(f"Face {n + 1} (from the left, row by row): {face_label(self.lib, f)}")
+            it.setToolTip(f"Face {n + 1} (from the left, row by row): {label}")
+            icon = self._icons.get((f.id, tuple(f.box)))
+            if icon is not None:
+                it.setIcon(icon)
             self.list.addItem(it)
         self.list.blockSignals(False)
+        self.person.blockSignals(True)
         self.person.clear()
         self.person.addItem("— nobody —", None)
-        for p in self.lib.people.all():
-            self.person.addItem(p.name, p.id)
+        for pid, name in people:
+            self.person.addItem(name, pid)
+        self.person.blockSignals(False)
         if photo is None:
             self.title.setText("<b>Faces</b>")
             self.title.setToolTip("")
@@ -178,7 +188,7 @@ class FacePanel(QWidget):
 
     def _update_hint(self) -> None:
         """What to do next, in words: add people first; then confirm who each face is."""
-        if not self.lib.people.all():
+        if not self.lib.people.names():
             hint = ("Add the people in your photos (People panel, on the left), with a few good photos of "
                     "each: their faces guide the restoration.")
         elif self.photo_id is None:
@@ -192,12 +202,18 @@ class FacePanel(QWidget):
         self.hint.setVisible(bool(hint))
 
     def _load_thumbnails(self) -> None:
-        """Each face's crop from the original as its list icon (read on the background pool)."""
+        """Each face's crop from the original as its list icon (read on the background pool, once
+        per photo: naming a face reloads the list, not the photo)."""
+        if self.photo_id != self._icons_photo:
+            self._icons, self._icons_photo = {}, self.photo_id
+        missing = [f for f in self.faces if (f.id, tuple(f.box)) not in self._icons]
+        if not missing:
+            return
         self._thumb_request += 1
-        if self.bg is None or self.photo_id is None or not self.faces:
+        if self.bg is None or self.photo_id is None:
             return
         req, path = self._thumb_request, self.lib.photos.get(self.photo_id).path
-        boxes = [(f.id, f.box) for f in self.faces]
+        boxes = [(f.id, f.box) for f in missing]
 
         def load():
             img = read_image(path)
@@ -210,15 +226,19 @@ class FacePanel(QWidget):
                                                   Qt.TransformationMode.SmoothTransformation)
             return req, out
 
+        box_of = dict(boxes)
+
         def done(res):
             r, thumbs = res
             if r != self._thumb_request:
                 return
+            for fid, t in thumbs.items():
+                self._icons[(fid, tuple(box_of[fid]))] = QIcon(QPixmap.fromImage(t))
             for i in range(self.list.count()):
                 it = self.list.item(i)
-                t = thumbs.get(it.data(FaceIdRole))
-                if t is not None:
-                    it.setIcon(QIcon(QPixmap.fromImage(t)))
+                fid = it.data(FaceIdRole)
+                if fid in thumbs:
+                    it.setIcon(self._icons[(fid, tuple(box_of[fid]))])
         self.bg.run(load, done, lambda _m: None)
 
     def name_face_menu(self, idx: int, at: Optional[QPoint] = None) -> QMenu:
@@ -229,10 +249,11 @@ class FacePanel(QWidget):
         menu.setObjectName("nameFaceMenu")
         if f is None:
             return menu
-        for p in self.lib.people.all():
-            a = menu.addAction(("\u2713 " if f.confirmed_person_id == p.id else "") + p.name)
-            a.triggered.connect(lambda _c=False, pid=p.id: self.assign(pid))
-        if not self.lib.people.all():
+        people = self.lib.people.names()
+        for pid, name in people:
+            a = menu.addAction(("\u2713 " if f.confirmed_person_id == pid else "") + name)
+            a.triggered.connect(lambda _c=False, pid=pid: self.assign(pid))
+        if not people:
             menu.addAction("Add people first (People panel)").setEnabled(False)
         menu.addSeparator()
         menu.addAction("Not any of them").triggered.connect(lambda _c=False: self.assign(None))

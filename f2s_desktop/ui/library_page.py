@@ -185,8 +185,8 @@ class LibraryPage(QWidget):
         self.person_filter.blockSignals(True)
         self.person_filter.clear()
         self.person_filter.addItem("All photos", None)
-        for p in self.lib.people.all():
-            self.person_filter.addItem(f"Photos of {p.name}", p.id)
+        for pid, name in self.lib.people.names():
+            self.person_filter.addItem(f"Photos of {name}", pid)
         i = self.person_filter.findData(cur)
         self.person_filter.setCurrentIndex(max(i, 0))
         self.person_filter.blockSignals(False)
