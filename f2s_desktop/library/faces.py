@@ -154,23 +154,25 @@ class Faces:
         if photo_ids is not None:
             q += f" AND photo_id IN ({','.join('?' * len(photo_ids))})"
             args = tuple(photo_ids)
+        # numpy over all faces at once: this runs on a thread of the GUI process, and every
+        # millisecond of Python here is one the GUI thread may wait for the GIL
         by_dim: Dict[int, List[Tuple]] = {}
-        for fid, photo, b, rej, old_p, old_d, old_c in self.db.conn.execute(q, args).fetchall():
-            e = emb(b)
-            by_dim.setdefault(e.shape[0], []).append((fid, photo, e, json.loads(rej), old_p, old_d, old_c))
+        for r in self.db.conn.execute(q, args).fetchall():
+            by_dim.setdefault(len(r[2]) // 4, []).append(tuple(r))
         updates: List[Tuple] = []
         changed: Dict[int, int] = {}
         for dim, items in by_dim.items():
-            matches = self.matcher.match_many(np.stack([it[2] for it in items]), gallery.get(dim, {}),
-                                              [it[3] for it in items])
+            E = np.frombuffer(b"".join(it[2] for it in items), dtype=np.float32).reshape(len(items), dim)
+            excluded = [() if it[3] in ("[]", None) else json.loads(it[3]) for it in items]
+            matches = self.matcher.match_many(E, gallery.get(dim, {}), excluded)
             for (fid, photo, _e, _r, old_p, old_d, old_c), m in zip(items, matches):
                 conf = None if m.person is None or m.confidence is None else round(m.confidence, 4)
-                dist = None if m.distance is None else float(m.distance)
-                shown = (m.person, None if conf is None else round(conf * 100))
-                if shown != (old_p, None if old_c is None else round(old_c * 100)):
-                    changed[photo] = changed.get(photo, 0) + 1
-                elif (dist is None) == (old_d is None) and (dist is None or abs(dist - old_d) < 1e-4) \
-                        and conf == old_c:
+                dist = m.distance
+                if m.person != old_p or (conf is None) != (old_c is None) or \
+                        (conf is not None and round(conf * 100) != round(old_c * 100)):
+                    changed[photo] = changed.get(photo, 0) + 1   # what the user sees changed
+                elif conf == old_c and ((dist is None and old_d is None) or
+                                        (dist is not None and old_d is not None and abs(dist - old_d) < 1e-4)):
                     continue   # nothing to write
                 updates.append((m.person, dist, conf, fid))
         if updates:
