@@ -194,9 +194,10 @@ class QueueBar(QWidget):
         self._update_overall(fraction)
         left = self.lib.queue.counts()["queued"]
         waiting = f" — {plural(left, 'more photo')} waiting" if left else ""
-        prefix = "Paused — " if self.worker.paused else ""
+        paused = self.worker.paused   # the time left does not run down while paused: it is work left
+        prefix = "Paused — " if paused else ""
         self.label.setText(f"{prefix}Restoring {self._name(photo_id)}: {stage} {fraction * 100:.0f}%{waiting}"
-                           f" — {fmt_eta(self.eta(stage, fraction))} left")
+                           f" — {fmt_eta(self.eta(stage, fraction))} {'of work left' if paused else 'left'}")
 
     def _job_finished(self, photo_id: int, state: str, _version_id: int, error: ErrorInfo) -> None:
         j = self._job
