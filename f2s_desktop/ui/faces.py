@@ -18,6 +18,7 @@ from .library_model import LibraryModel
 from .photos import read_image
 
 THUMB = 48
+CROP = 160   # the selected face's crop
 
 
 def reading_order(faces: List[FaceRow]) -> List[FaceRow]:
@@ -63,6 +64,7 @@ class FacePanel(QWidget):
         self.bg = background
         self._thumb_request = 0
         self._icons: Dict[tuple, QIcon] = {}      # (face id, box) -> thumbnail, for the photo shown
+        self._crops: Dict[tuple, QPixmap] = {}    # (face id, box) -> the face in the original
         self._icons_photo: Optional[int] = None
         self.menu: Optional[QMenu] = None   # the last "name this face" menu
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
@@ -102,10 +104,12 @@ class FacePanel(QWidget):
         row.addWidget(self.btn_confirm)
         row.addWidget(self.btn_clear)
         lay.addLayout(row)
-        lay.addWidget(QLabel("<b>Selected face</b>"))
+        self.crop_title = _wrapping(QLabel("<b>Selected face</b>"))
+        self.crop_title.setObjectName("faceCropTitle")
+        lay.addWidget(self.crop_title)
         self.crop = QLabel()
         self.crop.setObjectName("faceCrop")
-        self.crop.setFixedHeight(160)
+        self.crop.setFixedHeight(CROP)
         self.crop.setAlignment(Qt.AlignmentFlag.AlignCenter)
         lay.addWidget(self.crop)
         form = QFormLayout()
@@ -205,7 +209,7 @@ class FacePanel(QWidget):
         """Each face's crop from the original as its list icon (read on the background pool, once
         per photo: naming a face reloads the list, not the photo)."""
         if self.photo_id != self._icons_photo:
-            self._icons, self._icons_photo = {}, self.photo_id
+            self._icons, self._crops, self._icons_photo = {}, {}, self.photo_id
         missing = [f for f in self.faces if (f.id, tuple(f.box)) not in self._icons]
         if not missing:
             return
@@ -222,7 +226,7 @@ class FacePanel(QWidget):
                 m = 0.15 * max(x1 - x0, y1 - y0)
                 r = QRect(QPoint(int(x0 - m), int(y0 - m)), QPoint(int(x1 + m), int(y1 + m))).intersected(img.rect())
                 if not img.isNull() and r.isValid():
-                    out[fid] = img.copy(r).scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                    out[fid] = img.copy(r).scaled(CROP, CROP, Qt.AspectRatioMode.KeepAspectRatio,
                                                   Qt.TransformationMode.SmoothTransformation)
             return req, out
 
@@ -233,12 +237,15 @@ class FacePanel(QWidget):
             if r != self._thumb_request:
                 return
             for fid, t in thumbs.items():
-                self._icons[(fid, tuple(box_of[fid]))] = QIcon(QPixmap.fromImage(t))
+                pm = QPixmap.fromImage(t)
+                self._icons[(fid, tuple(box_of[fid]))] = QIcon(pm)
+                self._crops[(fid, tuple(box_of[fid]))] = pm
             for i in range(self.list.count()):
                 it = self.list.item(i)
                 fid = it.data(FaceIdRole)
                 if fid in thumbs:
                     it.setIcon(self._icons[(fid, tuple(box_of[fid]))])
+            self._show_crop(self.current_face())   # the selected face's original, until restored
         self.bg.run(load, done, lambda _m: None)
 
     def name_face_menu(self, idx: int, at: Optional[QPoint] = None) -> QMenu:
@@ -283,20 +290,13 @@ class FacePanel(QWidget):
         if f is None:
             self.crop.clear()
             self.crop.setText("—")
+            self.crop_title.setText("<b>Selected face</b>")
             self.refs.setText("—")
             self.estimate.setText("—")
             return
         i = self.person.findData(f.person_id)
         self.person.setCurrentIndex(max(i, 0))
-        rf = result_face_for(self.version, f.box)
-        crop_path = self.version.face_crop_path(rf["index"]) if (self.version and rf) else None
-        if crop_path is not None and crop_path.is_file():
-            pm = QPixmap(str(crop_path))
-            self.crop.setPixmap(pm.scaled(160, 160, Qt.AspectRatioMode.KeepAspectRatio,
-                                          Qt.TransformationMode.SmoothTransformation))
-        else:
-            self.crop.clear()
-            self.crop.setText("not restored yet" if self.version is None else "no restored crop for this face")
+        rf = self._show_crop(f)
         if rf:
             used = rf.get("references_used") or []
             self.refs.setText(breakable(", ".join(Path(u).name for u in used)) if used else
@@ -306,6 +306,29 @@ class FacePanel(QWidget):
             self.refs.setText("—")
             self.estimate.setText("—")
         self.faceSelected.emit(f.idx)
+
+    def _show_crop(self, f: Optional[FaceRow]):
+        """The selected face: its restored crop, else the face in the original; returns the
+        pipeline's record of the face (or None)."""
+        if f is None:
+            return None
+        rf = result_face_for(self.version, f.box)
+        crop_path = self.version.face_crop_path(rf["index"]) if (self.version and rf) else None
+        original = self._crops.get((f.id, tuple(f.box)))
+        if crop_path is not None and crop_path.is_file():
+            pm = QPixmap(str(crop_path))
+            self.crop.setPixmap(pm.scaled(CROP, CROP, Qt.AspectRatioMode.KeepAspectRatio,
+                                          Qt.TransformationMode.SmoothTransformation))
+            self.crop_title.setText("<b>Selected face</b> — restored")
+        elif original is not None:   # before restoring: the face as it is in the photo
+            self.crop.setPixmap(original)
+            self.crop_title.setText("<b>Selected face</b> — " + ("original, not restored yet" if self.version is None
+                                                                else "original (no restored crop for this face)"))
+        else:
+            self.crop.clear()
+            self.crop.setText("not restored yet" if self.version is None else "no restored crop for this face")
+            self.crop_title.setText("<b>Selected face</b>")
+        return rf
 
     # ---------------------------------------------------------------- actions
     def confirm(self) -> None:

@@ -250,21 +250,27 @@ def test_eta_from_a_fake_engine_with_known_timings_within_20_percent(qtbot, make
 
 
 # ---------------------------------------------------------------------------------------- 5
-def test_faces_in_reading_order_with_thumbnails_and_named_by_click(qtbot, make_window, tmp_path):
+def _group_of_three(qtbot, make_window, tmp_path):
+    """A window on one photo whose three faces are detected in a scrambled order (right, left,
+    middle), and a person, Ann: (window, photo id, Ann's id)."""
     files = _photos(tmp_path, 1)
-    # detected in a scrambled order: right, left, middle
     faces = [face_dict(1, box=(80, 10, 110, 40)), face_dict(2, box=(5, 12, 35, 42)), face_dict(3, box=(42, 8, 72, 38))]
     win = make_window(lambda: FakeEngine({_key(files[0]): faces}))
     _import(qtbot, win, files)
     qtbot.waitUntil(lambda: win.lib.photos.pending_faces() == [], timeout=10000)
-    ann = win.library.add_person("Ann")
-    pid = win.lib.photos.all()[0].id
+    return win, win.lib.photos.all()[0].id, win.library.add_person("Ann")
+
+
+def test_faces_in_reading_order_with_thumbnails_and_named_by_click(qtbot, make_window, tmp_path):
+    win, pid, ann = _group_of_three(qtbot, make_window, tmp_path)
     win.select_photo(pid)
     panel = win.face_panel
     qtbot.waitUntil(lambda: panel.list.count() == 3, timeout=5000)
     assert [f.box[0] for f in panel.faces] == [5, 42, 80]
     assert "3 faces" in panel.title.text()
     qtbot.waitUntil(lambda: all(not panel.list.item(i).icon().isNull() for i in range(3)), timeout=5000)
+    # before any restoration the selected face is shown as it is in the photo, and said to be so
+    assert not panel.crop.pixmap().isNull() and "original, not restored yet" in panel.crop_title.text()
     # clicking the right-most face on the photo selects it and offers the people by name
     right = next(f.idx for f in panel.faces if f.box[0] == 80)
     win.compare_page.view.faceClicked.emit(right)
@@ -282,13 +288,7 @@ def test_library_preview_highlights_the_selected_face_and_names_it_by_click(qtbo
     grid with its faces; the face selected in the Faces panel is the highlighted one, and a real
     mouse click on a face selects it and offers the people to name it."""
     from PySide6.QtCore import QPoint, QPointF
-    files = _photos(tmp_path, 1)
-    faces = [face_dict(1, box=(80, 10, 110, 40)), face_dict(2, box=(5, 12, 35, 42)), face_dict(3, box=(42, 8, 72, 38))]
-    win = make_window(lambda: FakeEngine({_key(files[0]): faces}))
-    _import(qtbot, win, files)
-    qtbot.waitUntil(lambda: win.lib.photos.pending_faces() == [], timeout=10000)
-    ann = win.library.add_person("Ann")
-    pid = win.lib.photos.all()[0].id
+    win, pid, ann = _group_of_three(qtbot, make_window, tmp_path)
     win.tabs.setCurrentIndex(0)
     win.select_photo(pid)
     preview, panel = win.library_page.preview, win.face_panel
