@@ -613,6 +613,7 @@ def test_demo_window_opens_on_compare_with_a_version(qtbot, make_window):
     win.start_demo(plan)
     assert win.tabs.currentIndex() == 1 and _bar_shows(win, "Demo:")
     qtbot.waitUntil(lambda: win.compare_page.current_version() is not None, timeout=20000)
+    # each slot of the worker's "finished" signal is its own queued event: wait for the demo's own
+    qtbot.waitUntil(lambda: _bar_shows(win, "Demo: restored"), timeout=5000)
     assert win.tabs.currentIndex() == 1 and win.compare_page.photo_id == plan.photo_id
-    assert _bar_shows(win, "Demo: restored")
     assert win.lib.faces.for_photo(plan.photo_id)[0].confirmed_person_id == plan.person_id
