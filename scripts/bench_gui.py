@@ -294,7 +294,7 @@ def bench_naming(n_faces: int = 2800, faces_per_photo: int = 28, n_people: int =
     win.ask_before_quit = False
     win.resize(1280, 800)
     win.show()
-    gaps, big, sync_ms = [], [], []
+    gaps, big, sync_ms, cpu_ms = [], [], [], []
     import cProfile
     prof = cProfile.Profile() if profile else None
     timer = QElapsedTimer()
@@ -333,7 +333,7 @@ def bench_naming(n_faces: int = 2800, faces_per_photo: int = 28, n_people: int =
         mark = preview.faces[state["face"]]
         if prof is not None:
             prof.enable()
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.thread_time()
         c = preview.to_view(QPointF((mark.box[0] + mark.box[2]) / 2, (mark.box[1] + mark.box[3]) / 2),
                             preview._panes()[0])
         QTest.mouseClick(preview, Qt.MouseButton.LeftButton, pos=QPoint(int(c.x()), int(c.y())))
@@ -349,6 +349,7 @@ def bench_naming(n_faces: int = 2800, faces_per_photo: int = 28, n_people: int =
             named_ids.append(face.id)
         menu.close()
         sync_ms.append((time.perf_counter() - t) * 1000)
+        cpu_ms.append((time.thread_time() - cpu) * 1000)   # the GUI thread's own work, not its waits
         if prof is not None:
             prof.disable()
         state["face"] += 1
@@ -382,6 +383,8 @@ def bench_naming(n_faces: int = 2800, faces_per_photo: int = 28, n_people: int =
             "over_50ms": sum(b > 50 for b in blocks),
             "naming_sync_ms_median": statistics.median(sync_ms) if sync_ms else float("nan"),
             "naming_sync_ms_max": max(sync_ms) if sync_ms else float("nan"),
+            "naming_cpu_ms_median": statistics.median(cpu_ms) if cpu_ms else float("nan"),
+            "naming_cpu_ms_max": max(cpu_ms) if cpu_ms else float("nan"),
             "suggestions_all_faces_s": suggest_s, "setup_s": setup_s}
 
 
@@ -451,11 +454,13 @@ def main() -> int:
               f"{n['photo_side']} px, {n['people']} people; click a face on the photo, pick the person; one action "
               f"every {args.naming_interval} ms; heartbeat 10 ms)")
         print(f"{'named':>5} | {'right':>5} | {'beats':>6} | {'worst block (ms)':>16} | {'p99 (ms)':>8} | "
-              f"{'blocks > 50 ms':>14} | {'naming, GUI (ms) median / max':>30} | {'all suggestions (s)':>19}")
-        print("-" * 130)
+              f"{'blocks > 50 ms':>14} | {'naming wall (ms) med / max':>26} | {'naming CPU (ms) med / max':>25} | "
+              f"{'all suggestions (s)':>19}")
+        print("-" * 150)
         print(f"{n['namings']:>5} | {n['named_right']:>5} | {n['beats']:>6} | {n['worst_ms']:>16.1f} | "
               f"{n['p99_ms']:>8.1f} | {n['over_50ms']:>14} | "
-              f"{n['naming_sync_ms_median']:>14.1f} / {n['naming_sync_ms_max']:<13.1f} | "
+              f"{n['naming_sync_ms_median']:>12.1f} / {n['naming_sync_ms_max']:<11.1f} | "
+              f"{n['naming_cpu_ms_median']:>11.1f} / {n['naming_cpu_ms_max']:<11.1f} | "
               f"{n['suggestions_all_faces_s']:>19.3f}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))

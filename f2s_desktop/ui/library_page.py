@@ -43,6 +43,7 @@ class LibraryPage(QWidget):
         self.preview_photo: Optional[int] = None
         self._preview_scale = 1.0
         self._preview_request = 0
+        self._preview_stale = False   # the photo changed while the page was hidden
         lv = QVBoxLayout(self)
         lv.setContentsMargins(4, 4, 4, 4)
         top = QHBoxLayout()
@@ -113,6 +114,10 @@ class LibraryPage(QWidget):
         self.preview_photo = photo_id
         self._preview_request += 1
         self.preview.select_face(None)
+        if photo_id is not None and not self.isVisible():   # another page is shown: load it when this one is
+            self._preview_stale = True
+            return
+        self._preview_stale = False
         if photo_id is None:
             self.preview.placeholder = "Select a photo"
             self.preview.set_faces([])
@@ -146,6 +151,11 @@ class LibraryPage(QWidget):
             self.preview.set_images(img, None)
             self.update_preview_faces()
         self.bg.run(load, done, lambda _m: None)
+
+    def showEvent(self, e) -> None:  # noqa: N802
+        super().showEvent(e)
+        if self._preview_stale:
+            self.show_preview(self.preview_photo)
 
     def update_preview_faces(self) -> None:
         self.preview.set_faces(face_marks(self.lib, self.preview_photo, self._preview_scale))

@@ -617,3 +617,22 @@ def test_demo_window_opens_on_compare_with_a_version(qtbot, make_window):
     qtbot.waitUntil(lambda: _bar_shows(win, "Demo: restored"), timeout=5000)
     assert win.tabs.currentIndex() == 1 and win.compare_page.photo_id == plan.photo_id
     assert win.lib.faces.for_photo(plan.photo_id)[0].confirmed_person_id == plan.person_id
+
+
+def test_library_preview_loads_only_when_the_library_view_is_shown(qtbot, make_window, tmp_path):
+    """A photo chosen while another page is shown (Alt+Right on Compare) is read for the Library
+    view's preview when that view is shown again, not before."""
+    win = make_window(lambda: FakeEngine())
+    _import(qtbot, win, _photos(tmp_path, 2))
+    ids = [p.id for p in win.lib.photos.all()]
+    win.tabs.setCurrentIndex(0)
+    win.select_photo(ids[0])
+    preview = win.library_page.preview
+    qtbot.waitUntil(lambda: preview.before is not None, timeout=5000)
+    first = preview.before
+    win.tabs.setCurrentIndex(1)
+    win.select_photo(ids[1])
+    qtbot.wait(300)
+    assert win.library_page.preview_photo == ids[1] and preview.before is first   # not read while hidden
+    win.tabs.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: preview.before is not first and preview.before is not None, timeout=5000)
