@@ -11,7 +11,9 @@ answers ``("progress", stage, fraction, message)`` any number of times, then ``(
 parent raises again as the matching exception type. Values are pickled: numpy arrays, the
 pipeline's dataclasses (``RestoreResult``, ``RefImage`` references) cross as they are. Cancel and
 pause are shared events the child's progress hook and cancel token read, so they act between
-stages, faces and tiles. Qt-free.
+stages, faces and tiles; a child that does not stop within ``cancel_grace`` seconds of a cancel
+(a long step that never reports) is terminated, so cancelling a photo or quitting never waits for
+the step to end (the next photo starts a new child). Qt-free.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from face2scene.progress import CancelToken
+from face2scene.progress import CancelToken, Cancelled
 
 from .engine import Engine, EngineSettings
 from .errors import EngineError, ErrorInfo, error_info
@@ -61,8 +63,9 @@ class MatcherInfo:
         self.metric, self.match_threshold = metric, match_threshold
 
 
-def _serve(conn, cancel_ev, pause_ev, settings_json: Dict[str, Any]) -> None:
-    """Child process main loop."""
+def _serve(conn, cancel_ev, pause_ev, settings_json: Dict[str, Any],
+           engine_factory: Optional[Callable[[EngineSettings], Engine]] = None) -> None:
+    """Child process main loop (``engine_factory``: a module-level callable, for tests)."""
     threads = os.environ.get("F2S_TORCH_THREADS")
     if threads:
         try:
@@ -70,7 +73,7 @@ def _serve(conn, cancel_ev, pause_ev, settings_json: Dict[str, Any]) -> None:
             torch.set_num_threads(int(threads))
         except ImportError:
             pass
-    engine = Engine(EngineSettings.from_json(settings_json))
+    engine = (engine_factory or Engine)(EngineSettings.from_json(settings_json))
     cancel = CancelToken(cancel_ev)  # shared with the parent, which sets it
 
     def progress(stage: str, fraction: float, message: str = "") -> None:
@@ -111,8 +114,12 @@ def _serve(conn, cancel_ev, pause_ev, settings_json: Dict[str, Any]) -> None:
 class ProcessEngine(Engine):
     """Engine whose pipeline runs in a child process (started on first use, restarted after a crash)."""
 
-    def __init__(self, settings: Optional[EngineSettings] = None, start_timeout: float = 120.0) -> None:
+    def __init__(self, settings: Optional[EngineSettings] = None, start_timeout: float = 120.0,
+                 cancel_grace: float = 1.5,
+                 engine_factory: Optional[Callable[[EngineSettings], Engine]] = None) -> None:
         super().__init__(settings)
+        self.cancel_grace = cancel_grace      # s a cancelled child may take to stop by itself
+        self._engine_factory = engine_factory  # what the child runs (default: the real Engine)
         self._ctx = mp.get_context("spawn")
         self._proc = None
         self._conn = None
@@ -128,7 +135,7 @@ class ProcessEngine(Engine):
             return
         parent, child = self._ctx.Pipe()
         self._proc = self._ctx.Process(target=_serve, args=(child, self._cancel_ev, self._pause_ev,
-                                                            self.settings.to_json()),
+                                                            self.settings.to_json(), self._engine_factory),
                                        name="face2scene-engine", daemon=True)
         self._proc.start()
         child.close()
@@ -153,6 +160,18 @@ class ProcessEngine(Engine):
         conn.close()
         self._cancel_ev.clear()
 
+    def _stop_child(self, proc, conn) -> None:
+        """Terminate a child that did not stop when cancelled; the next call starts a new one."""
+        with self._close_lock:
+            if self._proc is proc:
+                self._proc = self._conn = None
+        proc.terminate()
+        proc.join(2.0)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(2.0)
+        conn.close()
+
     def set_paused(self, paused: bool) -> None:
         (self._pause_ev.set if paused else self._pause_ev.clear)()
 
@@ -165,11 +184,20 @@ class ProcessEngine(Engine):
             self._ensure()
             self._cancel_ev.clear()
             conn, proc = self._conn, self._proc
+            asked = None   # when the cancel was seen
             try:
                 conn.send((op, payload))
                 while True:
                     if cancel is not None and cancel.cancelled:
                         self._cancel_ev.set()
+                    if self._cancel_ev.is_set():
+                        asked = asked or time.monotonic()
+                        if time.monotonic() - asked > self.cancel_grace:
+                            # inside a long step that never reports: do not wait for it to end
+                            log.info("the restoration process did not stop within %.1f s of the cancel; "
+                                     "stopping it", self.cancel_grace)
+                            self._stop_child(proc, conn)
+                            raise Cancelled("cancelled by the user")
                     if not conn.poll(0.1):
                         if not proc.is_alive():
                             raise EOFError

@@ -29,38 +29,68 @@ def result_face_for(version: Optional[VersionRow], box: Sequence[float], min_iou
     return best
 
 
-def face_label(lib: Library, f: FaceRow) -> str:
-    """"Ann 92%" (suggestion), "Ann ✓" (confirmed), "?" (unknown)."""
+def face_label(lib: Library, f: FaceRow, names: Optional[Dict[int, str]] = None) -> str:
+    """"Ann 92%" (suggestion), "Ann ✓" (confirmed), "?" (unknown). ``names`` (person id -> name,
+    from ``dict(lib.people.names())``) spares a query per face when labelling many."""
+    name_of = names.get if names is not None else lib.people.name_of
     if f.confirmed_person_id is not None:
-        return f"{lib.people.name_of(f.confirmed_person_id)} \u2713"
+        return f"{name_of(f.confirmed_person_id)} \u2713"
     if f.suggested_person_id is not None:
         conf = f.suggested_confidence or 0.0
-        return f"{lib.people.name_of(f.suggested_person_id)}? {conf * 100:.0f}%"
+        return f"{name_of(f.suggested_person_id)}? {conf * 100:.0f}%"
     return "?"
 
 
 _SOURCES = {"face": "estimated from the faces", "blind": "estimated from the whole photo",
             "given": "given"}
 
+# a downscale is only claimed when its estimate is at least this sure (item 10 of issue 13: a
+# wrong "scale 0.35" on photos that were never downscaled, shown as if it were a fact)
+SCALE_SURE = 0.7
+
 
 def _sure(conf: float) -> str:
-    word = "low" if conf < 0.4 else "medium" if conf < 0.7 else "high"
+    word = "low" if conf < 0.4 else "medium" if conf < SCALE_SURE else "high"
     return f"{word}, {conf * 100:.0f} %"
 
 
+def scale_confidence(est: Dict[str, Any]) -> Optional[float]:
+    """How sure the estimate is of its scale: its own ``details["scale_confidence"]`` when the
+    estimator gives one, else the estimate's overall confidence (None when it has neither)."""
+    details = est.get("details") or {}
+    conf = details.get("scale_confidence", est.get("confidence"))
+    try:
+        return None if conf is None else float(conf)
+    except (TypeError, ValueError):
+        return None
+
+
+def scale_text(est: Dict[str, Any]) -> Optional[str]:
+    """"looks downscaled to 35 % (≈ 2.9× smaller; how sure: high, 80 %)", or None: nothing is said
+    about the resolution unless the photo looks downscaled *and* the estimate is sure of it."""
+    try:
+        scale = float(est.get("scale", 1) or 1)
+    except (TypeError, ValueError):
+        return None
+    conf = scale_confidence(est)
+    if scale >= 0.95 or conf is None or conf < SCALE_SURE:
+        return None
+    return (f"looks downscaled to {scale * 100:.0f} % (\u2248 {1 / max(scale, 1e-3):.1f}\u00d7 smaller; "
+            f"how sure: {_sure(conf)})")
+
+
 def estimate_text(est: Optional[Dict[str, Any]]) -> str:
-    """The degradation estimate in plain words, e.g. "noise level 3.0, blur 1.2 px, JPEG quality 70,
-    downscaled to 35 % (≈ 2.9× smaller) — estimated from the faces; how sure: low, 30 %"."""
+    """The degradation estimate in plain words, e.g. "noise level 3.0, blur 1.2 px, JPEG quality 70
+    — estimated from the faces; how sure: low, 30 %". A downscale is named only when the estimate
+    is sure of it (:func:`scale_text`), with its own confidence."""
     if not est:
         return "no estimate"
     q = est.get("jpeg_quality")
-    scale = float(est.get("scale", 1) or 1)
     parts = [f"noise level {est.get('noise_sigma', 0):.1f}", f"blur {est.get('blur_sigma', 0):.1f} px",
              "JPEG: not compressed" if q is None else f"JPEG quality {q:.0f}"]
-    if scale < 0.95:
-        parts.append(f"downscaled to {scale * 100:.0f} % (\u2248 {1 / max(scale, 1e-3):.1f}\u00d7 smaller)")
-    else:
-        parts.append("full resolution")
+    sc = scale_text(est)
+    if sc:
+        parts.append(sc)
     src = est.get("source")
     conf = est.get("confidence")
     tail = []

@@ -6,15 +6,23 @@
 2. GUI-thread blocking while a batch runs: a QTimer heartbeat every 10 ms on the GUI thread; the
    gap between beats minus the interval is how long the GUI thread was blocked. A simulated user
    flips through the photos (compare view loads, repaints, face panel) while the worker restores.
+3. GUI-thread blocking while naming faces in a big library (``--naming-faces``, 2,800 by default:
+   group photos of 28 faces, a dozen people): the simulated user opens a photo in the Library view,
+   clicks each face on the photo and picks the person from the menu, as fast as a person would
+   (``--naming-interval`` ms per click); each naming updates the face list, the marks on the photo
+   and every other face's suggestion (on the background pool). Same heartbeat.
 
     QT_QPA_PLATFORM=offscreen python scripts/bench_gui.py [--photos 4] [--engine real|synthetic]
+        [--naming-faces 2800] [--namings 60] [--skip-batch] [--json out.json]
 
-Prints a table. ``--engine real`` (default when face2scene.pipeline imports) runs the real pipeline
-on photos from ../shared/data (downscaled copies), else a synthetic numpy workload of similar cost.
+Prints tables and writes them as JSON (``--json``). ``--engine real`` (default when
+face2scene.pipeline imports) runs the real pipeline on photos from ../shared/data (downscaled
+copies), else a synthetic numpy workload of similar cost.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -191,6 +199,195 @@ def bench_blocking(n_photos: int, engine: str, max_side: int, interval_ms: int =
             "photos": n_photos, "engine": engine}
 
 
+def _group_photos(folder: Path, n_photos: int, faces_per_photo: int, side: int) -> list:
+    """Synthetic group photos (JPEG, ``side`` px wide): a gradient background with a grid of
+    face-sized ovals; returns [(path, [box, ...])]."""
+    import numpy as np
+    from PIL import Image, ImageDraw
+    cols = 7
+    rows = -(-faces_per_photo // cols)
+    w, h = side, side * 3 // 4
+    fw = w // (cols + 1)
+    out = []
+    for i in range(n_photos):
+        yy, xx = np.mgrid[0:h, 0:w]
+        base = (60 + 120 * xx / w + 40 * np.sin(yy / 37.0 + i)).astype(np.uint8)
+        im = Image.fromarray(np.stack([base, base * 0.9, base * 0.7], -1).astype(np.uint8))
+        d = ImageDraw.Draw(im)
+        boxes = []
+        for k in range(faces_per_photo):
+            r, c = divmod(k, cols)
+            x0 = fw // 2 + c * fw + (r % 2) * fw // 3
+            y0 = int(h * 0.1) + r * int(h * 0.8 / rows)
+            box = [x0, y0, x0 + int(fw * 0.7), y0 + int(fw * 0.9)]
+            d.ellipse(box, fill=(200 - 3 * k % 60, 160, 130))
+            boxes.append(box)
+        path = folder / f"group_{i:03d}.jpg"
+        im.save(path, quality=88)
+        out.append((path, boxes))
+    return out
+
+
+def bench_naming(n_faces: int = 2800, faces_per_photo: int = 28, n_people: int = 12, side: int = 1600,
+                 namings: int = 60, naming_interval_ms: int = 250, interval_ms: int = 10,
+                 report_ms: float = 50.0, verbose: bool = False, profile: bool = False) -> dict:
+    """GUI-thread blocking while a user names faces, one click and one menu choice each, in a
+    library of ``n_faces`` faces (see the module docstring)."""
+    import numpy as np
+    from PySide6.QtCore import QElapsedTimer, QPoint, QPointF, Qt, QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from f2s_desktop.library import Library
+    from f2s_desktop.paths import app_paths
+    from f2s_desktop.settings import Settings
+    from f2s_desktop.ui.main_window import MainWindow
+
+    home = Path(tempfile.mkdtemp(prefix="f2s_bench_naming_"))
+    os.environ["FACE2SCENE_HOME"] = str(home)
+    app = QApplication.instance() or QApplication([])
+    (home / "in").mkdir()
+    t0 = time.perf_counter()
+    n_photos = -(-n_faces // faces_per_photo)
+    photos = _group_photos(home / "in", n_photos, faces_per_photo, side)
+    lib = Library(app_paths())
+    rep = lib.photos.import_files([p for p, _ in photos])
+    rng = np.random.default_rng(0)
+    people = [lib.people.add(f"Person {k + 1}") for k in range(n_people)]
+    bases = {p: rng.normal(size=128) for p in people}
+    truth = {}   # face id -> person
+    for pid, (_path, boxes) in zip(rep.added, photos):
+        who = rng.choice(people, size=len(boxes))
+        faces = []
+        for box, p in zip(boxes, who):
+            e = bases[p] / np.linalg.norm(bases[p]) * 0.5 + rng.normal(size=128) * 0.02
+            x0, y0, x1, y1 = box
+            faces.append({"box": box, "score": 0.9, "embedding": e.astype(np.float32),
+                          "landmarks": [[x0 + 8, y0 + 12], [x1 - 8, y0 + 12], [(x0 + x1) / 2, y0 + 20],
+                                        [x0 + 10, y1 - 8], [x1 - 10, y1 - 8]]})
+        with lib.db.tx() as c:  # no per-photo suggestion pass while building the library
+            c.execute("DELETE FROM faces WHERE photo_id=?", (pid,))
+        lib.faces.store(pid, faces)
+        for f, p in zip(lib.faces.for_photo(pid), who):
+            truth[f.id] = int(p)
+    total_faces = len(truth)
+    # a gallery to suggest from: the first photo's faces named already
+    for f in lib.faces.for_photo(rep.added[0]):
+        lib.faces.confirm(f.id, truth[f.id], update=False)
+    t_sugg = time.perf_counter()
+    lib.faces.update_suggestions()
+    suggest_s = time.perf_counter() - t_sugg
+    setup_s = time.perf_counter() - t0
+
+    class Idle:  # no restoration in this measurement: the worker has nothing to run
+        def __new__(cls):
+            from f2s_desktop.engine import Engine
+
+            class _E(Engine):
+                def detect(self, rgb):
+                    return []
+
+                def matcher(self):
+                    return None
+            return _E()
+    win = MainWindow(lib, Settings(lib.paths), engine_factory=Idle)
+    win.ask_before_quit = False
+    win.resize(1280, 800)
+    win.show()
+    gaps, big, sync_ms, cpu_ms = [], [], [], []
+    import cProfile
+    prof = cProfile.Profile() if profile else None
+    timer = QElapsedTimer()
+    state = {"photo": 1, "face": 0, "named": 0, "t0": None}
+    named_ids = []
+
+    def beat():
+        if timer.isValid():
+            g = timer.nsecsElapsed() / 1e6
+            gaps.append(g)
+            if g - interval_ms > report_ms:
+                big.append((time.perf_counter() - state["t0"], g - interval_ms))
+        timer.restart()
+    hb = QTimer()
+    hb.setInterval(interval_ms)
+    hb.timeout.connect(beat)
+
+    def act():
+        """One user action: open the next photo, or click the next face on it and name it."""
+        if state["named"] >= namings:
+            user.stop()
+            QTimer.singleShot(1500, app.quit)   # let the last suggestions land while measuring
+            return
+        page, panel = win.library_page, win.face_panel
+        pid = rep.added[state["photo"] % len(rep.added)]
+        if page.preview_photo != pid:
+            win.select_photo(pid)
+            state["face"] = 0
+            return
+        preview = page.preview
+        if preview.before is None or not preview.faces:
+            return  # still loading (on the background pool)
+        if state["face"] >= len(preview.faces):
+            state["photo"] += 1
+            return
+        mark = preview.faces[state["face"]]
+        if prof is not None:
+            prof.enable()
+        t, cpu = time.perf_counter(), time.thread_time()
+        c = preview.to_view(QPointF((mark.box[0] + mark.box[2]) / 2, (mark.box[1] + mark.box[3]) / 2),
+                            preview._panes()[0])
+        QTest.mouseClick(preview, Qt.MouseButton.LeftButton, pos=QPoint(int(c.x()), int(c.y())))
+        menu = panel.menu
+        face = panel.current_face()
+        if menu is None or face is None:
+            return
+        name = lib.people.name_of(truth[face.id])
+        action = next((a for a in menu.actions() if a.text().lstrip("\u2713 ") == name), None)
+        if action is not None:
+            action.trigger()
+            state["named"] += 1
+            named_ids.append(face.id)
+        menu.close()
+        sync_ms.append((time.perf_counter() - t) * 1000)
+        cpu_ms.append((time.thread_time() - cpu) * 1000)   # the GUI thread's own work, not its waits
+        if prof is not None:
+            prof.disable()
+        state["face"] += 1
+    user = QTimer()
+    user.setInterval(naming_interval_ms)
+    user.timeout.connect(act)
+    win.tabs.setCurrentIndex(0)
+    state["t0"] = time.perf_counter()
+    hb.start()
+    QTimer.singleShot(1000, user.start)   # after the window's first paint
+    QTimer.singleShot(10 * 60 * 1000, app.quit)  # safety net
+    app.exec()
+    hb.stop()
+    user.stop()
+    named_right = sum(1 for fid in named_ids if lib.faces.get(fid).confirmed_person_id == truth[fid])
+    win.shutdown()
+    win.close()
+    lib.close()
+    shutil.rmtree(home, ignore_errors=True)
+    if verbose:
+        for t, b in big:
+            print(f"  block {b:.0f} ms at {t:.2f} s")
+    if prof is not None:
+        import pstats
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
+    blocks = sorted(max(0.0, g - interval_ms) for g in gaps)
+    return {"faces": total_faces, "photos": len(rep.added), "people": n_people, "photo_side": side,
+            "namings": state["named"], "named_right": named_right, "beats": len(gaps),
+            "worst_ms": blocks[-1] if blocks else float("nan"),
+            "p99_ms": blocks[int(0.99 * (len(blocks) - 1))] if blocks else float("nan"),
+            "over_50ms": sum(b > 50 for b in blocks),
+            "naming_sync_ms_median": statistics.median(sync_ms) if sync_ms else float("nan"),
+            "naming_sync_ms_max": max(sync_ms) if sync_ms else float("nan"),
+            "naming_cpu_ms_median": statistics.median(cpu_ms) if cpu_ms else float("nan"),
+            "naming_cpu_ms_max": max(cpu_ms) if cpu_ms else float("nan"),
+            "suggestions_all_faces_s": suggest_s, "setup_s": setup_s}
+
+
 def json_extra() -> dict:
     """A fast configuration for benchmarks/tests when the library offers one (F2S_FAST_CONFIG)."""
     import json
@@ -210,6 +407,13 @@ def main() -> int:
                     help="run the real pipeline on a thread of the GUI process (for comparison)")
     ap.add_argument("-v", "--verbose", action="store_true", help="list each block over --report-ms")
     ap.add_argument("--report-ms", type=float, default=50.0)
+    ap.add_argument("--skip-batch", action="store_true", help="no batch measurement")
+    ap.add_argument("--naming-faces", type=int, default=2800, help="faces in the naming library (0: skip)")
+    ap.add_argument("--namings", type=int, default=60, help="faces the simulated user names")
+    ap.add_argument("--naming-interval", type=int, default=250, help="ms between two user actions")
+    ap.add_argument("--naming-side", type=int, default=1600, help="width of the group photos (px)")
+    ap.add_argument("--profile", action="store_true", help="profile the naming clicks (GUI thread)")
+    ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     engine = args.engine
@@ -227,17 +431,40 @@ def main() -> int:
         print(f"{i:>4} | {w:>20.3f} | {ip:>15.3f} | {rc}")
     if st:
         print(f"{'max':>4} | {max(w for w, _, _ in st):>20.3f} |")
-    b = bench_blocking(args.photos, engine, args.max_side, user_flips=not args.no_user, verbose=args.verbose,
-                       in_process=args.in_process, report_ms=args.report_ms)
-    where = "GUI process thread" if args.in_process else "child process"
-    print(f"\nGUI-thread blocking during a batch ({b['photos']} photos, engine={b['engine']} in a {where}, "
-          f"heartbeat 10 ms, simulated user flipping photos every 400 ms)")
-    print(f"{'beats':>6} | {'worst block (ms)':>16} | {'p99 (ms)':>8} | {'mean gap (ms)':>13} | "
-          f"{'blocks > 50 ms':>14} | {'batch (s)':>9} | jobs")
-    print("-" * 100)
-    bs = f"{b['batch_s']:.1f}" if b["batch_s"] else "n/a"
-    print(f"{b['beats']:>6} | {b['worst_ms']:>16.1f} | {b['p99_ms']:>8.1f} | {b['mean_gap_ms']:>13.2f} | "
-          f"{b['over_50ms']:>14} | {bs:>9} | {b['states']}")
+    results = {"startup": [{"wall_s": w, "in_process_s": ip, "rc": rc} for w, ip, rc in st]}
+    if not args.skip_batch:
+        b = bench_blocking(args.photos, engine, args.max_side, user_flips=not args.no_user, verbose=args.verbose,
+                           in_process=args.in_process, report_ms=args.report_ms)
+        results["batch"] = b
+        where = "GUI process thread" if args.in_process else "child process"
+        print(f"\nGUI-thread blocking during a batch ({b['photos']} photos, engine={b['engine']} in a {where}, "
+              f"heartbeat 10 ms, simulated user flipping photos every 400 ms)")
+        print(f"{'beats':>6} | {'worst block (ms)':>16} | {'p99 (ms)':>8} | {'mean gap (ms)':>13} | "
+              f"{'blocks > 50 ms':>14} | {'batch (s)':>9} | jobs")
+        print("-" * 100)
+        bs = f"{b['batch_s']:.1f}" if b["batch_s"] else "n/a"
+        print(f"{b['beats']:>6} | {b['worst_ms']:>16.1f} | {b['p99_ms']:>8.1f} | {b['mean_gap_ms']:>13.2f} | "
+              f"{b['over_50ms']:>14} | {bs:>9} | {b['states']}")
+    if args.naming_faces > 0:
+        n = bench_naming(args.naming_faces, namings=args.namings, naming_interval_ms=args.naming_interval,
+                         side=args.naming_side, report_ms=args.report_ms, verbose=args.verbose,
+                         profile=args.profile)
+        results["naming"] = n
+        print(f"\nGUI-thread blocking while naming faces ({n['faces']} faces in {n['photos']} group photos of "
+              f"{n['photo_side']} px, {n['people']} people; click a face on the photo, pick the person; one action "
+              f"every {args.naming_interval} ms; heartbeat 10 ms)")
+        print(f"{'named':>5} | {'right':>5} | {'beats':>6} | {'worst block (ms)':>16} | {'p99 (ms)':>8} | "
+              f"{'blocks > 50 ms':>14} | {'naming wall (ms) med / max':>26} | {'naming CPU (ms) med / max':>25} | "
+              f"{'all suggestions (s)':>19}")
+        print("-" * 150)
+        print(f"{n['namings']:>5} | {n['named_right']:>5} | {n['beats']:>6} | {n['worst_ms']:>16.1f} | "
+              f"{n['p99_ms']:>8.1f} | {n['over_50ms']:>14} | "
+              f"{n['naming_sync_ms_median']:>12.1f} / {n['naming_sync_ms_max']:<11.1f} | "
+              f"{n['naming_cpu_ms_median']:>11.1f} / {n['naming_cpu_ms_max']:<11.1f} | "
+              f"{n['suggestions_all_faces_s']:>19.3f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+        print(f"\nwrote {args.json}")
     return 0
 
 

@@ -8,7 +8,13 @@ libxcb-image0 libxcb-render-util0 libxcb-xkb1 libxkbcommon-x11-0 libxcb-cursor0`
 
 The photos are redistributable ones shipped by scikit-image (NASA's public-domain astronaut
 portrait, CC0 cat/coffee, public-domain rocket), aged with face2scene.degrade's "old_photo" preset;
-the real pipeline restores them (CPU, classical restorer) in a throwaway library.
+the "group photo" is a collage of four differently aged copies of the same public-domain portrait
+(no redistributable group photo ships with any installed package). The real pipeline detects the
+faces and restores the photos (CPU, classical restorer) in a throwaway library.
+
+Shots: the first run (empty library), the library, a group photo with its faces named (Library
+view, the selected face highlighted), a running batch with its time left, a paused batch, compare
+(split, side by side, dark), models, export.
 """
 from __future__ import annotations
 
@@ -56,6 +62,18 @@ def make_demo_photos(folder: Path) -> dict:
         deg, _params = degrade(img, preset=preset, seed=10 + i)
         photos.append(save(deg, folder / "album" / name))
     # the reference album: the clean portrait and a slightly rotated, brighter copy
+    # a "group photo": four copies of the portrait, each aged its own way, on a 2 x 2 sheet
+    tiles = []
+    head = np.ascontiguousarray(astro[0:320, 80:400])     # head and shoulders, the face ~110 px wide
+    for k, preset in enumerate(("mild", "s3diff", "old_photo", "mild")):
+        t = np.ascontiguousarray(head[:, ::-1]) if k % 2 else head
+        tiles.append(degrade(t, preset=preset, seed=40 + k)[0])
+    sheet = np.full((2 * 320 + 48, 2 * 320 + 48, 3), 236, np.uint8)
+    for k, t in enumerate(tiles):
+        r, c = divmod(k, 2)
+        y, x = 16 + r * (320 + 16), 16 + c * (320 + 16)
+        sheet[y:y + t.shape[0], x:x + t.shape[1]] = t[:320, :320]
+    photos.append(save(sheet, folder / "album" / "1979" / "crew_sheet.png"))
     ref1 = save(astro, folder / "refs" / "eileen_clean.png")
     rot = np.asarray(Image.fromarray(astro).rotate(6, resample=Image.Resampling.BICUBIC, fillcolor=(20, 20, 20)))
     ref2 = save(np.clip(rot.astype(np.int16) + 12, 0, 255).astype(np.uint8), folder / "refs" / "eileen_2.png")
@@ -113,10 +131,13 @@ def main() -> int:
     settings = Settings(lib.paths)
     settings.engine = EngineSettings(device="cpu", restorer="classical")
     win = MainWindow(lib, settings)
+    win.ask_before_quit = False
     win.resize(1440, 880)
     win.move(0, 0)
     win.show()
     try:
+        wait_for(lambda: False, timeout=0.5)
+        shoot(win, out / "screenshot-first-run.png")   # the empty library says what to do first
         done = []
         win.import_paths([str(demo["album"])], on_done=done.append)
         assert wait_for(lambda: bool(done)), "import did not finish"
@@ -139,6 +160,34 @@ def main() -> int:
         win.tabs.setCurrentIndex(0)
         wait_for(lambda: win.library_page.model.thumbnails_loading == 0 and win.people.album.count() == 2)
         shoot(win, out / "screenshot-library.png")
+
+        # the group photo: its faces named by clicking them on the photo, the second one selected
+        sheet = ids["crew_sheet.png"]
+        win.select_photo(sheet)
+        page, panel = win.library_page, win.face_panel
+        wait_for(lambda: page.preview.before is not None and len(page.preview.faces) > 0 and panel.photo_id == sheet)
+        for f in lib.faces.for_photo(sheet):
+            win.library.confirm_face(f.id, person)
+        wait_for(lambda: not win.library.suggestions_pending, timeout=20)
+        panel.list.setCurrentRow(min(1, panel.list.count() - 1))
+        wait_for(lambda: all(not panel.list.item(i).icon().isNull() for i in range(panel.list.count())), timeout=20)
+        print(f"group photo: {panel.list.count()} faces found")
+        shoot(win, out / "screenshot-group.png")
+
+        # a running batch with its time left (this machine's timings were measured above), then paused
+        qb = win.queue_bar
+        win.select_photo(ids["eileen.png"])
+        win.enqueue([ids["eileen.png"], ids["eileen_porch.png"], ids["chelsea.png"], ids["launch.png"]])
+        assert wait_for(lambda: " left" in qb.label.text() and "estimating" not in qb.label.text()
+                        and qb.progress.value() > 150, timeout=300), qb.label.text()
+        shoot(win, out / "screenshot-batch-running.png")
+        qb.btn_pause.setChecked(True)
+        wait_for(lambda: qb.label.text().startswith("Paused"), timeout=30)
+        shoot(win, out / "screenshot-batch-paused.png")
+        qb.cancel_all()
+        qb.btn_pause.setChecked(False)
+        assert wait_for(lambda: win.lib.queue.pending() == 0 and win.worker.current_photo is None, timeout=120)
+        win.select_photo(ids["eileen.png"])
 
         win.tabs.setCurrentIndex(1)
         assert wait_for(lambda: win.compare_page.view.after is not None), "compare images did not load"

@@ -136,28 +136,47 @@ class Faces:
     def update_suggestions(self, photo_ids: Optional[Sequence[int]] = None) -> int:
         """Recompute the suggested person of unconfirmed faces by the matcher's rule (a person's
         distance blends their closest and median embedding; farther than the threshold stays
-        unknown; a close runner-up lowers the confidence). Returns the faces updated.
+        unknown; a close runner-up lowers the confidence). Returns the faces whose suggestion, as
+        shown, changed.
 
         Safe to run on any thread: a face confirmed meanwhile keeps its confirmation.
         """
+        return sum(self.changed_suggestions(photo_ids).values())
+
+    def changed_suggestions(self, photo_ids: Optional[Sequence[int]] = None) -> Dict[int, int]:
+        """:meth:`update_suggestions`, returning {photo id: faces whose suggested person or shown
+        confidence changed}. Only rows that changed are written (after naming one face in a big
+        library most suggestions stay as they were), so the views reload only those photos."""
         gallery = self.gallery()
-        q = "SELECT id, embedding, rejected FROM faces WHERE confirmed_person_id IS NULL AND embedding IS NOT NULL"
+        q = ("SELECT id, photo_id, embedding, rejected, suggested_person_id, suggested_distance,"
+             " suggested_confidence FROM faces WHERE confirmed_person_id IS NULL AND embedding IS NOT NULL")
         args: Tuple = ()
         if photo_ids is not None:
             q += f" AND photo_id IN ({','.join('?' * len(photo_ids))})"
             args = tuple(photo_ids)
-        by_dim: Dict[int, List[Tuple[int, np.ndarray, List[int]]]] = {}
-        for fid, b, rej in self.db.conn.execute(q, args).fetchall():
-            e = emb(b)
-            by_dim.setdefault(e.shape[0], []).append((fid, e, json.loads(rej)))
+        # numpy over all faces at once: this runs on a thread of the GUI process, and every
+        # millisecond of Python here is one the GUI thread may wait for the GIL
+        by_dim: Dict[int, List[Tuple]] = {}
+        for r in self.db.conn.execute(q, args).fetchall():
+            by_dim.setdefault(len(r[2]) // 4, []).append(tuple(r))
         updates: List[Tuple] = []
+        changed: Dict[int, int] = {}
         for dim, items in by_dim.items():
-            matches = self.matcher.match_many(np.stack([e for _, e, _ in items]), gallery.get(dim, {}),
-                                              [rej for _, _, rej in items])
-            for (fid, _e, _r), m in zip(items, matches):
+            E = np.frombuffer(b"".join(it[2] for it in items), dtype=np.float32).reshape(len(items), dim)
+            excluded = [() if it[3] in ("[]", None) else json.loads(it[3]) for it in items]
+            matches = self.matcher.match_many(E, gallery.get(dim, {}), excluded)
+            for (fid, photo, _e, _r, old_p, old_d, old_c), m in zip(items, matches):
                 conf = None if m.person is None or m.confidence is None else round(m.confidence, 4)
-                updates.append((m.person, m.distance, conf, fid))
-        with self.db.tx() as c:
-            c.executemany("UPDATE faces SET suggested_person_id=?, suggested_distance=?, suggested_confidence=?"
-                          " WHERE id=? AND confirmed_person_id IS NULL", updates)
-        return len(updates)
+                dist = m.distance
+                if m.person != old_p or (conf is None) != (old_c is None) or \
+                        (conf is not None and round(conf * 100) != round(old_c * 100)):
+                    changed[photo] = changed.get(photo, 0) + 1   # what the user sees changed
+                elif conf == old_c and ((dist is None and old_d is None) or
+                                        (dist is not None and old_d is not None and abs(dist - old_d) < 1e-4)):
+                    continue   # nothing to write
+                updates.append((m.person, dist, conf, fid))
+        if updates:
+            with self.db.tx() as c:
+                c.executemany("UPDATE faces SET suggested_person_id=?, suggested_distance=?, suggested_confidence=?"
+                              " WHERE id=? AND confirmed_person_id IS NULL", updates)
+        return changed

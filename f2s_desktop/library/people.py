@@ -9,12 +9,12 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .db import LibraryError, emb_blob
-from .photos import SHOWN_AS, ImportReport, file_sha256, iter_image_files
+from .photos import ImportReport, file_sha256, iter_image_files
 
 if TYPE_CHECKING:
     from . import Library
@@ -102,11 +102,21 @@ class People:
             c.execute("DELETE FROM people WHERE id=?", (person_id,))
 
     def all(self) -> List[PersonRow]:
+        """Everyone, by name, with their reference and face counts (faces shown as the person:
+        confirmed, else suggested: the rule of ``photos.SHOWN_AS``, counted in one pass over the faces)."""
         rows = self.db.conn.execute(
-            "SELECT p.id, p.name, (SELECT COUNT(*) FROM refs r WHERE r.person_id=p.id),"
-            f" (SELECT COUNT(*) FROM faces f WHERE {SHOWN_AS.replace('?', 'p.id')})"
-            " FROM people p ORDER BY p.name COLLATE NOCASE").fetchall()
+            "SELECT p.id, p.name, COALESCE(r.n, 0), COALESCE(f.n, 0) FROM people p"
+            " LEFT JOIN (SELECT person_id, COUNT(*) AS n FROM refs GROUP BY person_id) r ON r.person_id=p.id"
+            " LEFT JOIN (SELECT COALESCE(confirmed_person_id, suggested_person_id) AS pid, COUNT(*) AS n"
+            "            FROM faces GROUP BY pid) f ON f.pid=p.id"
+            " ORDER BY p.name COLLATE NOCASE").fetchall()
         return [PersonRow(int(r[0]), r[1], int(r[2]), int(r[3])) for r in rows]
+
+    def names(self) -> List[Tuple[int, str]]:
+        """(id, name) of everyone, by name — what menus and lists of people need, without counting
+        anything (the face panel asks on every change of a face)."""
+        return [(int(r[0]), r[1]) for r in
+                self.db.conn.execute("SELECT id, name FROM people ORDER BY name COLLATE NOCASE")]
 
     # ---------------------------------------------------------------- reference albums
     def add_references(self, person_id: int, paths: Iterable[str | os.PathLike]) -> ImportReport:

@@ -239,7 +239,9 @@ class CompareView(QWidget):
         pos = e.position()
         if self._drag is None:
             near = self.mode == "split" and self.after is not None and abs(pos.x() - self.split_x()) < 8
-            self.setCursor(Qt.CursorShape.SplitHCursor if near else Qt.CursorShape.ArrowCursor)
+            face = not near and self.face_at(pos) is not None   # a face can be clicked to name it
+            self.setCursor(Qt.CursorShape.SplitHCursor if near else
+                           Qt.CursorShape.PointingHandCursor if face else Qt.CursorShape.ArrowCursor)
             return
         if (pos - self._press).manhattanLength() > 3:
             self._moved = True

@@ -4,7 +4,7 @@ estimate, a face restored without references — word-wrapped, never widening th
 from __future__ import annotations
 
 import html
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -17,6 +17,16 @@ from .compare import CompareView, FaceMark
 from .library_model import LibraryModel
 from .photos import read_image
 from .tasks import Background
+
+
+def face_marks(lib, photo_id: Optional[int], scale: float = 1.0) -> List[FaceMark]:
+    """The photo's faces as marks for a :class:`CompareView` (boxes times ``scale`` when the
+    view shows a downscaled copy of the photo)."""
+    if photo_id is None:
+        return []
+    names = dict(lib.people.names())
+    return [FaceMark(f.idx, [c * scale for c in f.box], face_label(lib, f, names), f.confirmed_person_id is not None)
+            for f in lib.faces.for_photo(photo_id)]
 
 
 class ComparePage(QWidget):
@@ -168,11 +178,7 @@ class ComparePage(QWidget):
         self.bg.run(load, done, self.message.emit)
 
     def update_face_marks(self) -> None:
-        if self.photo_id is None:
-            self.view.set_faces([])
-            return
-        self.view.set_faces([FaceMark(f.idx, f.box, face_label(self.lib, f), f.confirmed_person_id is not None)
-                             for f in self.lib.faces.for_photo(self.photo_id)])
+        self.view.set_faces(face_marks(self.lib, self.photo_id))
 
     def _library_changed(self, what: str, photo_ids) -> None:
         if self.photo_id is None or (photo_ids is not None and self.photo_id not in photo_ids):

@@ -5,7 +5,7 @@ degradation estimate in plain words. Long names and errors wrap; the panel never
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
 from PySide6.QtGui import QCursor, QIcon, QPixmap
@@ -18,6 +18,7 @@ from .library_model import LibraryModel
 from .photos import read_image
 
 THUMB = 48
+CROP = 160   # the selected face's crop
 
 
 def reading_order(faces: List[FaceRow]) -> List[FaceRow]:
@@ -62,6 +63,9 @@ class FacePanel(QWidget):
         self.setObjectName("facePanel")
         self.bg = background
         self._thumb_request = 0
+        self._icons: Dict[tuple, QIcon] = {}      # (face id, box) -> thumbnail, for the photo shown
+        self._crops: Dict[tuple, QPixmap] = {}    # (face id, box) -> the face in the original
+        self._icons_photo: Optional[int] = None
         self.menu: Optional[QMenu] = None   # the last "name this face" menu
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.library = model
@@ -100,10 +104,12 @@ class FacePanel(QWidget):
         row.addWidget(self.btn_confirm)
         row.addWidget(self.btn_clear)
         lay.addLayout(row)
-        lay.addWidget(QLabel("<b>Selected face</b>"))
+        self.crop_title = _wrapping(QLabel("<b>Selected face</b>"))
+        self.crop_title.setObjectName("faceCropTitle")
+        lay.addWidget(self.crop_title)
         self.crop = QLabel()
         self.crop.setObjectName("faceCrop")
-        self.crop.setFixedHeight(160)
+        self.crop.setFixedHeight(CROP)
         self.crop.setAlignment(Qt.AlignmentFlag.AlignCenter)
         lay.addWidget(self.crop)
         form = QFormLayout()
@@ -149,16 +155,24 @@ class FacePanel(QWidget):
         except LibraryError:
             self.photo_id, self.version, photo = None, None, None
         self.faces = reading_order(self.lib.faces.for_photo(self.photo_id)) if photo is not None else []
+        people = self.lib.people.names()
+        names = dict(people)
         for n, f in enumerate(self.faces):
-            it = QListWidgetItem(f"{n + 1}. {face_label(self.lib, f)}")
+            label = face_label(self.lib, f, names)
+            it = QListWidgetItem(f"{n + 1}. {label}")
             it.setData(FaceIdRole, f.id)
-            it.setToolTip(f"Face {n + 1} (from the left, row by row): {face_label(self.lib, f)}")
+            it.setToolTip(f"Face {n + 1} (from the left, row by row): {label}")
+            icon = self._icons.get((f.id, tuple(f.box)))
+            if icon is not None:
+                it.setIcon(icon)
             self.list.addItem(it)
         self.list.blockSignals(False)
+        self.person.blockSignals(True)
         self.person.clear()
         self.person.addItem("— nobody —", None)
-        for p in self.lib.people.all():
-            self.person.addItem(p.name, p.id)
+        for pid, name in people:
+            self.person.addItem(name, pid)
+        self.person.blockSignals(False)
         if photo is None:
             self.title.setText("<b>Faces</b>")
             self.title.setToolTip("")
@@ -178,7 +192,7 @@ class FacePanel(QWidget):
 
     def _update_hint(self) -> None:
         """What to do next, in words: add people first; then confirm who each face is."""
-        if not self.lib.people.all():
+        if not self.lib.people.names():
             hint = ("Add the people in your photos (People panel, on the left), with a few good photos of "
                     "each: their faces guide the restoration.")
         elif self.photo_id is None:
@@ -192,12 +206,18 @@ class FacePanel(QWidget):
         self.hint.setVisible(bool(hint))
 
     def _load_thumbnails(self) -> None:
-        """Each face's crop from the original as its list icon (read on the background pool)."""
+        """Each face's crop from the original as its list icon (read on the background pool, once
+        per photo: naming a face reloads the list, not the photo)."""
+        if self.photo_id != self._icons_photo:
+            self._icons, self._crops, self._icons_photo = {}, {}, self.photo_id
+        missing = [f for f in self.faces if (f.id, tuple(f.box)) not in self._icons]
+        if not missing:
+            return
         self._thumb_request += 1
-        if self.bg is None or self.photo_id is None or not self.faces:
+        if self.bg is None or self.photo_id is None:
             return
         req, path = self._thumb_request, self.lib.photos.get(self.photo_id).path
-        boxes = [(f.id, f.box) for f in self.faces]
+        boxes = [(f.id, f.box) for f in missing]
 
         def load():
             img = read_image(path)
@@ -206,19 +226,26 @@ class FacePanel(QWidget):
                 m = 0.15 * max(x1 - x0, y1 - y0)
                 r = QRect(QPoint(int(x0 - m), int(y0 - m)), QPoint(int(x1 + m), int(y1 + m))).intersected(img.rect())
                 if not img.isNull() and r.isValid():
-                    out[fid] = img.copy(r).scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio,
+                    out[fid] = img.copy(r).scaled(CROP, CROP, Qt.AspectRatioMode.KeepAspectRatio,
                                                   Qt.TransformationMode.SmoothTransformation)
             return req, out
+
+        box_of = dict(boxes)
 
         def done(res):
             r, thumbs = res
             if r != self._thumb_request:
                 return
+            for fid, t in thumbs.items():
+                pm = QPixmap.fromImage(t)
+                self._icons[(fid, tuple(box_of[fid]))] = QIcon(pm)
+                self._crops[(fid, tuple(box_of[fid]))] = pm
             for i in range(self.list.count()):
                 it = self.list.item(i)
-                t = thumbs.get(it.data(FaceIdRole))
-                if t is not None:
-                    it.setIcon(QIcon(QPixmap.fromImage(t)))
+                fid = it.data(FaceIdRole)
+                if fid in thumbs:
+                    it.setIcon(self._icons[(fid, tuple(box_of[fid]))])
+            self._show_crop(self.current_face())   # the selected face's original, until restored
         self.bg.run(load, done, lambda _m: None)
 
     def name_face_menu(self, idx: int, at: Optional[QPoint] = None) -> QMenu:
@@ -229,10 +256,11 @@ class FacePanel(QWidget):
         menu.setObjectName("nameFaceMenu")
         if f is None:
             return menu
-        for p in self.lib.people.all():
-            a = menu.addAction(("\u2713 " if f.confirmed_person_id == p.id else "") + p.name)
-            a.triggered.connect(lambda _c=False, pid=p.id: self.assign(pid))
-        if not self.lib.people.all():
+        people = self.lib.people.names()
+        for pid, name in people:
+            a = menu.addAction(("\u2713 " if f.confirmed_person_id == pid else "") + name)
+            a.triggered.connect(lambda _c=False, pid=pid: self.assign(pid))
+        if not people:
             menu.addAction("Add people first (People panel)").setEnabled(False)
         menu.addSeparator()
         menu.addAction("Not any of them").triggered.connect(lambda _c=False: self.assign(None))
@@ -262,20 +290,13 @@ class FacePanel(QWidget):
         if f is None:
             self.crop.clear()
             self.crop.setText("—")
+            self.crop_title.setText("<b>Selected face</b>")
             self.refs.setText("—")
             self.estimate.setText("—")
             return
         i = self.person.findData(f.person_id)
         self.person.setCurrentIndex(max(i, 0))
-        rf = result_face_for(self.version, f.box)
-        crop_path = self.version.face_crop_path(rf["index"]) if (self.version and rf) else None
-        if crop_path is not None and crop_path.is_file():
-            pm = QPixmap(str(crop_path))
-            self.crop.setPixmap(pm.scaled(160, 160, Qt.AspectRatioMode.KeepAspectRatio,
-                                          Qt.TransformationMode.SmoothTransformation))
-        else:
-            self.crop.clear()
-            self.crop.setText("not restored yet" if self.version is None else "no restored crop for this face")
+        rf = self._show_crop(f)
         if rf:
             used = rf.get("references_used") or []
             self.refs.setText(breakable(", ".join(Path(u).name for u in used)) if used else
@@ -285,6 +306,29 @@ class FacePanel(QWidget):
             self.refs.setText("—")
             self.estimate.setText("—")
         self.faceSelected.emit(f.idx)
+
+    def _show_crop(self, f: Optional[FaceRow]):
+        """The selected face: its restored crop, else the face in the original; returns the
+        pipeline's record of the face (or None)."""
+        if f is None:
+            return None
+        rf = result_face_for(self.version, f.box)
+        crop_path = self.version.face_crop_path(rf["index"]) if (self.version and rf) else None
+        original = self._crops.get((f.id, tuple(f.box)))
+        if crop_path is not None and crop_path.is_file():
+            pm = QPixmap(str(crop_path))
+            self.crop.setPixmap(pm.scaled(CROP, CROP, Qt.AspectRatioMode.KeepAspectRatio,
+                                          Qt.TransformationMode.SmoothTransformation))
+            self.crop_title.setText("<b>Selected face</b> — restored")
+        elif original is not None:   # before restoring: the face as it is in the photo
+            self.crop.setPixmap(original)
+            self.crop_title.setText("<b>Selected face</b> — " + ("original, not restored yet" if self.version is None
+                                                                else "original (no restored crop for this face)"))
+        else:
+            self.crop.clear()
+            self.crop.setText("not restored yet" if self.version is None else "no restored crop for this face")
+            self.crop_title.setText("<b>Selected face</b>")
+        return rf
 
     # ---------------------------------------------------------------- actions
     def confirm(self) -> None:

@@ -135,14 +135,15 @@ class LibraryModel(QObject):
             self._suggest_again = True
             return
         self._suggesting = True
-        self.bg.run(self.lib.faces.update_suggestions, self._suggestions_done, self._suggestions_failed)
+        self.bg.run(self.lib.faces.changed_suggestions, self._suggestions_done, self._suggestions_failed)
 
-    def _suggestions_done(self, _n: int = 0) -> None:
+    def _suggestions_done(self, changed: Optional[Dict[int, int]] = None) -> None:
+        """Only the photos whose faces' suggestions changed are announced (None: not known)."""
         self._suggesting = False
         if self._suggest_again:
             self._suggest_again = False
             self._recompute_suggestions()
-        self.notify("suggestions")
+        self.notify("suggestions", None if changed is None else sorted(changed))
 
     def _suggestions_failed(self, message: str) -> None:
         log.warning("suggestions not updated: %s", message)

@@ -122,6 +122,8 @@ class MainWindow(QMainWindow):
         lp.filesDropped.connect(self.import_paths)
         cp.versionShown.connect(self.face_panel.set_photo)
         cp.view.faceClicked.connect(self.face_panel.name_face_menu)
+        lp.faceClicked.connect(self.face_panel.name_face_menu)   # the same on the library's preview
+        self.face_panel.faceSelected.connect(lp.select_face)
         cp.showFacesChanged.connect(self._show_faces_changed)
         self.face_panel.faceSelected.connect(cp.view.select_face)
         self.tabs.currentChanged.connect(lambda i: cp.view.setFocus() if i == COMPARE_TAB else None)
@@ -131,9 +133,31 @@ class MainWindow(QMainWindow):
         self.worker.facesDetected.connect(self._faces_detected)
         self._make_actions()
         self._restore_layout()
+        self._tell_queue_from_last_time()
         if start_worker:
             QTimer.singleShot(0, self.worker.start)
             QTimer.singleShot(50, self.models_page.refresh)
+
+    def _tell_queue_from_last_time(self) -> None:
+        """A queue left by the last session (quit or crash while restoring) carries on; the photo
+        that was being restored restarts from the beginning (the pipeline keeps no checkpoint)."""
+        left = [j for j in self.lib.queue.jobs() if j.state in ("queued", "running")]
+        if not left:
+            return
+        cut = [j for j in left if j.attempts > 0]   # started before, not finished
+        names = []
+        for j in cut:
+            try:
+                names.append(self.lib.photos.get(j.photo_id).name)
+            except LibraryError:
+                pass
+        how = "is paused" if self.lib.queue.paused else "carries on"
+        msg = f"The queue from last time {how}: {plural(len(left), 'photo')} to restore"
+        if names:
+            msg += (f"; {', '.join(names[:3])}{' and more' if len(names) > 3 else ''} "
+                    f"{'was' if len(names) == 1 else 'were'} interrupted and restart{'s' if len(names) == 1 else ''} "
+                    "from the beginning")
+        self.show_message(msg + ".")
 
     def _docks(self) -> None:
         docks = []
@@ -383,6 +407,8 @@ class MainWindow(QMainWindow):
                 self.restoreGeometry(QByteArray.fromHex(ui["geometry"].encode()))
             if ui.get("state"):
                 self.restoreState(QByteArray.fromHex(ui["state"].encode()))
+            if ui.get("library_splitter"):
+                self.library_page.splitter.restoreState(QByteArray.fromHex(ui["library_splitter"].encode()))
         except (TypeError, AttributeError, ValueError):
             log.warning("window layout not restored")
         screen = (self.screen() or QApplication.primaryScreen())
@@ -393,7 +419,8 @@ class MainWindow(QMainWindow):
 
     def _save_layout(self) -> None:
         self.settings["window"] = {"geometry": bytes(self.saveGeometry().toHex()).decode(),
-                                   "state": bytes(self.saveState().toHex()).decode()}
+                                   "state": bytes(self.saveState().toHex()).decode(),
+                                   "library_splitter": bytes(self.library_page.splitter.saveState().toHex()).decode()}
 
     # ---------------------------------------------------------------- shutdown
     def shutdown(self) -> None:

@@ -97,4 +97,5 @@ class ModelsPage(QWidget):
             self.message.emit(f"Imported {st.spec.title}: {st.state}")
             self.refresh()
 
-        self.bg.run(lambda: import_model_folder(folder, self.models_dir), done, self._failed)
+        self.bg.run(lambda: import_model_folder(folder, self.models_dir), done,
+                    lambda m: self._failed(f"Could not import the model folder: {m}"))

@@ -14,12 +14,10 @@ from typing import Dict, Optional
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
 
-from face2scene.options import STAGES
-
 from ..errors import ErrorInfo
 from ..library import LibraryError
 from ..present import error_text, plural
-from ..worker import PipelineWorker
+from ..worker import STAGES, PipelineWorker
 from .library_model import LibraryModel
 
 
@@ -35,7 +33,8 @@ def fmt_eta(s: Optional[float]) -> str:
 
 class StageTimes:
     """Seconds per megapixel for each stage on this machine, a running mean kept in ``data`` (the
-    settings' "timing" dict, saved with them). Qt-free."""
+    settings' "timing" dict, saved with them). The stages are the worker's: loading the photo, the
+    pipeline's own, saving the version. Qt-free."""
     WEIGHT = 0.5   # of a new measurement against the mean so far
 
     def __init__(self, data: Dict[str, float]) -> None:
@@ -79,6 +78,7 @@ class QueueBar(QWidget):
         self.times = StageTimes(timing if timing is not None else {})
         self._job: Optional[dict] = None        # the running photo: id, megapixels, stage, times
         self._batch_done = 0                     # photos finished since the queue was last idle
+        self._mp: Dict[int, float] = {}          # photo id -> megapixels
         self._cancelled: Optional[int] = None    # "Cancelled — N not restored" until new work starts
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -135,11 +135,14 @@ class QueueBar(QWidget):
             return str(photo_id)
 
     def _megapixels(self, photo_id: int) -> float:
-        try:
-            p = self.lib.photos.get(photo_id)
-        except LibraryError:
-            return 1.0
-        return max((p.width or 1000) * (p.height or 1000) / 1e6, 0.01)
+        mp = self._mp.get(photo_id)   # asked for every waiting photo at each progress report
+        if mp is None:
+            try:
+                p = self.lib.photos.get(photo_id)
+            except LibraryError:
+                return 1.0
+            mp = self._mp[photo_id] = max((p.width or 1000) * (p.height or 1000) / 1e6, 0.01)
+        return mp
 
     def _job_started(self, photo_id: int, _job_id: int) -> None:
         now = time.monotonic()
@@ -171,9 +174,13 @@ class QueueBar(QWidget):
             return None
         j = self._job
         i = STAGES.index(stage) if stage in STAGES else 0
+        # the worker spreads a photo's progress evenly over its stages: the fraction of this stage
         left = self.times.rest_of(stage, fraction * len(STAGES) - i, j["mp"]) if j else 0.0
-        for job in self.lib.queue.jobs("queued"):
-            left += self.times.photo(self._megapixels(job.photo_id))
+        # the photos waiting, and one the worker may already have started while this photo's last
+        # report was on its way
+        for job in self.lib.queue.jobs("queued") + self.lib.queue.jobs("running"):
+            if j is None or job.photo_id != j["id"]:
+                left += self.times.photo(self._megapixels(job.photo_id))
         return left
 
     def _job_progress(self, photo_id: int, stage: str, fraction: float, _message: str, _eta: float) -> None:
@@ -187,9 +194,10 @@ class QueueBar(QWidget):
         self._update_overall(fraction)
         left = self.lib.queue.counts()["queued"]
         waiting = f" — {plural(left, 'more photo')} waiting" if left else ""
-        prefix = "Paused — " if self.worker.paused else ""
+        paused = self.worker.paused   # the time left does not run down while paused: it is work left
+        prefix = "Paused — " if paused else ""
         self.label.setText(f"{prefix}Restoring {self._name(photo_id)}: {stage} {fraction * 100:.0f}%{waiting}"
-                           f" — {fmt_eta(self.eta(stage, fraction))} left")
+                           f" — {fmt_eta(self.eta(stage, fraction))} {'of work left' if paused else 'left'}")
 
     def _job_finished(self, photo_id: int, state: str, _version_id: int, error: ErrorInfo) -> None:
         j = self._job

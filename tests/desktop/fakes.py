@@ -58,6 +58,8 @@ class FakeEngine(Engine):
         self.restored = []
         self.calls = []
         self.started = threading.Event()
+        self.estimate = None        # the photo's DegradationEstimate (a default one when None)
+        self.stage_seconds = None   # {stage: seconds per megapixel}: restore() takes that long per stage
 
     @staticmethod
     def key(rgb):
@@ -74,7 +76,16 @@ class FakeEngine(Engine):
         self.calls.append({"people": people, "faces": faces, "assignments": assignments})
         if self.key(rgb) in self.fail_on:
             raise EngineError("this photo cannot be restored (test)")
-        steps = 5
+        if self.stage_seconds:   # known timings: each stage takes its seconds per megapixel
+            mp = rgb.shape[0] * rgb.shape[1] / 1e6
+            for stage, per_mp in self.stage_seconds.items():
+                for k in range(4):
+                    if cancel is not None:
+                        cancel.raise_if_cancelled()
+                    if progress:
+                        progress(stage, k / 4, "")
+                    time.sleep(per_mp * mp / 4)
+        steps = 0 if self.stage_seconds else 5
         for i in range(steps):
             if cancel is not None:
                 cancel.raise_if_cancelled()
@@ -96,7 +107,7 @@ class FakeEngine(Engine):
                                       estimate=DegradationEstimate(3.0, 1.2, 70, 1.0, "face", 0.8),
                                       skipped=None if used else "no person assigned (shown as unknown): restored without references"
                                       if name is None else f"no usable references for {name}"))
-        est = DegradationEstimate(3.0, 1.2, 70.0, 1.0, "face" if results else "blind", 0.7)
+        est = self.estimate or DegradationEstimate(3.0, 1.2, 70.0, 1.0, "face" if results else "blind", 0.7)
         return RestoreResult(out, (rgb.shape[1], rgb.shape[0]), results, est,
                              Backends("fake", "fake", est.source, "fake", "cpu"), {"total": 0.01},
                              warnings=list(self.warnings))
@@ -106,3 +117,9 @@ def face_dict(person: int, box=(10, 10, 40, 40), jitter=0.05, seed=0):
     x0, y0, x1, y1 = box
     lm = [[x0 + 8, y0 + 12], [x1 - 8, y0 + 12], [(x0 + x1) / 2, y0 + 20], [x0 + 10, y1 - 8], [x1 - 10, y1 - 8]]
     return {"box": list(box), "landmarks": lm, "score": 0.9, "embedding": face_embedding(person, jitter, seed)}
+
+
+def slow_child_engine(settings=None):
+    """What a ProcessEngine's child runs in the quit test: a photo takes 20 s and reports progress
+    only every 4 s (a long pipeline step that does not look at the cancel flag in between)."""
+    return FakeEngine(delay=20.0, settings=settings)

@@ -573,3 +573,32 @@ def test_models_status_and_import_insightface_layout(tmp_path):
     res = import_model_folder(shipped, models)
     assert res.ok and res.folder == models / "compact" and (models / "compact" / "restorer" / "config.json").is_file()
     assert (shipped / "restorer" / "config.json").is_file()  # the installed copy is never touched
+
+
+def test_changed_suggestions_announce_and_write_only_what_changed(lib, tmp_path):
+    """Naming one face reports the photos whose suggestions changed (the views reload only those)
+    and writes only changed rows; the people's face counts follow the shown-as rule."""
+    photos = [make_photo(tmp_path / "p" / f"p{i}.png", 40 + i) for i in range(3)]
+    faces = {_key(photos[0]): [face_dict(0, jitter=0.1, seed=1)],
+             _key(photos[1]): [face_dict(0, jitter=0.1, seed=2)],
+             _key(photos[2]): [face_dict(1, jitter=0.1, seed=3)]}
+    eng = FakeEngine(faces)
+    lib.photos.import_files([tmp_path / "p"])
+    for pid in lib.photos.pending_faces():
+        analyse_photo(lib, eng, pid)
+    by_name = {p.name: p.id for p in lib.photos.all()}
+    ann, bob = lib.people.add("Ann"), lib.people.add("Bob")
+    assert lib.faces.changed_suggestions() == {}                       # nobody known yet: nothing changes
+    lib.faces.confirm(lib.faces.for_photo(by_name["p0.png"])[0].id, ann, update=False)
+    writes = lib.db.conn.total_changes
+    assert lib.faces.changed_suggestions() == {by_name["p1.png"]: 1}   # Ann's look-alike, not Bob's photo
+    assert lib.faces.for_photo(by_name["p1.png"])[0].suggested_person_id == ann
+    assert lib.db.conn.total_changes - writes <= 2      # p1's new suggestion (and p2's distance to Ann)
+    writes = lib.db.conn.total_changes
+    assert lib.faces.changed_suggestions() == {} and lib.db.conn.total_changes == writes
+    counts = {p.name: (p.n_faces, p.n_refs) for p in lib.people.all()}
+    assert counts == {"Ann": (2, 0), "Bob": (0, 0)}                     # one confirmed, one suggested
+    assert lib.people.names() == [(ann, "Ann"), (bob, "Bob")]
+    plan = lib.db.conn.execute("EXPLAIN QUERY PLAN SELECT COALESCE(confirmed_person_id, suggested_person_id) AS pid,"
+                               " COUNT(*) FROM faces GROUP BY pid").fetchall()
+    assert "faces_shown" in " ".join(str(tuple(r)) for r in plan)      # counted from the index

@@ -503,12 +503,12 @@ def test_confirm_recomputes_suggestions_off_the_gui_thread(qtbot, make_window, t
     p0, p1 = (next(p.id for p in win.lib.photos.all() if p.name == n) for n in ("p0.png", "p1.png"))
     assert win.lib.faces.for_photo(p1)[0].suggested_person_id is None
     ran_on = []
-    real = Faces.update_suggestions
+    real = Faces.changed_suggestions
 
     def spy(self, *a, **kw):
         ran_on.append(threading.current_thread() is threading.main_thread())
         return real(self, *a, **kw)
-    monkeypatch.setattr(Faces, "update_suggestions", spy)
+    monkeypatch.setattr(Faces, "changed_suggestions", spy)
     dan = win.people.add_person("Dan")
     win.select_photo(p0)
     qtbot.waitUntil(lambda: win.face_panel.photo_id == p0, timeout=5000)

@@ -4,6 +4,8 @@ quitting during a restore, small consistencies, exported EXIF. pytest-qt, offscr
 test-double engine; assertions are on visible widgets and their texts."""
 from __future__ import annotations
 
+import time
+
 import pytest
 
 pytest.importorskip("PySide6")
@@ -81,9 +83,16 @@ def test_messages_reach_the_screen(qtbot, make_window, tmp_path, monkeypatch):
     assert win.messages.list.isVisible() and win.messages.list.count() == len(msgs)
     win.messages.btn_close.click()
     assert not win.messages.isVisible()
-    # a page's failure (e.g. the models page) reaches the bar too, as an error
-    win.models_page.message.emit("Could not import the model folder: checksum mismatch")
-    assert _bar_shows(win, "checksum mismatch") and win.messages.history[-1][1] == "error"
+    # "Import model folder…" on a folder of photos: why it was refused reaches the bar, as an error
+    from PySide6.QtWidgets import QFileDialog, QPushButton
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: str(tmp_path / "album"))
+    win.tabs.setCurrentIndex(2)
+    button = next(b for b in win.models_page.findChildren(QPushButton) if b.text().startswith("Import model folder"))
+    n = len(win.messages.history)
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(win.messages.history) > n, timeout=10000)
+    assert _bar_shows(win, "Could not import the model folder: album does not look like a known model folder")
+    assert win.messages.history[-1][1] == "error"
 
 
 # ---------------------------------------------------------------------------------------- 2
@@ -196,22 +205,72 @@ def test_queue_states_progress_and_cancel(qtbot, make_window, tmp_path):
     qb.cancel_all()
 
 
+def test_eta_from_a_fake_engine_with_known_timings_within_20_percent(qtbot, make_window, tmp_path):
+    """Stages that take known seconds per megapixel: after one small photo is restored, the ETA
+    shown for a queue of bigger and smaller photos is within 20 % of the time the queue then takes,
+    all along (while more than a second is left), and it goes down as the work goes on."""
+    per_mp = {"faces": 1.2, "people": 0.3, "fadex": 0.6, "restore": 3.0, "paste": 0.4}   # 5.5 s per MP
+    eng = FakeEngine()
+    eng.stage_seconds = per_mp
+    from PIL import Image
+
+    def flat(name, size, grey):   # quick to load and save: the fake's stages are the time that counts
+        path = tmp_path / "in" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", size, (grey, 90, 30)).save(path)
+        return path
+    small = [flat(f"small{i}.png", (400, 300), 10 + i) for i in range(2)]    # 0.12 MP
+    big = [flat(f"big{i}.png", (800, 600), 20 + i) for i in range(2)]        # 0.48 MP
+    win = make_window(lambda: eng)
+    _import(qtbot, win, small + big)
+    qtbot.waitUntil(lambda: win.lib.photos.pending_faces() == [], timeout=10000)
+    ids = {p.name: p.id for p in win.lib.photos.all()}
+    qb = win.queue_bar
+    _restore(qtbot, win, [ids["small0.png"]])                      # this machine's timings, learnt
+    assert set(per_mp) <= set(win.settings["timing"])
+    samples, labels = [], []
+
+    def seen(photo_id, stage, fraction, *_a):
+        samples.append((time.monotonic(), qb.eta(stage, fraction)))
+        labels.append(qb.label.text())
+    win.worker.jobProgress.connect(seen)
+    queue = [ids["big0.png"], ids["small1.png"], ids["big1.png"]]
+    _restore(qtbot, win, queue, timeout=60000)
+    end = time.monotonic()
+    win.worker.jobProgress.disconnect(seen)
+    expected = sum(per_mp.values()) * (0.48 + 0.12 + 0.48)          # 5.9 s of stages
+    took = end - samples[0][0]
+    assert expected * 0.9 < took < expected * 1.6, took
+    checked = [(eta, end - t) for t, eta in samples if end - t > 1.0]
+    assert len(checked) >= 10
+    worst = max(abs(eta - actual) / actual for eta, actual in checked)
+    assert worst <= 0.2, [(round(e, 2), round(a, 2)) for e, a in checked if abs(e - a) > 0.2 * a]
+    assert checked[-1][0] < checked[0][0] / 2                      # it counts down
+    assert any(" left" in t and "Restoring big0.png" in t for t in labels)
+
+
 # ---------------------------------------------------------------------------------------- 5
-def test_faces_in_reading_order_with_thumbnails_and_named_by_click(qtbot, make_window, tmp_path):
+def _group_of_three(qtbot, make_window, tmp_path):
+    """A window on one photo whose three faces are detected in a scrambled order (right, left,
+    middle), and a person, Ann: (window, photo id, Ann's id)."""
     files = _photos(tmp_path, 1)
-    # detected in a scrambled order: right, left, middle
     faces = [face_dict(1, box=(80, 10, 110, 40)), face_dict(2, box=(5, 12, 35, 42)), face_dict(3, box=(42, 8, 72, 38))]
     win = make_window(lambda: FakeEngine({_key(files[0]): faces}))
     _import(qtbot, win, files)
     qtbot.waitUntil(lambda: win.lib.photos.pending_faces() == [], timeout=10000)
-    ann = win.library.add_person("Ann")
-    pid = win.lib.photos.all()[0].id
+    return win, win.lib.photos.all()[0].id, win.library.add_person("Ann")
+
+
+def test_faces_in_reading_order_with_thumbnails_and_named_by_click(qtbot, make_window, tmp_path):
+    win, pid, ann = _group_of_three(qtbot, make_window, tmp_path)
     win.select_photo(pid)
     panel = win.face_panel
     qtbot.waitUntil(lambda: panel.list.count() == 3, timeout=5000)
     assert [f.box[0] for f in panel.faces] == [5, 42, 80]
     assert "3 faces" in panel.title.text()
     qtbot.waitUntil(lambda: all(not panel.list.item(i).icon().isNull() for i in range(3)), timeout=5000)
+    # before any restoration the selected face is shown as it is in the photo, and said to be so
+    assert not panel.crop.pixmap().isNull() and "original, not restored yet" in panel.crop_title.text()
     # clicking the right-most face on the photo selects it and offers the people by name
     right = next(f.idx for f in panel.faces if f.box[0] == 80)
     win.compare_page.view.faceClicked.emit(right)
@@ -222,6 +281,50 @@ def test_faces_in_reading_order_with_thumbnails_and_named_by_click(qtbot, make_w
     menu.close()
     assert next(f for f in win.lib.faces.for_photo(pid) if f.idx == right).confirmed_person_id == ann
     assert win.compare_page.view.selected_face == right
+
+
+def test_library_preview_highlights_the_selected_face_and_names_it_by_click(qtbot, make_window, tmp_path):
+    """In the Library view itself (no switch to Compare): the selected photo is shown under the
+    grid with its faces; the face selected in the Faces panel is the highlighted one, and a real
+    mouse click on a face selects it and offers the people to name it."""
+    from PySide6.QtCore import QPoint, QPointF
+    win, pid, ann = _group_of_three(qtbot, make_window, tmp_path)
+    win.tabs.setCurrentIndex(0)
+    win.select_photo(pid)
+    preview, panel = win.library_page.preview, win.face_panel
+    qtbot.waitUntil(lambda: preview.before is not None and len(preview.faces) == 3, timeout=5000)
+    assert preview.isVisible() and win.tabs.currentIndex() == 0
+    # the panel's selection is the highlighted face on the photo
+    qtbot.waitUntil(lambda: panel.list.count() == 3, timeout=5000)
+    panel.list.setCurrentRow(1)                       # the middle face (x 42..72)
+    middle = panel.current_face().idx
+    assert preview.selected_face == middle
+    # the highlight is painted: the blue selection colour on the middle face's edge, not on the others
+    img = preview.grab().toImage()
+    pane = preview._panes()[0]
+
+    def edge_colour(box):
+        p = preview.to_view(QPointF(box[0], (box[1] + box[3]) / 2), pane)
+        return img.pixelColor(int(round(p.x())), int(round(p.y())))
+    boxes = {f.idx: f.box for f in win.lib.faces.for_photo(pid)}
+    assert edge_colour(boxes[middle]).blue() > 200 and edge_colour(boxes[middle]).red() < 120
+    assert all(edge_colour(b).blue() < 120 for i, b in boxes.items() if i != middle)
+    # a click on the right-most face: selected in the panel, highlighted, the people offered
+    right = next(f for f in win.lib.faces.for_photo(pid) if f.box[0] == 80)
+    c = preview.to_view(QPointF((right.box[0] + right.box[2]) / 2, (right.box[1] + right.box[3]) / 2), pane)
+    qtbot.mouseClick(preview, Qt.MouseButton.LeftButton, pos=QPoint(int(c.x()), int(c.y())))
+    assert panel.current_face().idx == right.idx and preview.selected_face == right.idx
+    menu = panel.menu
+    assert menu is not None and menu.isVisible()
+    next(a for a in menu.actions() if a.text() == "Ann").trigger()
+    menu.close()
+    assert next(f for f in win.lib.faces.for_photo(pid) if f.idx == right.idx).confirmed_person_id == ann
+    mark = next(m for m in preview.faces if m.index == right.idx)
+    assert mark.confirmed and mark.label.startswith("Ann")
+    assert win.tabs.currentIndex() == 0                # never left the Library view
+    # the preview does not outlive its photo
+    win.library.remove_photos([pid])
+    assert preview.before is None and preview.faces == [] and not preview.isVisible()
 
 
 # ---------------------------------------------------------------------------------------- 6
@@ -245,8 +348,44 @@ def test_first_run_hints_help_and_plain_words(qtbot, make_window, tmp_path):
                           "source": "blind", "confidence": 0.3})
     assert "noise level 3.0" in text and "blur 1.2 px" in text and "JPEG: not compressed" in text
     assert "from blind" not in text and "estimated from the whole photo" in text
-    # item 10: the downscale with its confidence
-    assert "downscaled to 35 %" in text and "how sure: low, 30 %" in text
+    assert "how sure: low, 30 %" in text
+
+
+# --------------------------------------------------------------------------------------- 10
+def test_downscale_shown_only_when_the_estimate_is_sure_of_it():
+    base = {"noise_sigma": 3, "blur_sigma": 1.2, "jpeg_quality": 70, "scale": 0.35, "source": "face"}
+    unsure = estimate_text(base | {"confidence": 0.3})
+    assert "downscaled" not in unsure and "35 %" not in unsure and "how sure: low, 30 %" in unsure
+    sure = estimate_text(base | {"confidence": 0.8})
+    assert "looks downscaled to 35 % (\u2248 2.9\u00d7 smaller; how sure: high, 80 %)" in sure
+    # the estimator's own confidence in the scale wins over the overall one, either way
+    assert "downscaled" not in estimate_text(base | {"confidence": 0.9, "details": {"scale_confidence": 0.2}})
+    assert "how sure: high, 75 %)" in estimate_text(base | {"confidence": 0.3,
+                                                             "details": {"scale_confidence": 0.75}})
+    # not downscaled, or no confidence at all: nothing is claimed about the resolution
+    assert "downscaled" not in estimate_text(base | {"scale": 1.0, "confidence": 0.9})
+    assert "downscaled" not in estimate_text({k: v for k, v in base.items()})
+    assert "scale" not in estimate_text(base | {"confidence": 0.3}).lower()
+
+
+def test_face_panel_shows_the_estimate_in_words(qtbot, make_window, tmp_path):
+    from face2scene.types import DegradationEstimate
+    files = _photos(tmp_path, 2)
+    eng = FakeEngine({_key(files[0]): [face_dict(1)]})
+    win = make_window(lambda: eng)
+    _import(qtbot, win, files)
+    by_name = {p.name: p.id for p in win.lib.photos.all()}
+    eng.estimate = DegradationEstimate(4.0, 0.8, None, 0.35, "blind", 0.3)        # a doubtful downscale
+    _restore(qtbot, win, [by_name["p0.png"]])
+    eng.estimate = DegradationEstimate(4.0, 0.8, None, 0.5, "face", 0.9)          # a sure one
+    _restore(qtbot, win, [by_name["p1.png"]])
+    label = win.face_panel.photo_estimate
+    win.select_photo(by_name["p0.png"])
+    qtbot.waitUntil(lambda: "noise level 4.0" in label.text(), timeout=5000)
+    assert label.isVisible() and "downscaled" not in label.text() and "how sure: low, 30 %" in label.text()
+    win.select_photo(by_name["p1.png"])
+    qtbot.waitUntil(lambda: "looks downscaled to 50 %" in label.text(), timeout=5000)
+    assert "how sure: high, 90 %" in label.text() and "JPEG: not compressed" in label.text()
 
 
 # ---------------------------------------------------------------------------------------- 7
@@ -268,6 +407,94 @@ def test_quitting_during_a_restore_asks_first(qtbot, make_window, tmp_path):
     assert win.close()
     assert not win.worker.isRunning()
     assert win.lib.queue.counts()["queued"] == 2 and win.lib.queue.counts()["running"] == 0
+
+
+def test_quit_mid_photo_stops_the_engine_cleanly_and_the_queue_carries_on(qtbot, make_window, tmp_path, capfd):
+    """The real engine's shape: the pipeline in a child process, here a slow test double whose photo
+    takes 20 s with a progress report only every 4 s. Quitting (confirmed) mid-photo returns
+    quickly, prints nothing (no "Signal source has been deleted", no traceback), leaves no child
+    process, keeps the queue; the next start says the queue carries on and which photo restarts
+    from the beginning, and restores it."""
+    import os
+
+    from f2s_desktop.engine_process import ProcessEngine
+
+    from .fakes import slow_child_engine
+    files = _photos(tmp_path, 2)
+    win = make_window(lambda: ProcessEngine(engine_factory=slow_child_engine))
+    _import(qtbot, win, files)
+    qtbot.waitUntil(lambda: win.lib.photos.pending_faces() == [], timeout=60000)
+    ids = [p.id for p in win.lib.photos.all()]
+    with qtbot.waitSignal(win.worker.jobProgress, timeout=30000,
+                          check_params_cb=lambda _p, stage, *_a: stage not in ("load",)):
+        win.enqueue(ids)
+    engine = win.worker.engine
+    child, running = engine.pid, win.lib.photos.get(win.worker.current_photo).name
+    assert child is not None and win.worker.current_photo is not None    # mid-photo
+    capfd.readouterr()
+    seen = []
+
+    def answer():
+        box = next(w for w in QApplication.topLevelWidgets() if w.objectName() == "quitDialog" and w.isVisible())
+        seen.append(box.text())
+        box.button(QMessageBox.StandardButton.Yes).click()
+    QTimer.singleShot(100, answer)
+    t0 = time.monotonic()
+    assert win.close()
+    took = time.monotonic() - t0
+    assert f"{running} is being restored" in seen[0] and "restarts from the beginning" in seen[0]
+    assert took < 3.5, f"quitting took {took:.1f} s"     # never waits for the 4 s step to end
+    assert not win.worker.isRunning() and engine.pid is None
+    with pytest.raises(ProcessLookupError):               # stopped and reaped: no zombie left
+        os.kill(child, 0)
+    assert win.lib.queue.counts()["queued"] == 2 and win.lib.queue.counts()["running"] == 0
+    qtbot.wait(300)                                       # anything late would show up now
+    out, err = capfd.readouterr()
+    for bad in ("Traceback", "Error", "deleted", "QThread"):
+        assert bad not in err, err
+    # the next start: the queue carries on, the interrupted photo is named, then restored
+    eng2 = FakeEngine()
+    win2 = make_window(lambda: eng2, library=win.lib)
+    assert _bar_shows(win2, f"The queue from last time carries on: 2 photos to restore; {running} was "
+                            "interrupted and restarts from the beginning")
+    qtbot.waitUntil(lambda: win2.lib.queue.pending() == 0, timeout=20000)
+    assert all(p.n_versions == 1 for p in win2.lib.photos.all()) and len(eng2.restored) == 2
+
+
+def test_quit_mid_photo_in_the_real_app_process_prints_nothing(tmp_path, monkeypatch):
+    """The whole app in its own process (``f2s_desktop.app.main``: its window is destroyed after the
+    event loop ends, then the interpreter's teardown) quit mid-photo: exit code 0, a quick close,
+    nothing on stderr — "RuntimeError: Signal source has been deleted" was reported here — and
+    the queue kept for the next start."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from f2s_desktop.library import Library
+    from f2s_desktop.paths import app_paths
+    repo = Path(__file__).resolve().parents[2]
+    files = _photos(tmp_path, 2)
+    home = tmp_path / "home"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=os.pathsep.join(
+        [str(repo), os.environ.get("PYTHONPATH", "")]))
+    env.pop("FACE2SCENE_HOME", None)
+    p = subprocess.run([sys.executable, "-m", "tests.desktop.quit_app", str(home), *map(str, files)], cwd=repo,
+                       env=env, capture_output=True, text=True, timeout=180)
+    quit_s = [float(line.split("=")[1]) for line in p.stdout.splitlines() if line.startswith("quit_s=")]
+    assert p.returncode == 0 and quit_s, (p.returncode, p.stdout, p.stderr)
+    assert quit_s[0] < 3.5
+    # the offscreen platform's own notice aside, nothing at all
+    printed = [line for line in p.stderr.splitlines() if line.strip()
+               and line != "This plugin does not support propagateSizeHints()"]
+    assert printed == [], p.stderr
+    monkeypatch.setenv("FACE2SCENE_HOME", str(home))
+    lib = Library(app_paths())
+    try:
+        jobs = lib.queue.jobs()
+        assert [j.state for j in jobs] == ["queued", "queued"] and [j.attempts for j in jobs] == [1, 0]
+    finally:
+        lib.close()
 
 
 # ---------------------------------------------------------------------------------------- 8
@@ -386,6 +613,26 @@ def test_demo_window_opens_on_compare_with_a_version(qtbot, make_window):
     win.start_demo(plan)
     assert win.tabs.currentIndex() == 1 and _bar_shows(win, "Demo:")
     qtbot.waitUntil(lambda: win.compare_page.current_version() is not None, timeout=20000)
+    # each slot of the worker's "finished" signal is its own queued event: wait for the demo's own
+    qtbot.waitUntil(lambda: _bar_shows(win, "Demo: restored"), timeout=5000)
     assert win.tabs.currentIndex() == 1 and win.compare_page.photo_id == plan.photo_id
-    assert _bar_shows(win, "Demo: restored")
     assert win.lib.faces.for_photo(plan.photo_id)[0].confirmed_person_id == plan.person_id
+
+
+def test_library_preview_loads_only_when_the_library_view_is_shown(qtbot, make_window, tmp_path):
+    """A photo chosen while another page is shown (Alt+Right on Compare) is read for the Library
+    view's preview when that view is shown again, not before."""
+    win = make_window(lambda: FakeEngine())
+    _import(qtbot, win, _photos(tmp_path, 2))
+    ids = [p.id for p in win.lib.photos.all()]
+    win.tabs.setCurrentIndex(0)
+    win.select_photo(ids[0])
+    preview = win.library_page.preview
+    qtbot.waitUntil(lambda: preview.before is not None, timeout=5000)
+    first = preview.before
+    win.tabs.setCurrentIndex(1)
+    win.select_photo(ids[1])
+    qtbot.wait(300)
+    assert win.library_page.preview_photo == ids[1] and preview.before is first   # not read while hidden
+    win.tabs.setCurrentIndex(0)
+    qtbot.waitUntil(lambda: preview.before is not first and preview.before is not None, timeout=5000)
