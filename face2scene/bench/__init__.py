@@ -22,10 +22,9 @@ from . import common
 
 
 def register(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", choices=["quality", "speed", "learned", "faces"],
+    p.add_argument("kind", choices=["quality", "speed", "learned"],
                    help="quality/speed: the pipeline with --restorer; learned: FaDeX code separation and the "
-                        "compact restorer against the classical one on the learned models' held-out split; "
-                        "faces: detection and leave-one-out matching on the identity photos")
+                        "compact restorer against the classical one on the learned models' held-out split")
     p.add_argument("--data", type=Path, default=None, help="development photos (default: ../shared/data)")
     p.add_argument("--out", type=Path, default=Path("bench_out"), help="folder for JSON and plots")
     p.add_argument("--samples", type=int, default=20, help="quality: number of identity photos (see --scenes for photos without faces)")
@@ -41,11 +40,6 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", type=Path, default=None,
                    help="learned: a compact weights folder (default: the shipped face2scene/weights/compact)")
     p.add_argument("--per-photo", type=int, default=2, help="learned: degradations per held-out photo")
-    p.add_argument("--photos", type=int, default=0, help="faces: only the first N identity photos (0: all)")
-    p.add_argument("--rotate", type=int, default=0, choices=[0, 90, 180, 270],
-                   help="faces: rotate every photo clockwise by this much first (a scan put in sideways)")
-    p.add_argument("--face-scenes", type=int, default=0,
-                   help="faces: also detect on the first N scenes/sunhays80_* photos (false positives, cost)")
 
 
 def bench_learned_cmd(args) -> int:
@@ -69,9 +63,6 @@ def main(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     if args.kind == "learned":
         return bench_learned_cmd(args)
-    if args.kind == "faces":
-        from .faces import bench_faces_cmd
-        return bench_faces_cmd(args)
     args.preset = args.preset or "mild"
     if args.kind == "quality":
         from .quality import bench_quality

@@ -2,7 +2,8 @@
 :class:`~face2scene.people.Matcher` name the right person from that person's *other* photos?
 
 Every photo of ``identities/<person>/`` is reduced to ``--max-side`` (optionally rotated by
-``--rotate`` degrees, as a scan put on the glass sideways would be), its faces are detected with
+``--rotate`` degrees, as a scan put on the glass sideways would be, and degraded by ``--preset``
+as a query only, its references staying clean), its faces are detected with
 embeddings, and its main face (the largest) is matched against a :class:`PeopleIndex` built from
 all the other photos of all the people (leave one out: the photo itself is never a reference).
 Detection of the reference photos is done once and reused, so the index is exactly what the
@@ -46,22 +47,26 @@ def _photos(data: Path) -> List[tuple]:
             for f in sorted(p.iterdir()) if f.is_file() and not f.name.startswith(".")]
 
 
-def _prepare(path: Path, max_side: int, rotate: int) -> np.ndarray:
+def _reduced(rgb: np.ndarray, max_side: int) -> np.ndarray:
+    """``rgb`` itself when it fits ``max_side`` (0: any size), else an area-reduced copy (the
+    rounding PeopleIndex uses for its references)."""
     import cv2
-    from ..io import load_image
-    rgb = load_image(path).rgb
     h, w = rgb.shape[:2]
     f = 1.0 if max_side <= 0 else min(1.0, max_side / max(h, w))
-    if f < 1.0:
-        rgb = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+    return rgb if f >= 1.0 else cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+
+
+def _prepare(path: Path, max_side: int, rotate: int) -> np.ndarray:
+    from ..io import load_image
+    rgb = _reduced(load_image(path).rgb, max_side)
     return np.ascontiguousarray(np.rot90(rgb, k=-(rotate // 90) % 4)) if rotate else rgb
 
 
 def bench_faces(data: Path, max_side: int = 1024, rotate: int = 0, limit: Optional[int] = None,
-                backend=None, scenes: int = 0) -> Dict:
+                backend=None, scenes: int = 0, preset: Optional[str] = None, seed: int = 0) -> Dict:
     """Detection and leave-one-out matching over the identity photos; returns the JSON dict."""
     from ..faces import get_face_backend
-    from ..people import PeopleIndex
+    from ..people import REF_MAX_SIDE, PeopleIndex
     from ..types import RefImage
 
     if rotate % 90:
@@ -70,15 +75,20 @@ def bench_faces(data: Path, max_side: int = 1024, rotate: int = 0, limit: Option
     photos = _photos(Path(data))[:limit] if limit else _photos(Path(data))
     if not photos:
         raise ValueError(f"no identity photos under {Path(data) / 'identities'}")
-    rows, images = [], {}
+    rows, images, query_faces = [], {}, {}
     for k, (person, path) in enumerate(photos):
         rgb = _prepare(path, max_side, rotate)
+        query = rgb
+        if preset:  # the photo degraded as a query; it stays clean as a reference
+            from ..degrade import degrade
+            query, _ = degrade(rgb, preset, seed=seed + k)
         t, c = time.perf_counter(), time.process_time()
-        faces = backend.detect(rgb)
+        faces = backend.detect(query)
         dt, cpu = time.perf_counter() - t, time.process_time() - c
         main = faces[0] if faces else None
         label = f"{person}/{path.name}"
-        images[label] = (person, rgb, faces)
+        query_faces[label] = faces
+        images[label] = (person, rgb, faces if query is rgb else None)
         rows.append({"photo": label, "person": person, "size": [int(rgb.shape[1]), int(rgb.shape[0])],
                      "faces": len(faces), "found": main is not None,
                      "detector": None if main is None else getattr(main, "detector", None),
@@ -89,17 +99,22 @@ def bench_faces(data: Path, max_side: int = 1024, rotate: int = 0, limit: Option
               flush=True)
 
     once = _OnceBackend(backend)
-    # Each photo's detections are what the index sees when that photo is a reference.
+    # Each photo, as a reference, is what PeopleIndex analyses (reduced to REF_MAX_SIDE): detect
+    # it once here, so the leave-one-out indexes below do not detect it again.
+    refs_of: Dict[str, np.ndarray] = {}
     for label, (_, rgb, faces) in images.items():
-        once.remember(rgb, faces)
+        ref = _reduced(rgb, REF_MAX_SIDE)
+        once.remember(ref, faces if ref is rgb and faces is not None else backend.detect(ref))
+        refs_of[label] = ref
     for row in rows:
         if not row["found"]:
             continue
-        person, rgb, faces = images[row["photo"]]
+        person = row["person"]
+        faces = query_faces[row["photo"]]
         refs = {}
-        for label, (p, img, _) in images.items():
+        for label, (p, _, _) in images.items():
             if label != row["photo"]:
-                refs.setdefault(p, []).append(RefImage(img, label))
+                refs.setdefault(p, []).append(RefImage(refs_of[label], label))
         index = PeopleIndex.build(once, refs)
         main = faces[0]
         if main.embedding is None:
@@ -111,7 +126,8 @@ def bench_faces(data: Path, max_side: int = 1024, rotate: int = 0, limit: Option
                    references=len(index.people[person].refs) if person in index.people else 0,
                    distance_own=None if index.distance_to(main, person) is None
                    else round(index.distance_to(main, person), 4))
-    result = summarise(rows, max_side=max_side, rotate=rotate, backend=getattr(backend, "name", "?"))
+    result = summarise(rows, max_side=max_side, rotate=rotate, backend=getattr(backend, "name", "?"),
+                       preset=preset, seed=seed)
     if scenes:
         result["scenes"] = scene_detections(Path(data), backend, scenes, max_side)
     return result
@@ -164,7 +180,8 @@ def summarise(rows: List[Dict], **meta) -> Dict:
 def print_summary(result: Dict) -> None:
     s = result["summary"]
     m = result["meta"]
-    print(f"\nidentity photos, max side {m['max_side']} px, rotated {m['rotate']} deg, backend {m['backend']}")
+    print(f"\nidentity photos, max side {m['max_side']} px, rotated {m['rotate']} deg, backend {m['backend']}, "
+          f"queries degraded: {m.get('preset') or 'no'}")
     t, c = s["seconds_per_photo"], s["cpu_seconds_per_photo"]
     print_table(["photos", "found", "detection %", "right person", "match %", "s/photo median", "mean", "max",
                  "CPU s median", "mean", "max"],
@@ -172,7 +189,8 @@ def print_summary(result: Dict) -> None:
                   fmt(100 * s["match_rate"], 1), fmt(t["median"]), fmt(t["mean"]), fmt(t["max"]),
                   fmt(c["median"]), fmt(c["mean"]), fmt(c["max"])]])
     print("found by: " + ", ".join(f"{k} {v}" for k, v in sorted(s["by_detector"].items())))
-    print("missed: " + (", ".join(s["missed"]) or "none"))
+    missed = s["missed"][:12] + ([f"... {len(s['missed']) - 12} more"] if len(s["missed"]) > 12 else [])
+    print("missed: " + (", ".join(missed) or "none"))
     print("wrong or no person: " + ("; ".join(s["mismatched"]) or "none"))
     sc = result.get("scenes")
     if sc:
@@ -190,7 +208,8 @@ def bench_faces_cmd(args) -> int:
         return 1
     try:
         result = bench_faces(Path(data), max_side=args.max_side, rotate=args.rotate,
-                             limit=args.photos if args.photos > 0 else None, scenes=args.face_scenes)
+                             limit=args.photos if args.photos > 0 else None, scenes=args.face_scenes,
+                             preset=args.preset, seed=args.seed)
     except ValueError as e:
         print(f"face2scene bench faces: error: {e}", file=sys.stderr)
         return 1

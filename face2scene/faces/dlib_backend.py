@@ -321,14 +321,18 @@ class DlibBackend(FaceBackend):
         # a face the first pass already found keeps its label (and its box)
         cands += [c for c in self._small_pass(rgb, lo, seen) if all(_overlap(c.box, f.box) < 0.5 for f in found)]
         faces = self._accept(rgb, cands)
-        if faces:
-            return faces, 0
-        if opts.rotations:
+        side = lambda fs: max((c.box[2] - c.box[0] for c in fs), default=0.0)  # noqa: E731
+        # Only small faces from the upsampled pass upright: in a turned scan those are likely
+        # false positives, so the turned copies are looked at too (their first pass is cheap)
+        # and win when they show a larger face.
+        if opts.rotations and all(c.detector == "hog-upsampled" for c in faces):
             for k in (1, 3, 2):  # turned a quarter clockwise, counter-clockwise, upside down
                 turned = np.ascontiguousarray(np.rot90(rgb, k))
-                faces = self._accept(turned, self._first_pass(turned)[0], ROTATED_EXTRA_SCORE)
-                if faces:
-                    return faces, k
+                found_k = self._accept(turned, self._first_pass(turned)[0], ROTATED_EXTRA_SCORE)
+                if found_k and side(found_k) > side(faces):
+                    return found_k, k
+        if faces:
+            return faces, 0
         if opts.cnn != "off":
             return self._cnn_search(rgb), 0
         return [], 0
