@@ -11,7 +11,7 @@ from face2scene.cli import main
 
 @pytest.mark.data
 def test_bench_faces_leaves_each_photo_out(shared_data, tmp_path, capsys):
-    assert main(["bench", "faces", "--photos", "4", "--max-side", "384", "--data", str(shared_data),
+    assert main(["bench", "faces", "--face-photos", "4", "--max-side", "384", "--data", str(shared_data),
                  "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "detection %" in out and "match %" in out and "found by:" in out

@@ -199,7 +199,23 @@ def print_summary(result: Dict) -> None:
               f"max {fmt(sc['cpu_seconds_per_photo']['max'])}")
 
 
+def register(p) -> None:
+    """Adds the ``faces`` kind and its options to ``face2scene bench`` (after the others);
+    ``--data``, ``--out``, ``--max-side``, ``--preset`` and ``--seed`` are the bench's own."""
+    kind = next(a for a in p._actions if a.dest == "kind")  # argparse keeps no public handle to it
+    kind.choices = [*kind.choices, "faces"]
+    p.add_argument("--face-photos", type=int, default=0, help="faces: only the first N identity photos (0: all)")
+    p.add_argument("--rotate", type=int, default=0, choices=[0, 90, 180, 270],
+                   help="faces: rotate every photo clockwise by this much first (a scan put in sideways)")
+    p.add_argument("--face-scenes", type=int, default=0,
+                   help="faces: also detect on the first N scenes/sunhays80_* photos (false positives, cost)")
+    others = p.get_default("func")
+    p.set_defaults(func=lambda args: bench_faces_cmd(args) if args.kind == "faces" else others(args))
+
+
 def bench_faces_cmd(args) -> int:
+    """``face2scene bench faces``: --preset degrades the query photos (default: none)."""
+    args.out.mkdir(parents=True, exist_ok=True)
     from . import common
     data = args.data or common.default_data()
     if data is None or not (Path(data) / "identities").is_dir():
@@ -208,7 +224,7 @@ def bench_faces_cmd(args) -> int:
         return 1
     try:
         result = bench_faces(Path(data), max_side=args.max_side, rotate=args.rotate,
-                             limit=args.photos if args.photos > 0 else None, scenes=args.face_scenes,
+                             limit=args.face_photos if args.face_photos > 0 else None, scenes=args.face_scenes,
                              preset=args.preset, seed=args.seed)
     except ValueError as e:
         print(f"face2scene bench faces: error: {e}", file=sys.stderr)
