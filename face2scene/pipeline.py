@@ -239,9 +239,17 @@ class Face2ScenePipeline:
         """1. faces: the caller's, or detected (identity embeddings only when there are people)."""
         with run.stage("faces") as st:
             st(0.0, "finding faces")
-            found = list(given) if given is not None else self.face_backend.detect(run.rgb, with_embeddings=with_embeddings)
+            backend = self.face_backend
+            found = list(given) if given is not None else backend.detect(run.rgb, with_embeddings=with_embeddings)
             if self._backend_warning:
                 run.warn(self._backend_warning)
+            turned = sorted({f.detector.split("@rot")[1] for f in found if f.detector and "@rot" in f.detector})
+            if turned:
+                run.warn(f"faces were found only in the photo turned by {', '.join(turned)} degrees (a scan put in "
+                         "sideways?); the photo is restored as it is, not turned")
+            smallest = getattr(backend, "smallest_face", None)
+            if given is None and smallest is not None and smallest(run.rgb.shape) > backend.options.min_face:
+                run.warn(f"large photo: faces smaller than {smallest(run.rgb.shape):.0f} px were not searched for")
             st(1.0, f"{len(found)} face(s)")
         run.faces = [FaceResult(index=i, face=f) for i, f in enumerate(found)]
         for r in run.faces:

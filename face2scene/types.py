@@ -14,7 +14,9 @@ class DetectedFace:
     """One face found in a photo, with 5 landmarks in FFHQ order.
 
     Landmark order: left eye, right eye, nose, left mouth corner, right mouth corner, where
-    "left" means the image's left (the template's first point has the smaller x).
+    "left" means the image's left (the template's first point has the smaller x) once the face
+    is upright; a face in a scan turned sideways keeps that order (its eyes are then one above
+    the other), so aligning to the template turns it upright.
     """
 
     box: Box
@@ -23,6 +25,10 @@ class DetectedFace:
     embedding: Optional[np.ndarray] = None  # identity embedding (backend-specific length)
     usable: bool = True
     reason: Optional[str] = None  # why a face is not usable (e.g. "too small: 18 px")
+    # which detector found it: "hog", "hog-upsampled" (small faces), "hog+cnn" (a HOG near-miss
+    # the CNN confirmed), "cnn" (the CNN alone), "scrfd" (insightface); "@rot90" etc. when found
+    # in the photo turned upright by that many degrees. None: given by the caller / unknown.
+    detector: Optional[str] = None
 
     @property
     def size(self) -> float:
@@ -143,6 +149,7 @@ class FaceResult:
             "box": [round(float(v), 1) for v in self.face.box],
             "landmarks": np.round(self.face.landmarks, 1).tolist(),
             "score": round(float(self.face.score), 3),
+            "detector": self.face.detector,
             "usable": self.face.usable,
             "reason": self.face.reason,
             "person": self.person,

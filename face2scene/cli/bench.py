@@ -14,4 +14,6 @@ def register(subparsers) -> argparse.ArgumentParser:
     b.set_defaults(func=bench.main)
     from ..bench import batch as bench_batch
     bench_batch.register(b)  # `bench batch`: its kind, options and dispatch
+    from ..bench import faces as bench_faces
+    bench_faces.register(b)  # `bench faces`: its kind, options and dispatch
     return b

@@ -61,7 +61,7 @@ class InsightFaceBackend(FaceBackend):
         found = []
         for f in self._app.get(bgr):
             face = DetectedFace(box=tuple(float(v) for v in f.bbox), landmarks=np.asarray(f.kps, np.float32),
-                                score=float(f.det_score))
+                                score=float(f.det_score), detector="scrfd")
             if with_embeddings and getattr(f, "normed_embedding", None) is not None:
                 face.embedding = np.asarray(f.normed_embedding, np.float32)
             found.append(mark_usability(face))
