@@ -285,9 +285,12 @@ class Face2ScenePipeline:
                     maps = [fit_tone_from_face(levels.apply(r.degraded_crop), crop) for r in run.jobs
                             if (crop := reference_colour_crop(run.aligned_refs.get(r.index, []))) is not None]
                     if maps:
+                        # the references' colour only on a print that shows its age (a clean
+                        # photo's colours are the scene's light, not a cast to undo)
                         tm = fuse_tone_maps(maps)
-                        out = tm.apply(out, strength=tm.confidence, keep_luma=True)
-                        run.print_info["face_colour"] = tm.to_json()
+                        strength = min(tm.confidence, levels.confidence)
+                        out = tm.apply(out, strength=strength, keep_luma=True)
+                        run.print_info["face_colour"] = {**tm.to_json(), "applied": round(strength, 3)}
             if run.mono.mono:
                 out = keep_monochrome(out, run.mono, cfg.keep_tone)
             st(1.0, "tone")
