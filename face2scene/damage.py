@@ -186,10 +186,7 @@ LOOSE = 0.6  # line candidates: this share of the threshold (the rules then deci
 
 #: Line components kept as scratches (see :func:`_line_features`); ``score`` and ``contrast``
 #: thresholds are divided by the sensitivity.
-#: ``LINE_RULES_UNDAMAGED``: on a photo without the evidence of a damaged print (see
-#: :data:`SURE_SPECKS_PER_MP`) only the clearer lines: thin lines of the scene score lower.
 LINE_RULES = dict(min_len=50, max_width=6.5, straight=0.8, parallel=0.2, score=1.0, contrast=0.0, asym=0.6)
-LINE_RULES_UNDAMAGED = dict(LINE_RULES, score=1.1)
 
 
 def _is_scratch(f: Dict[str, float], k: float, rules=LINE_RULES) -> bool:
@@ -329,7 +326,7 @@ def detect_damage(rgb: np.ndarray, protect: Optional[np.ndarray] = None, *, sens
     floor = np.float32(max(10.0, 4.0 * sn))
     scr = np.zeros((h, w), bool)
     spk = np.zeros((h, w), bool)
-    speck_cands, line_cands = [], []
+    speck_cands = []
     for pol, th in tops.items():
         tex = _local_median(th, 21)  # texture and grain, robust to the defects themselves
         # --- thin lines
@@ -344,7 +341,7 @@ def detect_damage(rgb: np.ndarray, protect: Optional[np.ndarray] = None, *, sens
         for i, f in feats.items():
             keep[i] = _is_scratch(f, k)
         lines = keep[lab]
-        line_cands.append((lab, feats))
+        scr |= lines
         # --- specks: small isolated blobs well above the texture and noise around them
         cthr = np.maximum(np.float32(max(18.0, 6.0 * sn)), 6.0 * tex)
         cand = (th > 0.5 * k * cthr) & (4.0 * gb < th) & ~border
@@ -357,11 +354,6 @@ def detect_damage(rgb: np.ndarray, protect: Optional[np.ndarray] = None, *, sens
     # clean photo in the user's folder) keeps the strict rule, which flags almost nothing.
     sure = sum(_is_speck(f, k, SURE_SPECK) for _, feats, _ in speck_cands for f in feats.values())
     damaged = sure >= SURE_SPECKS_PER_MP * h * w / 1e6
-    for lab, feats in line_cands:
-        keep = np.zeros(lab.max() + 1, bool)
-        for i, f in feats.items():
-            keep[i] = _is_scratch(f, k, LINE_RULES if damaged else LINE_RULES_UNDAMAGED)
-        scr |= keep[lab]
     for lab, feats, lines in speck_cands:
         keep = np.zeros(lab.max() + 1, bool)
         for i, f in feats.items():

@@ -3,7 +3,7 @@ validation persons (elon_musk, scarlett_johansson: each photo degraded, the pers
 photos as references) and a few scenes, for the ``old_print``, ``old_colour_print`` and
 ``halftone`` presets; and the same pipeline on clean and near-clean photos, which it must not
 harm. Prints one table per preset and writes JSON. CPU, classical restorer, photos <= 384 px
-(the machine is shared: by default 2 photos per person and 1 scene).
+(the machine is shared: by default 1 photo per person and 1 scene).
 
     python scripts/oldprint_bench.py [--data ../shared/data] [--json docs/oldprints/bench.json]
                                      [--presets old_print,old_colour_print,halftone,clean,near_clean]
@@ -81,11 +81,21 @@ def main(argv=None):
     ap.add_argument("--presets", default=",".join(PRESETS))
     ap.add_argument("--max-side", type=int, default=384)
     ap.add_argument("--scenes", type=int, default=1, help="how many of SCENES")
-    ap.add_argument("--per-person", type=int, default=2, help="photos of each person degraded (0: all)")
+    ap.add_argument("--per-person", type=int, default=1, help="photos of each person degraded (0: all)")
     ap.add_argument("--restorer", default="classical")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--merge", type=Path, nargs="+", default=None,
+                    help="only summarise the rows of these JSON files (runs split by preset)")
     a = ap.parse_args(argv)
+    if a.merge:
+        rows = [r for f in a.merge for r in json.loads(f.read_text())["rows"]]
+        summary = summarise(rows)
+        print_tables(summary)
+        if a.json:
+            a.json.write_text(json.dumps({"command": "scripts/oldprint_bench.py --merge " + " ".join(map(str, a.merge)),
+                                          "rows": rows, "summary": summary}, indent=1, default=float))
+        return 0
     if not (a.data / "identities").is_dir():
         print(f"error: no development photos in {a.data}", file=sys.stderr)
         return 2
@@ -108,7 +118,7 @@ def main(argv=None):
             if preset == "clean":
                 deg, params = clean, {"summary": {}}
             elif preset == "near_clean":
-                deg, params = D.degrade(clean, "near_clean", seed=seed)
+                deg, params = D.degrade(clean, "near-clean", seed=seed)
             else:
                 deg, params, masks = D.degrade_with_masks(clean, preset, seed=seed)
             t = time.perf_counter()
@@ -123,8 +133,11 @@ def main(argv=None):
                  "mono_detected": info.get("monochrome", {}).get("mono"),
                  "levels_conf": info.get("levels", {}).get("confidence"),
                  "face_colour": "face_colour" in info}
-            r["gain"] = r["psnr_out"] - r["psnr_in"]
-            if preset in ("clean", "near_clean"):
+            r["gain"] = r["psnr_out"] - r["psnr_in"] if np.isfinite(r["psnr_in"]) else None
+            if preset == "clean":  # the input is the clean photo: what changed
+                r["changed_px"] = float((np.abs(out.astype(np.int16) - clean.astype(np.int16)).max(axis=2) > 8).mean())
+                r["de_out"] = delta_e(out, clean)
+            if preset == "near_clean":  # the same pipeline without old_print
                 off = pipe["off"].restore(deg, people).image
                 r["psnr_off"] = psnr(off, clean)
                 r["psnr_out_vs_off"] = psnr(out, off)
@@ -176,8 +189,8 @@ def summarise(rows):
         rr = [r for r in rows if r["preset"] == preset]
         if not rr:
             continue
-        t = {"n": len(rr), "psnr_in": _med(rr, "psnr_in"), "psnr_out": _med(rr, "psnr_out"),
-             "median_gain": _med(rr, "gain"), "worst_gain": float(min(r["gain"] for r in rr)),
+        t = {"n": len(rr), "psnr_in": _med([r for r in rr if np.isfinite(r["psnr_in"])], "psnr_in"), "psnr_out": _med(rr, "psnr_out"),
+             "median_gain": _med(rr, "gain"), "worst_gain": min((r["gain"] for r in rr if r["gain"] is not None), default=None),
              "damage_fraction": _mean(rr, "damage_fraction"), "seconds": _mean(rr, "seconds")}
         if preset in ("old_print", "old_colour_print", "halftone"):
             t["err_in"], t["err_out"] = _mean(rr, "err_in"), _mean(rr, "err_out")
@@ -201,7 +214,11 @@ def summarise(rows):
             t["found"] = sum(r["screen_found"] for r in rr) / len(rr)
             fe = [r["freq_err"] for r in rr if r["freq_err"] is not None]
             t["freq_err_max"] = float(max(fe)) if fe else None
-        if preset in ("clean", "near_clean"):
+        if preset == "clean":
+            t["changed_px_mean"], t["changed_px_max"] = _mean(rr, "changed_px"), float(max(r["changed_px"] for r in rr))
+            t["de_out"] = _mean(rr, "de_out")
+            t["called_damaged"] = sum(bool(r["damaged_print"]) for r in rr)
+        if preset == "near_clean":
             t["psnr_off"] = _med(rr, "psnr_off")
             t["gain_off"] = float(np.median([r["psnr_off"] - r["psnr_in"] for r in rr]))
             t["worst_on_minus_off"] = float(min(r["psnr_out"] - r["psnr_off"] for r in rr))

@@ -176,6 +176,9 @@ def test_auto_levels_restores_black_and_white_points():
     lo, hi = tm.black_white()
     assert 30 < lo < 60 and 150 < hi < 210
     assert isinstance(ToneMap().to_json(), dict)
+    # a dim clean photo (real blacks, whites not lit) is not a faded print: left as it is
+    dim = (photo * 0.75).astype(np.uint8)
+    assert auto_levels(dim).confidence == 0.0
 
 
 @pytest.mark.parametrize("period,angle", [(5.0, 45.0), (8.0, 15.0)])
