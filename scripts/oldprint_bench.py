@@ -26,24 +26,15 @@ import numpy as np
 from skimage.color import deltaE_ciede2000, rgb2lab
 
 from face2scene import degrade as D
-from face2scene.io import load_image
 from face2scene.metrics import luma_y, psnr
 from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
 from face2scene.tone import chroma_residual_std
+from oldprint_detect_eval import load  # noqa: E402  (scripts/ is on the path when run as a script)
 
 PERSONS = ("elon_musk", "scarlett_johansson")  # the validation persons
 SCENES = ("scenes/cbsd68_157055.png", "scenes/sunhays80_barn_sun_btulbiaoilnxcseh.jpg",
           "scenes/sunhays80_street_sun_bkgpqbvgorkjqzgp.jpg")
 PRESETS = ("old_print", "old_colour_print", "halftone", "clean", "near_clean")
-
-
-def load(path: Path, max_side: int) -> np.ndarray:
-    rgb = load_image(path).rgb
-    h, w = rgb.shape[:2]
-    s = min(1.0, max_side / max(h, w))
-    if s < 1:
-        rgb = cv2.resize(rgb, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA)
-    return rgb
 
 
 def samples(data: Path, per_person: int = 0, scenes: int = len(SCENES)):
