@@ -182,12 +182,11 @@ def _line_features(cand: np.ndarray, arg: np.ndarray, n_angles: int, score: np.n
     return lab, feats
 
 
-GROW = 0  # px: line pixels grown across by up to this much where the top-hat stays high
 LOOSE = 0.6  # line candidates: this share of the threshold (the rules then decide)
 
 #: Line components kept as scratches (see :func:`_line_features`); ``score`` and ``contrast``
 #: thresholds are divided by the sensitivity.
-LINE_RULES = dict(min_len=50, max_width=6.0, straight=0.8, parallel=0.2, score=1.0, contrast=0.0, asym=0.6)
+LINE_RULES = dict(min_len=50, max_width=6.5, straight=0.8, parallel=0.2, score=1.0, contrast=0.0, asym=0.6)
 
 
 def _is_scratch(f: Dict[str, float], k: float, rules=LINE_RULES) -> bool:
@@ -199,17 +198,27 @@ def _is_scratch(f: Dict[str, float], k: float, rules=LINE_RULES) -> bool:
 
 
 def _speck_features(cand: np.ndarray, th: np.ndarray, thr: np.ndarray, max_area: int, max_side: int,
-                    ring: int = 8):
+                    ring: int = 8, exclude: Optional[np.ndarray] = None):
     """Label the components of ``cand`` and measure the small ones: area, peak top-hat
     (``peak``, levels), peak over the local threshold (``score``) and over the top-hat around it
     (its maximum 3 to ``ring`` px away; ``isolation``: dust is isolated, texture repeats)."""
     n, lab, stats = _components(cand)
     h, w = th.shape
     feats = {}
+    small = (stats[:, cv2.CC_STAT_AREA] <= max_area) & (np.maximum(stats[:, 2], stats[:, 3]) <= max_side)
+    small[0] = False
+    peaks = np.zeros(n, np.float32)
+    if n > 1:
+        import scipy.ndimage as ndi
+        peaks[1:] = ndi.maximum(th, lab, np.arange(1, n))
+    small_px = small[lab]
+    small_zone = cv2.dilate(small_px.astype(np.uint8), _disc(2 * SPECK_HALO + 1)) > 0
+    if exclude is not None:
+        small_zone |= exclude
     for i in range(1, n):
         x, y, bw, bh = stats[i, :4]
         area = int(stats[i, cv2.CC_STAT_AREA])
-        if area > max_area or max(bw, bh) > max_side:
+        if not small[i]:
             continue
         x0, y0 = max(0, x - ring), max(0, y - ring)
         x1, y1 = min(w, x + bw + ring), min(h, y + bh + ring)
@@ -220,16 +229,30 @@ def _speck_features(cand: np.ndarray, th: np.ndarray, thr: np.ndarray, max_area:
         others = sub_th[~near]
         feats[i] = dict(area=area, peak=peak, score=peak / float(thr[y0:y1, x0:x1][own].max()),
                         isolation=peak / max(float(others.max()) if others.size else 0.0, 1.0))
+        # the same, with the other small blobs around counted by their peaks (and detected lines
+        # left out): a second speck or a scratch next to this one is not texture; a third is
+        bg = sub_th[~near & ~small_zone[y0:y1, x0:x1]]
+        labs = np.unique(lab[y0:y1, x0:x1][~near])
+        op = np.sort(peaks[labs[(labs != i) & small[labs]]])[::-1]
+        ref = max(float(bg.max()) if bg.size else 0.0, float(op[1]) if len(op) > 1 else 0.0)
+        feats[i]["iso2"] = peak / max(ref, 1.0)
     return lab, feats
 
 
-#: Speck components kept as dust; ``score`` is divided by the sensitivity.
+#: Speck components kept as dust; ``score`` is divided by the sensitivity. ``isolation``: the
+#: peak over the top-hat around it; ``iso2``: the same with one neighbouring blob allowed (a
+#: pair of specks, or a speck by a scratch). SPECK_RULES on any photo, SPECK_RULES_DAMAGED on
+#: one with at least SURE_SPECKS_PER_MP SURE_SPECK blobs per megapixel.
 SPECK_RULES = dict(score=1.0, isolation=2.5)
+SPECK_RULES_DAMAGED = dict(score=1.0, iso2=1.6)
+SURE_SPECK = dict(score=2.0, isolation=4.0)
+SURE_SPECKS_PER_MP = 30.0
 SPECK_HALO = 2  # px around a speck left out of its isolation test (its own blurred rim)
 
 
 def _is_speck(f: Dict[str, float], k: float, rules=SPECK_RULES) -> bool:
-    return f["score"] >= k * rules["score"] and f["isolation"] >= rules["isolation"]
+    return (f["score"] >= k * rules["score"] and f["isolation"] >= rules.get("isolation", 0.0)
+            and f["iso2"] >= rules.get("iso2", 0.0))
 
 
 def _chroma(rgb: np.ndarray) -> np.ndarray:
@@ -303,6 +326,7 @@ def detect_damage(rgb: np.ndarray, protect: Optional[np.ndarray] = None, *, sens
     floor = np.float32(max(10.0, 4.0 * sn))
     scr = np.zeros((h, w), bool)
     spk = np.zeros((h, w), bool)
+    speck_cands = []
     for pol, th in tops.items():
         tex = _local_median(th, 21)  # texture and grain, robust to the defects themselves
         # --- thin lines
@@ -317,27 +341,31 @@ def detect_damage(rgb: np.ndarray, protect: Optional[np.ndarray] = None, *, sens
         for i, f in feats.items():
             keep[i] = _is_scratch(f, k)
         lines = keep[lab]
-        # grow across the line: the top-hat above half the line's response nearby
-        if GROW:
-            grow = cv2.dilate(lines.astype(np.uint8), _disc(2 * GROW + 1)) > 0
-            lines |= grow & (th > 0.5 * cv2.dilate(best * lines, _disc(2 * GROW + 1))) & (th > k * 8.0)
         scr |= lines
         # --- specks: small isolated blobs well above the texture and noise around them
         cthr = np.maximum(np.float32(max(18.0, 6.0 * sn)), 6.0 * tex)
         cand = (th > 0.5 * k * cthr) & (4.0 * gb < th) & ~border
-        lab, feats = _speck_features(cand, th, cthr, max_speck_area, 2 * d)
+        lab, feats = _speck_features(cand, th, cthr, max_speck_area, 2 * d, exclude=lines)
         if debug is not None:
             debug.setdefault("specks", []).append((pol, lab, feats))
+        speck_cands.append((lab, feats, lines))
+    # A photo with many sure specks is a damaged print: there the looser rule finds the specks
+    # that sit next to texture, another speck or a scratch; a photo without that evidence (a
+    # clean photo in the user's folder) keeps the strict rule, which flags almost nothing.
+    sure = sum(_is_speck(f, k, SURE_SPECK) for _, feats, _ in speck_cands for f in feats.values())
+    damaged = sure >= SURE_SPECKS_PER_MP * h * w / 1e6
+    for lab, feats, lines in speck_cands:
         keep = np.zeros(lab.max() + 1, bool)
         for i, f in feats.items():
-            keep[i] = _is_speck(f, k)
+            keep[i] = _is_speck(f, k, SPECK_RULES_DAMAGED if damaged else SPECK_RULES)
         spk |= keep[lab] & ~lines
     if protect is not None:
         keep_out = protect.astype(bool)
         scr &= ~keep_out
         spk &= ~keep_out
     return DamageMask(mask=scr | spk, scratches=scr, specks=spk,
-                      info={"noise_sigma": sn, "scratch_fraction": float(scr.mean()),
+                      info={"noise_sigma": sn, "sure_specks": int(sure), "damaged_print": bool(damaged),
+                            "scratch_fraction": float(scr.mean()),
                             "speck_fraction": float(spk.mean())})
 
 

@@ -287,15 +287,27 @@ class Face2ScenePipeline:
             out = image
             if cfg.print_tone != "off":
                 levels = auto_levels(image)
+                # A faded print shows its age in more than its histogram: it is monochrome or
+                # toned, carries damage, or has a colour cast (its channels' ranges moved apart).
+                # A clean photo with a narrow histogram (haze, a grey day) has none of these
+                # and is left alone.
+                gains = np.asarray(levels.details.get("channel_gains", [1.0]), np.float64)
+                cast = float(np.max(np.abs(np.log(gains / levels.details.get("stretch", 1.0))))) if len(gains) > 1 else 0.0
+                aged = run.mono.mono or run.print_info.get("damage", {}).get("damaged_print", False) or cast > 0.1
+                if not aged:
+                    levels.confidence = 0.0
                 out = levels.apply(image, strength=levels.confidence)
-                run.print_info["levels"] = levels.to_json()
+                run.print_info["levels"] = {**levels.to_json(), "cast": round(cast, 3), "aged": bool(aged)}
                 if cfg.print_tone == "faces" and run.jobs and not run.mono.mono:
                     maps = [fit_tone_from_face(levels.apply(r.degraded_crop), crop) for r in run.jobs
                             if (crop := reference_colour_crop(run.aligned_refs.get(r.index, []))) is not None]
                     if maps:
+                        # the references' colour only on a print that shows its age (a clean
+                        # photo's colours are the scene's light, not a cast to undo)
                         tm = fuse_tone_maps(maps)
-                        out = tm.apply(out, strength=tm.confidence, keep_luma=True)
-                        run.print_info["face_colour"] = tm.to_json()
+                        strength = min(tm.confidence, levels.confidence)
+                        out = tm.apply(out, strength=strength, keep_luma=True)
+                        run.print_info["face_colour"] = {**tm.to_json(), "applied": round(strength, 3)}
             if run.mono.mono:
                 out = keep_monochrome(out, run.mono, cfg.keep_tone)
             st(1.0, "tone")

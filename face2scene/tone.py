@@ -218,7 +218,9 @@ def auto_levels(rgb: np.ndarray, *, low: float = 0.5, high: float = 99.5, black:
     balance: a yellowed base or a red shadow cast is a channel whose range moved), each
     channel's gain kept within ``max_cast`` of the luma's. The confidence is high for a faded
     photo (a narrow histogram that needs the stretch) whose white-patch correction agrees in
-    direction with the grey-world one (a photo of one dominant colour makes them disagree)."""
+    direction with the grey-world one (a photo of one dominant colour makes them disagree), and
+    zero for a photo that already spans the range or whose blacks are not lifted (applied with
+    its confidence, such a photo is left as it is)."""
     x = rgb.astype(np.float32)
     h, w = x.shape[:2]
     step = max(1, int(np.sqrt(h * w / 250000.0)))
@@ -248,9 +250,15 @@ def auto_levels(rgb: np.ndarray, *, low: float = 0.5, high: float = 99.5, black:
         wp, gw = wp - wp.mean(), gw - gw.mean()
         big = (np.abs(wp) > 0.03) | (np.abs(gw) > 0.03)
         agree = float(np.mean(np.sign(wp[big]) == np.sign(gw[big]))) if big.any() else 1.0
-    stretch = float(np.clip((a - 1.0) / 0.6, 0.0, 1.0))  # how faded (0: full range already)
-    conf = float(np.clip(0.4 + 0.6 * stretch, 0, 1) * (0.5 + 0.5 * agree))
-    details = {"black_in": round(lo, 2), "white_in": round(hi, 2), "stretch": round(a, 4),
+    # How faded: 0 for a photo that already spans the range (a clean photo gets no change at
+    # all, not even a colour balance: its colours are the scene's), 1 from a 30 % stretch on;
+    # and only a photo whose blacks are lifted (fading lifts them; a dim or low-key clean photo
+    # still has its blacks, its whites are just not lit) counts as faded: 0 up to 8 levels,
+    # 1 from 23 on.
+    stretch = float(np.clip((a - 1.0) / 0.3, 0.0, 1.0))
+    lifted = float(np.clip((lo - 8.0) / 15.0, 0.0, 1.0))
+    conf = float(stretch * lifted * (0.5 + 0.5 * agree))
+    details = {"black_in": round(lo, 2), "white_in": round(hi, 2), "stretch": round(a, 4), "lifted": round(lifted, 3),
                "balance": bool(balance), "channel_gains": [round(float(v), 4) for v in gain],
                "agreement": round(agree, 3)}
     return ToneMap(gain=gain, offset=offset, saturation=1.0, confidence=conf, source="auto", details=details)

@@ -67,6 +67,39 @@ def test_scratch_and_speck_found_and_repaired():
     assert np.array_equal(fixed[~grown], img[~grown])
 
 
+def _dusty(img, n, seed, r=(1.5, 2.5)):
+    """``n`` white and black specks at random places; their centres."""
+    rng = np.random.default_rng(seed)
+    out = img.copy()
+    h, w = img.shape[:2]
+    centres = []
+    for _ in range(n):
+        c = (int(rng.uniform(10, w - 10)), int(rng.uniform(10, h - 10)))
+        v = 250 if rng.uniform() < 0.6 else 10
+        cv2.circle(out, c, int(round(rng.uniform(*r))), (v, v, v), -1, cv2.LINE_AA)
+        centres.append(c)
+    return out, centres
+
+
+def test_damaged_print_finds_speck_pairs_clean_photo_stays_strict():
+    """A print with many specks switches to the looser rule, which finds a speck with another
+    one right next to it (the strict isolation test rejects both); a photo without that
+    evidence is not called damaged."""
+    base = _smooth_photo(h=320, w=400, seed=3)
+    assert not detect_damage(base).info["damaged_print"]
+    img, centres = _dusty(base, 40, seed=1)
+    pair = [(200, 160), (210, 160)]
+    for c in pair:
+        cv2.circle(img, c, 2, (250, 250, 250), -1, cv2.LINE_AA)
+    det = detect_damage(img)
+    assert det.info["damaged_print"] and det.info["sure_specks"] >= 10
+    for x, y in pair:
+        assert det.specks[y - 1:y + 2, x - 1:x + 2].any()
+    found = sum(det.mask[y - 3:y + 4, x - 3:x + 4].any() for x, y in centres)
+    assert found >= 0.8 * len(centres)
+    assert det.fraction < 0.02
+
+
 def test_clean_smooth_photo_has_almost_no_detections():
     for seed in range(3):
         det = detect_damage(_smooth_photo(seed=seed))
@@ -143,6 +176,9 @@ def test_auto_levels_restores_black_and_white_points():
     lo, hi = tm.black_white()
     assert 30 < lo < 60 and 150 < hi < 210
     assert isinstance(ToneMap().to_json(), dict)
+    # a dim clean photo (real blacks, whites not lit) is not a faded print: left as it is
+    dim = (photo * 0.75).astype(np.uint8)
+    assert auto_levels(dim).confidence == 0.0
 
 
 @pytest.mark.parametrize("period,angle", [(5.0, 45.0), (8.0, 15.0)])

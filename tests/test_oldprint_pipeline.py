@@ -42,3 +42,15 @@ def test_cli_old_print_flag(tmp_path):
                  "--print-tone", "auto", "--report", str(report), "-q"]) == 0
     import json
     assert json.loads(report.read_text())["old_print"]["damage_fraction"] > 0
+
+
+def test_hazy_clean_photo_keeps_its_tone():
+    """A clean colour photo with lifted blacks (haze, a grey day) and nothing else of an old
+    print (no damage, no cast, not monochrome) is not stretched: old_print leaves its tone."""
+    clean = np.ascontiguousarray(load_sample()[:256, :256]).astype(np.float32)
+    hazy = np.clip(45 + clean * 0.7, 0, 255).astype(np.uint8)
+    cfg = dict(device="cpu", restorer="classical")
+    res = Face2ScenePipeline(PipelineConfig(**cfg, old_print=True)).restore(hazy)
+    assert not res.old_print["levels"]["aged"] and res.old_print["levels"]["confidence"] == 0.0
+    plain = Face2ScenePipeline(PipelineConfig(**cfg)).restore(hazy)
+    assert psnr(res.image, plain.image) > 40
