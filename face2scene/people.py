@@ -164,8 +164,9 @@ class Matcher:
         d2 = np.take_along_axis(D, order[:, 1:2], axis=1)[:, 0] if len(keys) > 1 else np.full(n, np.inf)
         t = self.threshold
         conf = 1.0 / (1.0 + np.exp(np.clip((d1 - t) / (0.12 * t), -50, 50)))
-        ambiguous = np.isfinite(d2)
-        scaled = conf * np.minimum(1.0, (d2 - d1) / (self.AMBIGUITY * t))
+        ambiguous = np.isfinite(d2)  # (a face excluded from every person has d1 = d2 = inf: no inf - inf)
+        gap = np.subtract(d2, d1, out=np.full(n, np.inf), where=ambiguous)
+        scaled = conf * np.minimum(1.0, gap / (self.AMBIGUITY * t))
         conf_matched = np.where(ambiguous, scaled, conf)
         out = []
         for i in range(n):
