@@ -47,6 +47,16 @@ class SceneRestorer(Protocol):
                 cancel: Optional[CancelToken] = None) -> RestorerOutput: ...
 
 
+def is_zero_degradation(est: Optional[DegradationEstimate]) -> bool:
+    """True when ``est`` says the photo is not degraded at all (no noise, blur, compression worth
+    the name or downscale): every restorer then returns the input (upscaled when asked)."""
+    if est is None:
+        return False
+    q = est.jpeg_quality
+    return (float(est.noise_sigma) <= 0.5 and float(est.blur_sigma) <= 0.1 and float(est.scale) >= 0.999
+            and (q is None or float(q) >= 98))
+
+
 def blend_strength(rgb: np.ndarray, out: np.ndarray, strength: float) -> np.ndarray:
     """The user's strength as a blend with the (bicubic-resampled) input: 0 = input, 1 = ``out``."""
     import cv2
