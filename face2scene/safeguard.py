@@ -44,10 +44,10 @@ NOISE_FLOOR = 1.0  # σ, removed in quadrature
 FLAT_MARGIN = (1.15, 0.5)  # noise bound = a * flat σ + b (the flat reading's own spread)
 MIN_FLAT_BLOCKS = 50
 
-# the sharpest edges of clean photos read 0.35–1.3 px (scenes 0.6 ± 0.05); the edge bound on
-# the degradation blur is √(edge² − EDGE_FLOOR²), trusted up to EDGE_MAX_NOISE (noise makes the
-# reblur reading run low: it would bound too tightly)
-EDGE_FLOOR = 0.6
+# the sharpest edges of clean photos read 0.35–1.3 px (scenes 0.6 ± 0.05, perfect synthetic
+# steps 0.86); the edge bound on the degradation blur is √(edge² − EDGE_FLOOR²), trusted up to
+# EDGE_MAX_NOISE (noise makes the reblur reading run low: it would bound too tightly)
+EDGE_FLOOR = 0.7
 EDGE_MAX_NOISE = 6.0
 
 # -- below this the photo is left as it is
