@@ -51,7 +51,7 @@ EDGE_FLOOR = 0.7
 EDGE_MAX_NOISE = 6.0
 
 # -- below this the photo is left as it is
-CLEAN_NOISE = 4.0  # mild starts at 5; the flat-block reading is within ~1 of the truth
+CLEAN_NOISE = 4.5  # mild starts at 5, near-clean ends at 3; the flat-block reading is within ~1 of the truth
 CLEAN_BLUR = 0.6
 CLEAN_JPEG = 60.0  # without noise or blur, compression this light is left (deblocking it costs more than it gives)
 CLEAN_SCALE = 0.95
