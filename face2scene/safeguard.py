@@ -134,13 +134,19 @@ def near_clean_reason(est: DegradationEstimate) -> Optional[str]:
     if est.source == "given":
         return None
     q = est.jpeg_quality
-    if est.noise_sigma > CLEAN_NOISE or est.scale < CLEAN_SCALE or (q is not None and q < CLEAN_JPEG):
+    cal = est.details.get("calibration") or {}
+    # the noise: the estimate's, or the flat blocks' own reading where lower (the estimate is
+    # capped by their *bound*, which leaves a margin above the reading)
+    noise = float(est.noise_sigma)
+    if cal.get("noise_bound") is not None and cal.get("flat_noise") is not None:
+        noise = min(noise, float(cal["flat_noise"]))
+    if noise > CLEAN_NOISE or est.scale < CLEAN_SCALE or (q is not None and q < CLEAN_JPEG):
         return None
     jq = "none" if q is None else f"{q:.0f}"
-    what = f"noise σ {est.noise_sigma:.1f}, blur {est.blur_sigma:.2f} px, JPEG {jq}"
+    what = f"noise σ {noise:.1f}, blur {est.blur_sigma:.2f} px, JPEG {jq}"
     if est.blur_sigma <= CLEAN_BLUR:
         return f"the photo reads as clean ({what}): left unchanged"
-    edge = (est.details.get("calibration") or {}).get("edge_blur")
+    edge = cal.get("edge_blur")
     if edge is not None and edge <= SOFT_EDGE:
         return (f"the photo has no noise to speak of and its sharpest edges ({edge:.2f} px) are no softer than "
                 f"clean photos' (up to {SOFT_EDGE:.1f} px): softness alone is not taken for damage ({what}): "

@@ -160,3 +160,28 @@ def test_clean_real_photo_comes_back_within_a_tenth_of_a_db(identities, person, 
     res = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical")).restore(
         clean, {person: [f for i, f in enumerate(files) if i != k]})
     assert _gain(clean, clean, res.image) >= -0.1, res.warnings
+
+
+@pytest.mark.parametrize("noise,blur,with_face", [(12.0, 0.0, False), (2.0, 1.6, True)])
+def test_back_off_catches_what_the_estimate_misses(sample, monkeypatch, noise, blur, with_face):
+    """A clean photo the estimate misreads (forced here): the texture check (denoising a photo
+    whose flat blocks show no noise) or the face oracle (deblurring a face already as sharp as
+    its references) backs the restoration off, and the warnings say so and why."""
+    from face2scene import safeguard
+    from dataclasses import replace
+    real = safeguard.calibrate_estimate
+
+    def misread(est, flat, **kw):
+        return replace(real(est, flat, **kw), noise_sigma=noise, blur_sigma=blur)
+    monkeypatch.setattr(safeguard, "calibrate_estimate", misread)
+    img = sample if with_face else _textured()
+    people = {"eileen": [np.ascontiguousarray(sample[:, ::-1])]} if with_face else None
+    p = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical"))
+    res = p.restore(img, people)
+    full = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", do_no_harm=False,
+                                             estimate=replace(res.degradation, source="given")))
+    worst = full.restore(img, people).image
+    d = res.degradation.details["do_no_harm"]
+    assert d["strength"] < 1.0
+    assert any(w.startswith("do-no-harm: backed off") for w in res.warnings), res.warnings
+    assert _gain(img, img, res.image) > _gain(img, img, worst) + 1.0
