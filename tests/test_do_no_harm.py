@@ -164,9 +164,10 @@ def test_clean_real_photo_comes_back_within_a_tenth_of_a_db(identities, person, 
 
 @pytest.mark.parametrize("noise,blur,with_face", [(12.0, 0.0, False), (2.0, 1.6, True)])
 def test_back_off_catches_what_the_estimate_misses(sample, monkeypatch, noise, blur, with_face):
-    """A clean photo the estimate misreads (forced here): the texture check (denoising a photo
-    whose flat blocks show no noise) or the face oracle (deblurring a face already as sharp as
-    its references) backs the restoration off, and the warnings say so and why."""
+    """A clean photo the estimate misreads and the clean gate lets through (both forced here):
+    the texture check (denoising a photo whose flat blocks show no noise) or the face oracle
+    (deblurring a face already as sharp as its references) backs the restoration off, and the
+    warnings say so and why."""
     from face2scene import safeguard
     from dataclasses import replace
     real = safeguard.calibrate_estimate
@@ -174,6 +175,7 @@ def test_back_off_catches_what_the_estimate_misses(sample, monkeypatch, noise, b
     def misread(est, flat, **kw):
         return replace(real(est, flat, **kw), noise_sigma=noise, blur_sigma=blur)
     monkeypatch.setattr(safeguard, "calibrate_estimate", misread)
+    monkeypatch.setattr(safeguard, "near_clean_reason", lambda est: None)
     img = sample if with_face else _textured()
     people = {"eileen": [np.ascontiguousarray(sample[:, ::-1])]} if with_face else None
     p = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical"))
