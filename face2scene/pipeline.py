@@ -33,7 +33,7 @@ from .people import PeopleIndex, RefSource
 from .progress import CancelToken, null_progress
 from .reffr import AlignedReference, RefFR
 from .restorers import RestorerOutput, SceneRestorer, blend_strength, is_zero_degradation, load_restorer
-from .restorers.classical import upscale_image
+from .restorers.upscale import upscale_image
 from . import safeguard
 from .noise_stats import FlatNoise, flat_noise
 from .types import Backends, DegradationEstimate, DetectedFace, FaceResult, RestoreResult

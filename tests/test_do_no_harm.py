@@ -14,7 +14,7 @@ from face2scene.degrade import degrade
 from face2scene.metrics import psnr
 from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
 from face2scene.restorers import ClassicalRestorer, RestorerOutput, is_zero_degradation
-from face2scene.restorers.classical import upscale_image
+from face2scene.restorers.upscale import upscale_image
 from face2scene.restorers.learned import LearnedRestorer
 from face2scene.samples import load_sample
 from face2scene.types import DegradationEstimate

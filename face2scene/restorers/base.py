@@ -60,7 +60,7 @@ def is_zero_degradation(est: Optional[DegradationEstimate]) -> bool:
 def blend_strength(rgb: np.ndarray, out: np.ndarray, strength: float) -> np.ndarray:
     """The user's strength as a blend with the (upscaled) input: 0 = input, 1 = ``out``.
 
-    An input upscaled by a whole factor gets :func:`~face2scene.restorers.classical.upscale_image`
+    An input upscaled by a whole factor gets :func:`~face2scene.restorers.upscale.upscale_image`
     (never worse than bicubic), any other size bicubic."""
     import cv2
     if strength >= 1.0:
@@ -69,7 +69,7 @@ def blend_strength(rgb: np.ndarray, out: np.ndarray, strength: float) -> np.ndar
         src = rgb
     elif out.shape[0] % rgb.shape[0] == 0 and out.shape[0] // rgb.shape[0] == out.shape[1] // rgb.shape[1] \
             and out.shape[1] % rgb.shape[1] == 0:
-        from .classical import upscale_image
+        from .upscale import upscale_image
         src = upscale_image(rgb, out.shape[0] // rgb.shape[0])
     else:
         src = cv2.resize(rgb, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_CUBIC)

@@ -65,7 +65,7 @@ class LearnedRestorer:
                 faces: Sequence[FaceResult] = (), upscale: int = 1, progress: Optional[Progress] = None,
                 cancel: Optional[CancelToken] = None) -> RestorerOutput:
         if is_zero_degradation(estimate):  # nothing to undo: the input (upscaled), not the network's guess
-            from .classical import upscale_image
+            from .upscale import upscale_image
             return RestorerOutput(upscale_image(rgb, upscale))
         code = self.code_for(estimate, faces)
         out = self.backend.restore_with_tokens(rgb, code, upscale=upscale, tile=self.tile_size,
