@@ -59,7 +59,7 @@ SOFT_EDGE = 1.5  # px: without noise, edges no softer than this are within what 
 
 STRENGTH_GRID = (1.0, 0.85, 0.7, 0.5, 0.3, 0.15, 0.0)
 GAIN_SLACK = 1.3  # detail energy added may exceed the blur's inverse by this factor
-TEXTURE_KEPT_OK = 0.8  # (restored detail energy) / (input's − noise) above this: nothing wiped
+TEXTURE_KEPT_OK = 0.7  # (restored detail energy) / (input's − noise) above this: nothing wiped (0.8 backed off mild photos keeping 0.72-0.80: -0.8 dB)
 FACE_CHECK_MAX_NOISE = 5.0  # above, the noise correction of the face energies is too uncertain
 TEXTURE_SLACK = 1.25  # α* = n/|D|² runs low where a denoiser leaves part of the noise (synthetic check)
 LUMA_NOISE = 0.668  # luminance std of unit colour noise (BT.601 weights)
