@@ -22,6 +22,7 @@ import numpy as np
 
 from .errors import ConfigError, FaceBackendError
 from .estimate import blind_estimate, estimate_from_face, estimate_jpeg_quality, fuse_estimates
+from .estimate.analytic import edge_blur
 from .faces import get_face_backend
 from .faces.align import (align_face, analysis_region, crop_to_region, face_paste_mask,  # noqa: F401
                           inner_face_mask, native_crop_size, paste_back)
@@ -31,7 +32,8 @@ from .options import (DEVICES, ESTIMATE_MODES, FACE_BACKENDS, MAX_UPSCALE, PRINT
 from .people import PeopleIndex, RefSource
 from .progress import CancelToken, null_progress
 from .reffr import AlignedReference, RefFR
-from .restorers import RestorerOutput, SceneRestorer, blend_strength, load_restorer
+from .restorers import RestorerOutput, SceneRestorer, blend_strength, is_zero_degradation, load_restorer
+from .restorers.upscale import upscale_image
 from . import safeguard
 from .noise_stats import FlatNoise, flat_noise
 from .types import Backends, DegradationEstimate, DetectedFace, FaceResult, RestoreResult
@@ -119,6 +121,7 @@ class _Run:
     timings: Dict[str, float] = field(default_factory=dict)
     warnings: List[str] = field(default_factory=list)
     flat: Optional[FlatNoise] = None  # the photo's own noise bound (estimate step)
+    edge: Optional[float] = None  # the width of the photo's sharpest edges, its blur bound (estimate step)
     print_info: Optional[Dict[str, Any]] = None  # old prints: screen, damage, tone (the report's "old_print")
     mono: Any = None  # old prints: tone.MonoInfo
     decision: Optional["safeguard.Decision"] = None  # the do-no-harm step's
@@ -385,10 +388,12 @@ class Face2ScenePipeline:
             # the whole-photo fit then only has to explain the blur (it misread noise under JPEG).
             run.flat = flat_noise(rgb, jpeg[0], tuple(jpeg[2].get("offset", (0, 0))), seed=cfg.seed)
             known = run.flat.sigma if safeguard.noise_bound(run.flat) is not None else None
+            # and its sharpest edges bound the blur (no reference needed)
+            run.edge = edge_blur(rgb, known if known is not None else 0.0)[0]
         blind = blind_estimate(rgb, jpeg, seed=cfg.seed, known_noise=known)
         st(0.5, "whole photo")
         if cfg.estimate_mode == "blind" or not run.jobs:
-            return safeguard.calibrate_estimate(blind, run.flat) if cfg.do_no_harm else blind
+            return safeguard.calibrate_estimate(blind, run.flat, edge=run.edge) if cfg.do_no_harm else blind
         ests, weights = [], []
         for r in run.jobs:
             size = r.restored_crop.shape[0]
@@ -409,7 +414,7 @@ class Face2ScenePipeline:
         st(0.95, "faces")
         if not ests:
             run.warn("no face was large enough for a degradation estimate; used the blind estimate")
-            return safeguard.calibrate_estimate(blind, run.flat) if cfg.do_no_harm else blind
+            return safeguard.calibrate_estimate(blind, run.flat, edge=run.edge) if cfg.do_no_harm else blind
         face = fuse_estimates(ests, weights)
         # Noise is read far better on the face (the references say what clean skin looks like:
         # median error 0.2 vs 1.3 on the benchmark). Blur is not: the references' detail energy
@@ -421,7 +426,8 @@ class Face2ScenePipeline:
         face.blur_sigma = float(wf * face_blur + (1 - wf) * blind.blur_sigma)
         face.details.update({"face_blur": face_blur, "face_blur_weight": wf, "blind": blind.to_json()})
         if cfg.do_no_harm:  # only evidence beyond what clean photos read counts
-            face = safeguard.calibrate_estimate(face, run.flat, face_blur=face_blur, blind_blur=blind.blur_sigma)
+            face = safeguard.calibrate_estimate(face, run.flat, face_blur=face_blur, blind_blur=blind.blur_sigma,
+                                                edge=run.edge)
         return face
 
     def _restore_scene(self, run: _Run, estimate: DegradationEstimate) -> RestorerOutput:
@@ -433,12 +439,11 @@ class Face2ScenePipeline:
             if not self.config.do_no_harm:
                 return restorer.restore(run.rgb, estimate, faces=run.jobs, upscale=run.upscale, progress=st,
                                         cancel=run.cancel)
-            up_shape = (run.rgb.shape[0] * run.upscale, run.rgb.shape[1] * run.upscale)
             why = safeguard.near_clean_reason(estimate)
-            if why is not None:  # 5a. a clean photo is left as it is (resampled when upscaling)
+            if why is not None:  # 5a. a clean photo is left as it is (upscaled at least as well as bicubic)
                 run.decision = safeguard.Decision(0.0, why)
                 self._report_decision(run, estimate)
-                return RestorerOutput(image=safeguard.resize_to(run.rgb, up_shape))
+                return RestorerOutput(image=upscale_image(run.rgb, run.upscale))
             out = restorer.restore(run.rgb, estimate, faces=run.jobs, upscale=run.upscale, progress=st,
                                    cancel=run.cancel)
             # 5b. do no harm: back off where the restoration made the photo worse than its input
@@ -459,8 +464,11 @@ class Face2ScenePipeline:
         """6. faces pasted back with reference detail (feathered; later faces never overwrite earlier ones)."""
         with run.stage("paste") as st:
             cfg = self.config
-            # a photo left as it is gets no reference detail either; a backed-off one gets less
+            # a photo left as it is gets no reference detail either (nor one whose given estimate
+            # says it is not degraded: no detail was lost); a backed-off one gets less
             strength = 1.0 if run.decision is None else run.decision.strength
+            if is_zero_degradation(estimate):
+                strength = 0.0
             if cfg.paste_faces and run.jobs and cfg.face_detail > 0 and strength > 0:
                 occupied = np.zeros(out.shape[:2], np.float32)
                 for k, r in enumerate(run.jobs):

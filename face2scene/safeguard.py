@@ -9,8 +9,14 @@ what was already sharp. Three defences, each reportable:
    what the photo's flattest blocks allow (:mod:`face2scene.noise_stats`, an independent,
    JPEG-aware reading); what clean photos read anyway (references never match a face exactly,
    natural scenes are softer than the 1/f surrogate) is a floor, removed in quadrature.
+   Blur may not exceed what the photo's sharpest edges allow (:func:`~face2scene.estimate.analytic.edge_blur`,
+   a no-reference reblur reading) beyond the edge width of clean photos, where noise is low
+   enough for that reading to hold.
 2. :func:`near_clean_reason` — an estimate below what is worth restoring leaves the photo as it
-   is (no restorer, no face paste).
+   is (no restorer, no face paste). Without noise, softness alone is not damage: clean photos'
+   sharpest edges read 0.35–1.3 px (soft portraits, upscaled web photos), and deblurring one of
+   them "back" to a sharpness it never had cost up to 19 dB. A photo whose only evidence is
+   softness within that range is left as it is.
 3. :func:`choose_strength` — after the restorer: the blend ``input + α (restored − input)`` with
    the largest α on a grid that (a) keeps the restored faces at least as close to the
    reference-restored faces (the Ref-FR oracle: what a sharp, clean face of this person holds per
@@ -38,15 +44,22 @@ NOISE_FLOOR = 1.0  # σ, removed in quadrature
 FLAT_MARGIN = (1.15, 0.5)  # noise bound = a * flat σ + b (the flat reading's own spread)
 MIN_FLAT_BLOCKS = 50
 
+# the sharpest edges of clean photos read 0.35–1.3 px (scenes 0.6 ± 0.05, perfect synthetic
+# steps 0.86); the edge bound on the degradation blur is √(edge² − EDGE_FLOOR²), trusted up to
+# EDGE_MAX_NOISE (noise makes the reblur reading run low: it would bound too tightly)
+EDGE_FLOOR = 0.7
+EDGE_MAX_NOISE = 6.0
+
 # -- below this the photo is left as it is
-CLEAN_NOISE = 4.0  # mild starts at 5; the flat-block reading is within ~1 of the truth
+CLEAN_NOISE = 4.5  # mild starts at 5, near-clean ends at 3; the flat-block reading is within ~1 of the truth
 CLEAN_BLUR = 0.6
-CLEAN_JPEG = 88.0
+CLEAN_JPEG = 60.0  # without noise or blur, compression this light is left (deblocking it costs more than it gives)
 CLEAN_SCALE = 0.95
+SOFT_EDGE = 1.5  # px: without noise, edges no softer than this are within what clean photos show
 
 STRENGTH_GRID = (1.0, 0.85, 0.7, 0.5, 0.3, 0.15, 0.0)
 GAIN_SLACK = 1.3  # detail energy added may exceed the blur's inverse by this factor
-TEXTURE_KEPT_OK = 0.8  # (restored detail energy) / (input's − noise) above this: nothing wiped
+TEXTURE_KEPT_OK = 0.7  # (restored detail energy) / (input's − noise) above this: nothing wiped (0.8 backed off mild photos keeping 0.72-0.80: -0.8 dB)
 FACE_CHECK_MAX_NOISE = 5.0  # above, the noise correction of the face energies is too uncertain
 TEXTURE_SLACK = 1.25  # α* = n/|D|² runs low where a denoiser leaves part of the noise (synthetic check)
 LUMA_NOISE = 0.668  # luminance std of unit colour noise (BT.601 weights)
@@ -67,12 +80,23 @@ def _minus_floor(v: float, floor: float) -> float:
     return float(math.sqrt(max(v * v - floor * floor, 0.0)))
 
 
+def edge_bound(edge: Optional[float], noise: float) -> Optional[float]:
+    """The most degradation blur the photo's sharpest edges allow, or None when they cannot say
+    (too few strong edges, or too much noise for the reblur reading)."""
+    if edge is None or not np.isfinite(edge) or noise > EDGE_MAX_NOISE:
+        return None
+    return _minus_floor(float(edge), EDGE_FLOOR)
+
+
 def calibrate_estimate(est: DegradationEstimate, flat: Optional[FlatNoise],
-                       face_blur: Optional[float] = None, blind_blur: Optional[float] = None) -> DegradationEstimate:
+                       face_blur: Optional[float] = None, blind_blur: Optional[float] = None,
+                       edge: Optional[float] = None) -> DegradationEstimate:
     """Only evidence beyond what clean photos read counts as degradation.
 
     ``face_blur``/``blind_blur``: the two blur readings the pipeline mixes (each gets its own
-    floor); without them ``est.blur_sigma`` gets the floor of ``est.source``."""
+    floor); without them ``est.blur_sigma`` gets the floor of ``est.source``. ``edge``: the
+    no-reference width of the photo's sharpest edges (``analytic.edge_blur``), which bounds the
+    blur as the flat blocks bound the noise."""
     if est.source == "given":
         return est
     bound = noise_bound(flat)
@@ -86,6 +110,11 @@ def calibrate_estimate(est: DegradationEstimate, flat: Optional[FlatNoise],
         blur = _minus_floor(float(est.blur_sigma), BLUR_FLOOR.get(est.source, BLUR_FLOOR["blind"]))
     conf = float(est.confidence)
     why = []
+    b_edge = edge_bound(edge, noise)
+    if b_edge is not None and blur > b_edge:
+        why.append(f"blur {blur:.2f} px capped at {b_edge:.2f} (the photo's sharpest edges, {edge:.2f} px wide, "
+                   f"allow no more)")
+        blur = b_edge
     if bound is not None and raw_noise > bound:
         why.append(f"noise {raw_noise:.1f} capped at {bound:.1f} (the photo's flattest blocks allow no more)")
         # a face reading far beyond what the photo shows is not one to trust much
@@ -95,6 +124,7 @@ def calibrate_estimate(est: DegradationEstimate, flat: Optional[FlatNoise],
                               "noise_bound": None if bound is None else round(bound, 3),
                               "flat_noise": None if flat is None else round(float(flat.sigma), 3),
                               "flat_fraction": None if flat is None else round(float(flat.flat_fraction), 3),
+                              "edge_blur": None if edge is None or not np.isfinite(edge) else round(float(edge), 3),
                               "notes": why}
     return replace(est, noise_sigma=float(noise), blur_sigma=float(blur), confidence=conf, details=details)
 
@@ -104,11 +134,23 @@ def near_clean_reason(est: DegradationEstimate) -> Optional[str]:
     if est.source == "given":
         return None
     q = est.jpeg_quality
-    if (est.noise_sigma <= CLEAN_NOISE and est.blur_sigma <= CLEAN_BLUR and est.scale >= CLEAN_SCALE
-            and (q is None or q >= CLEAN_JPEG)):
-        jq = "none" if q is None else f"{q:.0f}"
-        return (f"the photo reads as clean (noise σ {est.noise_sigma:.1f}, blur {est.blur_sigma:.2f} px, "
-                f"JPEG {jq}): left unchanged")
+    cal = est.details.get("calibration") or {}
+    # the noise: the estimate's, or the flat blocks' own reading where lower (the estimate is
+    # capped by their *bound*, which leaves a margin above the reading)
+    noise = float(est.noise_sigma)
+    if cal.get("noise_bound") is not None and cal.get("flat_noise") is not None:
+        noise = min(noise, float(cal["flat_noise"]))
+    if noise > CLEAN_NOISE or est.scale < CLEAN_SCALE or (q is not None and q < CLEAN_JPEG):
+        return None
+    jq = "none" if q is None else f"{q:.0f}"
+    what = f"noise σ {noise:.1f}, blur {est.blur_sigma:.2f} px, JPEG {jq}"
+    if est.blur_sigma <= CLEAN_BLUR:
+        return f"the photo reads as clean ({what}): left unchanged"
+    edge = cal.get("edge_blur")
+    if edge is not None and edge <= SOFT_EDGE:
+        return (f"the photo has no noise to speak of and its sharpest edges ({edge:.2f} px) are no softer than "
+                f"clean photos' (up to {SOFT_EDGE:.1f} px): softness alone is not taken for damage ({what}): "
+                "left unchanged")
     return None
 
 

@@ -12,6 +12,10 @@ downscaled by 2 with bicubic.
 
 ``--mode baseline`` runs the pipeline with ``do_no_harm=False`` (as before issue 9); ``--mode new``
 (default) with the calibrated estimate and the do-no-harm step (face2scene.safeguard).
+``--compare BEFORE.json AFTER.json`` prints the two runs' per-preset summaries side by side
+(median and worst gain, estimate medians) without running anything.
+
+    PYTHONPATH=. python scripts/noharm_eval.py --compare base_val.json new_val.json
 """
 from __future__ import annotations
 
@@ -161,6 +165,22 @@ def upscale_check(args) -> dict:
     return {"records": recs, "median": float(np.median(d)), "worst": float(np.min(d))}
 
 
+def compare(before: Path, after: Path) -> dict:
+    """Per preset/kind: median and worst gain, noise and blur estimate medians, before -> after."""
+    a, b = (json.loads(Path(p).read_text())["summary"] for p in (before, after))
+    print(f"{'preset/kind':22s} {'n':>5s} {'median gain':>15s} {'worst gain':>17s} {'noise est':>13s} {'blur est':>13s}")
+    rows = {}
+    for k in dict.fromkeys(list(a) + list(b)):
+        x, y = a.get(k), b.get(k)
+        if x is None or y is None:
+            continue
+        rows[k] = {"before": x, "after": y}
+        print(f"{k:22s} {x['n']:2d}/{y['n']:<2d} {x['median_gain']:+6.2f} > {y['median_gain']:+6.2f} "
+              f"{x['worst_gain']:+7.2f} > {y['worst_gain']:+7.2f} {x['noise_est_median']:5.2f} > {y['noise_est_median']:5.2f} "
+              f"{x['blur_est_median']:5.2f} > {y['blur_est_median']:5.2f}")
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -175,7 +195,11 @@ def main(argv=None) -> int:
     ap.add_argument("--mode", choices=["baseline", "new"], default="new")
     ap.add_argument("--upscale-check", action="store_true")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE", "AFTER"), default=None)
     args = ap.parse_args(argv)
+    if args.compare:
+        compare(*args.compare)
+        return 0
     args.presets = [p for p in args.presets.split(",") if p]
     if not (args.data / "identities").is_dir():
         print(f"no photos at {args.data}", file=sys.stderr)

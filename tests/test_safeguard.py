@@ -85,3 +85,47 @@ def test_decision_reports_its_reason():
     assert d.warning().startswith("do-no-harm: backed off to strength 0.30")
     assert S.Decision(1.0).warning() is None
     assert "left unchanged" in S.Decision(0.0, "the photo reads as clean (...): left unchanged").warning()
+
+
+def _edges(h=256, w=256, seed=0) -> np.ndarray:
+    """Sharp-edged shapes (a clean photo's strongest edges) over a gentle ramp."""
+    r = np.random.default_rng(seed)
+    img = np.full((h, w, 3), 90, np.float32) + np.linspace(0, 40, w, dtype=np.float32)[None, :, None]
+    for _ in range(25):
+        x0, y0 = r.integers(0, w - 40), r.integers(0, h - 40)
+        cv2.rectangle(img, (int(x0), int(y0)), (int(x0 + r.integers(15, 40)), int(y0 + r.integers(15, 40))),
+                      tuple(float(v) for v in r.uniform(20, 235, 3)), -1)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_edge_blur_reads_the_blur_of_the_sharpest_edges():
+    from face2scene.estimate.analytic import edge_blur
+    img = _edges()
+    reads = [edge_blur(cv2.GaussianBlur(img, (0, 0), b) if b else img)[0] for b in (0.0, 0.8, 1.5, 2.5)]
+    assert S.edge_bound(reads[0], 0.0) < 0.6  # perfect steps: at most a little blur allowed
+    assert all(a < b for a, b in zip(reads, reads[1:]))  # more blur, wider edges
+    for b, r in zip((0.8, 1.5, 2.5), reads[1:]):  # the bound the pipeline draws from it holds the truth
+        assert b - 0.2 <= S.edge_bound(r, 0.0) <= b + 0.35
+    assert np.isnan(edge_blur(np.full((64, 64, 3), 128, np.uint8))[0])  # no edges: cannot say
+    assert S.edge_bound(reads[2], noise=12.0) is None  # too noisy to trust the reading
+
+
+def test_soft_but_noiseless_photo_is_not_taken_for_damaged():
+    from face2scene.estimate.analytic import edge_blur
+    soft = cv2.GaussianBlur(_edges(), (0, 0), 1.0)  # a soft clean photo (its own softness, no noise)
+    e = edge_blur(soft)[0]
+    f = flat_noise(soft)
+    est = S.calibrate_estimate(DegradationEstimate(1.5, 1.4, None, 1.0, "face", 0.6), f, edge=e)
+    assert est.blur_sigma <= S.edge_bound(e, 0.0) + 1e-6
+    why = S.near_clean_reason(est)
+    assert why is not None and "softness" in why
+    # the same softness with noise on top is restored (noise is damage)
+    noisy = apply_params(soft, simple_params(noise_sigma=12, seed=4))
+    est = S.calibrate_estimate(DegradationEstimate(12.0, 1.4, None, 1.0, "face", 0.6), flat_noise(noisy),
+                               edge=edge_blur(noisy, 12.0)[0])
+    assert S.near_clean_reason(est) is None
+    # so is a photo far blurrier than clean photos are
+    very = cv2.GaussianBlur(_edges(), (0, 0), 2.5)
+    est = S.calibrate_estimate(DegradationEstimate(0.5, 2.5, None, 1.0, "blind", 0.3), flat_noise(very),
+                               edge=edge_blur(very)[0])
+    assert S.near_clean_reason(est) is None and est.blur_sigma > 1.8

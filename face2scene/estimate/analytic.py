@@ -323,3 +323,69 @@ def fuse_estimates(estimates: Sequence[DegradationEstimate], weights: Sequence[f
         source="face", confidence=float(np.clip(np.sum(w * [e.confidence for e in estimates]) * np.sqrt(len(estimates)), 0, 1)),
         details={"faces": len(estimates),
                  "effective_noise": wmedian([e.details.get("effective_noise", 0.0) for e in estimates])})
+
+
+# --------------------------------------------------------------------------------------------
+# no-reference blur: how wide the photo's sharpest edges are (reblur gradient ratio)
+
+EDGE_REBLUR = 1.0  # σ of the second blur (px)
+EDGE_PERCENTILE = 20.0  # of the edge readings, weighted by contrast: the photo's sharpest edges
+EDGE_MAX_SIDE = 1024
+
+
+def edge_blur(rgb: np.ndarray, noise_sigma: float = 0.0, reblur: float = EDGE_REBLUR,
+              percentile: float = EDGE_PERCENTILE) -> Tuple[float, Dict]:
+    """Gaussian σ (px) of the photo's sharpest strong edges, with no reference (Zhuo & Sim 2011).
+
+    A step edge blurred by σ has a gradient peak ∝ 1/σ; blurred once more by ``reblur`` the peak
+    drops to ∝ 1/√(σ² + reblur²), so the ratio R of the two peaks gives σ = reblur / √(R² − 1).
+    Read at the local maxima of strong edges (contrast well above ``noise_sigma``, colour
+    noise σ on 0..255) and summarised by a low, contrast-weighted percentile: defocused
+    backgrounds and soft shading are blurrier than the photo's focus, the sharpest edges say
+    what the imaging and the degradation left. The width is empirical: a perfect synthetic step
+    reads 0.86 px (the discrete gradient and its slight pre-smoothing), fine lines and texture
+    read less; clean real photos read 0.35–1.3 px (scenes about 0.6), which the caller treats
+    as the floor. Blur adds to the reading about in quadrature (a step blurred by 1.5 px reads 1.6).
+    Returns (σ, details); σ = nan when the photo has too few strong edges."""
+    y = luma(np.ascontiguousarray(rgb)).astype(np.float32)
+    h, w = y.shape
+    cy, cx = max(0, (h - EDGE_MAX_SIDE) // 2), max(0, (w - EDGE_MAX_SIDE) // 2)
+    y = y[cy:cy + EDGE_MAX_SIDE, cx:cx + EDGE_MAX_SIDE]
+    if min(y.shape) < 32:
+        return float("nan"), {"edges": 0, "reason": "image too small"}
+
+    def grad(a):
+        gx = cv2.Sobel(a, cv2.CV_32F, 1, 0, ksize=3, borderType=cv2.BORDER_REFLECT101) / 8.0
+        gy = cv2.Sobel(a, cv2.CV_32F, 0, 1, ksize=3, borderType=cv2.BORDER_REFLECT101) / 8.0
+        return gx, gy
+
+    # a whisper of pre-smoothing makes the discrete gradient of a sharp step well defined;
+    # it is part of the floor (the same for every photo)
+    y0 = cv2.GaussianBlur(y, (0, 0), 0.5, borderType=cv2.BORDER_REFLECT101)
+    gx, gy = grad(y0)
+    g = np.hypot(gx, gy)
+    y1 = cv2.GaussianBlur(y, (0, 0), float(np.hypot(0.5, reblur)), borderType=cv2.BORDER_REFLECT101)
+    g1 = np.hypot(*grad(y1))
+    # local maxima across the edge (non-maximum suppression along the gradient direction)
+    ang = np.arctan2(gy, gx)
+    dx = np.rint(np.cos(ang)).astype(np.int32)
+    dy = np.rint(np.sin(ang)).astype(np.int32)
+    H, W = g.shape
+    yy, xx = np.mgrid[2:H - 2, 2:W - 2]
+    gc = g[2:-2, 2:-2]
+    ga = g[yy + dy[2:-2, 2:-2], xx + dx[2:-2, 2:-2]]
+    gb = g[yy - dy[2:-2, 2:-2], xx - dx[2:-2, 2:-2]]
+    # strong: far above what noise gives the smoothed gradient (luma σ ≈ 0.67 σ, the 0.5 px
+    # smoothing and the Sobel average leave ~0.25 of it per axis), and in the top of the photo
+    noise_g = 0.67 * max(noise_sigma, 1.0) * 0.25
+    thr = max(12.0 * noise_g, float(np.percentile(gc, 97.0)), 4.0)
+    peak = (gc >= ga) & (gc > gb) & (gc > thr)
+    if peak.sum() < 50:
+        return float("nan"), {"edges": int(peak.sum()), "reason": "too few strong edges"}
+    r = gc[peak] / np.maximum(g1[2:-2, 2:-2][peak], 1e-3)
+    sig = np.where(r > 1.0 + 1e-3, reblur / np.sqrt(np.maximum(r * r - 1.0, 1e-6)), 10.0)
+    wts = gc[peak]
+    o = np.argsort(sig)
+    c = np.cumsum(wts[o]) / wts.sum()
+    s = float(sig[o][np.searchsorted(c, percentile / 100.0)])
+    return s, {"edges": int(peak.sum()), "median": round(float(np.median(sig)), 3), "threshold": round(thr, 2)}

@@ -22,14 +22,14 @@ from typing import Optional, Tuple
 
 from ..errors import WeightsError
 from ..options import RESTORERS, check_choice
-from .base import RestorerOutput, SceneRestorer, blend_strength, check_folder
+from .base import RestorerOutput, SceneRestorer, blend_strength, check_folder, is_zero_degradation
 from .classical import ClassicalRestorer, RestorerSettings
 
 #: packages the learned restorers need; only their absence makes load_restorer fall back
 OPTIONAL_PACKAGES = ("torch", "diffusers", "safetensors", "transformers", "accelerate", "huggingface_hub")
 
 __all__ = ["SceneRestorer", "RestorerOutput", "ClassicalRestorer", "RestorerSettings", "load_restorer",
-           "blend_strength", "check_folder"]
+           "blend_strength", "check_folder", "is_zero_degradation"]
 
 
 def load_restorer(name: str, *, device: str = "cpu", models_dir: Optional[Path] = None, tile_size: int = 512,

@@ -47,13 +47,32 @@ class SceneRestorer(Protocol):
                 cancel: Optional[CancelToken] = None) -> RestorerOutput: ...
 
 
+def is_zero_degradation(est: Optional[DegradationEstimate]) -> bool:
+    """True when ``est`` says the photo is not degraded at all (no noise, blur, compression worth
+    the name or downscale): every restorer then returns the input (upscaled when asked)."""
+    if est is None:
+        return False
+    q = est.jpeg_quality
+    return (float(est.noise_sigma) <= 0.5 and float(est.blur_sigma) <= 0.1 and float(est.scale) >= 0.999
+            and (q is None or float(q) >= 98))
+
+
 def blend_strength(rgb: np.ndarray, out: np.ndarray, strength: float) -> np.ndarray:
-    """The user's strength as a blend with the (bicubic-resampled) input: 0 = input, 1 = ``out``."""
+    """The user's strength as a blend with the (upscaled) input: 0 = input, 1 = ``out``.
+
+    An input upscaled by a whole factor gets :func:`~face2scene.restorers.upscale.upscale_image`
+    (never worse than bicubic), any other size bicubic."""
     import cv2
     if strength >= 1.0:
         return out
-    src = rgb if out.shape == rgb.shape else cv2.resize(rgb, (out.shape[1], out.shape[0]),
-                                                        interpolation=cv2.INTER_CUBIC)
+    if out.shape == rgb.shape:
+        src = rgb
+    elif out.shape[0] % rgb.shape[0] == 0 and out.shape[0] // rgb.shape[0] == out.shape[1] // rgb.shape[1] \
+            and out.shape[1] % rgb.shape[1] == 0:
+        from .upscale import upscale_image
+        src = upscale_image(rgb, out.shape[0] // rgb.shape[0])
+    else:
+        src = cv2.resize(rgb, (out.shape[1], out.shape[0]), interpolation=cv2.INTER_CUBIC)
     return np.clip(np.rint(src.astype(np.float32) * (1 - strength) + out.astype(np.float32) * strength),
                    0, 255).astype(np.uint8)
 

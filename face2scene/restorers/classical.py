@@ -3,7 +3,7 @@
 Driven by the explicit estimate (noise σ, blur σ, JPEG quality, scale): non-local-means
 denoising at a strength matched to the noise (and compression artefacts) that is actually
 present, then a regularised Wiener deconvolution of the estimated Gaussian blur, then optional
-upscaling. Works tile by tile with margins wider than every filter's reach, so a 16 MP scan
+upscaling (bicubic, sharpened by the amount that restores the photo from its own downscaled copy). Works tile by tile with margins wider than every filter's reach, so a 16 MP scan
 costs little more memory than a 4 MP one and tiled output equals untiled output.
 """
 from __future__ import annotations
@@ -17,10 +17,12 @@ import numpy as np
 from ..progress import CancelToken
 from ..types import DegradationEstimate, FaceResult
 from .base import Progress, RestorerOutput
+from .upscale import fit_upscale_sharpening, gaussian_deconv_kernel, upscale_image  # noqa: F401 (re-exported)
 
 NLM_TEMPLATE = 7
 NLM_SEARCH = 21
-MARGIN = 32  # > NLM reach (search/2 + template/2 = 13) + deconvolution kernel radius (<= 15)
+MARGIN = 32  # > NLM reach (search/2 + template/2 = 13) + deconvolution kernel radius (<= 15);
+# the upscale's sharpening kernel (radius <= 15 output pixels) reaches <= 8 input pixels
 
 
 @dataclass
@@ -45,23 +47,6 @@ def effective_noise(est: DegradationEstimate) -> float:
         art = float(np.interp(q, [30, 60, 90, 100], [5.0, 3.0, 1.2, 0.3]))
         return float(np.hypot(sigma * keep, art))
     return float(sigma)
-
-
-def gaussian_deconv_kernel(sigma: float, lam: float, size: int = 31) -> np.ndarray:
-    """Spatial kernel of the Wiener-type inverse H / (H² + λ) of a Gaussian blur of std ``sigma``."""
-    n = 128
-    f = np.fft.fftfreq(n)
-    fx, fy = np.meshgrid(f, f)
-    H = np.exp(-2 * (np.pi * sigma) ** 2 * (fx ** 2 + fy ** 2))
-    G = H / (H * H + lam)
-    k = np.real(np.fft.ifft2(G))
-    k = np.fft.fftshift(k)
-    c = n // 2
-    r = size // 2
-    k = k[c - r:c + r + 1, c - r:c + r + 1]
-    win = np.outer(np.hanning(size + 2)[1:-1], np.hanning(size + 2)[1:-1])
-    k = k * win
-    return (k / k.sum()).astype(np.float32)
 
 
 class ClassicalRestorer:
@@ -105,6 +90,7 @@ class ClassicalRestorer:
         """Restore ``rgb`` (HxWx3 uint8) -> (H*upscale)x(W*upscale)x3 uint8, tile by tile."""
         h, w = rgb.shape[:2]
         up = int(max(1, upscale))
+        amount = fit_upscale_sharpening(rgb, up) if up > 1 else 0.0  # one amount for every tile
         out = np.empty((h * up, w * up, 3), np.uint8)
         t = self.tile_size
         tiles = [(y, x) for y in range(0, h, t) for x in range(0, w, t)]
@@ -116,7 +102,7 @@ class ClassicalRestorer:
             yb, xb = min(h, y1 + MARGIN), min(w, x1 + MARGIN)
             res = self._process(np.ascontiguousarray(rgb[ya:yb, xa:xb]), est)
             if up > 1:
-                res = cv2.resize(res, ((xb - xa) * up, (yb - ya) * up), interpolation=cv2.INTER_CUBIC)
+                res = upscale_image(res, up, amount)
             out[y0 * up:y1 * up, x0 * up:x1 * up] = res[(y0 - ya) * up:(y1 - ya) * up, (x0 - xa) * up:(x1 - xa) * up]
             if progress:
                 progress((i + 1) / len(tiles), f"tile {i + 1}/{len(tiles)}")

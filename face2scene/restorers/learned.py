@@ -23,7 +23,7 @@ from ..errors import WeightsError
 from ..estimate.learned import DegradationCode, face_crops_of
 from ..progress import CancelToken
 from ..types import CodeInfo, DegradationEstimate, FaceResult
-from .base import Progress, RestorerOutput, blend_strength
+from .base import Progress, RestorerOutput, blend_strength, is_zero_degradation
 
 
 def _reference_patch(size: int = 128) -> np.ndarray:
@@ -64,6 +64,9 @@ class LearnedRestorer:
     def restore(self, rgb: np.ndarray, estimate: Optional[DegradationEstimate], *,
                 faces: Sequence[FaceResult] = (), upscale: int = 1, progress: Optional[Progress] = None,
                 cancel: Optional[CancelToken] = None) -> RestorerOutput:
+        if is_zero_degradation(estimate):  # nothing to undo: the input (upscaled), not the network's guess
+            from .upscale import upscale_image
+            return RestorerOutput(upscale_image(rgb, upscale))
         code = self.code_for(estimate, faces)
         out = self.backend.restore_with_tokens(rgb, code, upscale=upscale, tile=self.tile_size,
                                                progress=progress, cancel=cancel, estimate=estimate)
