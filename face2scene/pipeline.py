@@ -456,7 +456,7 @@ class Face2ScenePipeline:
         pasted with the scene's colour and grain. It replaces the Ref-FR paste, which a face gets
         only where it cannot be refined (``_paste_face``)."""
         import cv2
-        from .facefix import refine_face
+        from .facefix import paste_mask, refine_face
         from .faces.align import affine_scale, warp_to_crop
         with run.stage("paste") as st:  # the paste step (options.STAGES)
             cfg = self.config
@@ -471,7 +471,7 @@ class Face2ScenePipeline:
                 size = r.degraded_crop.shape[0]
                 a_out = np.concatenate([r.affine[:, :2] / up, r.affine[:, 2:]], axis=1)  # output -> crop
                 scene = warp_to_crop(out, a_out, size)
-                mask = face_paste_mask(size)
+                mask = paste_mask(size)
                 try:
                     fix = refine_face(r.degraded_crop, estimate, run.aligned_refs.get(r.index, []),
                                       affine_scale(r.affine), scene, cfg.face_detail, mask)
@@ -489,7 +489,7 @@ class Face2ScenePipeline:
                 if up > 1:  # the crop at the output's scale (bounded, however large the upscale)
                     big = int(min(1024, size * up))
                     face = cv2.resize(face, (big, big), interpolation=cv2.INTER_CUBIC)
-                    mask = face_paste_mask(big)
+                    mask = paste_mask(big)
                     aff = np.concatenate([r.affine[:, :2] * (big / size), r.affine[:, 2:] * (big / size)], axis=1)
                 paste_back(out, face, aff, occupied, crop_mask=mask)
                 st((k + 1) / len(run.jobs), f"face {k + 1}/{len(run.jobs)}")
