@@ -31,6 +31,7 @@ from typing import Dict, Optional, Sequence
 
 import cv2
 import numpy as np
+import scipy.fft as sfft
 
 from .reffr import AlignedReference, to_rgb, to_ycc
 from .restorers.classical import effective_noise
@@ -95,15 +96,16 @@ def wiener_deblur(y: np.ndarray, blur: float, noise: float) -> np.ndarray:
     extrapolated by a power law (fitted where the signal stands above the noise) where the noise
     hides it, so detail is restored only as far as faces carry it."""
     n = y.shape[0]
-    pad = max(8, n // 4)
-    r = cv2.copyMakeBorder(y.astype(np.float32), pad, pad, pad, pad, cv2.BORDER_REFLECT101)
-    big = r.shape[0]
-    f = np.fft.fftfreq(big)
-    f2 = f[None, :] ** 2 + f[:, None] ** 2
+    big = cv2.getOptimalDFTSize(n + 2 * max(8, n // 4))  # reflected margin: no wrap-around at the edges
+    pad = (big - n) // 2
+    r = cv2.copyMakeBorder(y.astype(np.float32), pad, big - n - pad, pad, big - n - pad, cv2.BORDER_REFLECT101)
+    fy = np.fft.fftfreq(big).astype(np.float32)
+    fx = np.fft.rfftfreq(big).astype(np.float32)
+    f2 = fy[:, None] ** 2 + fx[None, :] ** 2
     fr = np.sqrt(f2)
     H = np.exp(-2.0 * np.pi ** 2 * blur ** 2 * f2)
-    win = np.outer(np.hanning(big), np.hanning(big))
-    pw = np.abs(np.fft.fft2((r - r.mean()) * win)) ** 2 / float((win ** 2).sum())
+    w1 = np.hanning(big).astype(np.float32)
+    pw = np.abs(sfft.rfft2((r - r.mean()) * w1[:, None] * w1[None, :], workers=-1)) ** 2 / float((w1 ** 2).sum() ** 2)
     nb = 48
     idx = np.minimum((fr / 0.7072 * nb).astype(np.int64), nb - 1)
     prad = np.bincount(idx.ravel(), pw.ravel(), nb) / np.maximum(np.bincount(idx.ravel(), None, nb), 1)
@@ -118,10 +120,10 @@ def wiener_deblur(y: np.ndarray, blur: float, noise: float) -> np.ndarray:
     else:  # nothing above the noise: a 1/f² face spectrum through the lowest band
         beta, lc = -2.0, float(np.log(max(srad[1], 1e-3)) + 2.0 * np.log(fc[1]))
     srad = np.minimum(srad, 1.5 * np.exp(lc + beta * np.log(fc)))
-    S = srad[idx]
+    S = srad[idx].astype(np.float32)
     G = H * S / (H * H * S + s2)
     G[0, 0] = 1.0
-    out = np.real(np.fft.ifft2(G * np.fft.fft2(r)))[pad:pad + n, pad:pad + n]
+    out = sfft.irfft2(G * sfft.rfft2(r, workers=-1), s=r.shape, workers=-1)[pad:pad + n, pad:pad + n]
     return out.astype(np.float32)
 
 
