@@ -39,6 +39,8 @@ from .types import DegradationEstimate
 
 LUMA_NOISE = 0.668  # luminance std of unit colour noise (BT.601 weights)
 PASTE_GROW = 1.6  # paste ellipse / the Ref-FR paste's ellipse (faces.align.face_paste_mask)
+SPECTRUM_SLACK = 1.5  # deblurred power per band / the power law fitted beyond the noise, at most
+BLUR_CHECK_SLACK = 1.0  # restored power per band / the power law of the least blurred bands, at most
 GRAIN_PERCENTILE = 20  # grain level: this percentile of the local fine-band energy (texture lies above)
 
 
@@ -119,9 +121,18 @@ def wiener_deblur(y: np.ndarray, blur: float, noise: float) -> np.ndarray:
         beta = min(beta, -1.5)
     else:  # nothing above the noise: a 1/f² face spectrum through the lowest band
         beta, lc = -2.0, float(np.log(max(srad[1], 1e-3)) + 2.0 * np.log(fc[1]))
-    srad = np.minimum(srad, 1.5 * np.exp(lc + beta * np.log(fc)))
+    law = np.exp(lc + beta * np.log(fc))
+    srad = np.minimum(srad, SPECTRUM_SLACK * law)
+    # Self-check of the blur: the result may hold no more power per band than the power law allows
+    # (a sharp face read as blurred would otherwise be sharpened twice: ringing, harsh skin).
+    # The law is fitted where the blur barely acts (so a wrong blur cannot inflate it).
+    low = (hc > 0.8) & (fc > 0.02) & (prad > 3 * s2)
+    gmax = np.full(nb, np.inf)
+    if low.sum() >= 3:
+        b0, c0 = np.polyfit(np.log(fc[low]), np.log(prad[low] - s2), 1)
+        gmax = np.maximum(np.sqrt(BLUR_CHECK_SLACK * np.exp(c0 + min(b0, -1.5) * np.log(fc)) / np.maximum(prad, 1e-9)), 1.0)
     S = srad[idx].astype(np.float32)
-    G = H * S / (H * H * S + s2)
+    G = np.minimum(H * S / (H * H * S + s2), gmax[idx].astype(np.float32))
     G[0, 0] = 1.0
     out = sfft.irfft2(G * sfft.rfft2(r, workers=-1), s=r.shape, workers=-1)[pad:pad + n, pad:pad + n]
     return out.astype(np.float32)

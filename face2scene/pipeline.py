@@ -483,7 +483,8 @@ class Face2ScenePipeline:
                 estimate.details.setdefault("face_fix", {})[str(r.index)] = fix.info
                 if "skipped" in fix.info:  # nothing to undo: the scene's face stays (no resampling)
                     continue
-                face = scene.astype(np.float32) + strength * (fix.crop.astype(np.float32) - scene)
+                a = strength * self._face_fix_check(run, r, fix.crop, mask, estimate) if cfg.do_no_harm else strength
+                face = scene.astype(np.float32) + a * (fix.crop.astype(np.float32) - scene)
                 face = np.clip(np.rint(face), 0, 255).astype(np.uint8)
                 aff = r.affine
                 if up > 1:  # the crop at the output's scale (bounded, however large the upscale)
@@ -494,6 +495,21 @@ class Face2ScenePipeline:
                 paste_back(out, face, aff, occupied, crop_mask=mask)
                 st((k + 1) / len(run.jobs), f"face {k + 1}/{len(run.jobs)}")
         return out
+
+    @staticmethod
+    def _face_fix_check(run: _Run, r: FaceResult, crop: np.ndarray, mask: np.ndarray,
+                        estimate: DegradationEstimate) -> float:
+        """Do no harm for the refined face: the largest strength at which it holds no more detail
+        beyond the Ref-FR oracle than the input did (safeguard.face_check; noisy photos excepted,
+        as in the scene's check). Recorded in the face's face-fix details."""
+        from .restorers.classical import effective_noise
+        if estimate.noise_sigma > safeguard.FACE_CHECK_MAX_NOISE:
+            return 1.0
+        trial = run.rgb.copy()
+        paste_back(trial, crop, r.affine, crop_mask=mask)
+        alpha, info = safeguard.face_check(run.rgb, trial, [r], effective_noise(estimate) * safeguard.LUMA_NOISE)
+        estimate.details["face_fix"][str(r.index)]["do_no_harm"] = alpha
+        return alpha
 
     def _result(self, run: _Run, image: np.ndarray, estimate: DegradationEstimate,
                 restored: RestorerOutput) -> RestoreResult:
