@@ -6,20 +6,24 @@ and let the references' detail (another day's pores and hair) replace the photo'
 estimate closes the loop, in the aligned face frame:
 
 1. **Denoise** the face's luma with non-local means at a strength set by the estimated noise
-   (with JPEG artefacts, :func:`~face2scene.restorers.classical.effective_noise`).
+   (with JPEG artefacts, :func:`~face2scene.restorers.classical.effective_noise`); light (0.5 σ),
+   so that the low-contrast structure identity lives in survives.
 2. **Deconvolve** the estimated Gaussian blur with a Wiener filter whose prior is the face's own
    power spectrum — the photo's where it stands above the noise, a power law fitted there beyond
-   it (what is left of the noise after step 1 sets the regularisation). This is the face that, put
-   through the estimated blur and noise, best reproduces the degraded crop.
-3. **Reference prior, per band and location**: in the detail bands the photo still shows, each
-   aligned reference's band is regressed onto the restored band in a local window; where they
+   it. This is the face that, put through the estimated blur and noise, best reproduces the
+   degraded crop. Self-check: no band may end up above the power law of the bands the blur barely
+   touches, so a sharp face that the estimate reads as blurred is not sharpened again.
+3. **Reference prior, per band and location**: in the detail bands the photo still shows (1–4 px),
+   each aligned reference's band is regressed onto the restored band in a local window; where they
    agree (local correlation ρ) the band is pulled toward the reference by ``2 · face_detail · ρ²``.
    Measured on the development split (``scripts/facefix_eval.py``): bands finer than what the
    photo shows correlate with the true face at ρ ≈ 0.0–0.3 after alignment, so pasting them lowers
    PSNR (−0.3 to −1.6 dB in the face box) — they are not added.
 4. **Grain and tone**: colour comes from the scene-restored crop (same tone as around the face);
-   the face gets back as much of the scene's own finest band as makes its grain match the
-   scene's just outside the paste mask, so the pasted face does not look stuck on.
+   the face gets back part of the scene's own finest band so that its grain approaches the
+   scene's just outside the paste mask (a quarter of the missing energy: matching it fully costs
+   0.3 dB in the face box). The paste region is the Ref-FR paste's ellipse grown 1.6× (hair, ears,
+   neck), since the refined face is the photo's own content.
 
 With no estimated degradation (noise and blur below what is worth restoring) the face is returned
 unchanged: the identity.
@@ -46,10 +50,10 @@ GRAIN_PERCENTILE = 20  # grain level: this percentile of the local fine-band ene
 
 @dataclass
 class FaceFixSettings:
-    """Calibrated on the development split's mild preset (scripts/facefix_eval.py). A lighter NLM
-    (0.5 σ, the Wiener filter regularised for the full noise) keeps the low-contrast structure
-    identity lives in: dlib identity distance to the clean face below the degraded input's on 7
-    of 8 development faces, against 2 of 8 at 0.7 σ (which reads 0.3 dB higher in the face box)."""
+    """Calibrated on the development split's mild preset (``scripts/facefix_eval.py --eval``). A
+    lighter NLM (0.5 σ, the Wiener filter regularised for the full noise) keeps the low-contrast
+    structure identity lives in: dlib identity distance to the clean face below the degraded
+    input's on 5-7 of 8 development faces, against 2 of 8 at 0.7 σ (0.3 dB higher in the face box)."""
 
     nlm_per_sigma: float = 0.5  # NLM strength per unit of effective (colour) noise σ
     nlm_template: int = 7
