@@ -491,7 +491,7 @@ class Face2ScenePipeline:
                     big = int(min(1024, size * up))
                     face = cv2.resize(face, (big, big), interpolation=cv2.INTER_CUBIC)
                     mask = paste_mask(big)
-                    aff = np.concatenate([r.affine[:, :2] * (big / size), r.affine[:, 2:] * (big / size)], axis=1)
+                    aff = np.concatenate([a_out[:, :2] * (big / size), a_out[:, 2:] * (big / size)], axis=1)  # output -> big crop
                 paste_back(out, face, aff, occupied, crop_mask=mask)
                 st((k + 1) / len(run.jobs), f"face {k + 1}/{len(run.jobs)}")
         return out

@@ -144,3 +144,18 @@ def test_sharp_face_read_as_blurred_is_not_sharpened(backend):
     for blur in (0.8, 1.2):
         out = refine_face(crop, _estimate(0.0, blur, None), [], affine_scale(aff)).crop
         assert _inner_psnr(crop, out) > 35.0, (blur, _inner_psnr(crop, out))
+
+
+def test_pipeline_upscaled_face_is_refined_and_pasted():
+    clean = load_sample()
+    deg = apply_params(clean, simple_params(noise_sigma=NOISE, blur_sigma=BLUR, jpeg_quality=JPEG, seed=3))
+    people = {"eileen": [np.ascontiguousarray(clean[:, ::-1])]}
+    cfg = PipelineConfig(device="cpu", restorer="classical", estimate=_estimate(), upscale=2)
+    res = Face2ScenePipeline(cfg).restore(deg, people)
+    plain = Face2ScenePipeline(PipelineConfig(**{**cfg.__dict__, "paste_faces": False})).restore(deg, people)
+    assert res.image.shape == (2 * deg.shape[0], 2 * deg.shape[1], 3)
+    assert "0" in res.degradation.details["face_fix"] and not np.array_equal(res.image, plain.image)
+    x0, y0, x1, y1 = (int(2 * v) for v in res.faces[0].face.box)
+    big = cv2.resize(clean, (res.image.shape[1], res.image.shape[0]), interpolation=cv2.INTER_CUBIC).astype(float)
+    err = lambda img: float(np.mean((img[y0:y1, x0:x1] - big[y0:y1, x0:x1]) ** 2))  # noqa: E731
+    assert err(res.image) < err(plain.image)
