@@ -232,7 +232,7 @@ class Face2ScenePipeline:
         self._restore_faces(run)
         estimate = self._estimate_degradation(run)
         restored = self._restore_scene(run, estimate)
-        image = self._paste_faces(run, restored.image, estimate)
+        image = self._refine_faces(run, restored.image, estimate)  # falls back to _paste_faces' Ref-FR paste
         if self.config.old_print:
             image = self._print_tone(run, image)
         return self._result(run, image, estimate, restored)
@@ -477,6 +477,67 @@ class Face2ScenePipeline:
                                      detail=cfg.face_detail * strength)
                     st((k + 1) / len(run.jobs), f"face {k + 1}/{len(run.jobs)}")
         return out
+
+    def _refine_faces(self, run: _Run, out: np.ndarray, estimate: DegradationEstimate) -> np.ndarray:
+        """6. face-fix: each matched face restored again now that the estimate is known (deconvolved,
+        denoised, its detail bands pulled toward the references where they agree: facefix.py) and
+        pasted with the scene's colour and grain. It replaces the Ref-FR paste, which a face gets
+        only where it cannot be refined (``_paste_face``)."""
+        import cv2
+        from .facefix import paste_mask, refine_face
+        from .faces.align import affine_scale, warp_to_crop
+        with run.stage("paste") as st:  # the paste step (options.STAGES)
+            cfg = self.config
+            # a photo left as it is gets no face either; a backed-off one a weaker one
+            strength = cfg.strength * (1.0 if run.decision is None else run.decision.strength)
+            if not (cfg.paste_faces and run.jobs and strength > 0):
+                return out
+            up = run.upscale
+            occupied = np.zeros(out.shape[:2], np.float32)
+            for k, r in enumerate(run.jobs):
+                run.cancel.raise_if_cancelled()
+                size = r.degraded_crop.shape[0]
+                a_out = np.concatenate([r.affine[:, :2] / up, r.affine[:, 2:]], axis=1)  # output -> crop
+                scene = warp_to_crop(out, a_out, size)
+                mask = paste_mask(size)
+                try:
+                    fix = refine_face(r.degraded_crop, estimate, run.aligned_refs.get(r.index, []),
+                                      affine_scale(r.affine), scene, cfg.face_detail, mask)
+                except ValueError as err:
+                    run.warn(f"face {r.index + 1}: not restored again with the estimate ({err}); Ref-FR paste")
+                    self._paste_face(out, r, run.aligned_refs[r.index], estimate, up, occupied, run.index,
+                                     detail=cfg.face_detail * strength)
+                    continue
+                estimate.details.setdefault("face_fix", {})[str(r.index)] = fix.info
+                if "skipped" in fix.info:  # nothing to undo: the scene's face stays (no resampling)
+                    continue
+                a = strength * self._face_fix_check(run, r, fix.crop, mask, estimate) if cfg.do_no_harm else strength
+                face = scene.astype(np.float32) + a * (fix.crop.astype(np.float32) - scene)
+                face = np.clip(np.rint(face), 0, 255).astype(np.uint8)
+                aff = r.affine
+                if up > 1:  # the crop at the output's scale (bounded, however large the upscale)
+                    big = int(min(1024, size * up))
+                    face = cv2.resize(face, (big, big), interpolation=cv2.INTER_CUBIC)
+                    mask = paste_mask(big)
+                    aff = np.concatenate([a_out[:, :2] * (big / size), a_out[:, 2:] * (big / size)], axis=1)  # output -> big crop
+                paste_back(out, face, aff, occupied, crop_mask=mask)
+                st((k + 1) / len(run.jobs), f"face {k + 1}/{len(run.jobs)}")
+        return out
+
+    @staticmethod
+    def _face_fix_check(run: _Run, r: FaceResult, crop: np.ndarray, mask: np.ndarray,
+                        estimate: DegradationEstimate) -> float:
+        """Do no harm for the refined face: the largest strength at which it holds no more detail
+        beyond the Ref-FR oracle than the input did (safeguard.face_check; noisy photos excepted,
+        as in the scene's check). Recorded in the face's face-fix details."""
+        from .restorers.classical import effective_noise
+        if estimate.noise_sigma > safeguard.FACE_CHECK_MAX_NOISE:
+            return 1.0
+        trial = run.rgb.copy()
+        paste_back(trial, crop, r.affine, crop_mask=mask)
+        alpha, info = safeguard.face_check(run.rgb, trial, [r], effective_noise(estimate) * safeguard.LUMA_NOISE)
+        estimate.details["face_fix"][str(r.index)]["do_no_harm"] = alpha
+        return alpha
 
     def _result(self, run: _Run, image: np.ndarray, estimate: DegradationEstimate,
                 restored: RestorerOutput) -> RestoreResult:
