@@ -126,7 +126,9 @@ def test_import_assign_restore_compare_export(qtbot, make_window, tmp_path, iden
                           check_params_cb=lambda p, state, vid, err: p == pid) as blk:
         qtbot.keyClick(win, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     assert blk.args[1] == "done", blk.args[3]
-    assert {"faces", "restore"} & set(stages)
+    # progress per stage (a stage over within a few ms of the last report may be folded into the next:
+    # a clean photo's restore step is instant since the do-no-harm gate)
+    assert len(set(stages)) >= 3 and {"ref-fr", "fadex", "restore"} & set(stages), stages
     v = win.lib.versions.latest(pid)
     assert v.backends["restorer"] == "classical" and v.degradation["source"] in ("face", "blind")
     rf = next(f for f in v.result["faces"] if f["person"] == "Angelina")
