@@ -66,17 +66,23 @@ def split_photos(photos: Sequence[Photo], val_fraction: float = 0.2, seed: int =
     return train, val
 
 
-def load_rgb(path: str, max_side: int = 768) -> np.ndarray:
+def load_rgb(path: str, max_side: int = 768, resample: str = "lanczos") -> np.ndarray:
     """The photo upright as RGB uint8 (``io.load_image``: bounded, listed formats only), its long
-    side reduced to ``max_side`` (Lanczos)."""
+    side reduced to ``max_side``: ``resample`` "lanczos" (training, the learned models' data) or
+    "area" (OpenCV's INTER_AREA: the benchmarks and evaluation scripts, comparable with their
+    earlier tables)."""
     from .io import load_image
+    if resample not in ("lanczos", "area"):
+        raise ValueError(f"resample must be 'lanczos' or 'area', got {resample!r}")
     rgb = load_image(path).rgb
     s = max_side / max(rgb.shape[:2])
     if s >= 1:
         return rgb
-    im = Image.fromarray(rgb)
-    im = im.resize((max(1, round(im.width * s)), max(1, round(im.height * s))), Image.LANCZOS)
-    return np.asarray(im, dtype=np.uint8).copy()
+    size = (max(1, round(rgb.shape[1] * s)), max(1, round(rgb.shape[0] * s)))
+    if resample == "area":
+        import cv2
+        return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return np.asarray(Image.fromarray(rgb).resize(size, Image.LANCZOS), dtype=np.uint8).copy()
 
 
 def detect_face_box(rgb: np.ndarray) -> Optional[Tuple[int, int, int, int]]:

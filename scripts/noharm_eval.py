@@ -64,12 +64,8 @@ def samples(data: Path, split: str, n_people: int, n_scenes: int, first: int = 0
 
 
 def load(path: Path, max_side: int) -> np.ndarray:
-    from face2scene.io import load_image
-    rgb = load_image(path).rgb
-    f = max_side / max(rgb.shape[:2])
-    if f < 1:
-        rgb = cv2.resize(rgb, (round(rgb.shape[1] * f), round(rgb.shape[0] * f)), interpolation=cv2.INTER_AREA)
-    return rgb
+    from face2scene.datasets import load_rgb
+    return load_rgb(str(path), max_side, resample="area")
 
 
 def make_pipeline(mode: str, restorer: str, upscale: int = 1):

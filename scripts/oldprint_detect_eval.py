@@ -20,7 +20,6 @@ import numpy as np
 
 from face2scene import degrade as D
 from face2scene.damage import detect_damage
-from face2scene.io import load_image
 
 SYNTH = ["identities/angelina_jolie/img10.jpg", "identities/matt_damon/img29.jpg",
          "identities/katy_perry/img26.jpg", "identities/george_clooney/img38.jpg",
@@ -36,12 +35,8 @@ VAL = ["identities/jennifer_aniston/img3.jpg", "identities/leonardo_dicaprio/img
 
 
 def load(path: Path, max_side: int = 768) -> np.ndarray:
-    rgb = load_image(path).rgb
-    h, w = rgb.shape[:2]
-    s = min(1.0, max_side / max(h, w))
-    if s < 1:
-        rgb = cv2.resize(rgb, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA)
-    return rgb
+    from face2scene.datasets import load_rgb
+    return load_rgb(str(path), max_side, resample="area")
 
 
 def without_defects(params):

@@ -21,7 +21,6 @@ from face2scene import degrade as D
 from face2scene.damage import detect_damage, repair
 from face2scene.faces import align_face, get_face_backend
 from face2scene.halftone import descreen, detect_screen
-from face2scene.io import load_image
 from face2scene.metrics import luma_y, psnr
 from face2scene.reffr import RefFR
 from face2scene.tone import (auto_levels, chroma_residual_std, fit_tone_from_face, is_monochrome,
@@ -38,12 +37,8 @@ PHOTOS = [("identities/angelina_jolie/img10.jpg", "identities/angelina_jolie/img
 
 
 def load(path: Path, max_side: int = 768) -> np.ndarray:
-    rgb = load_image(path).rgb
-    h, w = rgb.shape[:2]
-    s = min(1.0, max_side / max(h, w))
-    if s < 1:
-        rgb = cv2.resize(rgb, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA)
-    return rgb
+    from face2scene.datasets import load_rgb
+    return load_rgb(str(path), max_side, resample="area")
 
 
 def _y(rgb):

@@ -271,13 +271,8 @@ class _Pipes:
 
 
 def _load(path: Path, max_side: int) -> np.ndarray:
-    import cv2
-    from ..io import load_image
-    rgb = load_image(path).rgb
-    f = max_side / max(rgb.shape[:2])
-    if f < 1:
-        rgb = cv2.resize(rgb, (round(rgb.shape[1] * f), round(rgb.shape[0] * f)), interpolation=cv2.INTER_AREA)
-    return rgb
+    from ..datasets import load_rgb
+    return load_rgb(str(path), max_side, resample="area")
 
 
 def _photo_record(pipes: _Pipes, item, preset: str, i: int, max_side: int, seed: int) -> Dict:
