@@ -261,8 +261,7 @@ def face_check(inp: np.ndarray, out: np.ndarray, faces: Sequence, noise_luma: fl
     noise = white_noise_bands() * noise_luma ** 2
     total = np.zeros(len(grid))
     used, per_face = 0, []
-    yx_all, yo_all = luma(inp).astype(np.float32), luma(out).astype(np.float32)
-    for f in faces:
+    for f in faces:  # luminance of each face's region only (a big scan, many faces: no whole-photo pass per face)
         crop, aff = getattr(f, "restored_crop", None), getattr(f, "affine", None)
         if crop is None or aff is None:
             continue
@@ -273,8 +272,8 @@ def face_check(inp: np.ndarray, out: np.ndarray, faces: Sequence, noise_luma: fl
         m = (mask > 0.5) & (cover > 0.999)
         if m.sum() < 200:
             continue
-        bx = bands(yx_all[y0:y1, x0:x1])
-        d = [o - x for o, x in zip(bands(yo_all[y0:y1, x0:x1]), bx)]
+        bx = bands(luma(inp[y0:y1, x0:x1]).astype(np.float32))
+        d = [o - x for o, x in zip(bands(luma(out[y0:y1, x0:x1]).astype(np.float32)), bx)]
         e = _energies(bx, d, grid, m)
         e_clean = np.maximum(e - ((1 - np.asarray(grid)) ** 2)[:, None] * noise[None, :], 0.05 * e)
         e_ref = np.maximum(np.array([float((b[m] ** 2).mean()) for b in bands(luma(ref).astype(np.float32))]), 1e-6)
