@@ -24,7 +24,7 @@ from .errors import ConfigError, FaceBackendError
 from .estimate import blind_estimate, estimate_from_face, estimate_jpeg_quality, fuse_estimates
 from .estimate.analytic import edge_blur
 from .faces import get_face_backend
-from .faces.align import (align_face, analysis_region, crop_to_region, face_paste_mask,  # noqa: F401
+from .faces.align import (align_face, analysis_region, crop_to_region, face_paste_mask,
                           inner_face_mask, native_crop_size, paste_back)
 from .faces.base import FaceBackend
 from .options import (DEVICES, ESTIMATE_MODES, FACE_BACKENDS, MAX_UPSCALE, PRINT_TONES, RESTORERS, STAGES,
