@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 import scipy.fft as sfft
 
-from .reffr import AlignedReference, to_rgb, to_ycc
+from .reffr import AlignedReference, _gauss, to_rgb, to_ycc
 from .restorers.classical import effective_noise
 from .types import DegradationEstimate
 
@@ -86,10 +86,6 @@ def paste_mask(size: int, grow: float = PASTE_GROW) -> np.ndarray:
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     r = ((xx - 256 * k) / (165 * grow * k)) ** 2 + ((yy - 285 * k) / (200 * grow * k)) ** 2
     return (r <= 1.0).astype(np.float32)
-
-
-def _gauss(x: np.ndarray, sigma: float) -> np.ndarray:
-    return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT101) if sigma > 0.05 else x
 
 
 def _box(x: np.ndarray, r: int) -> np.ndarray:
