@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 #: the pipeline's default share of reference detail (``PipelineConfig.face_detail``)
 FACE_DETAIL_DEFAULT = 0.5
 #: the print-tone choices (``face2scene.options.PRINT_TONES``) with the words the app shows
-PRINT_TONE_LABELS = {"off": "leave as scanned", "auto": "from the photo", "faces": "from the faces' references"}
+PRINT_TONE_LABELS = {"off": "as scanned", "auto": "from the photo", "faces": "from the faces"}
 PNG_AUTO, PNG_ADD, PNG_ERASE = 0, 1, 2
 
 

@@ -95,6 +95,10 @@ class ComparePage(QWidget):
         self.damage_toggle.setObjectName("damageToggle")
         self.damage_toggle.setCheckable(True)
         self.damage_toggle.toggled.connect(self._show_damage)
+        bar.addSeparator()
+        self.restore_again = self._tool(bar, "Restore again", "Restore this photo again with its old-print "
+                                        "switches, damage marks and face settings (a new version)", self._restore_again)
+        self.restore_again.setObjectName("restoreAgain")
         cv.addWidget(bar)
         cv.addWidget(self._print_bar())
         self.view.show_faces = show_faces
@@ -130,7 +134,7 @@ class ComparePage(QWidget):
         self.old_print.setObjectName("oldPrint")
         self.old_print.setToolTip("A scanned print: remove halftone dots, repair scratches and dust, "
                                   "fix faded tone (for this photo)")
-        self.repair = QCheckBox("Repair damage found")
+        self.repair = QCheckBox("Auto-repair")
         self.repair.setObjectName("repairDamage")
         self.repair.setToolTip("Repair the scratches and dust found automatically; off: only what you mark "
                                "with the brush is repaired")
@@ -139,7 +143,7 @@ class ComparePage(QWidget):
         for key, label in PRINT_TONE_LABELS.items():
             self.tone.addItem(label, key)
         self.tone.setToolTip("Colour and tone (black and white points, colour cast): left as scanned, fixed "
-                             "from the photo, or from the faces' reference photos")
+                             "from the photo, or with the colours of the faces' reference photos")
         self.keep_tone = QCheckBox("Keep sepia")
         self.keep_tone.setObjectName("keepTone")
         self.keep_tone.setToolTip("A monochrome print keeps its tone (sepia); off: neutral grey")
@@ -148,13 +152,14 @@ class ComparePage(QWidget):
         self.tone.currentIndexChanged.connect(lambda _i: self._options_edited())
         bar.addWidget(self.old_print)
         bar.addWidget(self.repair)
-        bar.addWidget(QLabel(" Colour & tone: "))
+        bar.addWidget(QLabel(" Tone: "))
         bar.addWidget(self.tone)
         bar.addWidget(self.keep_tone)
         bar.addSeparator()
-        self.brush_add = self._tool(bar, "Mark damage", "Brush: paint damage to repair (B); right-drag pans", None)
-        self.brush_erase = self._tool(bar, "Not damage", "Brush: paint over a false find — a rope, a chain, a "
-                                      "button — so it is left alone (E); right-drag pans", None)
+        self.brush_add = self._tool(bar, "Mark", "Brush: paint damage the repair missed (red) (B); "
+                                    "right-drag pans", None)
+        self.brush_erase = self._tool(bar, "Spare", "Brush: paint over a false find — a rope, a chain, a button — "
+                                      "so it is left alone (blue) (E); right-drag pans", None)
         for b, mode in ((self.brush_add, "add"), (self.brush_erase, "erase")):
             b.setObjectName(f"brush_{mode}")
             b.setCheckable(True)
@@ -168,24 +173,20 @@ class ComparePage(QWidget):
         self.brush_size.valueChanged.connect(self._brush_size_changed)
         self.view.set_brush_size(self.brush_size.value())
         bar.addWidget(self.brush_size)
-        self.clear_marks = self._tool(bar, "Clear marks", "Forget every mark painted on this photo", self._clear_marks)
+        self.clear_marks = self._tool(bar, "Clear", "Forget every mark painted on this photo", self._clear_marks)
         bar.addSeparator()
-        self.detail_label = QLabel(" Face: reference detail ")
+        self.detail_label = QLabel(" Face refs ")
         bar.addWidget(self.detail_label)
         self.face_detail = QSlider(Qt.Orientation.Horizontal)
         self.face_detail.setObjectName("faceDetail")
         self.face_detail.setRange(0, 100)
-        self.face_detail.setMaximumWidth(120)
+        self.face_detail.setMaximumWidth(90)
         self.face_detail.setToolTip("The selected face: 0 keeps to the photo (fidelity), 100 takes the most "
                                     "detail from the person's reference photos")
         self.face_detail.valueChanged.connect(self._face_detail_changed)
         bar.addWidget(self.face_detail)
         self.detail_value = QLabel("")
         bar.addWidget(self.detail_value)
-        bar.addSeparator()
-        self.restore_again = self._tool(bar, "Restore again", "Restore this photo again with these switches, "
-                                        "marks and face settings (a new version)", self._restore_again)
-        self.restore_again.setObjectName("restoreAgain")
         return bar
 
     def _show_options(self) -> None:
@@ -234,8 +235,9 @@ class ComparePage(QWidget):
                                   else round(100 * FACE_DETAIL_DEFAULT))
         self.face_detail.blockSignals(False)
         self.face_detail.setEnabled(on)
-        self.detail_label.setText(f" Face {i + 1}: reference detail " if on else " Face: reference detail ")
-        self.detail_value.setText(f"{self.face_detail.value()}%" if on else "(select a face)")
+        self.detail_label.setText(f" Face {i + 1} refs " if on else " Face refs ")
+        self.detail_value.setText(f"{self.face_detail.value()}%" if on else "–")
+        self.detail_value.setToolTip("" if on else "Select a face (click it) to set how much of its references it takes")
 
     def _face_detail_changed(self, value: int) -> None:
         i = self.view.selected_face
