@@ -3,15 +3,19 @@ fix colour and tone, keep the sepia tone, each face's share of reference detail)
 marks painted with the brush (pixels added to or erased from the damage mask). Qt-free.
 
 Both live in the ``photo_print`` table (schema 4), one row per photo that has any, removed with
-the photo. The marks are a PNG in the row (grey levels :data:`PNG_AUTO`, :data:`PNG_ADD`,
-:data:`PNG_ERASE`), in the pixels of the photo as loaded (EXIF orientation applied), which are the
-compare view's and the pipeline's; in memory they are the pipeline's ``damage_edit`` (int8: +1
-add, -1 erase, 0 leave it to the detector).
+the photo. The marks are in the pixels of the photo as loaded (EXIF orientation applied), which
+are the compare view's and the pipeline's; in memory they are the pipeline's ``damage_edit``
+(int8: +1 add, -1 erase, 0 leave it to the detector). Stored: a 20-byte header (``F2SM``, then
+the photo's height and width and the marked box's top and left, uint32 little-endian) and a PNG
+of the box around the marks (grey levels :data:`PNG_AUTO`, :data:`PNG_ADD`, :data:`PNG_ERASE`) —
+only the box, so saving after a stroke on a 12 MP photo takes milliseconds, not 0.3 s.
 """
 from __future__ import annotations
 
 import json
+import logging
 import math
+import struct
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, Optional
@@ -28,6 +32,9 @@ FACE_DETAIL_DEFAULT = 0.5
 #: the print-tone choices (``face2scene.options.PRINT_TONES``) with the words the app shows
 PRINT_TONE_LABELS = {"off": "as scanned", "auto": "from the photo", "faces": "from the faces"}
 PNG_AUTO, PNG_ADD, PNG_ERASE = 0, 1, 2
+_MAGIC, _HEADER = b"F2SM", struct.Struct("<4sIIII")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -68,26 +75,38 @@ class PrintOptions:
 
 
 def encode_marks(marks: np.ndarray) -> bytes:
-    """int8 marks (+1 add, -1 erase, 0 auto) -> PNG bytes."""
+    """HxW int8 marks (+1 add, -1 erase, 0 auto) -> the stored bytes (header + PNG of the box
+    around the marks)."""
     import cv2
     m = np.asarray(marks)
-    u8 = np.full(m.shape, PNG_AUTO, np.uint8)
-    u8[m > 0] = PNG_ADD
-    u8[m < 0] = PNG_ERASE
+    if m.ndim != 2:
+        raise LibraryError(f"damage marks must be one value per pixel (HxW), got shape {m.shape}")
+    h, w = m.shape
+    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    y0, x0 = (int(rows[0]), int(cols[0])) if rows.size else (0, 0)
+    box = m[y0:int(rows[-1]) + 1, x0:int(cols[-1]) + 1] if rows.size else m[:1, :1]
+    u8 = np.full(box.shape, PNG_AUTO, np.uint8)
+    u8[box > 0] = PNG_ADD
+    u8[box < 0] = PNG_ERASE
     ok, buf = cv2.imencode(".png", u8, [cv2.IMWRITE_PNG_COMPRESSION, 6])
     if not ok:
         raise LibraryError("cannot encode the damage marks")
-    return buf.tobytes()
+    return _HEADER.pack(_MAGIC, h, w, y0, x0) + buf.tobytes()
 
 
 def decode_marks(data: bytes) -> np.ndarray:
     import cv2
-    u8 = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if u8 is None or u8.ndim != 2:
-        raise LibraryError("the stored damage marks cannot be read")
-    out = np.zeros(u8.shape, np.int8)
-    out[u8 == PNG_ADD] = 1
-    out[u8 == PNG_ERASE] = -1
+    bad = LibraryError("the stored damage marks cannot be read")
+    if len(data) < _HEADER.size or data[:4] != _MAGIC:
+        raise bad
+    _m, h, w, y0, x0 = _HEADER.unpack_from(data)
+    u8 = cv2.imdecode(np.frombuffer(data, np.uint8, offset=_HEADER.size), cv2.IMREAD_UNCHANGED)
+    if u8 is None or u8.ndim != 2 or y0 + u8.shape[0] > h or x0 + u8.shape[1] > w:
+        raise bad
+    out = np.zeros((h, w), np.int8)
+    box = out[y0:y0 + u8.shape[0], x0:x0 + u8.shape[1]]
+    box[u8 == PNG_ADD] = 1
+    box[u8 == PNG_ERASE] = -1
     return out
 
 
@@ -108,9 +127,16 @@ class Prints:
             return PrintOptions()
 
     def marks(self, photo_id: int) -> Optional[np.ndarray]:
-        """The photo's damage marks (HxW int8), None when it has none."""
+        """The photo's damage marks (HxW int8), None when it has none (or when the stored ones
+        cannot be read: they are then left out, never a failed photo)."""
         r = self._row(photo_id)
-        return None if r is None or r["marks"] is None else decode_marks(r["marks"])
+        if r is None or r["marks"] is None:
+            return None
+        try:
+            return decode_marks(r["marks"])
+        except LibraryError as e:
+            log.warning("photo %s: %s; they are left out", photo_id, e)
+            return None
 
     def set_options(self, photo_id: int, options: PrintOptions) -> None:
         self._upsert(photo_id, "options", json.dumps(options.to_json()))

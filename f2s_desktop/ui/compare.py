@@ -44,6 +44,14 @@ def rgba_overlay(labels: np.ndarray, colours: dict) -> QImage:
     return QImage(buf.data, w, h, 4 * w, QImage.Format.Format_ARGB32).copy()
 
 
+def damage_overlay(mask: np.ndarray) -> QImage:
+    return rgba_overlay(np.asarray(mask).astype(np.uint8), {1: DAMAGE_RGBA})
+
+
+def marks_overlay(marks: np.ndarray) -> QImage:
+    return rgba_overlay(marks, {1: ADD_RGBA, -1: ERASE_RGBA})
+
+
 def swept_disc(box, p0, p1, r: float) -> np.ndarray:
     """uint8 mask of the pixels of ``box`` (x0, y0, x1, y1) within ``r`` of the segment p0-p1
     (pixel indices): what a round brush of radius ``r`` covers from p0 to p1."""
@@ -121,27 +129,31 @@ class CompareView(QWidget):
             self.faceSelected.emit(index)
 
     # ---------------------------------------------------------------- old prints: overlay and brush
-    def set_damage(self, mask: Optional[np.ndarray]) -> None:
-        """The damage mask a version repaired (HxW, the photo's size; None: none to show)."""
+    def set_damage(self, mask: Optional[np.ndarray], overlay: Optional[QImage] = None) -> None:
+        """The damage mask a version repaired (HxW, the photo's size; None: none to show);
+        ``overlay``: its :func:`damage_overlay`, when made already (off the GUI thread)."""
         if mask is not None and self.before is not None and mask.shape != (self.before.height(), self.before.width()):
             mask = None  # made for another size of the photo: not drawn in the wrong place
         self.damage = None if mask is None else np.asarray(mask, bool)
-        self._damage_img = None if self.damage is None else rgba_overlay(self.damage.astype(np.uint8), {1: DAMAGE_RGBA})
+        self._damage_img = None if self.damage is None else (overlay if overlay is not None
+                                                             else damage_overlay(self.damage))
         self.update()
 
     def set_show_damage(self, on: bool) -> None:
         self.show_damage = on
         self.update()
 
-    def set_marks(self, marks: Optional[np.ndarray]) -> bool:
-        """The user's marks (HxW int8 in the photo's pixels, or None). Marks of another size than
-        the photo shown are refused (False)."""
+    def set_marks(self, marks: Optional[np.ndarray], overlay: Optional[QImage] = None) -> bool:
+        """The user's marks (HxW int8 in the photo's pixels, or None; ``overlay``: their
+        :func:`marks_overlay`, when made already). Marks of another size than the photo shown
+        are refused (False)."""
         if marks is not None and (self.before is None or marks.shape != (self.before.height(), self.before.width())):
             self.marks, self._marks_img = None, None
             self.update()
             return False
         self.marks = None if marks is None else np.asarray(marks, np.int8).copy()
-        self._marks_img = None if self.marks is None else rgba_overlay(self.marks, {1: ADD_RGBA, -1: ERASE_RGBA})
+        self._marks_img = None if self.marks is None else (overlay if overlay is not None
+                                                           else marks_overlay(self.marks))
         self.update()
         return True
 
@@ -189,7 +201,7 @@ class CompareView(QWidget):
         region = self.marks[y0:y1, x0:x1]
         region[sub > 0] = value
         # the overlay follows the array, exactly, in the rectangle the stroke touched
-        patch = rgba_overlay(region, {1: ADD_RGBA, -1: ERASE_RGBA})
+        patch = marks_overlay(region)
         p = QPainter(self._marks_img)
         p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
         p.drawImage(QRect(x0, y0, x1 - x0, y1 - y0), patch)

@@ -220,7 +220,11 @@ def test_marks_and_switches_reach_the_engine(tmp_path):
 def test_marks_round_trip_and_an_old_library_is_migrated(tmp_path):
     m = np.zeros((7, 9), np.int8)
     m[1, 2], m[3, 4] = 1, -1
-    assert np.array_equal(decode_marks(encode_marks(m)), m)
+    assert np.array_equal(decode_marks(encode_marks(m)), m)   # only the box (2..4, 1..3) is stored
+    assert np.array_equal(decode_marks(encode_marks(np.zeros((5, 6), np.int8))), np.zeros((5, 6), np.int8))
+    for bad in (b"", b"PNG...", encode_marks(m)[:30]):
+        with pytest.raises(Exception, match="cannot be read"):
+            decode_marks(bad)
     from f2s_desktop.library.db import Database
     from f2s_desktop.library.schema import MIGRATIONS, SCHEMA_V1, SCHEMA_VERSION
     from f2s_desktop.paths import app_paths
@@ -241,6 +245,8 @@ def test_marks_round_trip_and_an_old_library_is_migrated(tmp_path):
         assert lib.prints.options(pid) == PrintOptions() and lib.prints.marks(pid) is None
         lib.prints.set_marks(pid, np.zeros((20, 30), np.int8))   # nothing marked: nothing stored
         assert lib.prints.marks(pid) is None
+        lib.db.conn.execute("UPDATE photo_print SET marks=? WHERE photo_id=?", (b"garbage", pid))
+        assert lib.prints.marks(pid) is None                     # unreadable: left out (and logged)
     finally:
         lib.close()
 
