@@ -115,7 +115,8 @@ class ComparePage(QWidget):
         # compare-view keys only while this page has focus (so Space still types in fields)
         for key, fn in (("Space", self.view.toggle_before), ("F", self.view.fit), ("1", self.view.actual_size),
                         ("H", self.faces_toggle.toggle), ("S", self.cycle_mode), ("D", self.damage_toggle.toggle),
-                        ("B", self.brush_add.toggle), ("E", self.brush_erase.toggle),
+                        ("B", lambda: self._toggle_if_enabled(self.brush_add)),
+                        ("E", lambda: self._toggle_if_enabled(self.brush_erase)), ("Esc", self._brush_off),
                         ("+", lambda: self.view.zoom_by(1.25)), ("-", lambda: self.view.zoom_by(0.8))):
             sc = QShortcut(QKeySequence(key), self)
             sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -260,6 +261,15 @@ class ComparePage(QWidget):
             self.view.set_brush(mode)
         elif not other.isChecked():
             self.view.set_brush(None)
+
+    @staticmethod
+    def _toggle_if_enabled(button) -> None:
+        if button.isEnabled():  # a shortcut would toggle a disabled button too
+            button.toggle()
+
+    def _brush_off(self) -> None:
+        self.brush_add.setChecked(False)
+        self.brush_erase.setChecked(False)
 
     def _brush_size_changed(self, px: int) -> None:
         self.view.set_brush_size(px)

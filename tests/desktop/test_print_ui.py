@@ -32,6 +32,7 @@ def _open_in_compare(qtbot, win, path):
     qtbot.waitUntil(lambda: bool(done), timeout=10000)
     pid = done[0].added[0]
     page = win.compare_page
+    win.tabs.setCurrentIndex(1)   # the Compare tab (its keys work while it is shown)
     page.set_photo(pid)
     qtbot.waitUntil(lambda: page.view.before is not None, timeout=10000)
     return pid, page
@@ -62,8 +63,15 @@ def test_brush_marks_exactly_the_painted_pixels_at_any_zoom(qtbot, make_window, 
     pid, page = _open_in_compare(qtbot, win, make_photo(tmp_path / "p.png", 1, size=(200, 160)))
     view = page.view
     assert not page.brush_add.isEnabled()          # the brush is for old prints
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_B)               # not even by its key
+    assert view.brush is None
     page.old_print.setChecked(True)
     assert page.brush_add.isEnabled()
+    qtbot.keyClick(view, Qt.Key.Key_B)
+    assert view.brush == "add" and page.brush_add.isChecked()
+    qtbot.keyClick(view, Qt.Key.Key_Escape)
+    assert view.brush is None
     page.brush_add.setChecked(True)
     page.brush_size.setValue(1)
     view.zoom, view.center = 3.0, QPointF(57.3, 41.9)  # zoomed in, panned off-centre
