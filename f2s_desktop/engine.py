@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -173,10 +174,13 @@ class Engine:
                 settings: Optional[EngineSettings] = None,
                 progress: Optional[Callable[[str, float, str], None]] = None, cancel=None,
                 faces: Optional[List[Dict[str, Any]]] = None,
-                assignments: Optional[Dict[int, Optional[str]]] = None):
+                assignments: Optional[Dict[int, Optional[str]]] = None,
+                print_options=None, damage_edit: Optional[np.ndarray] = None):
         """Restore one photo. ``faces`` (library face dicts, in order) and ``assignments`` (face
         index -> person name, None = the user said nobody we know) skip a second detection and
-        carry the user's decisions into the pipeline."""
+        carry the user's decisions into the pipeline. ``print_options`` (the photo's
+        :class:`~f2s_desktop.library.prints.PrintOptions`) and ``damage_edit`` (its brush marks,
+        HxW int8: +1 add, -1 erase) are this photo's own: they apply to this call only."""
         s = settings or self.settings
         with self._lock:
             pipe = self.pipeline(s)
@@ -184,11 +188,33 @@ class Engine:
             if faces is not None:
                 kw["faces"] = [detected_face(f) for f in faces]
                 kw["assignments"] = dict(assignments or {})
-            result = pipe.restore(rgb, people=self.people_images(people) or None, progress=progress,
-                                  cancel=cancel, **kw)
+            if print_options is not None and print_options.face_detail:
+                kw["face_detail"] = dict(print_options.face_detail)
+            if damage_edit is not None:
+                kw["damage_edit"] = damage_edit
+            fields = print_options.pipeline_fields() if print_options is not None else {}
+            with _photo_config(pipe, fields):
+                result = pipe.restore(rgb, people=self.people_images(people) or None, progress=progress,
+                                      cancel=cancel, **kw)
             if not self._has_strength and s.strength < 1.0:
                 result.image = blend_strength(rgb, result.image, s.strength)
         return result
+
+
+@contextmanager
+def _photo_config(pipe, fields: Dict[str, Any]):
+    """The pipeline's config with one photo's own fields (its old-print switches) for one call.
+    These fields shape no component (face backend, restorer), so the loaded pipeline is reused;
+    a field the pipeline does not know is left out (an older face2scene)."""
+    base = pipe.config
+    names = {f.name for f in dataclasses.fields(base)}
+    known = {k: v for k, v in fields.items() if k in names}
+    if known:
+        pipe.config = dataclasses.replace(base, **known)  # validated (ConfigError) like any config
+    try:
+        yield
+    finally:
+        pipe.config = base
 
 
 def detected_face(f: Dict[str, Any]):

@@ -97,7 +97,9 @@ def _serve(conn, cancel_ev, pause_ev, settings_json: Dict[str, Any],
                 engine.settings = s
                 value = engine.restore(payload["rgb"], payload["people"], settings=s, progress=progress,
                                        cancel=cancel, faces=payload.get("faces"),
-                                       assignments=payload.get("assignments"))
+                                       assignments=payload.get("assignments"),
+                                       print_options=payload.get("print_options"),
+                                       damage_edit=payload.get("damage_edit"))
             elif op == "matcher":
                 m = engine.matcher()
                 value = None if m is None else (m.metric, float(m.match_threshold))
@@ -237,7 +239,9 @@ class ProcessEngine(Engine):
     def detect(self, rgb: np.ndarray) -> List[Dict[str, Any]]:
         return self._call("detect", {"rgb": rgb})
 
-    def restore(self, rgb, people, settings=None, progress=None, cancel=None, faces=None, assignments=None):
+    def restore(self, rgb, people, settings=None, progress=None, cancel=None, faces=None, assignments=None,
+                print_options=None, damage_edit=None):
         s = settings or self.settings
         return self._call("restore", {"rgb": rgb, "people": people, "settings": s.to_json(), "faces": faces,
-                                      "assignments": assignments}, progress, cancel)
+                                      "assignments": assignments, "print_options": print_options,
+                                      "damage_edit": damage_edit}, progress, cancel)

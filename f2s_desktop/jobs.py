@@ -29,6 +29,7 @@ import sqlite3
 import time
 from typing import Callable, Optional
 
+import numpy as np
 from face2scene.errors import Face2SceneError
 from face2scene.progress import CancelToken, Cancelled
 
@@ -37,7 +38,7 @@ from face2scene.errors import ImageError
 
 from .errors import ErrorInfo, error_info, first_line
 from .library import Library
-from .library.files import face_crop_path
+from .library.files import damage_mask_path, face_crop_path
 from .library.photos import file_sha256
 from .library.queue import STORAGE_KIND, Job
 
@@ -150,8 +151,12 @@ def run_restore_job(lib: Library, engine: Engine, job: Job,
         rgb = load_rgb(photo.path, settings.max_pixels)
         faces, assignments = lib.faces_for_pipeline(job.photo_id)
         people = lib.people_for_pipeline(job.photo_id)
+        # the photo's own old-print switches and brush marks, as they are now ("Restore again")
+        options, marks, marks_note = print_inputs(lib, job.photo_id, rgb.shape)
         result = engine.restore(rgb, people, settings=settings, progress=progress, cancel=cancel,
-                                faces=faces, assignments=assignments)
+                                faces=faces, assignments=assignments, print_options=options, damage_edit=marks)
+        if marks_note:
+            result.warnings.append(marks_note)
         if cancel is not None and cancel.cancelled:
             raise Cancelled("cancelled by the user")
         _step("restored")
@@ -164,11 +169,16 @@ def run_restore_job(lib: Library, engine: Engine, job: Job,
                 crop = face_crop_path(out, fr.index)
                 written.append(crop)
                 save_png_atomic(crop, fr.restored_crop)
+        if getattr(result, "damage_mask", None) is not None:  # the mask repaired, for the overlay
+            mask_file = damage_mask_path(out)
+            written.append(mask_file)
+            save_png_atomic(mask_file, result.damage_mask.astype(np.uint8) * 255)
         _step("crops-written")
         written.append(out)
         save_png_atomic(out, result.image)
         _step("file-written")
-        vid = lib.versions.add(job.photo_id, number, out, settings.to_json(), result.backends.to_json(),
+        vid = lib.versions.add(job.photo_id, number, out, {**settings.to_json(), "print": options.to_json()},
+                               result.backends.to_json(),
                                result.degradation.to_json(), result.to_json(), elapsed=time.monotonic() - t0,
                                job_id=job.id)
     except Cancelled:
@@ -193,6 +203,21 @@ def run_restore_job(lib: Library, engine: Engine, job: Job,
         except Cancelled:  # too late: the version is recorded
             pass
     return vid
+
+
+def print_inputs(lib: Library, photo_id: int, shape):
+    """(the photo's PrintOptions, its damage marks or None, a note when marks were left out).
+    Marks made on a file that has since been replaced by a picture of another size are left out
+    (the version says so) rather than failing the photo."""
+    options = lib.prints.options(photo_id)
+    marks = lib.prints.marks(photo_id)
+    if marks is not None and marks.shape != tuple(shape[:2]):
+        h, w = marks.shape
+        return options, None, (f"the damage marks were painted on a {w}x{h} picture but the photo is now "
+                               f"{shape[1]}x{shape[0]}; they were not used (paint them again)")
+    if marks is not None and not options.old_print:
+        return options, None, None  # only an old print is repaired; the marks wait for the switch
+    return options, marks, None
 
 
 def _remove(files) -> None:

@@ -17,6 +17,8 @@ DEFAULTS: Dict[str, Any] = {
     "export": {"format": "JPEG", "quality": 92, "template": "{name}_restored_{version}", "mirror": False,
                "side_by_side": False, "folder": ""},
     "show_faces": True,
+    "show_damage": True,   # the compare view's damage overlay (old prints)
+    "brush_size": 12,      # the damage brush's diameter, px of the photo
     "thumb_size": 160,
 }
 

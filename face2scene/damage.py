@@ -29,7 +29,8 @@ from typing import Dict, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-__all__ = ["DamageMask", "detect_damage", "repair", "line_kernels", "eyes_protect_mask"]
+__all__ = ["DamageMask", "detect_damage", "repair", "line_kernels", "eyes_protect_mask", "apply_user_edits",
+           "EDIT_ADD", "EDIT_ERASE"]
 
 
 @dataclass
@@ -395,3 +396,39 @@ def repair(rgb: np.ndarray, mask: np.ndarray, *, grow: int = 1, method: str = "t
     flag = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}[method]
     out = cv2.inpaint(np.ascontiguousarray(rgb), m * 255, float(radius), flag)
     return out
+
+
+#: values of a user's edit of the damage mask (HxW int8): pixels the user marks as damage, and
+#: pixels the user says are not damage (a rope, a chain, a button taken for a scratch or a speck);
+#: 0 leaves the detector's decision
+EDIT_ADD, EDIT_ERASE = 1, -1
+
+
+def check_user_edits(edit: Optional[np.ndarray], shape) -> Optional[np.ndarray]:
+    """``edit`` as an HxW int8 array of -1/0/+1 matching the photo's ``shape`` (None stays None);
+    a ValueError saying what is wrong otherwise."""
+    if edit is None:
+        return None
+    e = np.asarray(edit)
+    h, w = shape[:2]
+    if e.ndim != 2 or e.shape != (h, w):
+        raise ValueError(f"the damage mask edit is {'x'.join(map(str, e.shape[::-1]))} but the photo is {w}x{h} "
+                         "(width x height): it was made for another photo or another size")
+    if e.dtype == bool or not np.issubdtype(e.dtype, np.integer):
+        raise ValueError(f"the damage mask edit must hold whole numbers (+1 add, -1 erase, 0 auto), got {e.dtype}")
+    if e.size and (int(e.min()) < EDIT_ERASE or int(e.max()) > EDIT_ADD):
+        raise ValueError("the damage mask edit may only hold +1 (add), -1 (erase) and 0 (auto), "
+                         f"got values from {int(e.min())} to {int(e.max())}")
+    return e.astype(np.int8, copy=False)
+
+
+def apply_user_edits(detected: np.ndarray, edit: Optional[np.ndarray]) -> np.ndarray:
+    """The damage mask to repair: the ``detected`` one (HxW bool) with the user's ``edit``
+    applied — pixels marked :data:`EDIT_ADD` are damage, pixels marked :data:`EDIT_ERASE` are
+    not, whatever the detector said. Returns a new boolean array."""
+    mask = np.asarray(detected).astype(bool, copy=True)
+    e = check_user_edits(edit, mask.shape)
+    if e is not None:
+        mask[e == EDIT_ERASE] = False
+        mask[e == EDIT_ADD] = True
+    return mask

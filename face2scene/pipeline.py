@@ -69,6 +69,7 @@ class PipelineConfig:
     old_print: bool = False  # scanned print: descreen, find and inpaint scratches/dust, then tone
     print_tone: str = "auto"  # old prints: "off" | "auto" (levels from the photo) | "faces" (+ colour from references)
     keep_tone: bool = True  # old prints: a monochrome (sepia) print keeps its tone; False = neutral grey
+    print_repair: bool = True  # old prints: repair the damage found automatically (off: only what the caller marks)
 
     def __post_init__(self) -> None:
         check_choice("device", self.device, DEVICES)
@@ -125,6 +126,9 @@ class _Run:
     print_info: Optional[Dict[str, Any]] = None  # old prints: screen, damage, tone (the report's "old_print")
     mono: Any = None  # old prints: tone.MonoInfo
     decision: Optional["safeguard.Decision"] = None  # the do-no-harm step's
+    damage_edit: Optional[np.ndarray] = None  # old prints: the caller's edit of the damage mask (+1 add, -1 erase)
+    damage_mask: Optional[np.ndarray] = None  # old prints: the mask that was repaired
+    face_detail: Dict[int, float] = field(default_factory=dict)  # face index -> its own reference detail
 
     def stage(self, name: str) -> "_Stage":
         return _Stage(name, self.progress, self.cancel, self.timings)
@@ -213,17 +217,31 @@ class Face2ScenePipeline:
     def restore(self, rgb: np.ndarray, people: Optional[People] = None,
                 progress: Optional[Progress] = None, cancel: Optional[CancelToken] = None,
                 faces: Optional[Sequence[DetectedFace]] = None,
-                assignments: Optional[Mapping[int, Optional[str]]] = None) -> RestoreResult:
+                assignments: Optional[Mapping[int, Optional[str]]] = None,
+                damage_edit: Optional[np.ndarray] = None,
+                face_detail: Optional[Mapping[int, float]] = None) -> RestoreResult:
         """Restore one photo (RGB uint8).
 
         ``people`` maps a name to reference photos (paths, arrays or :class:`~face2scene.types.RefImage`).
         ``faces``/``assignments`` let a caller (the app) pass the faces it already found and the
         person it shows for face i: a name (restored with that person's references) or None
-        (restored without references). Faces not in ``assignments`` are matched here."""
+        (restored without references). Faces not in ``assignments`` are matched here.
+        ``damage_edit`` (old prints; HxW int8, the photo's size): +1 where the user marks damage,
+        -1 where the user says the detector was wrong, 0 elsewhere (``damage.apply_user_edits``);
+        the mask repaired is the result's ``damage_mask``. ``face_detail`` maps a face index to
+        its own amount of reference detail (0..1, instead of ``config.face_detail``)."""
+        from .damage import check_user_edits
         rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError("expected an RGB image (H x W x 3, uint8)")
         run = _Run(rgb, self.config.upscale, progress or null_progress, cancel or CancelToken())
+        run.damage_edit = check_user_edits(damage_edit, rgb.shape)
+        for i, v in (face_detail or {}).items():
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or not 0.0 <= v <= 1.0:
+                raise ConfigError(f"face {i}: reference detail must be a number from 0 to 1, got {v!r}")
+            run.face_detail[int(i)] = float(v)
+        if run.damage_edit is not None and not self.config.old_print and (run.damage_edit != 0).any():
+            run.warn("the damage marks were not used: the photo is not restored as an old print")
 
         self._find_faces(run, faces, with_embeddings=bool(people))
         if self.config.old_print:
@@ -262,7 +280,7 @@ class Face2ScenePipeline:
     def _repair_print(self, run: _Run) -> None:
         """Old prints: halftone screen removed, scratches and dust found (eyes protected) and
         inpainted, so the restorer never sharpens a scratch (damage.py, halftone.py)."""
-        from .damage import detect_damage, eyes_protect_mask, repair
+        from .damage import apply_user_edits, detect_damage, eyes_protect_mask, repair
         from .halftone import descreen, detect_screen
         from .tone import is_monochrome
         with run.stage("print") as st:
@@ -272,12 +290,20 @@ class Face2ScenePipeline:
                 run.rgb = descreen(run.rgb, screen)
             st(0.3, "finding damage")
             protect = eyes_protect_mask([r.face.landmarks for r in run.faces], run.rgb.shape)
-            damage = detect_damage(run.rgb, protect=protect)
+            damage = detect_damage(run.rgb, protect=protect)  # also the tone step's evidence of age
             st(0.8, "repairing")
-            if damage.mask.any():
-                run.rgb = repair(run.rgb, damage.mask, grow=1)
+            # the user's marks win over the detector (even over the eyes' protection)
+            auto = damage.mask if self.config.print_repair else np.zeros_like(damage.mask)
+            mask = apply_user_edits(auto, run.damage_edit)
+            if mask.any():
+                run.rgb = repair(run.rgb, mask, grow=1)
+            run.damage_mask = mask
+            e = run.damage_edit
             run.print_info = {"monochrome": run.mono.to_json(), "screen": screen.to_json(),
-                              "damage_fraction": round(damage.fraction, 5),
+                              "damage_fraction": round(float(mask.mean()), 5),
+                              "detected_fraction": round(damage.fraction, 5), "auto_repair": self.config.print_repair,
+                              "user_marks": {"added": int((e > 0).sum()) if e is not None else 0,
+                                             "erased": int((e < 0).sum()) if e is not None else 0},
                               "damage": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in damage.info.items()}}
 
     def _print_tone(self, run: _Run, image: np.ndarray) -> np.ndarray:
@@ -469,12 +495,14 @@ class Face2ScenePipeline:
             strength = 1.0 if run.decision is None else run.decision.strength
             if is_zero_degradation(estimate):
                 strength = 0.0
-            if cfg.paste_faces and run.jobs and cfg.face_detail > 0 and strength > 0:
+            if cfg.paste_faces and run.jobs and strength > 0:
                 occupied = np.zeros(out.shape[:2], np.float32)
                 for k, r in enumerate(run.jobs):
                     run.cancel.raise_if_cancelled()
+                    if run.face_detail.get(r.index, cfg.face_detail) <= 0:
+                        continue
                     self._paste_face(out, r, run.aligned_refs[r.index], estimate, run.upscale, occupied, run.index,
-                                     detail=cfg.face_detail * strength)
+                                     detail=run.face_detail.get(r.index, cfg.face_detail) * strength)
                     st((k + 1) / len(run.jobs), f"face {k + 1}/{len(run.jobs)}")
         return out
 
@@ -500,13 +528,14 @@ class Face2ScenePipeline:
                 a_out = np.concatenate([r.affine[:, :2] / up, r.affine[:, 2:]], axis=1)  # output -> crop
                 scene = warp_to_crop(out, a_out, size)
                 mask = paste_mask(size)
+                detail = run.face_detail.get(r.index, cfg.face_detail)  # the caller's for this face, if any
                 try:
                     fix = refine_face(r.degraded_crop, estimate, run.aligned_refs.get(r.index, []),
-                                      affine_scale(r.affine), scene, cfg.face_detail, mask)
+                                      affine_scale(r.affine), scene, detail, mask)
                 except ValueError as err:
                     run.warn(f"face {r.index + 1}: not restored again with the estimate ({err}); Ref-FR paste")
                     self._paste_face(out, r, run.aligned_refs[r.index], estimate, up, occupied, run.index,
-                                     detail=cfg.face_detail * strength)
+                                     detail=detail * strength)
                     continue
                 estimate.details.setdefault("face_fix", {})[str(r.index)] = fix.info
                 if "skipped" in fix.info:  # nothing to undo: the scene's face stays (no resampling)
@@ -555,7 +584,7 @@ class Face2ScenePipeline:
         return RestoreResult(image=image, input_size=(w, h), faces=run.faces, degradation=estimate,
                              backends=backends, timings=run.timings, upscale=run.upscale, warnings=run.warnings,
                              code=restored.code, learned_estimate=restored.learned_estimate,
-                             old_print=run.print_info)
+                             old_print=run.print_info, damage_mask=run.damage_mask)
 
     def _paste_face(self, out, r: FaceResult, aligned, estimate, up, occupied, index: PeopleIndex,
                     detail: Optional[float] = None) -> None:

@@ -176,6 +176,7 @@ class RestoreResult:
     code: Optional[CodeInfo] = None  # the learned code that conditioned the restorer, if any
     learned_estimate: Optional[DegradationEstimate] = None  # learned FaDeX's own explicit estimate
     old_print: Optional[Dict[str, Any]] = None  # old-print repair: screen, damage found, tone (None: not asked)
+    damage_mask: Optional[np.ndarray] = None  # old prints: the damage mask repaired (HxW bool, input size)
 
     def to_json(self) -> Dict[str, Any]:
         return {

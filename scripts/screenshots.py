@@ -14,7 +14,9 @@ faces and restores the photos (CPU, classical restorer) in a throwaway library.
 
 Shots: the first run (empty library), the library, a group photo with its faces named (Library
 view, the selected face highlighted), a running batch with its time left, a paused batch, compare
-(split, side by side, dark), models, export.
+(split, side by side, dark), models, export, and an old print (the damage overlay and brush marks).
+
+    python scripts/screenshots.py --only oldprint   # just the old-print shot (one photo restored)
 """
 from __future__ import annotations
 
@@ -80,6 +82,83 @@ def make_demo_photos(folder: Path) -> dict:
     return {"album": folder / "album", "photos": photos, "refs": [ref1, ref2]}
 
 
+def make_old_print(folder: Path):
+    """The public-domain portrait aged as a monochrome print (face2scene.degrade's "old_print":
+    grain, toning, fading, scratches, dust); (its path, the masks of the damage drawn)."""
+    from PIL import Image
+    import skimage.data as sd
+    from face2scene.degrade import degrade_with_masks
+    deg, _params, masks = degrade_with_masks(sd.astronaut(), preset="old_print", seed=7)
+    path = folder / "album" / "1952" / "eileen_print.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(deg).save(path)
+    return path, masks
+
+
+def _largest_stroke(mask, n: int = 10):
+    """Points along the largest component of ``mask`` (ordered along its main axis): where a
+    user would drag the brush to cover it."""
+    import cv2
+    import numpy as np
+    k, lab, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if k < 2:
+        return []
+    i = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    ys, xs = np.nonzero(lab == i)
+    pts = np.stack([xs, ys], 1).astype(float)
+    axis = np.linalg.svd(pts - pts.mean(0), full_matrices=False)[2][0]
+    order = np.argsort((pts - pts.mean(0)) @ axis)
+    return [tuple(pts[order[j]]) for j in np.linspace(0, len(order) - 1, n).astype(int)]
+
+
+def shoot_old_print(win, lib, photo, out: Path) -> None:
+    """Compare view (side by side) of an old print restored with "Old print" on: the mask it
+    repaired (orange), and the brush's marks where a user would put them — red along the longest
+    defect the detector missed, blue over its largest false find (both known here from the
+    degradation's own masks)."""
+    import cv2
+    import numpy as np
+    from PySide6.QtCore import QPointF
+    photo, truth = photo
+    done = []
+    win.import_paths([str(photo)], on_done=done.append)
+    assert wait_for(lambda: bool(done)), "import did not finish"
+    pid = done[0].added[0] if done[0].added else done[0].duplicates[0][1]
+    assert wait_for(lambda: not lib.photos.pending_faces()), "face detection did not finish"
+    win.select_photo(pid)
+    win.tabs.setCurrentIndex(1)
+    page = win.compare_page
+    assert wait_for(lambda: page.photo_id == pid and page.view.before is not None), "compare did not load"
+    page.old_print.setChecked(True)
+    page.restore_again.click()
+    assert wait_for(lambda: lib.versions.latest(pid) is not None, timeout=600), "restoration did not finish"
+    view = page.view
+    assert wait_for(lambda: view.after is not None and view.damage is not None), "the version did not load"
+    page.damage_toggle.setChecked(True)
+    if view.mode != "side":
+        page.cycle_mode()
+    view.fit()
+    damage = np.zeros_like(view.damage)
+    for m in truth.values():
+        damage |= m
+    grow = lambda m, r: cv2.dilate(m.astype(np.uint8), np.ones((r, r), np.uint8)) > 0  # noqa: E731
+    missed = damage & ~grow(view.damage, 5)
+    false = view.damage & ~grow(damage, 7)
+    print(f"old print: {view.damage.sum()} px repaired, {int(missed.sum())} px of drawn damage missed, "
+          f"{int(false.sum())} px repaired that were not drawn damage")
+    page.brush_size.setValue(7)
+    for button, mask in ((page.brush_add, missed), (page.brush_erase, false)):
+        button.setChecked(True)
+        view._last_paint = None
+        for x, y in _largest_stroke(mask):
+            view._paint_to(QPointF(x, y))
+        view.marksEdited.emit()
+    page.brush_add.setChecked(True)
+    if lib.faces.for_photo(pid):
+        view.select_face(0)
+    shoot(win, out / "screenshot-oldprint.png")
+
+
 def wait_for(cond, timeout: float = 120.0, step_ms: int = 50) -> bool:
     from PySide6.QtTest import QTest
     t_end = time.monotonic() + timeout
@@ -105,6 +184,7 @@ def shoot(widget, path: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(REPO / "docs"))
+    ap.add_argument("--only", choices=("all", "oldprint"), default="all", help="which shots to make")
     args = ap.parse_args()
     _reexec_under_xvfb()
     os.environ.setdefault("F2S_TORCH_THREADS", "1")
@@ -112,7 +192,8 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="f2s_shots_"))
     os.environ["FACE2SCENE_HOME"] = str(work / "home")
-    demo = make_demo_photos(work)
+    demo = make_demo_photos(work) if args.only == "all" else None
+    old_print = make_old_print(work)
 
     from PySide6.QtWidgets import QApplication
     from f2s_desktop.engine import EngineSettings
@@ -137,6 +218,9 @@ def main() -> int:
     win.show()
     try:
         wait_for(lambda: False, timeout=0.5)
+        if args.only == "oldprint":
+            shoot_old_print(win, lib, old_print, out)
+            return 0
         shoot(win, out / "screenshot-first-run.png")   # the empty library says what to do first
         done = []
         win.import_paths([str(demo["album"])], on_done=done.append)
@@ -225,6 +309,8 @@ def main() -> int:
         win.compare_page.cycle_mode()
         win.compare_page.view.fit()
         shoot(win, out / "screenshot-compare-dark.png")
+        apply_theme(app, "light")
+        shoot_old_print(win, lib, old_print, out)
     finally:
         win.shutdown()
         win.close()

@@ -9,6 +9,7 @@ owns the database and the folders, and each kind of thing has its manager —
 - ``lib.versions`` restored versions (:mod:`.versions`)
 - ``lib.queue``    the restoration jobs (:mod:`.queue`)
 - ``lib.files``    version files and thumbnails (:mod:`.files`)
+- ``lib.prints``   old prints: per-photo switches and the brush's damage marks (:mod:`.prints`)
 
 The schema and its migrations are :mod:`.schema`, the connections :mod:`.db`. What the pipeline
 receives for a photo spans managers, so it lives here (:meth:`Library.faces_for_pipeline`,
@@ -30,12 +31,13 @@ from .faces import FaceRow, Faces
 from .files import Files
 from .people import People, PersonRow, RefRow
 from .photos import ImportReport, PhotoRow, Photos, file_sha256, iter_image_files
+from .prints import PrintOptions, Prints
 from .queue import Job, RestoreQueue
 from .schema import SCHEMA_VERSION, migrate
 from .versions import VersionRow, Versions
 
 __all__ = ["Library", "LibraryError", "CorruptLibraryError", "check_database", "move_aside", "SCHEMA_VERSION", "FaceRow", "PersonRow", "RefRow", "PhotoRow",
-           "VersionRow", "Job", "ImportReport", "file_sha256", "iter_image_files"]
+           "VersionRow", "Job", "ImportReport", "file_sha256", "iter_image_files", "PrintOptions"]
 
 PipelineFace = Dict[str, Any]
 
@@ -62,6 +64,7 @@ class Library:
         self.faces = Faces(self)
         self.versions = Versions(self)
         self.queue = RestoreQueue(self)
+        self.prints = Prints(self)
 
     @property
     def schema_version(self) -> int:

@@ -15,6 +15,12 @@ def face_crop_path(version_path: str | os.PathLike, idx: int) -> Path:
     return p.with_name(f"{p.stem}_face{idx}.png")
 
 
+def damage_mask_path(version_path: str | os.PathLike) -> Path:
+    """Where the damage mask a version repaired (old prints) is kept (next to the version file)."""
+    p = Path(version_path)
+    return p.with_name(f"{p.stem}_damage.png")
+
+
 class Files:
     def __init__(self, paths: AppPaths) -> None:
         self.paths = paths

@@ -100,8 +100,19 @@ def _v3_faces_shown_index(c) -> None:
     c.execute("CREATE INDEX IF NOT EXISTS faces_shown ON faces(COALESCE(confirmed_person_id, suggested_person_id))")
 
 
+def _v4_photo_print(c) -> None:
+    """Old prints: each photo's switches (JSON, :class:`.prints.PrintOptions`) and the damage marks
+    painted with the brush (a PNG: 0 auto, 1 add, 2 erase), removed with the photo."""
+    c.execute("""CREATE TABLE photo_print (
+        photo_id INTEGER PRIMARY KEY REFERENCES photos(id) ON DELETE CASCADE,
+        options TEXT NOT NULL DEFAULT '{}',
+        marks BLOB,
+        updated REAL NOT NULL
+    )""")
+
+
 #: MIGRATIONS[i] brings a database from version i + 1 to i + 2
-MIGRATIONS: List[Callable] = [_v2_job_error_kinds, _v3_faces_shown_index]
+MIGRATIONS: List[Callable] = [_v2_job_error_kinds, _v3_faces_shown_index, _v4_photo_print]
 SCHEMA_VERSION = 1 + len(MIGRATIONS)
 
 

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 #: a version file ``vNNN.png`` or one of its face crops ``vNNN_face<i>.png`` (group 1: the number)
-_VERSION_FILE = re.compile(r"v(\d{3,})(?:_face\d+)?\.png\Z")
+_VERSION_FILE = re.compile(r"v(\d{3,})(?:_face\d+|_damage)?\.png\Z")
 
 
 @dataclass

@@ -1,12 +1,19 @@
 """Before/after compare view: split slider or side by side, one shared zoom/pan (so both sides are
 always synchronised by construction), a quick before/after toggle, fit and 100%, and the face
-regions drawn on both sides with name and confidence."""
+regions drawn on both sides with name and confidence.
+
+Old prints: the damage mask a version repaired can be shown over the photo (semi-transparent),
+and a brush paints the user's marks — pixels to repair (add) or to leave alone (erase) — into an
+int8 array in the photo's own pixels (+1 add, -1 erase, 0 auto: the pipeline's ``damage_edit``),
+whatever the zoom and pan. With the brush on, the left button paints and the right or middle
+button pans."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+import numpy as np
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -19,9 +26,50 @@ class FaceMark:
     confirmed: bool = False
 
 
+DAMAGE_RGBA = (255, 170, 0, 120)   # the mask a version repaired
+ADD_RGBA = (255, 40, 40, 170)      # the user's marks: repair these pixels
+ERASE_RGBA = (40, 200, 255, 170)   # the user's marks: not damage
+BRUSHES = ("add", "erase")
+MAX_BRUSH = 400                    # px of the photo
+
+
+def rgba_overlay(labels: np.ndarray, colours: dict) -> QImage:
+    """An ARGB32 image of an HxW label array: each label in ``colours`` (label -> RGBA) painted,
+    the rest transparent."""
+    h, w = labels.shape
+    buf = np.zeros((h, w, 4), np.uint8)
+    for label, (r, g, b, a) in colours.items():
+        sel = labels == label
+        buf[sel] = (b, g, r, a)  # ARGB32 in memory: B, G, R, A (little-endian)
+    return QImage(buf.data, w, h, 4 * w, QImage.Format.Format_ARGB32).copy()
+
+
+def damage_overlay(mask: np.ndarray) -> QImage:
+    return rgba_overlay(np.asarray(mask).astype(np.uint8), {1: DAMAGE_RGBA})
+
+
+def marks_overlay(marks: np.ndarray) -> QImage:
+    return rgba_overlay(marks, {1: ADD_RGBA, -1: ERASE_RGBA})
+
+
+def swept_disc(box, p0, p1, r: float) -> np.ndarray:
+    """uint8 mask of the pixels of ``box`` (x0, y0, x1, y1) within ``r`` of the segment p0-p1
+    (pixel indices): what a round brush of radius ``r`` covers from p0 to p1."""
+    x0, y0, x1, y1 = box
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
+    ax, ay = p0
+    dx, dy = p1[0] - ax, p1[1] - ay
+    n = dx * dx + dy * dy
+    t = np.clip(((xx - ax) * dx + (yy - ay) * dy) / n, 0.0, 1.0) if n else 0.0
+    d2 = (xx - ax - t * dx) ** 2 + (yy - ay - t * dy) ** 2
+    return (d2 <= r * r + 1e-9).astype(np.uint8)
+
+
 class CompareView(QWidget):
     faceClicked = Signal(int)     # FaceMark.index
     viewChanged = Signal()
+    faceSelected = Signal(object)  # FaceMark.index or None, whoever selected it
+    marksEdited = Signal()        # a brush stroke ended (the marks changed)
 
     MODES = ("split", "side")
 
@@ -47,23 +95,118 @@ class CompareView(QWidget):
         self._press = QPointF()
         self._moved = False
         self.placeholder = "Select a photo"
+        # old prints
+        self.show_damage = False
+        self.damage: Optional[np.ndarray] = None   # HxW bool: the mask the shown version repaired
+        self._damage_img: Optional[QImage] = None
+        self.marks: Optional[np.ndarray] = None    # HxW int8: +1 add, -1 erase (the photo's pixels)
+        self._marks_img: Optional[QImage] = None
+        self.brush: Optional[str] = None           # None, "add" or "erase"
+        self.brush_size = 12                       # diameter, px of the photo
+        self._last_paint: Optional[QPointF] = None
+        self._hover: Optional[QPointF] = None
 
     # ---------------------------------------------------------------- API
     def set_images(self, before: Optional[QImage], after: Optional[QImage], keep_view: bool = False) -> None:
         same = (keep_view and self.before is not None and before is not None and before.size() == self.before.size())
         self.before, self.after = before, after
         if not same:
+            self.damage = self._damage_img = self.marks = self._marks_img = None  # they were the last photo's
             self.fit()
         self.update()
 
     def set_faces(self, faces: Sequence[FaceMark]) -> None:
         self.faces = list(faces)
         if self.selected_face is not None and all(f.index != self.selected_face for f in self.faces):
-            self.selected_face = None
+            self.select_face(None)
         self.update()
 
     def select_face(self, index: Optional[int]) -> None:
+        changed = index != self.selected_face
         self.selected_face = index
+        self.update()
+        if changed:
+            self.faceSelected.emit(index)
+
+    # ---------------------------------------------------------------- old prints: overlay and brush
+    def set_damage(self, mask: Optional[np.ndarray], overlay: Optional[QImage] = None) -> None:
+        """The damage mask a version repaired (HxW, the photo's size; None: none to show);
+        ``overlay``: its :func:`damage_overlay`, when made already (off the GUI thread)."""
+        if mask is not None and self.before is not None and mask.shape != (self.before.height(), self.before.width()):
+            mask = None  # made for another size of the photo: not drawn in the wrong place
+        self.damage = None if mask is None else np.asarray(mask, bool)
+        self._damage_img = None if self.damage is None else (overlay if overlay is not None
+                                                             else damage_overlay(self.damage))
+        self.update()
+
+    def set_show_damage(self, on: bool) -> None:
+        self.show_damage = on
+        self.update()
+
+    def set_marks(self, marks: Optional[np.ndarray], overlay: Optional[QImage] = None) -> bool:
+        """The user's marks (HxW int8 in the photo's pixels, or None; ``overlay``: their
+        :func:`marks_overlay`, when made already). Marks of another size than the photo shown
+        are refused (False)."""
+        if marks is not None and (self.before is None or marks.shape != (self.before.height(), self.before.width())):
+            self.marks, self._marks_img = None, None
+            self.update()
+            return False
+        self.marks = None if marks is None else np.asarray(marks, np.int8).copy()
+        self._marks_img = None if self.marks is None else (overlay if overlay is not None
+                                                           else marks_overlay(self.marks))
+        self.update()
+        return True
+
+    def clear_marks(self) -> None:
+        self.set_marks(None)
+        self.marksEdited.emit()
+
+    def set_brush(self, mode: Optional[str]) -> None:
+        if mode is not None and mode not in BRUSHES:
+            raise ValueError(mode)
+        self.brush = mode
+        self._last_paint = None
+        self.setCursor(Qt.CursorShape.CrossCursor if mode else Qt.CursorShape.ArrowCursor)
+        self.update()
+
+    def set_brush_size(self, px: int) -> None:
+        self.brush_size = int(min(max(int(px), 1), MAX_BRUSH))
+        self.update()
+
+    def _paint_to(self, img_pt: QPointF) -> None:
+        """One piece of a stroke: a round brush of ``brush_size`` px from the last point to here."""
+        import cv2
+        if self.before is None or self.brush is None:
+            return
+        h, w = self.before.height(), self.before.width()
+        if self.marks is None:
+            self.marks = np.zeros((h, w), np.int8)
+            self._marks_img = QImage(w, h, QImage.Format.Format_ARGB32)
+            self._marks_img.fill(Qt.GlobalColor.transparent)
+        value = 1 if self.brush == "add" else -1
+        a = self._last_paint if self._last_paint is not None else img_pt
+        # pixel (i, j) covers [j, j+1) x [i, i+1): its centre is at (j + 0.5, i + 0.5)
+        p0 = (int(np.floor(a.x())), int(np.floor(a.y())))
+        p1 = (int(np.floor(img_pt.x())), int(np.floor(img_pt.y())))
+        r = max(0, (self.brush_size - 1) // 2)
+        x0, y0 = max(0, min(p0[0], p1[0]) - r - 1), max(0, min(p0[1], p1[1]) - r - 1)
+        x1, y1 = min(w, max(p0[0], p1[0]) + r + 2), min(h, max(p0[1], p1[1]) + r + 2)
+        if x0 >= x1 or y0 >= y1:
+            self._last_paint = img_pt
+            return
+        sub = swept_disc((x0, y0, x1, y1), p0, p1, r)
+        if self.brush_size <= 1:  # a 1 px brush: the line's own pixels, no gaps however fast the drag
+            sub = np.zeros((y1 - y0, x1 - x0), np.uint8)
+            cv2.line(sub, (p0[0] - x0, p0[1] - y0), (p1[0] - x0, p1[1] - y0), 1, 1, cv2.LINE_8)
+        region = self.marks[y0:y1, x0:x1]
+        region[sub > 0] = value
+        # the overlay follows the array, exactly, in the rectangle the stroke touched
+        patch = marks_overlay(region)
+        p = QPainter(self._marks_img)
+        p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+        p.drawImage(QRect(x0, y0, x1 - x0, y1 - y0), patch)
+        p.end()
+        self._last_paint = img_pt
         self.update()
 
     def set_mode(self, mode: str) -> None:
@@ -180,6 +323,15 @@ class CompareView(QWidget):
         p.setClipRect(clip.intersected(pane) if clip is not None else pane)
         target = self._image_rect(pane)
         p.drawImage(target, img, QRectF(img.rect()))
+        if self.show_damage and self._damage_img is not None:
+            p.drawImage(target, self._damage_img, QRectF(self._damage_img.rect()))
+        if (self.show_damage or self.brush) and self._marks_img is not None:
+            p.drawImage(target, self._marks_img, QRectF(self._marks_img.rect()))
+        if self.brush and self._hover is not None and pane.contains(self._hover):
+            p.setPen(QPen(QColor(*((ADD_RGBA if self.brush == "add" else ERASE_RGBA)[:3])), 1.5))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            rad = max(1.0, self.brush_size * self.zoom / 2)
+            p.drawEllipse(self._hover, rad, rad)
         if self.show_faces:
             self._draw_faces(p, pane)
         p.restore()
@@ -228,7 +380,17 @@ class CompareView(QWidget):
     def mousePressEvent(self, e) -> None:  # noqa: N802
         pos = e.position()
         self._press, self._moved = pos, False
-        if (self.mode == "split" and not self.showing_before and self.after is not None
+        if self.brush and self.before is not None and e.button() == Qt.MouseButton.LeftButton:
+            self._drag = "paint"
+            self._last_paint = None
+            self._paint_to(self.to_image(pos))
+            e.accept()
+            return
+        if self.brush and e.button() not in (Qt.MouseButton.RightButton, Qt.MouseButton.MiddleButton):
+            return
+        if self.brush:
+            self._drag = "pan"
+        elif (self.mode == "split" and not self.showing_before and self.after is not None
                 and abs(pos.x() - self.split_x()) < 8):
             self._drag = "split"
         else:
@@ -237,6 +399,15 @@ class CompareView(QWidget):
 
     def mouseMoveEvent(self, e) -> None:  # noqa: N802
         pos = e.position()
+        if self.brush:
+            self._hover = pos
+            if self._drag is None:
+                self.update()
+        if self._drag == "paint":
+            self._paint_to(self.to_image(pos, self._pane_at(self._press)))
+            return
+        if self._drag is None and self.brush:
+            return
         if self._drag is None:
             near = self.mode == "split" and self.after is not None and abs(pos.x() - self.split_x()) < 8
             face = not near and self.face_at(pos) is not None   # a face can be clicked to name it
@@ -255,12 +426,21 @@ class CompareView(QWidget):
         self.update()
 
     def mouseReleaseEvent(self, e) -> None:  # noqa: N802
-        if self._drag == "pan" and not self._moved:
+        if self._drag == "paint":
+            self._drag, self._last_paint = None, None
+            self.marksEdited.emit()
+            return
+        if self._drag == "pan" and not self._moved and not self.brush:
             idx = self.face_at(e.position())
             if idx is not None:
                 self.select_face(idx)
                 self.faceClicked.emit(idx)
         self._drag = None
+
+    def leaveEvent(self, e) -> None:  # noqa: N802
+        self._hover = None
+        self.update()
+        super().leaveEvent(e)
 
     def wheelEvent(self, e) -> None:  # noqa: N802
         steps = e.angleDelta().y() / 120.0

@@ -95,7 +95,7 @@ class MainWindow(QMainWindow):
         self.library.attach_worker(self.worker)
 
         self.library_page = LibraryPage(self.library, self.bg, int(settings["thumb_size"]))
-        self.compare_page = ComparePage(self.library, self.bg, bool(settings["show_faces"]))
+        self.compare_page = ComparePage(self.library, self.bg, bool(settings["show_faces"]), prefs=settings.data)
         self.models_page = ModelsPage(library.paths.models, self.bg)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("tabs")
@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         lp.faceClicked.connect(self.face_panel.name_face_menu)   # the same on the library's preview
         self.face_panel.faceSelected.connect(lp.select_face)
         cp.showFacesChanged.connect(self._show_faces_changed)
+        cp.restoreRequested.connect(lambda pid: self.enqueue([pid]))
         self.face_panel.faceSelected.connect(cp.view.select_face)
         self.tabs.currentChanged.connect(lambda i: cp.view.setFocus() if i == COMPARE_TAB else None)
         for src in (cp.message, self.people.message, self.models_page.message):

@@ -71,9 +71,11 @@ class FakeEngine(Engine):
     def detect(self, rgb):
         return [dict(f) for f in self.faces_by_key.get(self.key(rgb), [])]
 
-    def restore(self, rgb, people, settings=None, progress=None, cancel=None, faces=None, assignments=None):
+    def restore(self, rgb, people, settings=None, progress=None, cancel=None, faces=None, assignments=None,
+                print_options=None, damage_edit=None):
         self.started.set()
-        self.calls.append({"people": people, "faces": faces, "assignments": assignments})
+        self.calls.append({"people": people, "faces": faces, "assignments": assignments,
+                           "print_options": print_options, "damage_edit": damage_edit})
         if self.key(rgb) in self.fail_on:
             raise EngineError("this photo cannot be restored (test)")
         if self.stage_seconds:   # known timings: each stage takes its seconds per megapixel
