@@ -36,12 +36,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..datasets import Degrader
 from ..models.fadex import FaDeXEncoder
 from ..models.mapnet import MapNet
 from ..models.rrdbnet import RRDBNet
 from . import common
-from .restorer import _sample_batch, batch_tokens, fixed_val_set, sobel, validate
+from .restorer import _sample_batch, batch_tokens, sobel, start_pairs, validate
 
 DEFAULTS = {
     "seed": 0, "threads": 1, "val_fraction": 0.2, "max_side": 768, "presets": ["simple"],
@@ -192,13 +191,7 @@ def train_gan(data_dirs: Sequence[str], out: str, base_dir: Optional[str] = None
     gen = conditioned_generator(base, mapnet.config.token_dim)
     cfg["compact"] = str(compact)
 
-    out, train, val = common.start_run(data_dirs, out, cfg, log)
-    train_faces = [p for p in train if p.is_person and p.face_box is not None]
-    train_any = [p for p in train if min(p.rgb.shape[:2]) >= cfg["crop"]]
-    if not train_faces or not train_any:
-        raise ValueError(f"need training photos with faces and photos of at least {cfg['crop']} px")
-    degrader = Degrader(cfg["presets"])
-    val_items = fixed_val_set(val, degrader, cfg)
+    out, train_any, train_faces, degrader, val_items = start_pairs(data_dirs, out, cfg, log)
 
     gen.to(device).train()
     fadex.to(device)
