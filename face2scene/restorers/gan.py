@@ -485,8 +485,9 @@ def load_gan_restorer(models_dir: Optional[PathLike] = None, device: str = "cpu"
     converted into ``<models_dir>/gan`` on first use). Raises WeightsError when the weights are
     missing and cannot be converted."""
     torch.set_flush_denormal(True)
-    if models_dir is not None and source is None and (Path(models_dir) / GAN_FACE_SUBDIR).is_dir():
+    face = (Path(models_dir) if models_dir is not None else default_models_dir()) / GAN_FACE_SUBDIR
+    if source is None and face.is_dir():
         from .learned import LearnedRestorer
-        backend = load_gan_face(Path(models_dir) / GAN_FACE_SUBDIR, device, tile_size)
+        backend = load_gan_face(face, device, tile_size)
         return LearnedRestorer(backend, "gan", tile_size, strength)
     return GanRestorer(load_gan_model(models_dir, source), device=device, tile_size=tile_size, strength=strength)

