@@ -59,6 +59,23 @@ def test_conditioned_restorer_at_init_is_the_plain_generator_exactly(tiny_compac
         GanFaceBackend(GanRestorer(base), fadex, mapnet)
 
 
+def test_face_code_reaches_the_trained_generator(tiny_compact):
+    from face2scene.estimate.learned import FaceCrops
+    fadex = FaDeXEncoder.from_pretrained(tiny_compact / "fadex", low_cpu_mem_usage=False)
+    mapnet = MapNet.from_pretrained(tiny_compact / "mapnet", low_cpu_mem_usage=False)
+    gen = conditioned_generator(tiny_model(), 6)
+    with torch.no_grad():
+        gen.modulation.weight.normal_(0, 0.5)
+    backend = GanFaceBackend(GanRestorer(gen), fadex, mapnet)
+    face = random_image(48, 48, seed=3)
+    code = backend.face_code([FaceCrops(face, np.clip(face.astype(int) + 9, 0, 255).astype(np.uint8))])
+    null = backend.null_code()
+    assert code.source == "face" and code.faces_used == 1 and null.source == "null"
+    img = random_image(20, 24)
+    a, b = (backend.restore_with_tokens(img, c, tile=16) for c in (code, null))
+    assert a.shape == b.shape == img.shape and not np.array_equal(a, b)
+
+
 def test_frequency_loss_sees_lost_detail():
     x = torch.rand(1, 3, 32, 32)
     smooth = torch.nn.functional.avg_pool2d(x, 3, 1, 1)
