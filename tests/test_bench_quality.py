@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from face2scene.bench import common, quality
+from face2scene.metrics import gmsd
 from face2scene.cli import main
 
 
@@ -173,3 +174,13 @@ def test_bad_bench_options_are_one_line_errors(tiny_data, tmp_path, capsys, argv
     assert main(["bench", "quality", "--data", str(tiny_data), "--out", str(tmp_path / "o")] + argv) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_gmsd_columns_whole_and_face():
+    recs = _records(lambda clean, deg: clean.copy())  # a perfect restorer
+    s = quality.summarize(recs)
+    assert s["face"]["gmsd"] == 0.0 and s["face"]["face_gmsd"] == 0.0
+    assert s["degraded"]["gmsd"] > 0.01 and s["degraded"]["face_gmsd"] > 0.01
+    want = np.median([gmsd(r["clean"][20:70, 20:70], r["deg"][20:70, 20:70]) for r in recs])
+    assert s["degraded"]["face_gmsd"] == pytest.approx(want)
+    assert "GMSD" in quality.preset_tables(s) and "face GMSD" in quality.preset_tables(s)

@@ -12,7 +12,7 @@ from face2scene.options import DEVICES
 
 from ..engine import EngineSettings, restorer_choices
 from ..export import FORMATS, TEMPLATE_FIELDS, ExportError, ExportOptions, check_template
-from ..settings import unavailable_choices
+from ..settings import cuda_present, restorer_hint, unavailable_choices
 
 
 def disable_choices(combo: QComboBox, reasons: Dict[str, str]) -> None:
@@ -35,7 +35,8 @@ def _buttons(dlg: QDialog) -> QDialogButtonBox:
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: EngineSettings, parent=None, models_dir: Optional[Path] = None) -> None:
+    def __init__(self, settings: EngineSettings, parent=None, models_dir: Optional[Path] = None,
+                 megapixels: Optional[float] = None) -> None:
         super().__init__(parent)
         self.setObjectName("settingsDialog")
         self.unavailable = unavailable_choices(models_dir or settings.models_dir or ".")
@@ -56,6 +57,14 @@ class SettingsDialog(QDialog):
         self.restorer.setCurrentText(settings.restorer)
         self.restorer.setToolTip("auto: the compact learned restorer, or the classical one where it cannot run "
                                  "(a version made with a fallback says so)")
+        self.hint = QLabel("")  # a slow restorer's expected time (the GAN on the CPU)
+        self.hint.setObjectName("restorerHint")
+        self.hint.setWordWrap(True)
+        self._megapixels = megapixels
+        for i in range(self.restorer.count()):
+            name = self.restorer.itemText(i)
+            if restorer_hint(name) and name not in self.unavailable["restorer"]:
+                self.restorer.setItemData(i, restorer_hint(name, megapixels), Qt.ItemDataRole.ToolTipRole)
         self.note = QLabel("")
         self.note.setObjectName("settingsNote")
         self.note.setWordWrap(True)
@@ -79,6 +88,7 @@ class SettingsDialog(QDialog):
         self.paste.setChecked(settings.paste_faces)
         form.addRow("Device:", self.device)
         form.addRow("Restorer:", self.restorer)
+        form.addRow("", self.hint)
         form.addRow("Strength:", self.strength)
         form.addRow("Tile size (px):", self.tile)
         form.addRow("Upscale:", self.upscale)
@@ -97,6 +107,10 @@ class SettingsDialog(QDialog):
                if c.currentText() in r]
         self.note.setText("; ".join(why) + ("; photos would fall back to another choice" if why else ""))
         self.note.setVisible(bool(why))
+        gpu = self.device.currentText() != "cpu" and "cuda" not in self.unavailable["device"] and cuda_present()
+        hint = restorer_hint(self.restorer.currentText(), self._megapixels, gpu)
+        self.hint.setText(hint or "")
+        self.hint.setVisible(bool(hint))
 
     def result_settings(self) -> EngineSettings:
         d = self._base.to_json()

@@ -30,21 +30,16 @@ def capped_psnr(clean: np.ndarray, img: np.ndarray, border: int = 4) -> float:
 
 
 def laplacian_energy(rgb: np.ndarray, border: int = 4) -> float:
-    """Mean squared 4-neighbour Laplacian of the luma (studio-range Y, as PSNR), ``border`` px
-    cropped: how much fine detail (texture, grain, edges) an image holds."""
-    import cv2
-    from ..metrics import luma_y
-    lap = cv2.Laplacian(luma_y(rgb), cv2.CV_64F, ksize=1)
-    if border > 0 and min(lap.shape) > 4 * border:
-        lap = lap[border:-border, border:-border]
-    return float(np.mean(lap ** 2))
+    """:func:`face2scene.metrics.laplacian_energy` (mean squared Laplacian of the luma)."""
+    from ..metrics import laplacian_energy as energy
+    return energy(rgb, border)
 
 
 def texture_ratio(clean: np.ndarray, img: np.ndarray, border: int = 4) -> Optional[float]:
-    """Laplacian energy of ``img`` / of ``clean``: 1 = the clean photo's texture kept, < 1 =
-    smoothed, > 1 = sharpened or noisy. None for a flat clean image."""
-    e = laplacian_energy(clean, border)
-    return laplacian_energy(img, border) / e if e > 1e-9 else None
+    """:func:`face2scene.metrics.detail_ratio` (Laplacian energy restored / clean): 1 = the clean
+    photo's texture kept, < 1 = smoothed, > 1 = sharpened or noisy. None for a flat clean image."""
+    from ..metrics import detail_ratio
+    return detail_ratio(clean, img, border)
 
 
 def fmt(v, nd=2):

@@ -5,8 +5,9 @@ Photos: identity photos (``--samples``, cycling over the people) and, with ``--s
 without faces, so the blind estimate is measured too; ``--split val`` takes both from the learned
 models' held-out split. ``--preset`` takes several presets (``clean,near-clean,mild``); each gets
 its own tables. Per row and preset: median PSNR gain and the *worst* photo's, the number of photos
-made worse (gain < −0.1 dB), texture kept (Laplacian energy restored / clean, whole photo and the
-clean photo's face box), the face box's gain next to the whole photo's, the share of faces whose
+made worse (gain < −0.1 dB), texture kept (the detail ratio of :mod:`face2scene.metrics`: Laplacian
+energy restored / clean, whole photo and the clean photo's face box), GMSD (gradient magnitude
+similarity deviation, lower is better; whole photo and face box), the face box's gain next to the whole photo's, the share of faces whose
 identity embedding moved closer to the clean face's than the degraded input's was, the estimate
 and its errors (noise error on the scenes alone: the blind estimate). ``--upscale-check`` also
 restores clean photos downscaled by 2 with ``upscale=2`` against bicubic interpolation.
@@ -124,15 +125,17 @@ def row_metrics(clean: np.ndarray, outs: Dict[str, np.ndarray], box=None, backen
     gains (``gain``, ``face_gain``) are against it and ``id_better`` says whether the identity
     distance to the clean face is smaller than the degraded input's (``id_not_worse``: not larger;
     both absent for the input itself)."""
-    from ..metrics import ssim
+    from ..metrics import gmsd, ssim
     rows = {}
     for row, img in outs.items():
-        r = {"psnr": capped_psnr(clean, img), "ssim": ssim(clean, img), "tex": texture_ratio(clean, img)}
+        r = {"psnr": capped_psnr(clean, img), "ssim": ssim(clean, img), "tex": texture_ratio(clean, img),
+             "gmsd": gmsd(clean, img)}
         if box is not None:
             x0, y0, x1, y1 = box
             c, o = clean[y0:y1, x0:x1], img[y0:y1, x0:x1]
             r.update({"face_psnr": capped_psnr(c, o, border=0), "face_ssim": ssim(c, o, border=0),
-                      "face_tex": texture_ratio(c, o, border=1)})
+                      "face_tex": texture_ratio(c, o, border=1),
+                      "face_gmsd": gmsd(c, o) if min(c.shape[:2]) >= 4 else None})
             if backend is not None:
                 r["identity"], r["identity_dist"] = _identity(backend, img, clean_face)
         rows[row] = r
@@ -172,7 +175,7 @@ def summarize(records: List[Dict]) -> Dict[str, Dict]:
         rs = [r["rows"][row] for r in records]
         med = lambda key, rs=rs: _median([x.get(key) for x in rs])
         s = {k: med(k) for k in ("psnr", "ssim", "face_psnr", "face_ssim", "identity", "identity_dist",
-                                 "err_noise", "err_blur", "err_jpeg")}
+                                 "err_noise", "err_blur", "err_jpeg", "gmsd", "face_gmsd")}
         gains = [x["gain"] for x in rs]
         s["psnr_gain"] = med("gain")
         k_worst = int(np.argmin(gains)) if gains else None
@@ -200,11 +203,11 @@ def summarize(records: List[Dict]) -> Dict[str, Dict]:
 
 def preset_tables(summary: Dict[str, Dict]) -> str:
     """The two tables of one preset: the classic one and the do-no-harm one."""
-    header = ["row (median)", "PSNR", "gain", "SSIM", "face PSNR", "face SSIM", "id cos", "id dist",
-              "|Δnoise|", "|Δblur|", "|ΔJPEG q|"]
-    rows = [[LABELS[r], fmt(s["psnr"]), fmt(s["psnr_gain"]), fmt(s["ssim"], 3), fmt(s["face_psnr"]),
-             fmt(s["face_ssim"], 3), fmt(s["identity"], 3), fmt(s["identity_dist"], 3), fmt(s["err_noise"]),
-             fmt(s["err_blur"]), fmt(s["err_jpeg"], 1)]
+    header = ["row (median)", "PSNR", "gain", "SSIM", "GMSD", "face PSNR", "face SSIM", "face GMSD", "id cos",
+              "id dist", "|Δnoise|", "|Δblur|", "|ΔJPEG q|"]
+    rows = [[LABELS[r], fmt(s["psnr"]), fmt(s["psnr_gain"]), fmt(s["ssim"], 3), fmt(s.get("gmsd"), 3),
+             fmt(s["face_psnr"]), fmt(s["face_ssim"], 3), fmt(s.get("face_gmsd"), 3), fmt(s["identity"], 3),
+             fmt(s["identity_dist"], 3), fmt(s["err_noise"]), fmt(s["err_blur"]), fmt(s["err_jpeg"], 1)]
             for r, s in summary.items()]
     text = print_table(header, rows)
     print()
@@ -221,16 +224,18 @@ def preset_tables(summary: Dict[str, Dict]) -> str:
 
 def across_presets(by_preset: Dict[str, Dict], row: str = "face") -> str:
     """One line per preset for ``row`` (the default pipeline): the do-no-harm numbers side by side."""
-    header = ["preset", "photos", "gain", "worst", "worse", "texture", "face texture", "face gain", "face−whole",
-              "id better", "noise est", "blur est", "blind |Δnoise| scenes"]
+    header = ["preset", "photos", "gain", "worst", "worse", "texture", "face texture", "GMSD", "face gain",
+              "face−whole", "id better", "noise est", "blur est", "blind |Δnoise| scenes"]
     rows = []
     for preset, b in by_preset.items():
         s, bl = b["summary"][row], b["summary"]["blind"]
         idb = "—" if s["id_better"] is None else f"{round(s['id_better'] * s['n_faces'])}/{s['n_faces']}"
         rows.append([preset, str(s["n"]), fmt(s["psnr_gain"]), fmt(s["worst_gain"]), f"{s['n_worse']}/{s['n']}",
-                     fmt(s["tex"]), fmt(s["face_tex"]), fmt(s["face_gain"]), fmt(s["face_minus_whole"]), idb,
-                     fmt(s["est_noise"]), fmt(s["est_blur"]), fmt(bl["err_noise_scenes"])])
-    print(f"\n{LABELS[row]}, by preset (worse: gain < {WORSE_DB} dB; texture: Laplacian energy restored / clean)")
+                     fmt(s["tex"]), fmt(s["face_tex"]), fmt(s.get("gmsd"), 3), fmt(s["face_gain"]),
+                     fmt(s["face_minus_whole"]), idb, fmt(s["est_noise"]), fmt(s["est_blur"]),
+                     fmt(bl["err_noise_scenes"])])
+    print(f"\n{LABELS[row]}, by preset (worse: gain < {WORSE_DB} dB; texture: detail ratio, Laplacian energy "
+          "restored / clean; GMSD: lower is better)")
     return print_table(header, rows)
 
 

@@ -1,4 +1,4 @@
-"""``face2scene train fadex|restorer|reffr-pairs``: training of the learned models (torch)."""
+"""``face2scene train fadex|restorer|gan|reffr-pairs``: training of the learned models (torch)."""
 from __future__ import annotations
 
 import argparse
@@ -29,6 +29,19 @@ def _add_commands(p: argparse.ArgumentParser) -> None:
                                 "of the compact restorer (a GPU job); writes OUT/adapter/")
             q.add_argument("--prompt-embeds", default=None, metavar="FILE",
                            help="safetensors with 'prompt_embeds' (1 x T x D) for SD-Turbo; default all-zero")
+    q = sub.add_parser("gan", help="the GAN restorer's face-code conditioning (Real-ESRGAN x4plus with a "
+                                   "zero-initialised per-block scale/shift from MapNet's tokens)")
+    q.add_argument("--data", nargs="+", required=True, metavar="DIR",
+                   help="photo folders (sub-folders = persons; held-out validation split by group)")
+    q.add_argument("--out", required=True, metavar="FOLDER",
+                   help="run folder; the result is FOLDER/gan-face (use it with --weights FOLDER)")
+    q.add_argument("--config", default=None, metavar="FILE", help="JSON overriding the training defaults "
+                   "(face2scene.train.gan.DEFAULTS: crop, batch, adv_weight, train_last, amp, device, ...)")
+    q.add_argument("--base", default=None, metavar="DIR",
+                   help="RRDBNet folder to start from (default: Real-ESRGAN x4plus, converted on first use)")
+    q.add_argument("--compact", default=None, metavar="DIR",
+                   help="folder with fadex/ and mapnet/ (frozen; default: the shipped compact weights)")
+    q.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
     q = sub.add_parser("reffr-pairs", help="face pairs restored by the embedded Ref-FR (FaDeX's training data)")
     q.add_argument("--data", nargs="+", required=True, metavar="DIR")
     q.add_argument("--out", required=True, metavar="FOLDER")
@@ -43,6 +56,9 @@ def run(args) -> int:
         if args.train_command == "fadex":
             from ..train.fadex import train_fadex
             train_fadex(args.data, args.out, args.config, resume=not args.no_resume)
+        elif args.train_command == "gan":
+            from ..train.gan import train_gan
+            train_gan(args.data, args.out, args.base, args.compact, args.config, resume=not args.no_resume)
         elif args.train_command == "reffr-pairs":
             from ..train import common
             from ..train.reffr_pairs import build_reffr_pairs
@@ -52,7 +68,7 @@ def run(args) -> int:
             from ..train.restorer import train_restorer
             train_restorer(args.data, args.out, args.fadex, args.config, resume=not args.no_resume,
                            sd_turbo_dir=args.sd_turbo, prompt_embeds=args.prompt_embeds)
-    except (FileNotFoundError, ValueError, ImportError) as e:
+    except (FileNotFoundError, ValueError, ImportError) as e:  # WeightsError is a FileNotFoundError
         print(f"face2scene train: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -17,6 +17,15 @@ float16 weights (out x in x k x k, padded to 4 bytes) and the float32 bias (out)
 
 :class:`GanRestorer` restores at x1 (x4, then an exact 4x4 area average back to the input grid),
 x2 (2x2 area average) and x4, tiled with context margins and linear blending, float16 on CUDA.
+
+**Conditioned on the face code.** ``face2scene train gan`` (:mod:`face2scene.train.gan`) trains a
+zero-initialised per-RRDB scale/shift (:class:`~face2scene.models.rrdbnet.RRDBNet` ``cond_dim``)
+driven by MapNet's degradation tokens, and writes ``<run>/gan-face/``: ``generator/`` (the
+conditioned RRDBNet), ``fadex/`` and ``mapnet/`` (the frozen code makers it was trained with), each
+``config.json`` + safetensors. :func:`load_gan_restorer` prefers ``<models_dir>/gan-face`` when it is
+there: the restorer is then a :class:`~face2scene.restorers.learned.LearnedRestorer` over
+:class:`GanFaceBackend`, which picks the code as the other learned restorers do (faces, else the
+explicit estimate, else the learned null code) and reports it.
 """
 from __future__ import annotations
 
@@ -42,10 +51,13 @@ from ..models.rrdbnet import RRDBNet, conv_names, tiled_context_apply
 from ..progress import CancelToken
 from ..types import DegradationEstimate, FaceResult
 from .base import Progress, RestorerOutput, blend_strength, check_folder
+from .compact import CompactBackend
 
 PathLike = Union[str, os.PathLike]
 
 GAN_SUBDIR = "gan"
+GAN_FACE_SUBDIR = "gan-face"  # a conditioned generator with its FaDeX and MapNet (face2scene train gan)
+GAN_FACE_COMPONENTS = ("generator", "fadex", "mapnet")
 WEIGHT_FILES = ("config.json", "diffusion_pytorch_model.safetensors")
 SUMS_FILE = "SHA256SUMS"
 LICENSE_FILE = "LICENSE"
@@ -391,9 +403,10 @@ class GanRestorer:
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="replicate")
         dtype = next(self.model.parameters()).dtype
+        c = None if cond is None else cond.to(self.device)
 
         def fn(t: torch.Tensor) -> torch.Tensor:
-            y = self.model(t.to(dtype), cond).float()
+            y = self.model(t.to(dtype), c).float()
             return F.avg_pool2d(y, pool) if pool > 1 else y
 
         y = tiled_context_apply(fn, x.to(self.device), scale=factor, tile=self.tile_size, overlap=self.overlap,
@@ -403,7 +416,9 @@ class GanRestorer:
 
     def restore(self, rgb: np.ndarray, estimate: Optional[DegradationEstimate] = None, *,
                 faces: Sequence[FaceResult] = (), upscale: int = 1, progress: Optional[Progress] = None,
-                cancel: Optional[CancelToken] = None) -> RestorerOutput:
+                cancel: Optional[CancelToken] = None, cond: Optional[torch.Tensor] = None) -> RestorerOutput:
+        """``cond``: tokens (1 x T x D) or a code (1 x D) for a conditioned generator (ignored by a
+        plain one); :class:`GanFaceBackend` makes them from the faces."""
         import cv2
         upscale = int(upscale)
         if upscale < 1:
@@ -412,7 +427,7 @@ class GanRestorer:
         factor = upscale if s % upscale == 0 else s
         check = cancel.raise_if_cancelled if cancel is not None else None
         prog = (lambda d, n: progress(d / n, f"GAN restoration: tile {d}/{n}")) if progress is not None else None
-        y = self.upscale_tensor(to_tensor(rgb), factor, check, prog)
+        y = self.upscale_tensor(to_tensor(rgb), factor, check, prog, cond)
         out = to_uint8(y)
         if factor != upscale:
             size = (rgb.shape[1] * upscale, rgb.shape[0] * upscale)
@@ -420,9 +435,59 @@ class GanRestorer:
         return RestorerOutput(blend_strength(rgb, out, self.strength), None, None)
 
 
-def load_gan_restorer(models_dir: Optional[PathLike] = None, device: str = "cpu", tile_size: int = 512,
-                      strength: float = 1.0, source: Optional[PathLike] = None) -> GanRestorer:
-    """The Real-ESRGAN restorer (weights converted into ``<models_dir>/gan`` on first use).
-    Raises WeightsError when the weights are missing and cannot be converted."""
+class GanFaceBackend:
+    """A conditioned generator with the frozen FaDeX and MapNet that make its tokens: the backend of
+    a :class:`~face2scene.restorers.learned.LearnedRestorer` (``face_code``, ``null_code`` and
+    ``code_from_pair`` are the compact backend's: the same code, made the same way)."""
+
+    name = "gan"
+    description = ("Real-ESRGAN x4plus conditioned on the face code (RRDBNet with a per-block scale/shift "
+                   "from MapNet's tokens; generative texture; BSD-3-Clause base weights)")
+
+    face_code, null_code, code_from_pair = (CompactBackend.face_code, CompactBackend.null_code,
+                                            CompactBackend.code_from_pair)
+
+    def __init__(self, gan: GanRestorer, fadex, mapnet, folder: Optional[Path] = None):
+        if gan.model.modulation is None:
+            raise WeightsError("the GAN generator in the face-code folder has no conditioning (cond_dim)")
+        if gan.model.config.cond_dim != mapnet.config.token_dim:
+            raise WeightsError(f"the GAN generator's cond_dim {gan.model.config.cond_dim} does not match "
+                               f"MapNet's token_dim {mapnet.config.token_dim}")
+        self.gan, self.device, self.folder = gan, gan.device, folder
+        self.fadex, self.mapnet = fadex.to(self.device).eval(), mapnet.to(self.device).eval()
+
+    def restore_with_tokens(self, rgb: np.ndarray, code, upscale: int = 1, tile: int = 512,
+                            progress=None, cancel=None, **_unused) -> np.ndarray:
+        self.gan.tile_size = int(tile)
+        return self.gan.restore(rgb, None, upscale=upscale, progress=progress, cancel=cancel,
+                                cond=code.tokens).image
+
+
+def load_gan_face(folder: PathLike, device: str = "cpu", tile_size: int = 512) -> GanFaceBackend:
+    """A ``gan-face`` folder (``generator/``, ``fadex/``, ``mapnet/``; see the module docstring) ->
+    :class:`GanFaceBackend`. Raises WeightsError naming every missing file."""
+    from ..models.fadex import FaDeXEncoder
+    from ..models.mapnet import MapNet
+    folder = Path(folder)
+    check_folder(folder, {c: WEIGHT_FILES for c in GAN_FACE_COMPONENTS}, "GAN face-code folder")
+    kw = {"low_cpu_mem_usage": False}
     torch.set_flush_denormal(True)
+    gen = RRDBNet.from_pretrained(folder / "generator", **kw).eval()
+    return GanFaceBackend(GanRestorer(gen, device=device, tile_size=tile_size),
+                          FaDeXEncoder.from_pretrained(folder / "fadex", **kw),
+                          MapNet.from_pretrained(folder / "mapnet", **kw), folder)
+
+
+def load_gan_restorer(models_dir: Optional[PathLike] = None, device: str = "cpu", tile_size: int = 512,
+                      strength: float = 1.0, source: Optional[PathLike] = None):
+    """The GAN restorer: conditioned on the face code when ``<models_dir>/gan-face`` holds a trained
+    one (a :class:`~face2scene.restorers.learned.LearnedRestorer`), else plain Real-ESRGAN (weights
+    converted into ``<models_dir>/gan`` on first use). Raises WeightsError when the weights are
+    missing and cannot be converted."""
+    torch.set_flush_denormal(True)
+    face = (Path(models_dir) if models_dir is not None else default_models_dir()) / GAN_FACE_SUBDIR
+    if source is None and face.is_dir():
+        from .learned import LearnedRestorer
+        backend = load_gan_face(face, device, tile_size)
+        return LearnedRestorer(backend, "gan", tile_size, strength)
     return GanRestorer(load_gan_model(models_dir, source), device=device, tile_size=tile_size, strength=strength)

@@ -191,6 +191,19 @@ def validate(fadex, mapnet, restorer, items, device="cpu") -> Dict[str, float]:
     return {k: float(np.median(v)) for k, v in rows.items()}
 
 
+def start_pairs(data_dirs, out, cfg: Dict, log=print):
+    """The start of a restorer-training run on (photo crop, face) pairs: :func:`common.start_run`,
+    then (out, training photos of at least ``crop`` px, training photos with a face, the
+    :class:`Degrader` of ``presets``, the fixed validation items)."""
+    out, train, val = common.start_run(data_dirs, out, cfg, log)
+    train_faces = [p for p in train if p.is_person and p.face_box is not None]
+    train_any = [p for p in train if min(p.rgb.shape[:2]) >= cfg["crop"]]
+    if not train_faces or not train_any:
+        raise ValueError(f"need training photos with faces and photos of at least {cfg['crop']} px")
+    degrader = Degrader(cfg["presets"])
+    return out, train_any, train_faces, degrader, fixed_val_set(val, degrader, cfg)
+
+
 SDTURBO_DEFAULTS = {"crop": 512, "batch": 2, "lr": 5e-5, "device": "auto", "autocast_bf16": True,
                     "adapter": {"unet_rank": 32, "vae_rank": 16, "modulation": False, "modulation_dim": 64},
                     "mapnet": {"dim": 256, "num_heads": 4, "pool_sizes": [1, 2, 4], "num_text_tokens": 0}}
@@ -234,13 +247,7 @@ def train_restorer(data_dirs: Sequence[str], out: str, fadex_dir: str, config_pa
     defaults = dict(DEFAULTS, **SDTURBO_DEFAULTS) if sd_turbo_dir else DEFAULTS
     cfg = common.load_config(defaults, config_path)
     cfg["fadex_dir"] = str(fadex_dir)
-    out, train, val = common.start_run(data_dirs, out, cfg, log)
-    train_faces = [p for p in train if p.is_person and p.face_box is not None]
-    train_any = [p for p in train if min(p.rgb.shape[:2]) >= cfg["crop"]]
-    if not train_faces or not train_any:
-        raise ValueError(f"need training photos with faces and photos of at least {cfg['crop']} px")
-    degrader = Degrader(cfg["presets"])
-    val_items = fixed_val_set(val, degrader, cfg)
+    out, train_any, train_faces, degrader, val_items = start_pairs(data_dirs, out, cfg, log)
     device = torch.device(cfg.get("device", "cpu") if cfg.get("device", "cpu") != "auto" else
                           ("cuda" if torch.cuda.is_available() else "cpu"))
 
