@@ -57,6 +57,13 @@ def _u8(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 
+def _rgb_array(rgb: np.ndarray, what: str = "photo") -> np.ndarray:
+    x = np.asarray(rgb)
+    if x.ndim != 3 or x.shape[2] != 3 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"{what} must be an HxWx3 RGB image, got shape {x.shape}")
+    return x
+
+
 @dataclass
 class ToneMap:
     """``out_c = gain_c * in_c + offset_c`` per channel, then the chroma scaled by
@@ -293,7 +300,7 @@ def fading_evidence(rgb: np.ndarray) -> float:
     percentile 224, median 253) and a narrow luma range (p99.5 - p0.5 below ~225; clean: median
     231, faded colour prints: median 165). A clean photo with a colour cast of its own light
     (warm indoor light, a low-key portrait with lifted blacks) keeps a bright channel and scores 0."""
-    x = np.asarray(rgb)
+    x = _rgb_array(rgb)
     h, w = x.shape[:2]
     step = max(1, int(np.sqrt(h * w / 250000.0)))
     px = x[::step, ::step].reshape(-1, 3).astype(np.float32)
@@ -344,7 +351,7 @@ def grey_world_cast(rgb: np.ndarray, shrink: float = 0.25) -> ChromaMap:
     often its own (foliage, sky, skin), not a cast: a quarter of it was the best of 0, 1/4, 1/2
     and 1 on the old_colour_print bench photos (docs/oldprints/README.md). The confidence is the
     share of mid-tone weight on nearly neutral pixels (grey world holds where there is grey)."""
-    x = np.asarray(rgb)
+    x = _rgb_array(rgb)
     h, w = x.shape[:2]
     step = max(1, int(np.sqrt(h * w / 250000.0)))
     ycc = _ycc(x[::step, ::step]).reshape(-1, 3)
@@ -385,6 +392,9 @@ def fit_colour_from_faces(faces: Sequence[tuple], prior: Optional[ChromaMap] = N
         refs = [r for r in refs if r is not None]
         if crop is None or not refs:
             continue
+        crop = _rgb_array(crop, "face crop")
+        if any(np.shape(r) != crop.shape for r in refs):
+            raise ValueError(f"reference crops must have the face crop's shape {crop.shape}")
         size = crop.shape[0]
         from .faces.align import inner_face_mask
         m = inner_face_mask(size) > 0.5
