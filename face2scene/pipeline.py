@@ -262,7 +262,7 @@ class Face2ScenePipeline:
     def _repair_print(self, run: _Run) -> None:
         """Old prints: halftone screen removed, scratches and dust found (eyes protected) and
         inpainted, so the restorer never sharpens a scratch (damage.py, halftone.py)."""
-        from .damage import detect_damage, eyes_protect_mask, repair
+        from .damage import detect_damage, eyes_protect_mask, repair, worth_repairing
         from .halftone import descreen, detect_screen
         from .tone import is_monochrome
         with run.stage("print") as st:
@@ -274,10 +274,12 @@ class Face2ScenePipeline:
             protect = eyes_protect_mask([r.face.landmarks for r in run.faces], run.rgb.shape)
             damage = detect_damage(run.rgb, protect=protect)
             st(0.8, "repairing")
-            if damage.mask.any():
+            repaired, why = worth_repairing(damage)  # not a clean photo's few false detections
+            if repaired:
                 run.rgb = repair(run.rgb, damage.mask, grow=1)
             run.print_info = {"monochrome": run.mono.to_json(), "screen": screen.to_json(),
-                              "damage_fraction": round(damage.fraction, 5),
+                              "damage_fraction": round(damage.fraction, 5), "repaired": repaired,
+                              **({"not_repaired": why} if why and damage.mask.any() else {}),
                               "damage": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in damage.info.items()}}
 
     def _print_tone(self, run: _Run, image: np.ndarray) -> np.ndarray:

@@ -200,3 +200,21 @@ def test_halftone_found_within_5_percent_and_removed(period, angle):
     assert psnr(descreen(screened, scr), ref) > psnr(screened, ref) + 5
     assert not detect_screen(img).found
     assert np.array_equal(descreen(img), img)
+
+
+def test_sparse_detections_on_a_photo_not_called_damaged_are_not_repaired():
+    """A clean photo's few false detections (thin real lines, highlights) are not inpainted;
+    a damaged print's are, and so is a photo with more than a clean photo's share."""
+    from face2scene.damage import SPARSE_DAMAGE, DamageMask, worth_repairing
+    h, w = 200, 200
+    none = np.zeros((h, w), bool)
+    few = none.copy()
+    few[50, 50:150] = True  # 100 px: 0.25 %
+    assert 0 < few.mean() < SPARSE_DAMAGE
+    ok, why = worth_repairing(DamageMask(mask=few, scratches=few, specks=none, info={"damaged_print": False}))
+    assert not ok and "not called a damaged print" in why
+    assert worth_repairing(DamageMask(mask=few, scratches=few, specks=none, info={"damaged_print": True}))[0]
+    many = none.copy()
+    many[20:180, 100:102] = True  # a long scratch: 0.8 %
+    assert worth_repairing(DamageMask(mask=many, scratches=many, specks=none, info={"damaged_print": False}))[0]
+    assert not worth_repairing(DamageMask(mask=none, scratches=none, specks=none))[0]
