@@ -280,7 +280,7 @@ class Face2ScenePipeline:
     def _repair_print(self, run: _Run) -> None:
         """Old prints: halftone screen removed, scratches and dust found (eyes protected) and
         inpainted, so the restorer never sharpens a scratch (damage.py, halftone.py)."""
-        from .damage import apply_user_edits, detect_damage, eyes_protect_mask, repair
+        from .damage import apply_user_edits, detect_damage, eyes_protect_mask, repair, worth_repairing
         from .halftone import descreen, detect_screen
         from .tone import is_monochrome
         with run.stage("print") as st:
@@ -292,8 +292,10 @@ class Face2ScenePipeline:
             protect = eyes_protect_mask([r.face.landmarks for r in run.faces], run.rgb.shape)
             damage = detect_damage(run.rgb, protect=protect)  # also the tone step's evidence of age
             st(0.8, "repairing")
-            # the user's marks win over the detector (even over the eyes' protection)
-            auto = damage.mask if self.config.print_repair else np.zeros_like(damage.mask)
+            # the user's marks win over the detector (even over the eyes' protection); a clean
+            # photo's few false detections are not inpainted (damage.worth_repairing)
+            repaired, why = worth_repairing(damage)
+            auto = damage.mask if self.config.print_repair and repaired else np.zeros_like(damage.mask)
             mask = apply_user_edits(auto, run.damage_edit)
             if mask.any():
                 run.rgb = repair(run.rgb, mask, grow=1)
@@ -302,41 +304,44 @@ class Face2ScenePipeline:
             run.print_info = {"monochrome": run.mono.to_json(), "screen": screen.to_json(),
                               "damage_fraction": round(float(mask.mean()), 5),
                               "detected_fraction": round(damage.fraction, 5), "auto_repair": self.config.print_repair,
+                              "repaired": bool(self.config.print_repair and repaired),
+                              **({"not_repaired": why} if why and damage.mask.any() else {}),
                               "user_marks": {"added": int((e > 0).sum()) if e is not None else 0,
                                              "erased": int((e < 0).sum()) if e is not None else 0},
                               "damage": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in damage.info.items()}}
 
     def _print_tone(self, run: _Run, image: np.ndarray) -> np.ndarray:
-        """Old prints: black/white points and colour balance from the photo (blind, with its
-        confidence), colour from the references' faces with ``print_tone="faces"``; a monochrome
-        print stays monochrome (its tone kept or neutralised)."""
-        from .tone import auto_levels, fit_tone_from_face, fuse_tone_maps, keep_monochrome, reference_colour_crop
+        """Old prints: black/white points from the photo (blind, towards clean photos' points,
+        with its confidence); on a colour print the colour left after them (saturation and a
+        mid-tone cast) from the faces against their references' skin chroma with
+        ``print_tone="faces"``, else a shrunk grey world; a monochrome print stays monochrome
+        (its tone kept or neutralised). Only a print that shows its age is changed."""
+        from .tone import auto_levels, fading_evidence, fit_colour_from_faces, grey_world_cast, keep_monochrome
         cfg = self.config
         with run.stage("print") as st:
             out = image
             if cfg.print_tone != "off":
                 levels = auto_levels(image)
-                # A faded print shows its age in more than its histogram: it is monochrome or
-                # toned, carries damage, or has a colour cast (its channels' ranges moved apart).
-                # A clean photo with a narrow histogram (haze, a grey day) has none of these
+                # A faded print shows its age in more than a narrow histogram: it is monochrome
+                # or toned, carries damage, or (colour) has dull whites in every channel. A clean
+                # photo with lifted blacks (haze) or a cast of its own light has none of these
                 # and is left alone.
-                gains = np.asarray(levels.details.get("channel_gains", [1.0]), np.float64)
-                cast = float(np.max(np.abs(np.log(gains / levels.details.get("stretch", 1.0))))) if len(gains) > 1 else 0.0
-                aged = run.mono.mono or run.print_info.get("damage", {}).get("damaged_print", False) or cast > 0.1
-                if not aged:
-                    levels.confidence = 0.0
-                out = levels.apply(image, strength=levels.confidence)
-                run.print_info["levels"] = {**levels.to_json(), "cast": round(cast, 3), "aged": bool(aged)}
-                if cfg.print_tone == "faces" and run.jobs and not run.mono.mono:
-                    maps = [fit_tone_from_face(levels.apply(r.degraded_crop), crop) for r in run.jobs
-                            if (crop := reference_colour_crop(run.aligned_refs.get(r.index, []))) is not None]
-                    if maps:
-                        # the references' colour only on a print that shows its age (a clean
-                        # photo's colours are the scene's light, not a cast to undo)
-                        tm = fuse_tone_maps(maps)
-                        strength = min(tm.confidence, levels.confidence)
-                        out = tm.apply(out, strength=strength, keep_luma=True)
-                        run.print_info["face_colour"] = {**tm.to_json(), "applied": round(strength, 3)}
+                damaged = bool(run.print_info.get("damage", {}).get("damaged_print", False))
+                faded = 1.0 if run.mono.mono or damaged else fading_evidence(image)
+                strength = float(levels.confidence * faded)
+                out = levels.apply(image, strength=strength)
+                run.print_info["levels"] = {**levels.to_json(), "faded": round(faded, 3), "applied": round(strength, 3),
+                                            "aged": bool(strength > 0)}
+                if strength > 0 and not run.mono.mono:
+                    colour = grey_world_cast(out)
+                    if cfg.print_tone == "faces" and run.jobs:
+                        pairs = [(levels.apply(r.degraded_crop, strength=strength),
+                                  [a.crop for a in run.aligned_refs.get(r.index, [])]) for r in run.jobs]
+                        faces = fit_colour_from_faces(pairs, prior=colour)
+                        if faces.confidence > 0:
+                            colour = faces
+                    out = colour.apply(out, strength=strength)
+                    run.print_info["colour"] = {**colour.to_json(), "applied": round(strength, 3)}
             if run.mono.mono:
                 out = keep_monochrome(out, run.mono, cfg.keep_tone)
             st(1.0, "tone")

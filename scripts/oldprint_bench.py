@@ -123,7 +123,8 @@ def main(argv=None):
                  "damaged_print": info.get("damage", {}).get("damaged_print"),
                  "mono_detected": info.get("monochrome", {}).get("mono"),
                  "levels_conf": info.get("levels", {}).get("confidence"),
-                 "face_colour": "face_colour" in info}
+                 "levels_applied": info.get("levels", {}).get("applied"),
+                 "colour": info.get("colour", {}).get("source")}
             r["gain"] = r["psnr_out"] - r["psnr_in"] if np.isfinite(r["psnr_in"]) else None
             if preset == "clean":  # the input is the clean photo: what changed
                 r["changed_px"] = float((np.abs(out.astype(np.int16) - clean.astype(np.int16)).max(axis=2) > 8).mean())

@@ -10,7 +10,7 @@ from face2scene import degrade as D
 from face2scene.damage import detect_damage, eyes_protect_mask, repair
 from face2scene.halftone import descreen, detect_screen
 from face2scene.metrics import psnr
-from face2scene.tone import (ToneMap, auto_levels, chroma_residual_std, fit_tone_from_face, is_monochrome,
+from face2scene.tone import (CLEAN_BLACK, CLEAN_WHITE, ToneMap, auto_levels, chroma_residual_std, fit_tone_from_face, is_monochrome,
                              keep_monochrome)
 
 
@@ -171,7 +171,8 @@ def test_auto_levels_restores_black_and_white_points():
     tm = auto_levels(faded)
     out = tm.apply(faded)
     y = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)
-    assert np.percentile(y, 0.5) < 10 and np.percentile(y, 99.5) > 240
+    # to where clean photos have their points (not stretched to 0..255)
+    assert abs(np.percentile(y, 0.5) - CLEAN_BLACK) < 8 and abs(np.percentile(y, 99.5) - CLEAN_WHITE) < 8
     assert 0 < tm.confidence <= 1 and tm.source == "auto"
     lo, hi = tm.black_white()
     assert 30 < lo < 60 and 150 < hi < 210
@@ -199,3 +200,21 @@ def test_halftone_found_within_5_percent_and_removed(period, angle):
     assert psnr(descreen(screened, scr), ref) > psnr(screened, ref) + 5
     assert not detect_screen(img).found
     assert np.array_equal(descreen(img), img)
+
+
+def test_sparse_detections_on_a_photo_not_called_damaged_are_not_repaired():
+    """A clean photo's few false detections (thin real lines, highlights) are not inpainted;
+    a damaged print's are, and so is a photo with more than a clean photo's share."""
+    from face2scene.damage import SPARSE_DAMAGE, DamageMask, worth_repairing
+    h, w = 200, 200
+    none = np.zeros((h, w), bool)
+    few = none.copy()
+    few[50, 50:150] = True  # 100 px: 0.25 %
+    assert 0 < few.mean() < SPARSE_DAMAGE
+    ok, why = worth_repairing(DamageMask(mask=few, scratches=few, specks=none, info={"damaged_print": False}))
+    assert not ok and "not called a damaged print" in why
+    assert worth_repairing(DamageMask(mask=few, scratches=few, specks=none, info={"damaged_print": True}))[0]
+    many = none.copy()
+    many[20:180, 100:102] = True  # a long scratch: 0.8 %
+    assert worth_repairing(DamageMask(mask=many, scratches=many, specks=none, info={"damaged_print": False}))[0]
+    assert not worth_repairing(DamageMask(mask=none, scratches=none, specks=none))[0]
