@@ -43,6 +43,11 @@ def test_net_shapes_size_and_folder_roundtrip(tmp_path):
     back = DamageSegNet.from_folder(tmp_path / "w")
     with torch.no_grad():
         assert torch.allclose(net.eval()(x), back(x))
+    net.save_folder(tmp_path / "h", half=True)  # float16 on disk, float32 when loaded
+    half = DamageSegNet.from_folder(tmp_path / "h")
+    assert (tmp_path / "h" / "model.safetensors").stat().st_size < 0.6 * (tmp_path / "w" / "model.safetensors").stat().st_size
+    with torch.no_grad():
+        assert torch.allclose(net(x), half(x), atol=2e-2)
     with pytest.raises(ValueError):
         DamageSegNet(widths=[16])
     cfg = json.loads((tmp_path / "w" / "config.json").read_text())

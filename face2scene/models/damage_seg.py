@@ -60,12 +60,14 @@ class DamageSegNet(nn.Module):
             x = dec(torch.cat([x, skip], 1))
         return self.head(x)
 
-    def save_folder(self, folder: str | Path) -> None:
+    def save_folder(self, folder: str | Path, half: bool = False) -> None:
+        """``half``: store float16 (half the size; loaded back as float32)."""
         from safetensors.torch import save_file
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / CONFIG_NAME).write_text(json.dumps(self.config, indent=2) + "\n")
-        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}, str(folder / WEIGHTS_NAME))
+        dt = torch.float16 if half else torch.float32
+        save_file({k: v.detach().cpu().to(dt).contiguous() for k, v in self.state_dict().items()}, str(folder / WEIGHTS_NAME))
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> "DamageSegNet":
@@ -79,7 +81,7 @@ class DamageSegNet(nn.Module):
         cfg = json.loads((folder / CONFIG_NAME).read_text())
         net = cls(**cfg)
         try:
-            net.load_state_dict(load_file(str(folder / WEIGHTS_NAME)))
+            net.load_state_dict({k: v.float() for k, v in load_file(str(folder / WEIGHTS_NAME)).items()})
         except RuntimeError as e:
             raise ValueError(f"damage-segmentation weights in {folder} do not fit their config: {e}") from None
         return net.eval()

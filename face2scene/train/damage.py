@@ -38,8 +38,8 @@ from .common import load_config, plot_curves, setup_torch, write_json_atomic
 
 DEFAULTS: Dict = dict(
     seed=0, threads=1, val_fraction=0.2, max_side=768, presets=["old_print", "old_colour_print"],
-    degrade_seed=10_000, visible=8, max_photos=44, n_val_photos=6,
-    crop=80, border=8, batch=16, lr=2e-3, max_steps=3000, max_minutes=18.0, widths=[16, 24, 32, 40],
+    degrade_seed=10_000, visible=8, max_photos=30, n_val_photos=4, workers=2,
+    crop=64, border=6, batch=12, lr=2e-3, max_steps=3000, max_minutes=18.0, widths=[16, 24, 32, 40],
     p_detection=0.55, p_defect=0.25, bg_weight=0.05, cand_weight=0.3, log_every=50, val_every=250,
 )
 
@@ -123,6 +123,11 @@ def build_records(path: str, index: int, cfg: Dict, cache: Path) -> List[Dict[st
     np.savez_compressed(tmp, **{f"{v}_{k}": r[k] for v, r in zip(("dmg", "old", "clean"), recs) for k in r})
     tmp.replace(f)
     return recs
+
+
+def _cache_one(args) -> None:
+    setup_torch(1)
+    build_records(*args)
 
 
 def crop_inputs(rec: Dict[str, np.ndarray], y: int, x: int, size: int):
@@ -242,7 +247,14 @@ def train_damage(data_dirs: Sequence[str], out: str | Path, config: Optional[str
         raise ValueError("no training photos left after the split")
     write_json_atomic(out / "split.json", {"train": train_paths, "val": val_paths})
     records, val_records = [], []
-    for i, p in enumerate(val_paths + train_paths):
+    todo = val_paths + train_paths
+    if cfg["workers"] > 1 and len(todo) > 1:  # cache the photos in parallel processes, then read them below
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(min(cfg["workers"], len(todo)), mp_context=mp.get_context("fork")) as ex:
+            for _ in ex.map(_cache_one, [(p, i, cfg, cache) for i, p in enumerate(todo)]):
+                pass
+    for i, p in enumerate(todo):
         recs = build_records(p, i, cfg, cache)
         (val_records if i < len(val_paths) else records).extend(recs)
         if (i + 1) % 10 == 0:
