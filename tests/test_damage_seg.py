@@ -86,11 +86,15 @@ def test_missing_weights_fall_back_to_the_rules_with_a_warning(tmp_path):
         detect_damage(img, learned="yes")
 
 
-def test_a_net_that_rejects_everything_removes_every_detection(tmp_path):
+def test_a_net_that_rejects_everything_removes_every_gated_detection(tmp_path, monkeypatch):
     """The gate really uses the network: a net whose bias says 'not damage' everywhere leaves
-    nothing; one that says 'damage' everywhere leaves the rules' result unchanged."""
+    nothing of the gated classes (here both); one that says 'damage' everywhere leaves the
+    rules' result unchanged."""
+    monkeypatch.setitem(dmg.SEG_GATE, "scratch", 0.5)
+    monkeypatch.setitem(dmg.SEG_GATE, "speck", 0.5)
     img = _photo()
     classical = detect_damage(img, learned=False)
+    assert classical.scratches.any() and classical.specks.any()
     for bias, expect in ((-20.0, np.zeros_like(classical.mask)), (20.0, classical.mask)):
         net = DamageSegNet()
         with torch.no_grad():
@@ -103,6 +107,9 @@ def test_a_net_that_rejects_everything_removes_every_detection(tmp_path):
         det = detect_damage(img, learned=True, seg_folder=folder, debug=dbg)
         assert np.array_equal(det.mask, expect)
         assert det.info["learned"] is True and dbg["seg_prob"].shape == img.shape[:2]
+    monkeypatch.setitem(dmg.SEG_GATE, "speck", None)  # an ungated class is left as the rules found it
+    det = detect_damage(img, learned=True, seg_folder=tmp_path / "b-20.0")
+    assert not det.scratches.any() and np.array_equal(det.specks, classical.specks)
 
 
 def test_seg_inputs_channels():

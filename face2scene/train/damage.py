@@ -195,7 +195,8 @@ def weighted_bce(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tenso
 
 def component_metrics(net, records: List[Dict[str, np.ndarray]]) -> Dict[str, float]:
     """On whole photos: how many of the rules' detections (components) on true damage the gate
-    keeps, and how many false ones it drops (a component is true when half of it is damage)."""
+    keeps, and how many false ones it drops (a component is true when half of it is damage); the
+    mean probability over each component against the shipped gates (an ungated class: 0)."""
     from ..damage import SEG_GATE, _components, seg_probability
     import scipy.ndimage as ndi
     tot = {"true": 0, "true_kept": 0, "false": 0, "false_dropped": 0, "false_px": 0, "false_px_dropped": 0}
@@ -210,7 +211,7 @@ def component_metrics(net, records: List[Dict[str, np.ndarray]]) -> Dict[str, fl
         p = np.asarray(ndi.mean(prob, lab, idx))
         t = np.asarray(ndi.mean(((bits & POS) > 0).astype(np.float32), lab, idx)) >= 0.5
         kind_scr = np.asarray(ndi.maximum(((bits & SCR) > 0).astype(np.float32), lab, idx)) > 0
-        gate = np.where(kind_scr, SEG_GATE["scratch"], SEG_GATE["speck"])
+        gate = np.where(kind_scr, SEG_GATE["scratch"] or 0.0, SEG_GATE["speck"] or 0.0)
         kept = p >= gate
         area = stats[1:, cv2.CC_STAT_AREA]
         tot["true"] += int(t.sum())
