@@ -62,8 +62,9 @@ def clean_photos(data: Path, n: int, held_out: bool = False):
 
 def variants(img, a):
     """{name: DamageMask} of one photo: the shipped detector (``"default"``), or with ``--sweep``
-    the rules alone (``"classical"``) and the learned gate at each value (``"gate=0.5"``), all from
-    one pass of the rules and one of the network."""
+    the rules alone (``"classical"``) and the learned gate at each pair of values (``"s=0.2,p=0.1"``:
+    scratch gate from ``--sweep``, speck gate from ``--speck-sweep``), all from one pass of the
+    rules and one of the network."""
     if not a.sweep:
         return {"default": detect_damage(img, sensitivity=a.sensitivity, learned=False if a.classical else "auto")}
     dbg = {}
@@ -74,9 +75,10 @@ def variants(img, a):
     x = dmg.seg_inputs(lum, dmg._chroma(img), dbg["tophat_bright"], dbg["tophat_dark"], det.scratches, det.specks,
                        dbg["line_candidates"])
     prob = dmg.seg_probability(net, x, det.mask) if det.mask.any() else np.zeros(det.mask.shape, np.float32)
-    for g in a.sweep:
-        scr, spk = dmg._gate(det.scratches, prob, g), dmg._gate(det.specks, prob, g)
-        out[f"gate={g:g}"] = dmg.DamageMask(mask=scr | spk, scratches=scr, specks=spk,
+    for gs, gp in [(gs, gp) for gs in a.sweep for gp in (a.speck_sweep or a.sweep)]:
+        scr = dmg._gate(det.scratches, prob, gs, dmg.SEG_GATE_STAT["scratch"])
+        spk = dmg._gate(det.specks, prob, gp, dmg.SEG_GATE_STAT["speck"])
+        out[f"s={gs:g},p={gp:g}"] = dmg.DamageMask(mask=scr | spk, scratches=scr, specks=spk,
                                            info=dict(det.info, scratch_fraction=float(scr.mean()),
                                                      speck_fraction=float(spk.mean())))
     return out
@@ -95,6 +97,8 @@ def main(argv=None):
     ap.add_argument("--classical", action="store_true", help="the classical rules alone (no learned second stage)")
     ap.add_argument("--sweep", type=lambda v: [float(g) for g in v.split(",")], default=None, metavar="G1,G2",
                     help="the rules alone and the learned gate at each of these values, from one pass per photo")
+    ap.add_argument("--speck-sweep", type=lambda v: [float(g) for g in v.split(",")], default=None, metavar="G1,G2",
+                    help="with --sweep: the speck gate's values (default: those of --sweep)")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args(argv)
     rows = []
@@ -136,7 +140,7 @@ def main(argv=None):
                 rows.append(dict(variant=name, preset=preset, photo=Path(rel).stem, iou=iou, iou_visible=iou_vis,
                                  speck_recall=hit / max(1, tot), speck_recall_visible=hit_v / max(1, tot_v),
                                  n_specks=tot, n_visible=tot_v, false_outside=fp, seconds=dt))
-                print(f"{name:10s} {preset:17s} {Path(rel).stem:28s} IoU {iou:.2f} (visible {iou_vis:.2f})  "
+                print(f"{name:14s} {preset:17s} {Path(rel).stem:28s} IoU {iou:.2f} (visible {iou_vis:.2f})  "
                       f"specks {hit}/{tot} (visible {hit_v}/{tot_v})  false {100 * fp:.3f}%  {dt:.2f}s", flush=True)
     fr, flagged = {}, []
     for path in clean_photos(a.data, a.clean, a.held_out):
@@ -145,7 +149,7 @@ def main(argv=None):
             fr.setdefault(name, []).append(det.fraction)
             if name in ("default", "classical"):
                 flagged.append(det.info["damaged_print"])
-            print(f"{name:10s} clean {path.parent.name}/{path.name:40s} detections {100 * det.fraction:.3f}% "
+            print(f"{name:14s} clean {path.parent.name}/{path.name:40s} detections {100 * det.fraction:.3f}% "
                   f"(scratch {100 * det.info['scratch_fraction']:.3f}%, speck {100 * det.info['speck_fraction']:.3f}%)"
                   f"{'  [called a damaged print]' if det.info['damaged_print'] else ''}", flush=True)
     summ = {}

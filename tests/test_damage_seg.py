@@ -166,3 +166,52 @@ def test_train_cli_registers_damage(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert args.func(args) == 2  # a missing data folder is a clear error, not a crash
+
+
+def _aged_photo(seed):
+    from face2scene import degrade as D
+    r = np.random.default_rng(seed)
+    h, w = 384, 512
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack([90 + 80 * xx / w, 100 + 60 * yy / h, 120 + 40 * (xx + yy) / (w + h)], -1)
+    for _ in range(4):
+        cx, cy, rad = r.uniform(0, w), r.uniform(0, h), r.uniform(20, 60)
+        base += np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * rad ** 2))[..., None] * r.uniform(-50, 50, 3)
+    img = np.clip(base + r.normal(0, 2.0, base.shape), 0, 255).astype(np.uint8)
+    return D.degrade_with_masks(img, "old_print", seed=seed)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_shipped_gate_keeps_the_scratches_of_a_synthetic_old_print(seed):
+    """On an aged print (the degradation model), the shipped gate keeps what the rules found."""
+    if not (SEG_WEIGHTS_DIR / "model.safetensors").is_file():
+        pytest.skip("no shipped damage-segmentation weights")
+    out, _, m = _aged_photo(seed)
+    gt = m["scratch"] | m["hair"] | m["crease"]
+    rules = detect_damage(out, learned=False)
+    det = detect_damage(out, learned=True)
+    iou = lambda d: (d.scratches & gt).sum() / max(1, (d.scratches | gt).sum())  # noqa: E731
+    assert iou(det) >= 0.6 and iou(det) >= iou(rules) - 0.05
+
+
+def _old_photo(name):
+    from face2scene.io import load_image
+    path = DATA / "old_photos" / name
+    if not path.is_file():
+        pytest.skip(f"{path} not available")
+    rgb = load_image(path).rgb
+    s = 768 / max(rgb.shape[:2])
+    return cv2.resize(rgb, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else rgb
+
+
+def test_real_photos_rope_dropped_cracks_kept():
+    """bopbtl_old_f: the rules take a mooring rope and a railing for scratches, the gate drops
+    them; bopbtl_scratch_b: the real cracks the rules find are kept."""
+    if not (SEG_WEIGHTS_DIR / "model.safetensors").is_file():
+        pytest.skip("no shipped damage-segmentation weights")
+    harbour = _old_photo("bopbtl_old_f.png")
+    rules, det = detect_damage(harbour, learned=False), detect_damage(harbour, learned=True)
+    assert rules.scratches.sum() > 100 and det.scratches.sum() <= 0.2 * rules.scratches.sum()
+    cracked = _old_photo("bopbtl_scratch_b.png")
+    rules, det = detect_damage(cracked, learned=False), detect_damage(cracked, learned=True)
+    assert rules.scratches.sum() > 100 and det.scratches.sum() >= 0.8 * rules.scratches.sum()

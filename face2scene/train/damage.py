@@ -10,9 +10,11 @@ every photo that ``scripts/oldprint_detect_eval.py`` measures on, are never used
   the same degradation without the defects) are damage, faint defect pixels are not scored;
 * **aged, no defects**: the same degradation without its defects (fading, grain, blur, JPEG...):
   every detection of the rules here is a *hard negative* on a photo that looks old;
-* **clean**: the photo itself: every detection is a hard negative (ropes, rails, jewellery, buttons).
+* **clean**: the photo itself: every detection is a hard negative (ropes, rails, jewellery, buttons);
+* **defects on the clean photo** (``defects_on_clean``): the same defects without the ageing, so
+  that a clean look is not what tells the network "no damage".
 
-Each version is run through ``detect_damage(learned=False)`` once and cached (``OUT/data/``);
+``init`` starts from a weights folder (fine-tuning). Each version is run through ``detect_damage(learned=False)`` once and cached (``OUT/data/``);
 training crops are centred on the rules' detections (true and false), on defects, and at random.
 The loss is a per-pixel weighted binary cross-entropy: the rules' detections (grown 2 px) and the
 defects weigh 1, the loose line candidates 0.3, the rest ``bg_weight``.
@@ -38,7 +40,7 @@ from .common import load_config, plot_curves, setup_torch, write_json_atomic
 
 DEFAULTS: Dict = dict(
     seed=0, threads=1, val_fraction=0.2, max_side=768, presets=["old_print", "old_colour_print"],
-    degrade_seed=10_000, visible=8, max_photos=30, n_val_photos=4, workers=2,
+    degrade_seed=10_000, visible=8, max_photos=30, n_val_photos=4, workers=2, defects_on_clean=False, init="",
     crop=64, border=6, batch=12, lr=2e-3, max_steps=3000, max_minutes=18.0, widths=[16, 24, 32, 40],
     p_detection=0.55, p_defect=0.25, bg_weight=0.05, cand_weight=0.3, log_every=50, val_every=250,
 )
@@ -119,15 +121,47 @@ def build_records(path: str, index: int, cfg: Dict, cache: Path) -> List[Dict[st
     pos = gt & (diff > cfg["visible"])
     ign = (cv2.dilate(gt.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~pos
     recs = [_record(out, pos, ign), _record(aged, None, None), _record(img, None, None)]
-    tmp = cache / (f.stem + ".tmp.npz")
-    np.savez_compressed(tmp, **{f"{v}_{k}": r[k] for v, r in zip(("dmg", "old", "clean"), recs) for k in r})
-    tmp.replace(f)
+    _save(f, recs, ("dmg", "old", "clean"))
     return recs
+
+
+def _save(f: Path, recs, names) -> None:
+    tmp = f.with_name(f.stem + ".tmp.npz")
+    np.savez_compressed(tmp, **{f"{v}_{k}": r[k] for v, r in zip(names, recs) for k in r})
+    tmp.replace(f)
+
+
+def build_defects_on_clean(path: str, index: int, cfg: Dict, cache: Path) -> Dict[str, np.ndarray]:
+    """A fourth version: the same defects drawn on the clean photo (no fading, grain or blur), so
+    that "the photo looks old" is not what tells damage from content."""
+    from .. import degrade as D
+    from ..datasets import load_rgb
+    f = cache / f"{index:04d}_{Path(path).stem}_cdmg.npz"
+    if f.is_file():
+        z = np.load(f)
+        return {k: z[f"cdmg_{k}"] for k in ("rgb", "thb", "thd", "bits")}
+    img = load_rgb(path, cfg["max_side"], resample="area")
+    preset = cfg["presets"][index % len(cfg["presets"])]
+    _, params, masks = D.degrade_with_masks(img, preset, seed=cfg["degrade_seed"] + index)
+    only = json.loads(json.dumps(params))
+    only["stages"] = [s for s in only["stages"] if s["op"] == "print_defects"]
+    out = D.apply_params(img, only)
+    if out.shape != img.shape:
+        raise ValueError(f"defects on the clean photo changed its size: {path}")
+    diff = np.abs(out.astype(np.int16) - img.astype(np.int16)).max(axis=2)
+    gt = np.logical_or.reduce(list(masks.values()))
+    pos = gt & (diff > cfg["visible"])
+    ign = (cv2.dilate(gt.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~pos
+    rec = _record(out, pos, ign)
+    _save(f, [rec], ("cdmg",))
+    return rec
 
 
 def _cache_one(args) -> None:
     setup_torch(1)
     build_records(*args)
+    if args[2]["defects_on_clean"]:
+        build_defects_on_clean(*args)
 
 
 def crop_inputs(rec: Dict[str, np.ndarray], y: int, x: int, size: int):
@@ -257,6 +291,8 @@ def train_damage(data_dirs: Sequence[str], out: str | Path, config: Optional[str
                 pass
     for i, p in enumerate(todo):
         recs = build_records(p, i, cfg, cache)
+        if cfg["defects_on_clean"]:
+            recs.append(build_defects_on_clean(p, i, cfg, cache))
         (val_records if i < len(val_paths) else records).extend(recs)
         if (i + 1) % 10 == 0:
             log(f"  data: {i + 1}/{len(val_paths) + len(train_paths)} photos, {time.perf_counter() - t0:.0f} s")
@@ -266,7 +302,7 @@ def train_damage(data_dirs: Sequence[str], out: str | Path, config: Optional[str
     rng = np.random.default_rng(cfg["seed"])
     sampler = CropSampler(records, cfg, rng)
     val_batch = CropSampler(val_records, cfg, np.random.default_rng(1)).batch(64) if val_records else None
-    net = DamageSegNet(in_channels=9, widths=cfg["widths"])
+    net = DamageSegNet.from_folder(cfg["init"]) if cfg["init"] else DamageSegNet(in_channels=9, widths=cfg["widths"])
     n_params = sum(p.numel() for p in net.parameters())
     opt = torch.optim.Adam(net.parameters(), lr=cfg["lr"])
     hist: Dict[str, List] = {"step": [], "loss": [], "val_step": [], "val_loss": []}
