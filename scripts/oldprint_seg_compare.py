@@ -24,6 +24,7 @@ import numpy as np
 from face2scene.damage import _components, detect_damage
 from face2scene.halftone import descreen, detect_screen
 from face2scene.io import load_image
+from oldprint_panels import hstack, thumb, vstack  # scripts/ is on the path when run as a script
 
 NAMES = ["bopbtl_old_f.png", "codeformer_00.jpg", "codeformer_02.png", "gfpgan_00.jpg", "gfpgan_10045.png",
          "bopbtl_scratch_b.png", "bopbtl_scratch_d.png"]
@@ -38,22 +39,6 @@ def overlay(rgb, det, dropped=None):
     out[det.scratches] = (255, 0, 0)
     out[det.specks] = (0, 255, 0)
     return out
-
-
-def thumb(img, side):
-    h, w = img.shape[:2]
-    s = min(1.0, side / max(h, w))
-    return cv2.resize(img, (max(1, int(round(w * s))), max(1, int(round(h * s)))), interpolation=cv2.INTER_AREA)
-
-
-def row(parts, gap=4):
-    h = max(p.shape[0] for p in parts)
-    out = []
-    for k, p in enumerate(parts):
-        if p.shape[0] < h:
-            p = np.concatenate([p, np.full((h - p.shape[0], p.shape[1], 3), 255, np.uint8)], 0)
-        out += [p] + ([np.full((h, gap, 3), 255, np.uint8)] if k < len(parts) - 1 else [])
-    return np.concatenate(out, 1)
 
 
 def main(argv=None):
@@ -94,11 +79,7 @@ def main(argv=None):
         y0, x0 = int(np.clip(cy - half, 0, h - c)), int(np.clip(cx - half, 0, w - c))
         sl = (slice(y0, y0 + c), slice(x0, x0 + c))
         o_rules, o_gated = overlay(src, rules), overlay(src, gated, dropped)
-        top = row([thumb(o_rules, THUMB), thumb(o_gated, THUMB)])
-        bottom = row([src[sl], o_rules[sl], o_gated[sl]])
-        wd = max(top.shape[1], bottom.shape[1])
-        pad = [np.concatenate([p, np.full((p.shape[0], wd - p.shape[1], 3), 255, np.uint8)], 1) for p in (top, bottom)]
-        img = np.concatenate([pad[0], np.full((4, wd, 3), 255, np.uint8), pad[1]], 0)
+        img = vstack(hstack([thumb(o_rules, THUMB), thumb(o_gated, THUMB)]), hstack([src[sl], o_rules[sl], o_gated[sl]]))
         dst = a.out / f"seg_{Path(name).stem}.jpg"
         cv2.imwrite(str(dst), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85])
         r = {}

@@ -17,17 +17,13 @@ from face2scene import damage as dmg
 from face2scene.damage import SEG_WEIGHTS_DIR, _gate, detect_damage, seg_inputs
 from face2scene.models.damage_seg import DamageSegNet
 
+from .test_oldprint import _smooth_photo
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def _photo(h=200, w=240, seed=0) -> np.ndarray:
-    r = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    base = np.stack([90 + 80 * xx / w, 100 + 60 * yy / h, 120 + 40 * (xx + yy) / (w + h)], -1)
-    for _ in range(4):
-        cx, cy, rad = r.uniform(0, w), r.uniform(0, h), r.uniform(15, 45)
-        base += np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * rad ** 2))[..., None] * r.uniform(-50, 50, 3)
-    img = np.clip(base + r.normal(0, 2.0, base.shape), 0, 255).astype(np.uint8)
+    img = _smooth_photo(h, w, seed)
     cv2.line(img, (20, 30), (220, 60), (235, 235, 235), 2, cv2.LINE_AA)  # a line for the rules to find
     cv2.circle(img, (150, 150), 3, (20, 20, 20), -1, cv2.LINE_AA)
     return img
@@ -170,15 +166,7 @@ def test_train_cli_registers_damage(tmp_path):
 
 def _aged_photo(seed):
     from face2scene import degrade as D
-    r = np.random.default_rng(seed)
-    h, w = 384, 512
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    base = np.stack([90 + 80 * xx / w, 100 + 60 * yy / h, 120 + 40 * (xx + yy) / (w + h)], -1)
-    for _ in range(4):
-        cx, cy, rad = r.uniform(0, w), r.uniform(0, h), r.uniform(20, 60)
-        base += np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * rad ** 2))[..., None] * r.uniform(-50, 50, 3)
-    img = np.clip(base + r.normal(0, 2.0, base.shape), 0, 255).astype(np.uint8)
-    return D.degrade_with_masks(img, "old_print", seed=seed)
+    return D.degrade_with_masks(_smooth_photo(384, 512, seed), "old_print", seed=seed)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
