@@ -17,20 +17,31 @@ long straight lines too, but they sit on an edge that survives the blur; a 1-4 p
 not survive it). ``protect`` excludes regions (for instance the eyes, whose catchlights are
 specks) from detection.
 
+**The learned second stage** (:class:`face2scene.models.damage_seg.DamageSegNet`, weights shipped in
+``face2scene/weights/damage_seg``, trained by ``face2scene train damage`` on the degradation model
+of old prints): the rules also pass thin *real* lines (ropes, chains, lanyards, rail edges) and
+small round highlights (buttons, beads). A tiny U-Net sees the photo around each candidate
+(luma, chroma, top-hats, the rules' candidate maps) and gives each pixel a damage probability; a
+scratch or speck of the rules is kept only where its mean probability reaches
+:data:`SEG_GATE`. Without the weights the rules alone decide (with a warning).
+
 :func:`repair` fills a mask by OpenCV's inpainting (Telea or Navier-Stokes) — for thin
 scratches and specks; it is not meant for large holes.
 """
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
 __all__ = ["DamageMask", "detect_damage", "repair", "line_kernels", "eyes_protect_mask", "apply_user_edits",
-           "EDIT_ADD", "EDIT_ERASE"]
+           "EDIT_ADD", "EDIT_ERASE", "seg_inputs", "load_seg_net", "seg_probability", "SEG_WEIGHTS_DIR", "SEG_GATE",
+           "worth_repairing", "SPARSE_DAMAGE"]
 
 
 @dataclass
@@ -302,11 +313,19 @@ def _neutral(mask: np.ndarray, chroma: Optional[np.ndarray], min_bg: float = 6.0
 def detect_damage(rgb: np.ndarray, protect: Optional[np.ndarray] = None, *, sensitivity: float = 1.0,
                   line_length: int = 21, n_angles: int = 16, max_width: int = 4,
                   max_speck_area: int = 64, min_line_length: int = 30,
+                  learned: Union[bool, str] = "auto", seg_folder: Optional[Union[str, Path]] = None,
                   debug: Optional[dict] = None) -> DamageMask:
     """Find scratches and specks (HxWx3 uint8 RGB or HxW grey); ``protect`` (HxW, true = keep)
     excludes regions. ``sensitivity`` > 1 lowers the thresholds. Widths and sizes are in the
     photo's pixels (for a photo that is not at scan resolution, scale ``max_width`` and
-    ``max_speck_area``)."""
+    ``max_speck_area``).
+
+    ``learned``: ``"auto"`` (default) runs the learned second stage when its weights are there
+    (``seg_folder``, default :data:`SEG_WEIGHTS_DIR`) and warns once when they are not; ``True``
+    requires them (FileNotFoundError); ``False`` keeps the classical rules alone. ``debug`` (a
+    dict) receives the rules' intermediate maps and, with the learned stage, ``"seg_prob"``."""
+    if learned not in (True, False, "auto"):
+        raise ValueError(f"learned must be True, False or 'auto', got {learned!r}")
     lum = _luma(rgb) if rgb.ndim == 3 else rgb.astype(np.float32)
     chroma = _chroma(rgb) if rgb.ndim == 3 else None
     h, w = lum.shape
@@ -327,6 +346,7 @@ def detect_damage(rgb: np.ndarray, protect: Optional[np.ndarray] = None, *, sens
     floor = np.float32(max(10.0, 4.0 * sn))
     scr = np.zeros((h, w), bool)
     spk = np.zeros((h, w), bool)
+    line_cand = np.zeros((h, w), bool)
     speck_cands = []
     for pol, th in tops.items():
         tex = _local_median(th, 21)  # texture and grain, robust to the defects themselves
@@ -335,6 +355,7 @@ def detect_damage(rgb: np.ndarray, protect: Optional[np.ndarray] = None, *, sens
         s = best - orth
         thr = np.maximum(np.maximum(floor, 3.0 * tex), 3.0 * _local_median(s, 21))
         cand = (s > LOOSE * k * thr) & (th > 0.5 * best) & (4.0 * gb < best) & ~border
+        line_cand |= cand
         lab, feats = _line_features(cand, arg, n_angles, s / thr, best, chroma, min_line_length, lum=lum)
         if debug is not None:
             debug.setdefault("lines", []).append((pol, lab, feats))
@@ -360,14 +381,137 @@ def detect_damage(rgb: np.ndarray, protect: Optional[np.ndarray] = None, *, sens
         for i, f in feats.items():
             keep[i] = _is_speck(f, k, SPECK_RULES_DAMAGED if damaged else SPECK_RULES)
         spk |= keep[lab] & ~lines
+    info = {"noise_sigma": sn, "sure_specks": int(sure), "damaged_print": bool(damaged)}
+    if debug is not None:
+        debug.update(tophat_bright=tops["bright"], tophat_dark=tops["dark"], line_candidates=line_cand,
+                     classical_scratches=scr.copy(), classical_specks=spk.copy())
+    judged = np.zeros((h, w), bool)  # what the learned stage decides on (its gated classes)
+    if SEG_GATE["scratch"] is not None:
+        judged |= scr
+    if SEG_GATE["speck"] is not None:
+        judged |= spk
+    if learned is not False and judged.any():
+        net = load_seg_net(seg_folder, required=learned is True)
+        if net is not None:
+            x = seg_inputs(lum, chroma, tops["bright"], tops["dark"], scr, spk, line_cand)
+            prob = seg_probability(net, x, judged)
+            if debug is not None:
+                debug["seg_prob"] = prob
+            n_before = (int(_components(scr)[0]) - 1, int(_components(spk)[0]) - 1)
+            if SEG_GATE["scratch"] is not None:
+                scr = _gate(scr, prob, SEG_GATE["scratch"], SEG_GATE_STAT["scratch"])
+            if SEG_GATE["speck"] is not None:
+                spk = _gate(spk, prob, SEG_GATE["speck"], SEG_GATE_STAT["speck"])
+            info.update(learned=True, seg_scratches_dropped=n_before[0] - (int(_components(scr)[0]) - 1),
+                        seg_specks_dropped=n_before[1] - (int(_components(spk)[0]) - 1))
+        else:
+            info["learned"] = False
+    else:
+        info["learned"] = False  # not asked for, or nothing for it to judge
     if protect is not None:
         keep_out = protect.astype(bool)
         scr &= ~keep_out
         spk &= ~keep_out
-    return DamageMask(mask=scr | spk, scratches=scr, specks=spk,
-                      info={"noise_sigma": sn, "sure_specks": int(sure), "damaged_print": bool(damaged),
-                            "scratch_fraction": float(scr.mean()),
-                            "speck_fraction": float(spk.mean())})
+    info.update(scratch_fraction=float(scr.mean()), speck_fraction=float(spk.mean()))
+    return DamageMask(mask=scr | spk, scratches=scr, specks=spk, info=info)
+
+
+# --- the learned second stage -------------------------------------------------------------------
+
+#: The shipped weights of the learned stage (``config.json`` + ``model.safetensors``).
+SEG_WEIGHTS_DIR = Path(__file__).resolve().parent / "weights" / "damage_seg"
+#: A component of the rules is kept when the network's damage probability over it reaches this
+#: (chosen on the tuning set of ``scripts/oldprint_detect_eval.py``, see docs/oldprints); which
+#: statistic of the component's probabilities is compared is in SEG_GATE_STAT; None: not gated.
+#: Specks are not gated: at every speck gate measured (0.01-0.5) the network cost too much
+#: speck recall on the synthetic prints (old_colour_print 0.85 -> 0.73 at 0.05).
+SEG_GATE = {"scratch": 0.3, "speck": None}
+SEG_GATE_STAT = {"scratch": "mean", "speck": "max"}
+SEG_CHANNELS = 9
+_SEG_NETS: Dict[str, object] = {}
+_SEG_WARNED = set()
+
+
+def seg_inputs(lum: np.ndarray, chroma: Optional[np.ndarray], th_bright: np.ndarray, th_dark: np.ndarray,
+               scratches: np.ndarray, specks: np.ndarray, line_candidates: np.ndarray) -> np.ndarray:
+    """The learned stage's input, SEG_CHANNELS x H x W float32: luma, local contrast, bright and
+    dark top-hats, chroma (Cb, Cr; zero for grey), and the rules' scratches, specks and loose line
+    candidates. Levels are 0..255 as in :func:`detect_damage`."""
+    lum = lum.astype(np.float32)
+    h, w = lum.shape
+    if chroma is None:
+        chroma = np.zeros((h, w, 2), np.float32)
+    x = np.empty((SEG_CHANNELS, h, w), np.float32)
+    x[0] = lum / 255.0 - 0.5
+    x[1] = (lum - cv2.GaussianBlur(lum, (0, 0), 6.0)) / 32.0
+    x[2] = np.minimum(th_bright.astype(np.float32), 128.0) / 32.0
+    x[3] = np.minimum(th_dark.astype(np.float32), 128.0) / 32.0
+    x[4] = chroma[..., 0] / 64.0
+    x[5] = chroma[..., 1] / 64.0
+    x[6] = scratches
+    x[7] = specks
+    x[8] = line_candidates
+    return x
+
+
+def load_seg_net(folder: Optional[Union[str, Path]] = None, required: bool = False):
+    """The learned stage's network (cached per folder), or None when its weights are missing and
+    not ``required`` (a warning says so, once per folder; the rules alone then decide)."""
+    folder = Path(folder) if folder is not None else SEG_WEIGHTS_DIR
+    key = str(folder)
+    if key not in _SEG_NETS:
+        from .models.damage_seg import DamageSegNet
+        try:
+            _SEG_NETS[key] = DamageSegNet.from_folder(folder)
+        except FileNotFoundError as e:
+            if required:
+                raise
+            if key not in _SEG_WARNED:
+                _SEG_WARNED.add(key)
+                warnings.warn(f"{e}; damage detection uses the classical rules alone", RuntimeWarning, stacklevel=3)
+            return None
+    return _SEG_NETS[key]
+
+
+def seg_probability(net, x: np.ndarray, where: Optional[np.ndarray] = None, tile: int = 512,
+                    margin: int = 48) -> np.ndarray:
+    """HxW float32 damage probability of the network on ``x`` (C x H x W, :func:`seg_inputs`),
+    in tiles of ``tile`` px with ``margin`` px of context each side; tiles without any ``where``
+    pixel are skipped (probability 0 there)."""
+    import torch
+    c, h, w = x.shape
+    m = int(getattr(net, "multiple", 8))
+    prob = np.zeros((h, w), np.float32)
+    with torch.inference_mode():
+        for y0 in range(0, h, tile):
+            for x0 in range(0, w, tile):
+                y1, x1 = min(h, y0 + tile), min(w, x0 + tile)
+                if where is not None and not where[y0:y1, x0:x1].any():
+                    continue
+                a0, b0 = max(0, y0 - margin), max(0, x0 - margin)
+                a1, b1 = min(h, y1 + margin), min(w, x1 + margin)
+                sub = x[:, a0:a1, b0:b1]
+                ph, pw = (-sub.shape[1]) % m, (-sub.shape[2]) % m
+                if ph or pw:
+                    sub = np.pad(sub, ((0, 0), (0, ph), (0, pw)), mode="reflect" if min(sub.shape[1:]) > max(ph, pw) else "edge")
+                out = torch.sigmoid(net(torch.from_numpy(np.ascontiguousarray(sub))[None]))[0, 0].numpy()
+                prob[y0:y1, x0:x1] = out[y0 - a0:y1 - a0, x0 - b0:x1 - b0]
+    return prob
+
+
+def _gate(mask: np.ndarray, prob: np.ndarray, threshold: float, stat: str = "mean") -> np.ndarray:
+    """The components of ``mask`` whose ``stat`` (``mean`` or ``max``) of ``prob`` reaches ``threshold``."""
+    if stat not in ("mean", "max"):
+        raise ValueError(f"stat must be 'mean' or 'max', got {stat!r}")
+    n, lab, _ = _components(mask)
+    if n <= 1:
+        return mask
+    import scipy.ndimage as ndi
+    fn = ndi.mean if stat == "mean" else ndi.maximum
+    val = np.asarray(fn(prob, lab, np.arange(1, n)), np.float32)
+    keep = np.zeros(n, bool)
+    keep[1:] = val >= threshold
+    return keep[lab]
 
 
 # Below this share of the photo, on a photo not called a damaged print, detections are no

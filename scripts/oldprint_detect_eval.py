@@ -3,6 +3,7 @@ detections on clean photos. Small and CPU-only: photos at most 768 px.
 
     python scripts/oldprint_detect_eval.py [--data ../shared/data] [--n 8] [--clean 20]
     python scripts/oldprint_detect_eval.py --photos val --seed 300 --clean 0   # a second synthetic set
+    python scripts/oldprint_detect_eval.py --classical   # the rules alone, without the learned stage
 
 The rules of ``face2scene/damage.py`` were tuned on ``--photos synth`` (seeds 100+i) and the
 default clean set; ``--photos val`` with another seed and ``--held-out`` were measured afterwards.
@@ -19,6 +20,7 @@ import cv2
 import numpy as np
 
 from face2scene import degrade as D
+from face2scene import damage as dmg
 from face2scene.damage import detect_damage
 
 SYNTH = ["identities/angelina_jolie/img10.jpg", "identities/matt_damon/img29.jpg",
@@ -58,6 +60,30 @@ def clean_photos(data: Path, n: int, held_out: bool = False):
     return out[:n]
 
 
+def variants(img, a):
+    """{name: DamageMask} of one photo: the shipped detector (``"default"``), or with ``--sweep``
+    the rules alone (``"classical"``) and the learned gate at each pair of values (``"s=0.2,p=0.1"``:
+    scratch gate from ``--sweep``, speck gate from ``--speck-sweep``), all from one pass of the
+    rules and one of the network."""
+    if not a.sweep:
+        return {"default": detect_damage(img, sensitivity=a.sensitivity, learned=False if a.classical else "auto")}
+    dbg = {}
+    det = detect_damage(img, sensitivity=a.sensitivity, learned=False, debug=dbg)
+    out = {"classical": det}
+    net = dmg.load_seg_net(required=True)
+    lum = dmg._luma(img)
+    x = dmg.seg_inputs(lum, dmg._chroma(img), dbg["tophat_bright"], dbg["tophat_dark"], det.scratches, det.specks,
+                       dbg["line_candidates"])
+    prob = dmg.seg_probability(net, x, det.mask) if det.mask.any() else np.zeros(det.mask.shape, np.float32)
+    for gs, gp in [(gs, gp) for gs in a.sweep for gp in (a.speck_sweep or a.sweep)]:
+        scr = dmg._gate(det.scratches, prob, gs, dmg.SEG_GATE_STAT["scratch"])
+        spk = dmg._gate(det.specks, prob, gp, dmg.SEG_GATE_STAT["speck"])
+        out[f"s={gs:g},p={gp:g}"] = dmg.DamageMask(mask=scr | spk, scratches=scr, specks=spk,
+                                           info=dict(det.info, scratch_fraction=float(scr.mean()),
+                                                     speck_fraction=float(spk.mean())))
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
@@ -68,6 +94,11 @@ def main(argv=None):
     ap.add_argument("--held-out", action="store_true", help="the other set of clean photos")
     ap.add_argument("--photos", choices=("synth", "val"), default="synth", help="which photos to degrade")
     ap.add_argument("--seed", type=int, default=100, help="seed of the first degraded photo (then +1 each)")
+    ap.add_argument("--classical", action="store_true", help="the classical rules alone (no learned second stage)")
+    ap.add_argument("--sweep", type=lambda v: [float(g) for g in v.split(",")], default=None, metavar="G1,G2",
+                    help="the rules alone and the learned gate at each of these values, from one pass per photo")
+    ap.add_argument("--speck-sweep", type=lambda v: [float(g) for g in v.split(",")], default=None, metavar="G1,G2",
+                    help="with --sweep: the speck gate's values (default: those of --sweep)")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args(argv)
     rows = []
@@ -78,60 +109,67 @@ def main(argv=None):
             clean = D.apply_params(img, without_defects(p))
             diff = np.abs(out.astype(np.int16) - clean.astype(np.int16)).max(axis=2)
             t = time.perf_counter()
-            det = detect_damage(out, sensitivity=a.sensitivity)
+            dets = variants(out, a)
             dt = time.perf_counter() - t
-            gt_line = m["scratch"] | m["hair"] | m["crease"]
-            vis = diff > 12
-            inter = (det.scratches & gt_line).sum()
-            iou = inter / max(1, (det.scratches | gt_line).sum())
-            gt_vis = gt_line & vis
-            iou_vis = (det.scratches & gt_vis).sum() / max(1, (det.scratches | gt_vis).sum())
-            # specks: one item found when a detection touches its ellipse (+1 px)
-            dets = cv2.dilate(det.mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-            hit = tot = hit_v = tot_v = 0
-            st = next(s for s in p["stages"] if s["op"] == "print_defects")
-            for it in st["items"]:
-                if it["kind"] != "dust":
-                    continue
-                cov, (x0, y0, x1, y1) = D._item_coverage(it, img.shape[0], img.shape[1])
-                if cov is None or not (cov >= 0.5).any():
-                    continue
-                inside = cov >= 0.5
-                found = bool(dets[y0:y1, x0:x1][inside].any())
-                visible = float(diff[y0:y1, x0:x1][inside].max()) > 20
-                tot += 1
-                hit += found
-                tot_v += visible
-                hit_v += found and visible
-            any_gt = cv2.dilate(np.logical_or.reduce(list(m.values())).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-            fp = (det.mask & ~any_gt).mean()
-            rows.append(dict(preset=preset, photo=Path(rel).stem, iou=iou, iou_visible=iou_vis,
-                             speck_recall=hit / max(1, tot), speck_recall_visible=hit_v / max(1, tot_v),
-                             n_specks=tot, n_visible=tot_v, false_outside=fp, seconds=dt))
-            r = rows[-1]
-            print(f"{preset:17s} {r['photo']:28s} IoU {iou:.2f} (visible {iou_vis:.2f})  specks {hit}/{tot} "
-                  f"(visible {hit_v}/{tot_v})  false {100 * fp:.3f}%  {dt:.2f}s", flush=True)
-    fr, flagged = [], []
+            for name, det in dets.items():
+                gt_line = m["scratch"] | m["hair"] | m["crease"]
+                vis = diff > 12
+                inter = (det.scratches & gt_line).sum()
+                iou = inter / max(1, (det.scratches | gt_line).sum())
+                gt_vis = gt_line & vis
+                iou_vis = (det.scratches & gt_vis).sum() / max(1, (det.scratches | gt_vis).sum())
+                # specks: one item found when a detection touches its ellipse (+1 px)
+                dets_px = cv2.dilate(det.mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+                hit = tot = hit_v = tot_v = 0
+                st = next(s for s in p["stages"] if s["op"] == "print_defects")
+                for it in st["items"]:
+                    if it["kind"] != "dust":
+                        continue
+                    cov, (x0, y0, x1, y1) = D._item_coverage(it, img.shape[0], img.shape[1])
+                    if cov is None or not (cov >= 0.5).any():
+                        continue
+                    inside = cov >= 0.5
+                    found = bool(dets_px[y0:y1, x0:x1][inside].any())
+                    visible = float(diff[y0:y1, x0:x1][inside].max()) > 20
+                    tot += 1
+                    hit += found
+                    tot_v += visible
+                    hit_v += found and visible
+                any_gt = cv2.dilate(np.logical_or.reduce(list(m.values())).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+                fp = (det.mask & ~any_gt).mean()
+                rows.append(dict(variant=name, preset=preset, photo=Path(rel).stem, iou=iou, iou_visible=iou_vis,
+                                 speck_recall=hit / max(1, tot), speck_recall_visible=hit_v / max(1, tot_v),
+                                 n_specks=tot, n_visible=tot_v, false_outside=fp, seconds=dt))
+                print(f"{name:14s} {preset:17s} {Path(rel).stem:28s} IoU {iou:.2f} (visible {iou_vis:.2f})  "
+                      f"specks {hit}/{tot} (visible {hit_v}/{tot_v})  false {100 * fp:.3f}%  {dt:.2f}s", flush=True)
+    fr, flagged = {}, []
     for path in clean_photos(a.data, a.clean, a.held_out):
         img = load(path)
-        det = detect_damage(img, sensitivity=a.sensitivity)
-        fr.append(det.fraction)
-        flagged.append(det.info["damaged_print"])
-        print(f"clean {path.parent.name}/{path.name:40s} detections {100 * det.fraction:.3f}% "
-              f"(scratch {100 * det.info['scratch_fraction']:.3f}%, speck {100 * det.info['speck_fraction']:.3f}%)"
-              f"{'  [called a damaged print]' if det.info['damaged_print'] else ''}", flush=True)
+        for name, det in variants(img, a).items():
+            fr.setdefault(name, []).append(det.fraction)
+            if name in ("default", "classical"):
+                flagged.append(det.info["damaged_print"])
+            print(f"{name:14s} clean {path.parent.name}/{path.name:40s} detections {100 * det.fraction:.3f}% "
+                  f"(scratch {100 * det.info['scratch_fraction']:.3f}%, speck {100 * det.info['speck_fraction']:.3f}%)"
+                  f"{'  [called a damaged print]' if det.info['damaged_print'] else ''}", flush=True)
     summ = {}
-    for preset in a.presets.split(","):
-        rr = [r for r in rows if r["preset"] == preset]
-        if not rr:
-            continue
-        summ[preset] = {k: float(np.mean([r[k] for r in rr])) for k in
-                        ("iou", "iou_visible", "speck_recall", "speck_recall_visible", "false_outside", "seconds")}
-        summ[preset]["speck_recall_pooled_visible"] = (
-            sum(r["speck_recall_visible"] * r["n_visible"] for r in rr) / max(1, sum(r["n_visible"] for r in rr)))
-    if fr:
-        summ["clean"] = {"mean_fraction": float(np.mean(fr)), "max_fraction": float(np.max(fr)), "n": len(fr),
-                         "over_0.1%": int(sum(f > 0.001 for f in fr)), "called_damaged": int(sum(flagged))}
+    names = list(dict.fromkeys([r["variant"] for r in rows] + list(fr)))
+    for name in names:
+        s = summ.setdefault(name, {})
+        for preset in a.presets.split(","):
+            rr = [r for r in rows if r["preset"] == preset and r["variant"] == name]
+            if not rr:
+                continue
+            s[preset] = {k: float(np.mean([r[k] for r in rr])) for k in
+                         ("iou", "iou_visible", "speck_recall", "speck_recall_visible", "false_outside", "seconds")}
+            s[preset]["speck_recall_pooled_visible"] = (
+                sum(r["speck_recall_visible"] * r["n_visible"] for r in rr) / max(1, sum(r["n_visible"] for r in rr)))
+        if fr.get(name):
+            f = fr[name]
+            s["clean"] = {"mean_fraction": float(np.mean(f)), "max_fraction": float(np.max(f)), "n": len(f),
+                          "over_0.1%": int(sum(v > 0.001 for v in f)), "called_damaged": int(sum(flagged))}
+    if list(summ) == ["default"]:
+        summ = summ["default"]
     print(json.dumps(summ, indent=1))
     if a.json:
         a.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(a).items()}, "rows": rows,

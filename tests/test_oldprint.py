@@ -51,7 +51,9 @@ def test_scratch_and_speck_found_and_repaired():
     img, gt2 = _draw_scratch(img, (300, 30), (180, 120), value=20, width=1)
     gt |= gt2
     cv2.circle(img, (250, 200), 3, (250, 250, 250), -1, cv2.LINE_AA)
-    det = detect_damage(img)
+    # the classical rules: the learned stage drops lines drawn on this clean, un-aged synthetic
+    # image (it learned that a clean-looking photo rarely carries scratches; tests/test_damage_seg.py)
+    det = detect_damage(img, learned=False)
     iou = (det.scratches & gt).sum() / (det.scratches | gt).sum()
     assert iou >= 0.5
     assert det.specks[197:204, 247:254].any()

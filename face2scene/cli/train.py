@@ -1,4 +1,4 @@
-"""``face2scene train fadex|restorer|gan|reffr-pairs``: training of the learned models (torch)."""
+"""``face2scene train fadex|restorer|gan|reffr-pairs|damage``: training of the learned models (torch)."""
 from __future__ import annotations
 
 import argparse
@@ -6,8 +6,8 @@ import sys
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    """Add the ``train`` command (``fadex``, ``restorer``, ``reffr-pairs``) to argparse subparsers."""
-    p = subparsers.add_parser("train", help="train the learned FaDeX encoder or the compact restorer")
+    """Add the ``train`` command (``fadex``, ``restorer``, ``reffr-pairs``, ``damage``) to argparse subparsers."""
+    p = subparsers.add_parser("train", help="train the learned FaDeX encoder, the compact restorer or the damage detector")
     _add_commands(p)
     return p
 
@@ -48,6 +48,11 @@ def _add_commands(p: argparse.ArgumentParser) -> None:
     q.add_argument("--bank", type=int, default=24, help="degradations in the shared bank")
     q.add_argument("--per-photo", type=int, default=6, help="degradations per photo")
     q.add_argument("--seed", type=int, default=0)
+    q = sub.add_parser("damage", help="the learned damage-detection stage (old prints), on the CPU")
+    q.add_argument("--data", nargs="+", required=True, metavar="DIR",
+                   help="photo folders (e.g. DATA/identities DATA/scenes); the training split is used")
+    q.add_argument("--out", required=True, metavar="FOLDER", help="run folder (cached data, weights, curves)")
+    q.add_argument("--config", default=None, metavar="FILE", help="JSON overriding the training defaults")
     p.set_defaults(func=run)
 
 
@@ -64,6 +69,9 @@ def run(args) -> int:
             from ..train.reffr_pairs import build_reffr_pairs
             common.setup_torch(1)
             build_reffr_pairs(args.data, args.out, args.bank, args.per_photo, seed=args.seed)
+        elif args.train_command == "damage":
+            from ..train.damage import train_damage
+            train_damage(args.data, args.out, args.config)
         else:
             from ..train.restorer import train_restorer
             train_restorer(args.data, args.out, args.fadex, args.config, resume=not args.no_resume,
