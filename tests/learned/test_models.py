@@ -210,6 +210,20 @@ def test_pixel_group_norm_fast_path_is_the_per_pixel_norm(groups, affine):
     assert torch.allclose(fast, ref, atol=1e-5) and torch.allclose(slow, ref, atol=1e-5)
 
 
+def test_even_tiles_cover_with_the_overlap_and_never_more_tiles():
+    from face2scene.models.imageops import even_tiles, tile_starts
+    assert even_tiles(1000, 512, 128, 8) == (424, [0, 296, 576])  # 3 tiles of 424 px, not of 512
+    assert even_tiles(1000, 1024, 128, 8) == (1000, [0])
+    for length in range(8, 700, 8):
+        for tile in (32, 64, 256):
+            for overlap in (0, 8, 16, min(64, tile // 2)):
+                t, starts = even_tiles(length, tile, overlap, 8)
+                assert t <= tile and t % 8 == 0 and all(s % 8 == 0 for s in starts)
+                assert starts[0] == 0 and starts[-1] + t == length
+                assert all(a + t - b >= overlap for a, b in zip(starts, starts[1:]))
+                assert len(starts) <= len(tile_starts(length, tile, overlap, 8))
+
+
 def test_restore_runs_channels_last_and_matches_the_plain_forward(tiny_models):
     _, _, restorer = tiny_models
     x = torch.rand(1, 3, 64, 48)
