@@ -205,7 +205,8 @@ def add_restoration_options(p: argparse.ArgumentParser) -> None:
                    help="folder with optional model weights")
     p.add_argument("--face-backend", default="dlib", choices=FACE_BACKENDS)
     p.add_argument("--strength", type=float, default=1.0, help="restoration strength 0..1")
-    p.add_argument("--tile-size", type=int, default=512)
+    p.add_argument("--tile-size", type=int, default=1024,
+                   help="tile side in input pixels for the restorer (smaller: less memory, more overlap work)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-paste-faces", action="store_true", help="do not paste reference-detailed faces back")
     p.add_argument("--old-print", action="store_true",

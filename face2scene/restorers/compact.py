@@ -76,13 +76,16 @@ class CompactBackend:
         return bool(getattr(self.restorer.config, "guided", False))
 
     def base_restoration(self, rgb: np.ndarray, estimate: Optional[DegradationEstimate], upscale: int = 1,
-                         progress: Optional[Callable[[float, str], None]] = None, cancel=None) -> np.ndarray:
+                         progress: Optional[Callable[[float, str], None]] = None, cancel=None,
+                         tile: int = 512) -> np.ndarray:
         """The base a guided restorer refines: the classical restorer driven by ``estimate`` (the
-        pipeline's face-derived estimate; None -> the blind estimate of the photo itself)."""
+        pipeline's face-derived estimate; None -> the blind estimate of the photo itself). Its
+        tiles (``tile``: the network's) change nothing but the work in their margins."""
         if estimate is None:
             from ..estimate import blind_estimate, estimate_jpeg_quality
             estimate = blind_estimate(rgb, estimate_jpeg_quality(rgb))
-        return ClassicalRestorer().restore_array(rgb, estimate, upscale=upscale, progress=progress, cancel=cancel)
+        return ClassicalRestorer(tile_size=tile).restore_array(rgb, estimate, upscale=upscale, progress=progress,
+                                                               cancel=cancel)
 
     def restore_with_tokens(self, rgb: np.ndarray, code: Optional[DegradationCode] = None, upscale: int = 1,
                             tile: int = 512, overlap: int = 128, colour_fix: bool = False,
@@ -97,7 +100,7 @@ class CompactBackend:
         if self.guided:
             lo = 0.3  # share of the progress bar for the base (classical) restoration
             sub = (lambda f, m="": progress(lo * f, f"base restoration: {m}")) if progress is not None else None
-            base = self.base_restoration(rgb, estimate, upscale, sub, cancel)
+            base = self.base_restoration(rgb, estimate, upscale, sub, cancel, tile=tile)
         prog = (lambda f: progress(lo + (1 - lo) * f, "restoring tiles")) if progress is not None else None
         return self.restorer.restore(rgb, code.tokens, upscale=upscale, tile=tile, overlap=overlap,
                                      colour_fix=colour_fix, cancel=check, progress=prog, base=base)

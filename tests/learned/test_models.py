@@ -187,3 +187,49 @@ def test_tile_count_bounded_when_overlap_exceeds_tile():
     x = torch.rand(1, 3, 96, 128)
     y = tiled_apply(lambda t: (calls.append(1), t)[1], x, tile=32, overlap=128, align=4)
     assert torch.allclose(y, x, atol=1e-6) and len(calls) <= 5 * 7  # stride 16 (overlap clamped to tile / 2)
+
+
+@pytest.mark.parametrize("groups,affine", [(1, True), (4, True), (2, False)])
+def test_pixel_group_norm_fast_path_is_the_per_pixel_norm(groups, affine):
+    from face2scene.models.compact import PixelGroupNorm
+    torch.manual_seed(0)
+    norm = PixelGroupNorm(groups, 16, affine=affine)
+    if affine:
+        with torch.no_grad():
+            norm.weight.normal_()
+            norm.bias.normal_()
+    x = torch.randn(2, 16, 9, 7) * 3 + 1
+    fast = norm(x)  # 4-D: the channels-last layer_norm path
+    # the general path, per pixel over each group's channels (a 5-D input takes it)
+    slow = norm(x[..., None])[..., 0]
+    xs = x.reshape(2, groups, 16 // groups, 9, 7)
+    ref = ((xs - xs.mean(2, keepdim=True)) / torch.sqrt(xs.var(2, unbiased=False, keepdim=True) + norm.eps)).reshape(x.shape)
+    if affine:
+        ref = ref * norm.weight.view(1, -1, 1, 1) + norm.bias.view(1, -1, 1, 1)
+    assert fast.shape == x.shape
+    assert torch.allclose(fast, ref, atol=1e-5) and torch.allclose(slow, ref, atol=1e-5)
+
+
+def test_even_tiles_cover_with_the_overlap_and_never_more_tiles():
+    from face2scene.models.imageops import even_tiles, tile_starts
+    assert even_tiles(1000, 512, 128, 8) == (424, [0, 296, 576])  # 3 tiles of 424 px, not of 512
+    assert even_tiles(1000, 1024, 128, 8) == (1000, [0])
+    for length in range(8, 700, 8):
+        for tile in (32, 64, 256):
+            for overlap in (0, 8, 16, min(64, tile // 2)):
+                t, starts = even_tiles(length, tile, overlap, 8)
+                assert t <= tile and t % 8 == 0 and all(s % 8 == 0 for s in starts)
+                assert starts[0] == 0 and starts[-1] + t == length
+                assert all(a + t - b >= overlap for a, b in zip(starts, starts[1:]))
+                assert len(starts) <= len(tile_starts(length, tile, overlap, 8))
+
+
+def test_restore_runs_channels_last_and_matches_the_plain_forward(tiny_models):
+    _, _, restorer = tiny_models
+    x = torch.rand(1, 3, 64, 48)
+    tok = torch.randn(1, 5, 16)
+    with torch.no_grad():
+        plain = restorer(x, tok)  # contiguous NCHW weights and input
+    y = restorer.restore_tensor(x, tok, tile=512)
+    assert restorer.unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(y, plain.clamp(0, 1), atol=1e-5)
