@@ -223,7 +223,7 @@ def test_queue_states_versions_never_overwritten(lib, tmp_path):
     assert st[ids[1]].status == "error" and "cannot be restored" in st[ids[1]].status_error  # batch went on
     v1 = lib.versions.latest(ids[0])
     assert v1.number == 1 and Path(v1.path).is_file() and v1.backends["restorer"] == "fake"
-    assert v1.degradation["noise_sigma"] == 3.0 and v1.settings["tile_size"] == 512
+    assert v1.degradation["noise_sigma"] == 3.0 and v1.settings["tile_size"] == 1024
     first = Path(v1.path).read_bytes()
     q.enqueue([ids[0]], EngineSettings(strength=0.5).to_json())
     run_queue(lib, eng)
@@ -544,7 +544,7 @@ def test_settings_roundtrip_and_broken_file():
     assert s2.engine.tile_size == 256 and s2["thumb_size"] == 200 and s2["export"]["format"] == "JPEG"
     p.settings_file.write_text("{broken")
     s3 = Settings(p)
-    assert s3.engine.tile_size == 512
+    assert s3.engine.tile_size == 1024
 
 
 def test_models_status_and_import_insightface_layout(tmp_path):
