@@ -66,6 +66,7 @@ class FacePanel(QWidget):
         self._icons: Dict[tuple, QIcon] = {}      # (face id, box) -> thumbnail, for the photo shown
         self._crops: Dict[tuple, QPixmap] = {}    # (face id, box) -> the face in the original
         self._icons_photo: Optional[int] = None
+        self._icons_loading: set = set()          # (face id, box) being read for the photo shown
         self.menu: Optional[QMenu] = None   # the last "name this face" menu
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.library = model
@@ -207,17 +208,21 @@ class FacePanel(QWidget):
 
     def _load_thumbnails(self) -> None:
         """Each face's crop from the original as its list icon (read on the background pool, once
-        per photo: naming a face reloads the list, not the photo)."""
+        per photo: naming a face reloads the list, not the photo). A read still under way is not
+        started again, and its thumbnails are kept when they land after the list was reloaded
+        (naming faces faster than a big photo reads must not restart the read every time)."""
         if self.photo_id != self._icons_photo:
             self._icons, self._crops, self._icons_photo = {}, {}, self.photo_id
-        missing = [f for f in self.faces if (f.id, tuple(f.box)) not in self._icons]
-        if not missing:
-            return
-        self._thumb_request += 1
-        if self.bg is None or self.photo_id is None:
+            self._icons_loading = set()
+            self._thumb_request += 1   # a read for the previous photo lands in nothing
+        missing = [f for f in self.faces if (f.id, tuple(f.box)) not in self._icons
+                   and (f.id, tuple(f.box)) not in self._icons_loading]
+        if not missing or self.bg is None or self.photo_id is None:
             return
         req, path = self._thumb_request, self.lib.photos.get(self.photo_id).path
         boxes = [(f.id, f.box) for f in missing]
+        keys = {(fid, tuple(box)) for fid, box in boxes}
+        self._icons_loading |= keys
 
         def load():
             img = read_image(path)
@@ -230,12 +235,18 @@ class FacePanel(QWidget):
                                                   Qt.TransformationMode.SmoothTransformation)
             return req, out
 
+        def failed(_m) -> None:
+            if req == self._thumb_request:
+                self._icons_loading -= keys
         box_of = dict(boxes)
 
         def done(res):
             r, thumbs = res
             if r != self._thumb_request:
-                return
+                return   # another photo is shown now
+            self._icons_loading -= keys
+            for key in keys:   # a face outside the picture has no thumbnail: not read again
+                self._icons.setdefault(key, None)
             for fid, t in thumbs.items():
                 pm = QPixmap.fromImage(t)
                 self._icons[(fid, tuple(box_of[fid]))] = QIcon(pm)
@@ -246,7 +257,7 @@ class FacePanel(QWidget):
                 if fid in thumbs:
                     it.setIcon(self._icons[(fid, tuple(box_of[fid]))])
             self._show_crop(self.current_face())   # the selected face's original, until restored
-        self.bg.run(load, done, lambda _m: None)
+        self.bg.run(load, done, failed)
 
     def name_face_menu(self, idx: int, at: Optional[QPoint] = None) -> QMenu:
         """Clicking a face on the photo: select it and offer the people to name it (non-blocking)."""
