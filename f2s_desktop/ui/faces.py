@@ -148,32 +148,47 @@ class FacePanel(QWidget):
         self.reload()
 
     def reload(self, keep_row: bool = True) -> None:
+        """Show the photo's faces as the library has them now. When the same faces are shown
+        already (a face was named, suggestions moved) the rows are updated in place — only the
+        texts that changed — and the person menu is rebuilt only when the people changed: naming
+        faces in a group photo must not rebuild the panel each time."""
         row = self.list.currentRow() if keep_row else -1
-        self.list.blockSignals(True)
-        self.list.clear()
         try:
             photo = self.lib.photos.get(self.photo_id) if self.photo_id is not None else None
         except LibraryError:
             self.photo_id, self.version, photo = None, None, None
-        self.faces = reading_order(self.lib.faces.for_photo(self.photo_id)) if photo is not None else []
+        faces = reading_order(self.lib.faces.for_photo(self.photo_id)) if photo is not None else []
         people = self.lib.people.names()
         names = dict(people)
+        same = keep_row and self.list.count() == len(faces) and [f.id for f in faces] == [f.id for f in self.faces]
+        self.faces = faces
+        self.list.blockSignals(True)
+        if not same:
+            self.list.clear()
         for n, f in enumerate(self.faces):
             label = face_label(self.lib, f, names)
-            it = QListWidgetItem(f"{n + 1}. {label}")
-            it.setData(FaceIdRole, f.id)
+            text = f"{n + 1}. {label}"
+            if same:
+                it = self.list.item(n)
+                if it.text() == text:
+                    continue
+                it.setText(text)
+            else:
+                it = QListWidgetItem(text)
+                it.setData(FaceIdRole, f.id)
+                icon = self._icons.get((f.id, tuple(f.box)))
+                if icon is not None:
+                    it.setIcon(icon)
+                self.list.addItem(it)
             it.setToolTip(f"Face {n + 1} (from the left, row by row): {label}")
-            icon = self._icons.get((f.id, tuple(f.box)))
-            if icon is not None:
-                it.setIcon(icon)
-            self.list.addItem(it)
         self.list.blockSignals(False)
-        self.person.blockSignals(True)
-        self.person.clear()
-        self.person.addItem("— nobody —", None)
-        for pid, name in people:
-            self.person.addItem(name, pid)
-        self.person.blockSignals(False)
+        if [(self.person.itemData(i), self.person.itemText(i)) for i in range(1, self.person.count())] != people:
+            self.person.blockSignals(True)
+            self.person.clear()
+            self.person.addItem("— nobody —", None)
+            for pid, name in people:
+                self.person.addItem(name, pid)
+            self.person.blockSignals(False)
         if photo is None:
             self.title.setText("<b>Faces</b>")
             self.title.setToolTip("")
@@ -183,17 +198,18 @@ class FacePanel(QWidget):
             count = "looking for faces" if p.faces_state == "pending" else plural(len(self.faces), 'face')
             self.title.setText(f"<b>Faces</b> — {count} in {breakable(p.name)}{breakable(state)}")
             self.title.setToolTip(f"{p.path}{state}")
-        self._update_hint()
+        self._update_hint(people)
         self._load_thumbnails()
         self.photo_estimate.setText(estimate_text(self.version.degradation) if self.version else
                                     ("not restored yet" if photo is not None else "—"))
-        if self.faces:
+        if self.faces and not (same and self.list.currentRow() == min(max(row, 0), len(self.faces) - 1)):
             self.list.setCurrentRow(min(max(row, 0), len(self.faces) - 1))
+            return   # currentRowChanged ran _row_changed
         self._row_changed(self.list.currentRow())
 
-    def _update_hint(self) -> None:
+    def _update_hint(self, people: Optional[list] = None) -> None:
         """What to do next, in words: add people first; then confirm who each face is."""
-        if not self.lib.people.names():
+        if not (self.lib.people.names() if people is None else people):
             hint = ("Add the people in your photos (People panel, on the left), with a few good photos of "
                     "each: their faces guide the restoration.")
         elif self.photo_id is None:

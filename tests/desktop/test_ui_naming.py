@@ -37,3 +37,24 @@ def test_naming_faces_while_thumbnails_read_does_not_restart_the_read(qtbot, mak
     win.library.confirm_face(panel.faces[0].id, None)   # later reloads reuse the icons
     qtbot.waitUntil(lambda: not win.bg.busy, timeout=5000)
     assert len(reads) == 1 and all(not panel.list.item(i).icon().isNull() for i in range(3))
+
+
+def test_naming_a_face_updates_the_face_list_in_place(qtbot, make_window, tmp_path):
+    """Naming a face changes its row's text; the rows themselves (with their icons) stay, and the
+    person menu is rebuilt only when the people change."""
+    win, pid, ann = _group_of_three(qtbot, make_window, tmp_path)
+    win.select_photo(pid)
+    panel = win.face_panel
+    qtbot.waitUntil(lambda: panel.list.count() == 3 and not panel.list.item(2).icon().isNull(), timeout=5000)
+    items = [panel.list.item(i) for i in range(3)]
+    texts = [it.text() for it in items]
+    panel.list.setCurrentRow(1)
+    win.library.confirm_face(panel.faces[1].id, ann)
+    assert [panel.list.item(i) for i in range(3)] == items            # the same rows
+    assert items[1].text().startswith("2. Ann") and [items[0].text(), items[2].text()] == [texts[0], texts[2]]
+    assert panel.person.currentData() == ann and panel.list.currentRow() == 1
+    assert not items[1].icon().isNull()
+    bob = win.library.add_person("Bob")                                 # people changed: the menu follows
+    assert [panel.person.itemData(i) for i in range(panel.person.count())] == [None, ann, bob]
+    win.library.confirm_face(panel.faces[2].id, bob)
+    assert items[2].text().startswith("3. Bob") and panel.list.currentRow() == 1 and panel.person.currentData() == ann
