@@ -58,3 +58,39 @@ def test_naming_a_face_updates_the_face_list_in_place(qtbot, make_window, tmp_pa
     assert [panel.person.itemData(i) for i in range(panel.person.count())] == [None, ann, bob]
     win.library.confirm_face(panel.faces[2].id, bob)
     assert items[2].text().startswith("3. Bob") and panel.list.currentRow() == 1 and panel.person.currentData() == ann
+
+
+def test_suggestions_follow_a_steady_stream_of_namings(qtbot, lib_for_model, monkeypatch):
+    """Naming faster than the debounce delay makes few recomputes (one per burst), yet the
+    suggestions never wait longer than SUGGEST_MAX_WAIT_MS while the user keeps naming."""
+    import time
+
+    from f2s_desktop.ui.library_model import LibraryModel
+    from f2s_desktop.ui.tasks import Background
+    lib, ids, person = lib_for_model
+    bg = Background(1)
+    model = LibraryModel(lib, bg)
+    monkeypatch.setattr(LibraryModel, "SUGGEST_DELAY_MS", 200)
+    monkeypatch.setattr(LibraryModel, "SUGGEST_MAX_WAIT_MS", 600)
+    ran = []
+    model.libraryChanged.connect(lambda what, _ids: what == "suggestions" and ran.append(time.monotonic()))
+    t0 = time.monotonic()
+    for fid in ids[:12]:               # one naming every 100 ms: always inside the 200 ms delay
+        model.confirm_face(fid, person)
+        qtbot.wait(100)
+    qtbot.waitUntil(lambda: not model.suggestions_pending, timeout=5000)
+    assert 1 < len(ran) <= 4, ran      # not one per naming, not only one at the end
+    assert ran[0] - t0 < 0.6 + 0.5     # the first within the longest wait (and some slack)
+    bg.wait()
+
+
+@pytest.fixture
+def lib_for_model(tmp_path):
+    from f2s_desktop.library import Library
+
+    from .fakes import face_dict, make_photo
+    lib = Library()
+    pid = lib.photos.import_files([make_photo(tmp_path / "g.png", 3)]).added[0]
+    lib.faces.store(pid, [face_dict(k % 3, box=(10 + 5 * k, 10, 40 + 5 * k, 40), seed=k) for k in range(14)])
+    yield lib, [f.id for f in lib.faces.for_photo(pid)], lib.people.add("Ann")
+    lib.close()
