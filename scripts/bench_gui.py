@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -228,26 +229,17 @@ def _group_photos(folder: Path, n_photos: int, faces_per_photo: int, side: int) 
     return out
 
 
-def bench_naming(n_faces: int = 2800, faces_per_photo: int = 28, n_people: int = 12, side: int = 1600,
-                 namings: int = 60, naming_interval_ms: int = 250, interval_ms: int = 10,
-                 report_ms: float = 50.0, verbose: bool = False, profile: bool = False) -> dict:
-    """GUI-thread blocking while a user names faces, one click and one menu choice each, in a
-    library of ``n_faces`` faces (see the module docstring)."""
+def naming_library(home: Path, n_faces: int = 2800, faces_per_photo: int = 28, n_people: int = 12,
+                   side: int = 1600):
+    """The naming bench's library under ``home`` (FACE2SCENE_HOME must point there): ``n_faces``
+    faces in group photos, each face's embedding near its person's; the first photo's faces are
+    named. Returns (library, import report, {face id: true person}, seconds of the first full
+    suggestion pass)."""
     import numpy as np
-    from PySide6.QtCore import QElapsedTimer, QPoint, QPointF, Qt, QTimer
-    from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication
 
     from f2s_desktop.library import Library
     from f2s_desktop.paths import app_paths
-    from f2s_desktop.settings import Settings
-    from f2s_desktop.ui.main_window import MainWindow
-
-    home = Path(tempfile.mkdtemp(prefix="f2s_bench_naming_"))
-    os.environ["FACE2SCENE_HOME"] = str(home)
-    app = QApplication.instance() or QApplication([])
     (home / "in").mkdir()
-    t0 = time.perf_counter()
     n_photos = -(-n_faces // faces_per_photo)
     photos = _group_photos(home / "in", n_photos, faces_per_photo, side)
     lib = Library(app_paths())
@@ -270,13 +262,132 @@ def bench_naming(n_faces: int = 2800, faces_per_photo: int = 28, n_people: int =
         lib.faces.store(pid, faces)
         for f, p in zip(lib.faces.for_photo(pid), who):
             truth[f.id] = int(p)
-    total_faces = len(truth)
     # a gallery to suggest from: the first photo's faces named already
     for f in lib.faces.for_photo(rep.added[0]):
         lib.faces.confirm(f.id, truth[f.id], update=False)
     t_sugg = time.perf_counter()
     lib.faces.update_suggestions()
-    suggest_s = time.perf_counter() - t_sugg
+    return lib, rep, truth, time.perf_counter() - t_sugg
+
+
+class GuiTrace:
+    """Where the time goes around each long gap (``--trace``): spans of every Qt event the GUI
+    thread handles for longer than ``min_ms`` (receiver class, event type), of every
+    ``libraryChanged`` notification (what, photos), of every background-pool operation (on its pool
+    thread, wall and CPU), and of Python's garbage collector; :meth:`around` lists those that
+    overlap a gap. A diagnostic: it adds its own overhead to every event."""
+
+    def __init__(self, min_ms: float = 2.0) -> None:
+        import threading
+        self.t0 = time.perf_counter()
+        self.min_s = min_ms / 1000
+        self.spans = []   # (start s, end s, thread, label)
+        self._gui = threading.get_ident()
+        self._gc_start = {}
+
+    def add(self, t0: float, label: str, cpu_ms: Optional[float] = None) -> None:
+        import threading
+        t1 = time.perf_counter()
+        if t1 - t0 >= self.min_s:
+            where = "gui" if threading.get_ident() == self._gui else "pool"
+            if cpu_ms is not None:
+                label += f" (cpu {cpu_ms:.0f} ms)"
+            self.spans.append((t0 - self.t0, t1 - self.t0, where, label))
+
+    def app_class(self):
+        from PySide6.QtWidgets import QApplication
+        trace = self
+
+        class TimedApp(QApplication):
+            def notify(self, receiver, event):  # noqa: N802 - Qt's name
+                t, c = time.perf_counter(), time.thread_time()
+                try:
+                    return super().notify(receiver, event)
+                finally:
+                    trace.add(t, f"event {event.type().name} -> {type(receiver).__name__}",
+                              (time.thread_time() - c) * 1000)
+        return TimedApp
+
+    def attach(self, win) -> None:
+        import gc
+        model, bg = win.library, win.bg
+        notify = model.notify
+
+        def timed_notify(what, photo_ids=None):
+            t, c = time.perf_counter(), time.thread_time()
+            try:
+                notify(what, photo_ids)
+            finally:
+                n = "all" if photo_ids is None else len(tuple(photo_ids))
+                self.add(t, f"libraryChanged({what}, {n} photos)", (time.thread_time() - c) * 1000)
+        model.notify = timed_notify
+        run = bg.run
+
+        def timed_run(fn, success=None, failure=None, progress=None):
+            name = getattr(fn, "__qualname__", repr(fn))
+
+            def wrapped(*a):
+                t, c = time.perf_counter(), time.thread_time()
+                try:
+                    return fn(*a)
+                finally:
+                    self.add(t, f"pool: {name}", (time.thread_time() - c) * 1000)
+
+            def timed_success(res):
+                t, c = time.perf_counter(), time.thread_time()
+                try:
+                    if success is not None:
+                        success(res)
+                finally:
+                    self.add(t, f"done: {name}", (time.thread_time() - c) * 1000)
+            return run(wrapped, timed_success, failure, progress)
+        bg.run = timed_run
+
+        def on_gc(phase, info):
+            import threading
+            if phase == "start":
+                self._gc_start[threading.get_ident()] = time.perf_counter()
+            else:
+                t = self._gc_start.pop(threading.get_ident(), None)
+                if t is not None:
+                    self.add(t, f"gc gen {info['generation']} ({info['collected']} collected)")
+        gc.callbacks.append(on_gc)
+        self._gc_cb = on_gc
+
+    def detach(self) -> None:
+        import gc
+        if getattr(self, "_gc_cb", None) in gc.callbacks:
+            gc.callbacks.remove(self._gc_cb)
+
+    def around(self, t_end: float, gap_s: float, slack_s: float = 0.005) -> list:
+        """Spans overlapping the gap that ended at ``t_end`` (seconds since the trace began)."""
+        a, b = t_end - gap_s - slack_s, t_end + slack_s
+        return [s for s in self.spans if s[1] >= a and s[0] <= b]
+
+
+def bench_naming(n_faces: int = 2800, faces_per_photo: int = 28, n_people: int = 12, side: int = 1600,
+                 namings: int = 60, naming_interval_ms: int = 250, interval_ms: int = 10,
+                 report_ms: float = 50.0, verbose: bool = False, profile: bool = False, trace: bool = False,
+                 idle: bool = False) -> dict:
+    """GUI-thread blocking while a user names faces, one click and one menu choice each, in a
+    library of ``n_faces`` faces (see the module docstring). ``idle``: the baseline — the same
+    library, window and heartbeat for as long, the first photo open, nobody naming anything
+    (what the machine and the idle app cost). ``trace``: list what ran around each long gap
+    (:class:`GuiTrace`)."""
+    from PySide6.QtCore import QElapsedTimer, QPoint, QPointF, Qt, QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from f2s_desktop.settings import Settings
+    from f2s_desktop.ui.main_window import MainWindow
+
+    home = Path(tempfile.mkdtemp(prefix="f2s_bench_naming_"))
+    os.environ["FACE2SCENE_HOME"] = str(home)
+    tracer = GuiTrace() if trace else None
+    app = QApplication.instance() or (tracer.app_class() if tracer else QApplication)([])
+    t0 = time.perf_counter()
+    lib, rep, truth, suggest_s = naming_library(home, n_faces, faces_per_photo, n_people, side)
+    total_faces = len(truth)
     setup_s = time.perf_counter() - t0
 
     class Idle:  # no restoration in this measurement: the worker has nothing to run
@@ -294,11 +405,14 @@ def bench_naming(n_faces: int = 2800, faces_per_photo: int = 28, n_people: int =
     win.ask_before_quit = False
     win.resize(1280, 800)
     win.show()
+    if tracer is not None:
+        tracer.attach(win)
     gaps, big, sync_ms, cpu_ms = [], [], [], []
     import cProfile
-    prof = cProfile.Profile() if profile else None
+    prof = cProfile.Profile(time.thread_time) if profile else None   # the GUI thread's CPU, all of it
     timer = QElapsedTimer()
-    state = {"photo": 1, "face": 0, "named": 0, "t0": None}
+    state = {"photo": 1, "face": 0, "named": 0, "t0": None, "actions": 0}
+    idle_actions = round(namings * 1.05) + 4   # about as many timer ticks as naming takes
     named_ids = []
 
     def beat():
@@ -306,7 +420,8 @@ def bench_naming(n_faces: int = 2800, faces_per_photo: int = 28, n_people: int =
             g = timer.nsecsElapsed() / 1e6
             gaps.append(g)
             if g - interval_ms > report_ms:
-                big.append((time.perf_counter() - state["t0"], g - interval_ms))
+                big.append((time.perf_counter() - state["t0"], g - interval_ms,
+                            tracer.around(time.perf_counter() - tracer.t0, g / 1000) if tracer else []))
         timer.restart()
     hb = QTimer()
     hb.setInterval(interval_ms)
@@ -314,7 +429,8 @@ def bench_naming(n_faces: int = 2800, faces_per_photo: int = 28, n_people: int =
 
     def act():
         """One user action: open the next photo, or click the next face on it and name it."""
-        if state["named"] >= namings:
+        state["actions"] += 1
+        if state["named"] >= namings or (idle and state["actions"] > idle_actions):
             user.stop()
             QTimer.singleShot(1500, app.quit)   # let the last suggestions land while measuring
             return
@@ -325,14 +441,12 @@ def bench_naming(n_faces: int = 2800, faces_per_photo: int = 28, n_people: int =
             state["face"] = 0
             return
         preview = page.preview
-        if preview.before is None or not preview.faces:
-            return  # still loading (on the background pool)
+        if preview.before is None or not preview.faces or idle:
+            return  # still loading (on the background pool), or nobody naming
         if state["face"] >= len(preview.faces):
             state["photo"] += 1
             return
         mark = preview.faces[state["face"]]
-        if prof is not None:
-            prof.enable()
         t, cpu = time.perf_counter(), time.thread_time()
         c = preview.to_view(QPointF((mark.box[0] + mark.box[2]) / 2, (mark.box[1] + mark.box[3]) / 2),
                             preview._panes()[0])
@@ -350,8 +464,6 @@ def bench_naming(n_faces: int = 2800, faces_per_photo: int = 28, n_people: int =
         menu.close()
         sync_ms.append((time.perf_counter() - t) * 1000)
         cpu_ms.append((time.thread_time() - cpu) * 1000)   # the GUI thread's own work, not its waits
-        if prof is not None:
-            prof.disable()
         state["face"] += 1
     user = QTimer()
     user.setInterval(naming_interval_ms)
@@ -361,7 +473,14 @@ def bench_naming(n_faces: int = 2800, faces_per_photo: int = 28, n_people: int =
     hb.start()
     QTimer.singleShot(1000, user.start)   # after the window's first paint
     QTimer.singleShot(10 * 60 * 1000, app.quit)  # safety net
+    cpu0, gui0 = time.process_time(), time.thread_time()
+    if prof is not None:
+        prof.enable()
     app.exec()
+    if prof is not None:
+        prof.disable()
+    wall_s = time.perf_counter() - state["t0"]
+    cpu_all_s, cpu_gui_s = time.process_time() - cpu0, time.thread_time() - gui0
     hb.stop()
     user.stop()
     named_right = sum(1 for fid in named_ids if lib.faces.get(fid).confirmed_person_id == truth[fid])
@@ -369,14 +488,23 @@ def bench_naming(n_faces: int = 2800, faces_per_photo: int = 28, n_people: int =
     win.close()
     lib.close()
     shutil.rmtree(home, ignore_errors=True)
+    if tracer is not None:
+        tracer.detach()
     if verbose:
-        for t, b in big:
+        for t, b, spans in big:
             print(f"  block {b:.0f} ms at {t:.2f} s")
+            for a, e, where, label in spans:
+                print(f"      {where:>4} {a:8.3f}-{e:8.3f} s ({(e - a) * 1000:5.0f} ms) {label}")
     if prof is not None:
         import pstats
-        pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
     blocks = sorted(max(0.0, g - interval_ms) for g in gaps)
-    return {"faces": total_faces, "photos": len(rep.added), "people": n_people, "photo_side": side,
+    per = max(1, state["named"])
+    return {"mode": "idle" if idle else "naming", "wall_s": wall_s,
+            "cpu_process_s": cpu_all_s, "cpu_gui_thread_s": cpu_gui_s,   # this process, every thread / the GUI's
+            "cpu_process_ms_per_naming": 1000 * cpu_all_s / per, "cpu_gui_ms_per_naming": 1000 * cpu_gui_s / per,
+            "faces": total_faces, "photos": len(rep.added), "people": n_people, "photo_side": side,
             "namings": state["named"], "named_right": named_right, "beats": len(gaps),
             "worst_ms": blocks[-1] if blocks else float("nan"),
             "p99_ms": blocks[int(0.99 * (len(blocks) - 1))] if blocks else float("nan"),
@@ -386,6 +514,56 @@ def bench_naming(n_faces: int = 2800, faces_per_photo: int = 28, n_people: int =
             "naming_cpu_ms_median": statistics.median(cpu_ms) if cpu_ms else float("nan"),
             "naming_cpu_ms_max": max(cpu_ms) if cpu_ms else float("nan"),
             "suggestions_all_faces_s": suggest_s, "setup_s": setup_s}
+
+
+def _naming_child(args, idle: bool) -> dict:
+    """One naming run in a fresh process (its own QApplication, library and caches)."""
+    fd, out = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    cmd = [sys.executable, __file__, "--naming-child", "idle" if idle else "naming", "--json", out,
+           "--naming-faces", str(args.naming_faces), "--namings", str(args.namings),
+           "--naming-interval", str(args.naming_interval), "--naming-side", str(args.naming_side),
+           "--report-ms", str(args.report_ms)] + ["-v"] * args.verbose + ["--trace"] * args.trace
+    load = os.getloadavg()[0]
+    try:
+        p = subprocess.run(cmd, cwd=REPO, timeout=15 * 60)
+        if p.returncode != 0:
+            raise SystemExit(f"naming run failed (exit {p.returncode}): {' '.join(cmd)}")
+        r = json.loads(Path(out).read_text())
+    finally:
+        Path(out).unlink(missing_ok=True)
+    r["load_1min"] = load
+    return r
+
+
+def print_naming(runs: list, interval_ms: int) -> None:
+    n = runs[0]
+    print(f"\nGUI-thread blocking while naming faces ({n['faces']} faces in {n['photos']} group photos of "
+          f"{n['photo_side']} px, {n['people']} people; click a face on the photo, pick the person; one action "
+          f"every {interval_ms} ms; heartbeat 10 ms). idle: the same, nobody naming")
+    print(f"{'mode':>6} | {'load':>4} | {'named':>5} | {'right':>5} | {'beats':>6} | {'worst block (ms)':>16} | "
+          f"{'p99 (ms)':>8} | {'blocks > 50 ms':>14} | {'naming wall (ms) med / max':>26} | "
+          f"{'naming CPU (ms) med / max':>25} | {'CPU s: process / GUI':>20} | {'all suggestions (s)':>19}")
+    print("-" * 183)
+    for n in runs:
+        load = f"{n['load_1min']:.1f}" if "load_1min" in n else "-"
+        print(f"{n['mode']:>6} | {load:>4} | {n['namings']:>5} | {n['named_right']:>5} | {n['beats']:>6} | "
+              f"{n['worst_ms']:>16.1f} | {n['p99_ms']:>8.1f} | {n['over_50ms']:>14} | "
+              f"{n['naming_sync_ms_median']:>12.1f} / {n['naming_sync_ms_max']:<11.1f} | "
+              f"{n['naming_cpu_ms_median']:>11.1f} / {n['naming_cpu_ms_max']:<11.1f} | "
+              f"{n['cpu_process_s']:>9.2f} / {n['cpu_gui_thread_s']:<8.2f} | {n['suggestions_all_faces_s']:>19.3f}")
+    if len(runs) > 1:
+        print("-" * 183)
+        for mode in ("naming", "idle"):
+            rs = [r for r in runs if r["mode"] == mode]
+            if rs:
+                med = statistics.median
+                print(f"{mode:>6} | median of {len(rs)} runs: worst {med(r['worst_ms'] for r in rs):.1f} ms "
+                      f"(range {min(r['worst_ms'] for r in rs):.1f}-{max(r['worst_ms'] for r in rs):.1f}), "
+                      f"p99 {med(r['p99_ms'] for r in rs):.1f} ms, blocks > 50 ms "
+                      f"{med(r['over_50ms'] for r in rs):g} (range {min(r['over_50ms'] for r in rs)}-"
+                      f"{max(r['over_50ms'] for r in rs)}), CPU {med(r['cpu_process_s'] for r in rs):.2f} s "
+                      f"(GUI thread {med(r['cpu_gui_thread_s'] for r in rs):.2f} s)")
 
 
 def json_extra() -> dict:
@@ -412,9 +590,20 @@ def main() -> int:
     ap.add_argument("--namings", type=int, default=60, help="faces the simulated user names")
     ap.add_argument("--naming-interval", type=int, default=250, help="ms between two user actions")
     ap.add_argument("--naming-side", type=int, default=1600, help="width of the group photos (px)")
-    ap.add_argument("--profile", action="store_true", help="profile the naming clicks (GUI thread)")
+    ap.add_argument("--profile", action="store_true", help="profile the GUI thread's CPU while naming")
+    ap.add_argument("--naming-runs", type=int, default=1, help="naming runs (each in a fresh process when > 1)")
+    ap.add_argument("--naming-idle", action="store_true",
+                    help="also the idle baseline: the same library and window, nobody naming (interleaved runs)")
+    ap.add_argument("--trace", action="store_true", help="with -v: what ran around each long gap (GuiTrace)")
+    ap.add_argument("--naming-child", choices=["naming", "idle"], help=argparse.SUPPRESS)
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
+    if args.naming_child:   # one run for _naming_child: its result as JSON, nothing else
+        r = bench_naming(args.naming_faces, namings=args.namings, naming_interval_ms=args.naming_interval,
+                         side=args.naming_side, report_ms=args.report_ms, verbose=args.verbose,
+                         profile=args.profile, trace=args.trace, idle=args.naming_child == "idle")
+        Path(args.json).write_text(json.dumps(r, default=str))
+        return 0
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     engine = args.engine
     if engine == "auto":
@@ -446,22 +635,19 @@ def main() -> int:
         print(f"{b['beats']:>6} | {b['worst_ms']:>16.1f} | {b['p99_ms']:>8.1f} | {b['mean_gap_ms']:>13.2f} | "
               f"{b['over_50ms']:>14} | {bs:>9} | {b['states']}")
     if args.naming_faces > 0:
-        n = bench_naming(args.naming_faces, namings=args.namings, naming_interval_ms=args.naming_interval,
-                         side=args.naming_side, report_ms=args.report_ms, verbose=args.verbose,
-                         profile=args.profile)
-        results["naming"] = n
-        print(f"\nGUI-thread blocking while naming faces ({n['faces']} faces in {n['photos']} group photos of "
-              f"{n['photo_side']} px, {n['people']} people; click a face on the photo, pick the person; one action "
-              f"every {args.naming_interval} ms; heartbeat 10 ms)")
-        print(f"{'named':>5} | {'right':>5} | {'beats':>6} | {'worst block (ms)':>16} | {'p99 (ms)':>8} | "
-              f"{'blocks > 50 ms':>14} | {'naming wall (ms) med / max':>26} | {'naming CPU (ms) med / max':>25} | "
-              f"{'all suggestions (s)':>19}")
-        print("-" * 150)
-        print(f"{n['namings']:>5} | {n['named_right']:>5} | {n['beats']:>6} | {n['worst_ms']:>16.1f} | "
-              f"{n['p99_ms']:>8.1f} | {n['over_50ms']:>14} | "
-              f"{n['naming_sync_ms_median']:>12.1f} / {n['naming_sync_ms_max']:<11.1f} | "
-              f"{n['naming_cpu_ms_median']:>11.1f} / {n['naming_cpu_ms_max']:<11.1f} | "
-              f"{n['suggestions_all_faces_s']:>19.3f}")
+        kw = dict(n_faces=args.naming_faces, namings=args.namings, naming_interval_ms=args.naming_interval,
+                  side=args.naming_side, report_ms=args.report_ms, verbose=args.verbose, profile=args.profile,
+                  trace=args.trace)
+        modes = ["naming", "idle"] if args.naming_idle else ["naming"]
+        runs = []
+        if args.naming_runs == 1 and len(modes) == 1:
+            runs.append(bench_naming(**kw))
+        else:   # each run in a fresh process, the modes interleaved (the machine's load drifts)
+            for _ in range(args.naming_runs):
+                for mode in modes:
+                    runs.append(_naming_child(args, mode == "idle"))
+        results["naming"] = runs
+        print_naming(runs, args.naming_interval)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str))
         print(f"\nwrote {args.json}")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .db import emb, emb_blob
+from .suggest import SuggestionCache, compare
 
 if TYPE_CHECKING:
     from face2scene.people import Matcher
@@ -46,6 +47,7 @@ class Faces:
         self.lib = lib
         self.db = lib.db
         self._matcher: Optional["Matcher"] = None
+        self.suggestions = SuggestionCache()   # what the last full pass computed, for the next one
 
     # ---------------------------------------------------------------- the matching rule
     @property
@@ -146,18 +148,19 @@ class Faces:
     def changed_suggestions(self, photo_ids: Optional[Sequence[int]] = None) -> Dict[int, int]:
         """:meth:`update_suggestions`, returning {photo id: faces whose suggested person or shown
         confidence changed}. Only rows that changed are written (after naming one face in a big
-        library most suggestions stay as they were), so the views reload only those photos."""
+        library most suggestions stay as they were), so the views reload only those photos.
+
+        Every face (``photo_ids`` None) goes through :class:`~.suggest.SuggestionCache`, which
+        recomputes only what changed since its last pass; a few photos' faces (new detections)
+        are matched directly."""
+        if photo_ids is None:
+            return self.suggestions.update(self.db, self.matcher)
         gallery = self.gallery()
         q = ("SELECT id, photo_id, embedding, rejected, suggested_person_id, suggested_distance,"
-             " suggested_confidence FROM faces WHERE confirmed_person_id IS NULL AND embedding IS NOT NULL")
-        args: Tuple = ()
-        if photo_ids is not None:
-            q += f" AND photo_id IN ({','.join('?' * len(photo_ids))})"
-            args = tuple(photo_ids)
-        # numpy over all faces at once: this runs on a thread of the GUI process, and every
-        # millisecond of Python here is one the GUI thread may wait for the GIL
+             " suggested_confidence FROM faces WHERE confirmed_person_id IS NULL AND embedding IS NOT NULL"
+             f" AND photo_id IN ({','.join('?' * len(photo_ids))})")
         by_dim: Dict[int, List[Tuple]] = {}
-        for r in self.db.conn.execute(q, args).fetchall():
+        for r in self.db.conn.execute(q, tuple(photo_ids)).fetchall():
             by_dim.setdefault(len(r[2]) // 4, []).append(tuple(r))
         updates: List[Tuple] = []
         changed: Dict[int, int] = {}
@@ -166,15 +169,11 @@ class Faces:
             excluded = [() if it[3] in ("[]", None) else json.loads(it[3]) for it in items]
             matches = self.matcher.match_many(E, gallery.get(dim, {}), excluded)
             for (fid, photo, _e, _r, old_p, old_d, old_c), m in zip(items, matches):
-                conf = None if m.person is None or m.confidence is None else round(m.confidence, 4)
-                dist = m.distance
-                if m.person != old_p or (conf is None) != (old_c is None) or \
-                        (conf is not None and round(conf * 100) != round(old_c * 100)):
+                shown, row = compare((old_p, old_d, old_c), m)
+                if shown:
                     changed[photo] = changed.get(photo, 0) + 1   # what the user sees changed
-                elif conf == old_c and ((dist is None and old_d is None) or
-                                        (dist is not None and old_d is not None and abs(dist - old_d) < 1e-4)):
-                    continue   # nothing to write
-                updates.append((m.person, dist, conf, fid))
+                if row is not None:
+                    updates.append(row + (fid,))
         if updates:
             with self.db.tx() as c:
                 c.executemany("UPDATE faces SET suggested_person_id=?, suggested_distance=?, suggested_confidence=?"

@@ -66,6 +66,7 @@ class FacePanel(QWidget):
         self._icons: Dict[tuple, QIcon] = {}      # (face id, box) -> thumbnail, for the photo shown
         self._crops: Dict[tuple, QPixmap] = {}    # (face id, box) -> the face in the original
         self._icons_photo: Optional[int] = None
+        self._icons_loading: set = set()          # (face id, box) being read for the photo shown
         self.menu: Optional[QMenu] = None   # the last "name this face" menu
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.library = model
@@ -147,32 +148,47 @@ class FacePanel(QWidget):
         self.reload()
 
     def reload(self, keep_row: bool = True) -> None:
+        """Show the photo's faces as the library has them now. When the same faces are shown
+        already (a face was named, suggestions moved) the rows are updated in place — only the
+        texts that changed — and the person menu is rebuilt only when the people changed: naming
+        faces in a group photo must not rebuild the panel each time."""
         row = self.list.currentRow() if keep_row else -1
-        self.list.blockSignals(True)
-        self.list.clear()
         try:
             photo = self.lib.photos.get(self.photo_id) if self.photo_id is not None else None
         except LibraryError:
             self.photo_id, self.version, photo = None, None, None
-        self.faces = reading_order(self.lib.faces.for_photo(self.photo_id)) if photo is not None else []
+        faces = reading_order(self.lib.faces.for_photo(self.photo_id)) if photo is not None else []
         people = self.lib.people.names()
         names = dict(people)
+        same = keep_row and self.list.count() == len(faces) and [f.id for f in faces] == [f.id for f in self.faces]
+        self.faces = faces
+        self.list.blockSignals(True)
+        if not same:
+            self.list.clear()
         for n, f in enumerate(self.faces):
             label = face_label(self.lib, f, names)
-            it = QListWidgetItem(f"{n + 1}. {label}")
-            it.setData(FaceIdRole, f.id)
+            text = f"{n + 1}. {label}"
+            if same:
+                it = self.list.item(n)
+                if it.text() == text:
+                    continue
+                it.setText(text)
+            else:
+                it = QListWidgetItem(text)
+                it.setData(FaceIdRole, f.id)
+                icon = self._icons.get((f.id, tuple(f.box)))
+                if icon is not None:
+                    it.setIcon(icon)
+                self.list.addItem(it)
             it.setToolTip(f"Face {n + 1} (from the left, row by row): {label}")
-            icon = self._icons.get((f.id, tuple(f.box)))
-            if icon is not None:
-                it.setIcon(icon)
-            self.list.addItem(it)
         self.list.blockSignals(False)
-        self.person.blockSignals(True)
-        self.person.clear()
-        self.person.addItem("— nobody —", None)
-        for pid, name in people:
-            self.person.addItem(name, pid)
-        self.person.blockSignals(False)
+        if [(self.person.itemData(i), self.person.itemText(i)) for i in range(1, self.person.count())] != people:
+            self.person.blockSignals(True)
+            self.person.clear()
+            self.person.addItem("— nobody —", None)
+            for pid, name in people:
+                self.person.addItem(name, pid)
+            self.person.blockSignals(False)
         if photo is None:
             self.title.setText("<b>Faces</b>")
             self.title.setToolTip("")
@@ -182,17 +198,18 @@ class FacePanel(QWidget):
             count = "looking for faces" if p.faces_state == "pending" else plural(len(self.faces), 'face')
             self.title.setText(f"<b>Faces</b> — {count} in {breakable(p.name)}{breakable(state)}")
             self.title.setToolTip(f"{p.path}{state}")
-        self._update_hint()
+        self._update_hint(people)
         self._load_thumbnails()
         self.photo_estimate.setText(estimate_text(self.version.degradation) if self.version else
                                     ("not restored yet" if photo is not None else "—"))
-        if self.faces:
+        if self.faces and not (same and self.list.currentRow() == min(max(row, 0), len(self.faces) - 1)):
             self.list.setCurrentRow(min(max(row, 0), len(self.faces) - 1))
+            return   # currentRowChanged ran _row_changed
         self._row_changed(self.list.currentRow())
 
-    def _update_hint(self) -> None:
+    def _update_hint(self, people: Optional[list] = None) -> None:
         """What to do next, in words: add people first; then confirm who each face is."""
-        if not self.lib.people.names():
+        if not (self.lib.people.names() if people is None else people):
             hint = ("Add the people in your photos (People panel, on the left), with a few good photos of "
                     "each: their faces guide the restoration.")
         elif self.photo_id is None:
@@ -207,17 +224,21 @@ class FacePanel(QWidget):
 
     def _load_thumbnails(self) -> None:
         """Each face's crop from the original as its list icon (read on the background pool, once
-        per photo: naming a face reloads the list, not the photo)."""
+        per photo: naming a face reloads the list, not the photo). A read still under way is not
+        started again, and its thumbnails are kept when they land after the list was reloaded
+        (naming faces faster than a big photo reads must not restart the read every time)."""
         if self.photo_id != self._icons_photo:
             self._icons, self._crops, self._icons_photo = {}, {}, self.photo_id
-        missing = [f for f in self.faces if (f.id, tuple(f.box)) not in self._icons]
-        if not missing:
-            return
-        self._thumb_request += 1
-        if self.bg is None or self.photo_id is None:
+            self._icons_loading = set()
+            self._thumb_request += 1   # a read for the previous photo lands in nothing
+        missing = [f for f in self.faces if (f.id, tuple(f.box)) not in self._icons
+                   and (f.id, tuple(f.box)) not in self._icons_loading]
+        if not missing or self.bg is None or self.photo_id is None:
             return
         req, path = self._thumb_request, self.lib.photos.get(self.photo_id).path
         boxes = [(f.id, f.box) for f in missing]
+        keys = {(fid, tuple(box)) for fid, box in boxes}
+        self._icons_loading |= keys
 
         def load():
             img = read_image(path)
@@ -230,12 +251,18 @@ class FacePanel(QWidget):
                                                   Qt.TransformationMode.SmoothTransformation)
             return req, out
 
+        def failed(_m) -> None:
+            if req == self._thumb_request:
+                self._icons_loading -= keys
         box_of = dict(boxes)
 
         def done(res):
             r, thumbs = res
             if r != self._thumb_request:
-                return
+                return   # another photo is shown now
+            self._icons_loading -= keys
+            for key in keys:   # a face outside the picture has no thumbnail: not read again
+                self._icons.setdefault(key, None)
             for fid, t in thumbs.items():
                 pm = QPixmap.fromImage(t)
                 self._icons[(fid, tuple(box_of[fid]))] = QIcon(pm)
@@ -246,7 +273,7 @@ class FacePanel(QWidget):
                 if fid in thumbs:
                     it.setIcon(self._icons[(fid, tuple(box_of[fid]))])
             self._show_crop(self.current_face())   # the selected face's original, until restored
-        self.bg.run(load, done, lambda _m: None)
+        self.bg.run(load, done, failed)
 
     def name_face_menu(self, idx: int, at: Optional[QPoint] = None) -> QMenu:
         """Clicking a face on the photo: select it and offer the people to name it (non-blocking)."""

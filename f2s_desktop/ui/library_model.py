@@ -9,14 +9,16 @@ finished) are announced the same way once :meth:`LibraryModel.attach_worker` is 
 
 Suggestions: confirming a face, choosing a reference's face or removing a reference changes the
 galleries, so every unconfirmed face's suggestion is recomputed — on the background pool,
-debounced (a burst of confirmations makes one recompute), then ``libraryChanged("suggestions")``.
+incrementally (``library.suggest``), debounced: a burst of confirmations makes one recompute, once
+the user pauses for ``SUGGEST_DELAY_MS`` and at least every ``SUGGEST_MAX_WAIT_MS`` while they keep
+naming — then ``libraryChanged("suggestions")``.
 """
 from __future__ import annotations
 
 import logging
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QElapsedTimer, QObject, QTimer, Signal
 
 from ..library import ImportReport, Library
 from .tasks import Background
@@ -30,7 +32,8 @@ WAKES_WORKER = ("photos", "references", "queue")  # changes that give the worker
 class LibraryModel(QObject):
     libraryChanged = Signal(str, object)   # what (CHANGES), photo ids (tuple) or None = any photo
 
-    SUGGEST_DELAY_MS = 150
+    SUGGEST_DELAY_MS = 300       # a pause this long after a change starts the recompute
+    SUGGEST_MAX_WAIT_MS = 1500   # ... and a change never waits longer than this for it
 
     def __init__(self, library: Library, background: Background, parent=None) -> None:
         super().__init__(parent)
@@ -42,6 +45,7 @@ class LibraryModel(QObject):
         self._suggest_timer.timeout.connect(self._recompute_suggestions)
         self._suggesting = False
         self._suggest_again = False
+        self._suggest_first = QElapsedTimer()   # since the oldest change the timer waits for
 
     def notify(self, what: str, photo_ids: Optional[Iterable[int]] = None) -> None:
         assert what in CHANGES, what
@@ -124,7 +128,12 @@ class LibraryModel(QObject):
 
     # ---------------------------------------------------------------- suggestions (background)
     def schedule_suggestions(self) -> None:
-        self._suggest_timer.start()  # restarts: a burst of changes makes one recompute
+        """Recompute after a pause (restarting: a burst of changes makes one recompute), but no
+        later than SUGGEST_MAX_WAIT_MS after the first change of the burst."""
+        if not self._suggest_timer.isActive():
+            self._suggest_first.start()
+        left = self.SUGGEST_MAX_WAIT_MS - self._suggest_first.elapsed()
+        self._suggest_timer.start(max(0, min(self.SUGGEST_DELAY_MS, left)))
 
     @property
     def suggestions_pending(self) -> bool:

@@ -2,6 +2,7 @@
 and drop; where a reference shows several faces, the user picks which one is the person)."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import List, Optional
 
@@ -16,6 +17,8 @@ from face2scene.options import file_dialog_filter
 from ..library import LibraryError
 from .library_model import LibraryModel
 from .photos import read_image
+
+log = logging.getLogger(__name__)
 from .tasks import Background
 
 PersonIdRole = Qt.ItemDataRole.UserRole + 10
@@ -88,6 +91,7 @@ class PeoplePanel(QWidget):
         self.library = model
         self.lib = model.lib
         self.bg = background
+        self._counting = self._count_again = False   # refresh_counts on the pool
         self._thumbs: dict = {}
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -279,12 +283,32 @@ class PeoplePanel(QWidget):
         self.library.add_references(person_id, paths, done, self.message.emit)
 
     def refresh_counts(self) -> None:
-        counts = {p.id: p for p in self.lib.people.all()}
-        for i in range(self.people.count()):
-            it = self.people.item(i)
-            p = counts.get(it.data(PersonIdRole))
-            if p is not None:
-                it.setText(f"{p.name}  ({p.n_refs} refs, {p.n_faces} faces)")
+        """Each person's reference and face counts, counted on the background pool (one pass over
+        every face: naming faces in a big library announces two changes per naming); changes that
+        arrive while a count runs make one more count after it."""
+        if self._counting:
+            self._count_again = True
+            return
+        self._counting = True
+
+        def done(people) -> None:
+            self._counting = False
+            if self._count_again:
+                self._count_again = False
+                self.refresh_counts()
+            counts = {p.id: p for p in people}
+            for i in range(self.people.count()):
+                it = self.people.item(i)
+                p = counts.get(it.data(PersonIdRole))
+                if p is not None:
+                    text = f"{p.name}  ({p.n_refs} refs, {p.n_faces} faces)"
+                    if it.text() != text:
+                        it.setText(text)
+
+        def failed(message: str) -> None:
+            self._counting = False
+            log.warning("people's counts not updated: %s", message)
+        self.bg.run(self.lib.people.all, done, failed)
 
     def _dropped_on_person(self, files: List[str], item) -> None:
         pid = item.data(PersonIdRole) if item is not None else self.current_person()
