@@ -69,6 +69,7 @@ class PipelineConfig:
     old_print: bool = False  # scanned print: descreen, find and inpaint scratches/dust, then tone
     print_tone: str = "auto"  # old prints: "off" | "auto" (levels from the photo) | "faces" (+ colour from references)
     keep_tone: bool = True  # old prints: a monochrome (sepia) print keeps its tone; False = neutral grey
+    detail: bool = True  # raise the detail bands the restorer over-smoothed (detail.py)
 
     def __post_init__(self) -> None:
         check_choice("device", self.device, DEVICES)
@@ -437,8 +438,11 @@ class Face2ScenePipeline:
             if self._restorer_warning:
                 run.warn(self._restorer_warning)
             if not self.config.do_no_harm:
-                return restorer.restore(run.rgb, estimate, faces=run.jobs, upscale=run.upscale, progress=st,
-                                        cancel=run.cancel)
+                out = restorer.restore(run.rgb, estimate, faces=run.jobs, upscale=run.upscale, progress=st,
+                                       cancel=run.cancel)
+                if self.config.detail:
+                    out.image = self._equalise_detail(run, out.image, estimate)
+                return out
             why = safeguard.near_clean_reason(estimate)
             if why is not None:  # 5a. a clean photo is left as it is (upscaled at least as well as bicubic)
                 run.decision = safeguard.Decision(0.0, why)
@@ -451,7 +455,20 @@ class Face2ScenePipeline:
             run.decision = safeguard.choose_strength(run.rgb, small, estimate, run.jobs, run.flat)
             self._report_decision(run, estimate)
             out.image = blend_strength(run.rgb, out.image, run.decision.strength)  # the user's strength's blend
+            if self.config.detail and run.decision.strength > 0:
+                out.image = self._equalise_detail(run, out.image, estimate)
             return out
+
+    @staticmethod
+    def _equalise_detail(run: _Run, image: np.ndarray, estimate: DegradationEstimate) -> np.ndarray:
+        """5c. detail the restorer averaged away, raised back where the input vouches for it (detail.py)."""
+        from .detail import equalise_detail
+        if run.upscale > 1:  # the bands are read against the input's own grid
+            estimate.details["detail"] = {"skipped": "upscaled output"}
+            return image
+        res = equalise_detail(run.rgb, image, estimate)
+        estimate.details["detail"] = res.info
+        return res.image
 
     @staticmethod
     def _report_decision(run: _Run, estimate: DegradationEstimate) -> None:
