@@ -501,7 +501,7 @@ class Face2ScenePipeline:
         pasted with the scene's colour and grain. It replaces the Ref-FR paste, which a face gets
         only where it cannot be refined (``_paste_face``)."""
         import cv2
-        from .facefix import paste_mask, refine_face
+        from .facefix import fix_share, paste_mask, refine_face
         from .faces.align import affine_scale, warp_to_crop
         with run.stage("paste") as st:  # the paste step (options.STAGES)
             cfg = self.config
@@ -529,6 +529,7 @@ class Face2ScenePipeline:
                 if "skipped" in fix.info:  # nothing to undo: the scene's face stays (no resampling)
                     continue
                 a = strength * self._face_fix_check(run, r, fix.crop, mask, estimate) if cfg.do_no_harm else strength
+                a *= fix_share(self.restorer.name)  # a learned restorer's face already holds most of it
                 face = scene.astype(np.float32) + a * (fix.crop.astype(np.float32) - scene)
                 face = np.clip(np.rint(face), 0, 255).astype(np.uint8)
                 aff = r.affine
