@@ -106,15 +106,14 @@ def band_noise_gain(sigmas) -> np.ndarray:
 
 
 def noise_variance(est: DegradationEstimate) -> float:
-    """The luma noise variance the estimate implies (independent colour noise; compression's share
-    kept as the classical restorer models it, its artefacts counted as noise)."""
-    sigma = float(est.noise_sigma)
-    if est.jpeg_quality is None:
-        return COLOUR_NOISE * sigma ** 2
-    q = float(est.jpeg_quality)
-    keep = float(np.clip(0.45 + 0.5 * (q - 30) / 65, 0.45, 0.95))
-    art = float(np.interp(q, [30, 60, 90, 100], [5.0, 3.0, 1.2, 0.3]))  # block artefacts: in the luma
-    return COLOUR_NOISE * (sigma * keep) ** 2 + art ** 2
+    """The luma noise variance the estimate implies: the colour noise the compression kept (as the
+    classical restorer models it) through the luma weights, plus the compression's own artefacts,
+    which sit in the luma whole."""
+    from dataclasses import replace
+    from .restorers.classical import effective_noise
+    total = effective_noise(est) ** 2
+    art = effective_noise(replace(est, noise_sigma=0.0, details={})) ** 2 if est.jpeg_quality is not None else 0.0
+    return COLOUR_NOISE * max(total - art, 0.0) + art
 
 
 def _local(e: np.ndarray, s: float) -> np.ndarray:
