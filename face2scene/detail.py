@@ -22,8 +22,9 @@ the clean photo that the input could vouch for. The luma change goes to the thre
 What this can and cannot do (measured, see ``BENCHMARKS.md``): it recovers the mid-band detail
 a restorer left soft (PSNR up a little, never down by more than noise), but the finest band,
 which dominates the bench's Laplacian-energy "texture", is below the noise floor after a blur of
-≥ 1 px: no reference-free, PSNR-preserving step can put it back (re-injecting the input's whole
-fine band reaches a ratio of 0.64 at −1 dB); that takes a generative restorer or references.
+≥ 1 px: no reference-free, PSNR-preserving step can put it back (putting back the input's whole
+finest band, noise and all, reaches a ratio of 0.64 at −1.2 dB on the mild preset:
+``scripts/texture_eval.py --reinject``); that takes a generative restorer or references.
 """
 from __future__ import annotations
 
