@@ -51,9 +51,9 @@ GRAIN_PERCENTILE = 20  # grain level: this percentile of the local fine-band ene
 #: degradation code, and its face is already better than the refined one: face-box gain, median
 #: of 6 development photos (mild, 512 px), +2.28 dB for its face, +1.52 for the refined face
 #: pasted whole (as before), +2.91 for a quarter of it, +2.76 for half (the two err differently;
-#: splitting the share by band gained at most 0.07 dB more). ``scripts/facefix_blend.py`` measures it. Restorers not
-#: listed (classical: what face-fix was calibrated against; the generative ones, unmeasured) take
-#: the refined face whole.
+#: splitting the share by band gained at most 0.07 dB more); ``scripts/facefix_blend.py``
+#: measures it. Restorers not listed (classical: what face-fix was calibrated against; the
+#: generative ones, unmeasured) take the refined face whole.
 SCENE_FACE_SHARE = {"compact": 0.25}
 
 
