@@ -25,6 +25,12 @@ which dominates the bench's Laplacian-energy "texture", is below the noise floor
 ≥ 1 px: no reference-free, PSNR-preserving step can put it back (putting back the input's whole
 finest band, noise and all, reaches a ratio of 0.64 at −1.2 dB on the mild preset:
 ``scripts/texture_eval.py --reinject``); that takes a generative restorer or references.
+
+Off by default (``PipelineConfig.detail``): on the mild preset it is a small gain (median +0.04 dB,
+every scene up 0.02–0.07 dB), but on one s3diff photo (a portrait the compact restorer had
+already sharpened past the clean photo, estimate blur 0.9 px, JPEG 76) it cost 1.0 dB — the
+input's JPEG and resampling artefacts read as detail above the noise floor. It needs a do-no-harm
+check of its own (or a noise floor that knows compression artefacts) before it can be the default.
 """
 from __future__ import annotations
 

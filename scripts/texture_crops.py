@@ -2,7 +2,7 @@
 the default pipeline (compact restorer) before and after session 5's texture work (the detail
 equaliser, detail.py, and the refined face's share over the compact restorer, facefix.py):
 docs/texture_100pct.png. "Before" is the same code with both switched off (``detail=False``,
-the refined face pasted whole), which is what main did.
+the refined face pasted whole), which is what main did; "after" has both on.
 
     PYTHONPATH=. python scripts/texture_crops.py
 """
@@ -21,7 +21,7 @@ files = sorted((data / "identities" / person).iterdir())
 photos = [(files[0], {person: files[1:]}, 1), (data / "scenes" / "sunhays80_building_facade_sun_bpaohzcfkhzodryb.jpg", None, 5)]
 share = dict(ff.SCENE_FACE_SHARE)
 before = Face2ScenePipeline(PipelineConfig(device="cpu", detail=False))
-after = Face2ScenePipeline(PipelineConfig(device="cpu"))
+after = Face2ScenePipeline(PipelineConfig(device="cpu", detail=True))  # the equaliser is opt-in
 rows = []
 for path, people, seed in photos:
     clean = _load(path, 512)

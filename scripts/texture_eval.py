@@ -1,9 +1,9 @@
 """The default pipeline's row of ``face2scene bench quality`` alone (a third of its cost: no blind
 or true-parameter rows), same photos, degradations, seeds and measures, for the texture work of
-issue 9. ``--before`` runs main's behaviour instead (no detail equaliser, the refined face pasted
-whole over every restorer).
+issue 9. ``--before`` runs main's behaviour instead (the refined face pasted whole over every
+restorer); ``--detail`` adds the detail equaliser (off by default).
 
-    PYTHONPATH=. python scripts/texture_eval.py --preset mild [--before] [--reinject 0.5,1] [--out bench_out/texture_eval.json]
+    PYTHONPATH=. python scripts/texture_eval.py --preset mild [--before] [--detail] [--reinject 0.5,1] [--out bench_out/texture_eval.json]
 """
 from __future__ import annotations
 
@@ -39,7 +39,8 @@ def main() -> None:
     ap.add_argument("--scene-names", default=SCENES)
     ap.add_argument("--max-side", type=int, default=512)
     ap.add_argument("--restorer", default="auto")
-    ap.add_argument("--before", action="store_true")
+    ap.add_argument("--before", action="store_true", help="main's behaviour: the refined face pasted whole")
+    ap.add_argument("--detail", action="store_true", help="with the detail equaliser (PipelineConfig.detail)")
     ap.add_argument("--reinject", default="",
                     help="also measure the result plus these shares of the input's finest band that the "
                          "restoration removed (comma separated, e.g. 0.5,1): the PSNR price of texture")
@@ -54,7 +55,7 @@ def main() -> None:
     if args.before:
         import face2scene.facefix as ff
         ff.SCENE_FACE_SHARE = {}
-    pipe = Face2ScenePipeline(PipelineConfig(device="cpu", restorer=args.restorer, seed=0, detail=not args.before))
+    pipe = Face2ScenePipeline(PipelineConfig(device="cpu", restorer=args.restorer, seed=0, detail=args.detail))
     recs = []
     for i, (kind, person, path, refs) in enumerate(items):
         clean = _load(path, args.max_side)
@@ -83,7 +84,7 @@ def main() -> None:
          "face_minus_whole": med("face_gain") - float(np.median([x["gain"] for x in people])),
          "id_better": f"{sum(ids)}/{len(ids)}"}
     print_table(["preset", "photos", "gain", "worst", "texture", "face texture", "face gain", "face−whole", "id better"],
-                [[args.preset + (" (before)" if args.before else ""), str(len(recs)), fmt(s["gain"]), fmt(s["worst"]),
+                [[args.preset + (" (before)" if args.before else "") + (" +detail" if args.detail else ""), str(len(recs)), fmt(s["gain"]), fmt(s["worst"]),
                   fmt(s["tex"]), fmt(s["face_tex"]), fmt(s["face_gain"]), fmt(s["face_minus_whole"]), s["id_better"]]])
     for beta in [float(b) for b in args.reinject.split(",") if b.strip()]:
         k = f"reinject_{beta}"

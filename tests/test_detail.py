@@ -90,13 +90,13 @@ def test_bad_input_is_a_clear_error(a, b):
         equalise_detail(a, b, _est(5.0, 1.0))
 
 
-def test_pipeline_runs_it_and_can_switch_it_off():
+def test_pipeline_runs_it_when_asked():
     from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
     clean = _textured(160, 192, seed=5)
     deg = _noisy(cv2.GaussianBlur(clean, (0, 0), 1.4), 8.0)
-    on = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", estimate=_est(8.0, 1.4))).restore(deg)
-    off = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", estimate=_est(8.0, 1.4),
-                                            detail=False)).restore(deg)
+    on = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", estimate=_est(8.0, 1.4),
+                                           detail=True)).restore(deg)
+    off = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", estimate=_est(8.0, 1.4))).restore(deg)
     assert "detail" in on.degradation.details and "detail" not in off.degradation.details
     assert not np.array_equal(on.image, off.image)
     assert psnr(clean, on.image) > psnr(clean, off.image) - 0.2
