@@ -46,6 +46,20 @@ PASTE_GROW = 1.6  # paste ellipse / the Ref-FR paste's ellipse (faces.align.face
 SPECTRUM_SLACK = 1.5  # deblurred power per band / the power law fitted beyond the noise, at most
 BLUR_CHECK_SLACK = 1.0  # restored power per band / the power law of the least blurred bands, at most
 GRAIN_PERCENTILE = 20  # grain level: this percentile of the local fine-band energy (texture lies above)
+#: Share of the refined face in the pasted face, by scene restorer (the rest: the scene restorer's
+#: own face). The compact restorer refines the classical one with a network that saw the faces'
+#: degradation code, and its face is already better than the refined one: face-box gain, median
+#: of 6 development photos (mild, 512 px), +2.28 dB for its face, +1.52 for the refined face
+#: pasted whole (as before), +2.91 for a quarter of it, +2.76 for half (the two err differently;
+#: splitting the share by band gained at most 0.07 dB more); ``scripts/facefix_blend.py``
+#: measures it. Restorers not listed (classical: what face-fix was calibrated against; the
+#: generative ones, unmeasured) take the refined face whole.
+SCENE_FACE_SHARE = {"compact": 0.25}
+
+
+def fix_share(restorer_name: str) -> float:
+    """How much of the refined face a paste over ``restorer_name``'s output takes (0..1)."""
+    return float(SCENE_FACE_SHARE.get(restorer_name, 1.0))
 
 
 @dataclass

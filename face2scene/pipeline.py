@@ -70,6 +70,7 @@ class PipelineConfig:
     print_tone: str = "auto"  # old prints: "off" | "auto" (levels from the photo) | "faces" (+ colour from references)
     keep_tone: bool = True  # old prints: a monochrome (sepia) print keeps its tone; False = neutral grey
     print_repair: bool = True  # old prints: repair the damage found automatically (off: only what the caller marks)
+    detail: bool = False  # raise the detail bands the restorer over-smoothed (detail.py; off: it cost 1 dB on a photo)
 
     def __post_init__(self) -> None:
         check_choice("device", self.device, DEVICES)
@@ -468,8 +469,11 @@ class Face2ScenePipeline:
             if self._restorer_warning:
                 run.warn(self._restorer_warning)
             if not self.config.do_no_harm:
-                return restorer.restore(run.rgb, estimate, faces=run.jobs, upscale=run.upscale, progress=st,
-                                        cancel=run.cancel)
+                out = restorer.restore(run.rgb, estimate, faces=run.jobs, upscale=run.upscale, progress=st,
+                                       cancel=run.cancel)
+                if self.config.detail:
+                    out.image = self._equalise_detail(run, out.image, estimate)
+                return out
             why = safeguard.near_clean_reason(estimate)
             if why is not None:  # 5a. a clean photo is left as it is (upscaled at least as well as bicubic)
                 run.decision = safeguard.Decision(0.0, why)
@@ -482,7 +486,20 @@ class Face2ScenePipeline:
             run.decision = safeguard.choose_strength(run.rgb, small, estimate, run.jobs, run.flat)
             self._report_decision(run, estimate)
             out.image = blend_strength(run.rgb, out.image, run.decision.strength)  # the user's strength's blend
+            if self.config.detail and run.decision.strength > 0:
+                out.image = self._equalise_detail(run, out.image, estimate)
             return out
+
+    @staticmethod
+    def _equalise_detail(run: _Run, image: np.ndarray, estimate: DegradationEstimate) -> np.ndarray:
+        """5c. detail the restorer averaged away, raised back where the input vouches for it (detail.py)."""
+        from .detail import equalise_detail
+        if run.upscale > 1:  # the bands are read against the input's own grid
+            estimate.details["detail"] = {"skipped": "upscaled output"}
+            return image
+        res = equalise_detail(run.rgb, image, estimate)
+        estimate.details["detail"] = res.info
+        return res.image
 
     @staticmethod
     def _report_decision(run: _Run, estimate: DegradationEstimate) -> None:
@@ -517,7 +534,7 @@ class Face2ScenePipeline:
         pasted with the scene's colour and grain. It replaces the Ref-FR paste, which a face gets
         only where it cannot be refined (``_paste_face``)."""
         import cv2
-        from .facefix import paste_mask, refine_face
+        from .facefix import fix_share, paste_mask, refine_face
         from .faces.align import affine_scale, warp_to_crop
         with run.stage("paste") as st:  # the paste step (options.STAGES)
             cfg = self.config
@@ -546,6 +563,7 @@ class Face2ScenePipeline:
                 if "skipped" in fix.info:  # nothing to undo: the scene's face stays (no resampling)
                     continue
                 a = strength * self._face_fix_check(run, r, fix.crop, mask, estimate) if cfg.do_no_harm else strength
+                a *= fix_share(self.restorer.name)  # a learned restorer's face already holds most of it
                 face = scene.astype(np.float32) + a * (fix.crop.astype(np.float32) - scene)
                 face = np.clip(np.rint(face), 0, 255).astype(np.uint8)
                 aff = r.affine

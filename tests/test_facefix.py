@@ -159,3 +159,26 @@ def test_pipeline_upscaled_face_is_refined_and_pasted():
     big = cv2.resize(clean, (res.image.shape[1], res.image.shape[0]), interpolation=cv2.INTER_CUBIC).astype(float)
     err = lambda img: float(np.mean((img[y0:y1, x0:x1] - big[y0:y1, x0:x1]) ** 2))  # noqa: E731
     assert err(res.image) < err(plain.image)
+
+
+def test_refined_face_share_follows_the_scene_restorer(monkeypatch):
+    """facefix.SCENE_FACE_SHARE: the pasted face is the scene restorer's face plus that share of
+    the refined face's difference (0: the scene's face, 1: the refined face whole)."""
+    import face2scene.facefix as ff
+    clean = load_sample()
+    deg = apply_params(clean, simple_params(noise_sigma=NOISE, blur_sigma=BLUR, jpeg_quality=JPEG, seed=3))
+    people = {"eileen": [np.ascontiguousarray(clean[:, ::-1])]}
+    cfg = PipelineConfig(device="cpu", restorer="classical", estimate=_estimate())
+    assert ff.fix_share("classical") == 1.0 and 0.0 < ff.fix_share("compact") < 1.0
+    pipe = Face2ScenePipeline(cfg)
+    out = {}
+    for share in (0.0, 0.5, 1.0):
+        monkeypatch.setitem(ff.SCENE_FACE_SHARE, "classical", share)
+        out[share] = pipe.restore(deg, people).image.astype(np.float32)
+    plain = Face2ScenePipeline(PipelineConfig(**{**cfg.__dict__, "paste_faces": False})).restore(deg, people).image
+    x0, y0, x1, y1 = (int(v) for v in pipe.detect_faces(deg)[0].box)
+    box = lambda a: a[y0:y1, x0:x1]  # noqa: E731
+    assert np.abs(box(out[0.0]) - box(plain)).mean() < 0.5  # the scene's face (resampled once)
+    assert np.abs(box(out[1.0]) - box(out[0.0])).mean() > 2.0
+    mid = np.abs(box(out[0.5]) - (box(out[0.0]) + box(out[1.0])) / 2)  # linear, up to two roundings
+    assert mid.mean() < 0.4 and mid.max() <= 2.5
