@@ -160,16 +160,17 @@ def grain_reason(grain: Optional[Grain]) -> Optional[str]:
 
 def gentle_estimate(est: DegradationEstimate, grain: Optional[Grain]) -> DegradationEstimate:
     """The estimate, with a moderate noise level where the grain reading asks for a gentle
-    restoration (``details["gentle"]`` says why; :func:`near_clean_reason` then does not leave
-    the photo as it is and :func:`choose_strength` caps the strength); the grain reading goes
-    into ``details["grain"]`` either way."""
+    restoration of a photo :func:`near_clean_reason` would leave as it is (``details["gentle"]``
+    says why; the photo is then restored and :func:`choose_strength` caps the strength). A photo
+    the estimate already finds worth restoring is not touched (its heavy grain reads as noise in
+    the white-noise readings too). The grain reading goes into ``details["grain"]`` either way."""
     if est.source == "given" or grain is None:
         return est
     details = dict(est.details)
     details["grain"] = {"level": round(grain.level, 3), "sigma": round(grain.sigma, 3), "chroma": round(grain.chroma, 3),
                         "chroma_ratio": round(grain.chroma_ratio, 3), "profile": list(grain.profile)}
     why = grain_reason(grain)
-    if why is None:
+    if why is None or near_clean_reason(est) is None:  # no grain to speak of, or restored anyway
         return replace(est, details=details)
     # the grain's white-noise equivalent (luminance), or the colour grain's (chroma / 0.905)
     want = max(grain.sigma, grain.chroma / 0.905 / float(_white_fine()))

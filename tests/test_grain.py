@@ -77,6 +77,11 @@ def test_gate_restores_grainy_photos_gently_and_leaves_clean_ones():
     e = S.gentle_estimate(est, grain_noise(clean))
     assert "gentle" not in e.details and "grain" in e.details
     assert S.near_clean_reason(e) is not None
+    # a photo the estimate already finds worth restoring is restored as before, not gently
+    noisy = DegradationEstimate(noise_sigma=12.0, blur_sigma=0.0, jpeg_quality=None, scale=1.0, confidence=0.5,
+                                source="blind")
+    e = S.gentle_estimate(noisy, grain_noise(_luma_grain(clean)))
+    assert "gentle" not in e.details and e.noise_sigma == 12.0
     # a given estimate is the user's: never changed
     given = DegradationEstimate(noise_sigma=0.0, blur_sigma=0.0, jpeg_quality=None, scale=1.0, confidence=1.0,
                                 source="given")
