@@ -2,7 +2,7 @@
 ../shared/data/old_photos, around the first face found, with what the estimate and the do-no-harm
 step read and decided (noise, blur, grain, strength, why).
 
-    PYTHONPATH=. python scripts/old_photo_crops.py                       # docs/old_photos_default_100pct_dec.png
+    PYTHONPATH=. python scripts/old_photo_crops.py                       # docs/old_photos_grain_gate_100pct.png
     PYTHONPATH=. python scripts/old_photo_crops.py --photos bopbtl_old_c.png,gfpgan_00.jpg --out /tmp/x.png
 """
 import argparse
@@ -22,7 +22,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="/work/shared/data/old_photos")
     ap.add_argument("--photos", default=DEFAULT, help="comma separated file names in --data")
-    ap.add_argument("--out", default="docs/old_photos_default_100pct_dec.png")
+    ap.add_argument("--out", default="docs/old_photos_grain_gate_100pct.png")
     ap.add_argument("--json", default=None, help="also write the readings and decisions here")
     args = ap.parse_args()
     pipe = Face2ScenePipeline(PipelineConfig())
