@@ -77,6 +77,8 @@ STRENGTH_GRID = (1.0, 0.85, 0.7, 0.5, 0.3, 0.15, 0.0)
 GAIN_SLACK = 1.3  # detail energy added may exceed the blur's inverse by this factor
 TEXTURE_KEPT_OK = 0.7  # (restored detail energy) / (input's − noise) above this: nothing wiped (0.8 backed off mild photos keeping 0.72-0.80: -0.8 dB)
 FACE_CHECK_MAX_NOISE = 5.0  # above, the noise correction of the face energies is too uncertain
+NOISE_SHARE_MIN = 0.25  # fine_band_check: the signal's share of the finest band is taken as at least this
+NOISE_SHARE_JUDGED = 0.2  # and it judges only where the noise is at least this share of the finest band
 TEXTURE_SLACK = 1.25  # α* = n/|D|² runs low where a denoiser leaves part of the noise (synthetic check)
 LUMA_NOISE = 0.668  # luminance std of unit colour noise (BT.601 weights)
 
@@ -304,6 +306,43 @@ def texture_check(inp: np.ndarray, out: np.ndarray, noise_luma: float, blur_sigm
     return alpha, {**info, "alpha": alpha}
 
 
+def fine_band_check(inp: np.ndarray, out: np.ndarray, noise_luma: float, blur_sigma: float = 0.0) -> Tuple[float, Dict]:
+    """The blend strength at which the finest band (x − G0.7) gains no more energy than undoing
+    the estimated blur gives to the input's *signal* there.
+
+    :func:`texture_check` judges the detail bands together, where a photo's structure outweighs
+    its noise; in the finest band the noise is a large share (n₀ of the input's x₀), and a
+    restorer that sharpens it there (clumped grain and JPEG taken for detail) adds energy a
+    noisy photo should lose: the signal's share (1 − n₀/x₀) times the blur's inverse, with
+    slack, is what restoration can give. Only a gain above 1 is judged (removing fine energy
+    is the denoiser's job, and backing off would only add it back). An old_photo-preset
+    portrait with clumped grain, no face found and its blur underestimated (0.4 px) gained
+    1.35x there and lost 0.8 dB at full strength."""
+    def fine(a):
+        return (a - cv2.GaussianBlur(a, (0, 0), BAND_SIGMAS[0]))[8:-8, 8:-8]
+
+    yx = luma(inp).astype(np.float32)
+    x, o = fine(yx), fine(luma(out).astype(np.float32))
+    d = o - x
+    xx, xd, dd = float((x * x).mean()), float((x * d).mean()), float((d * d).mean())
+    n0 = float(white_noise_bands()[0]) * noise_luma ** 2
+    if blur_sigma > 0.05:
+        xb = fine(cv2.GaussianBlur(yx, (0, 0), blur_sigma))
+        deblur = xx / max(float((xb * xb).mean()), 1e-6)
+    else:
+        deblur = 1.0
+    share = n0 / max(xx, 1e-6)
+    allowed = max(1.0, GAIN_SLACK * deblur * max(1.0 - share, NOISE_SHARE_MIN))
+    gains = {a: (xx + 2 * a * xd + a * a * dd) / max(xx, 1e-6) for a in STRENGTH_GRID}
+    if share < NOISE_SHARE_JUDGED:  # little noise: texture_check judges the detail (the blur-once-more
+        # reading of the blur's inverse runs low in the finest band on sharp synthetic steps)
+        return 1.0, {"fine_gain": round(gains[1.0], 3), "noise_share": round(share, 3), "alpha": 1.0}
+    ok = [a for a, g in gains.items() if g <= allowed]
+    alpha = max(ok) if ok else 0.0
+    return alpha, {"fine_gain": round(gains[1.0], 3), "fine_allowed": round(allowed, 3),
+                   "noise_share": round(share, 3), "alpha": alpha}
+
+
 def face_check(inp: np.ndarray, out: np.ndarray, faces: Sequence, noise_luma: float,
                grid: Sequence[float] = STRENGTH_GRID, tol: float = 0.02) -> Tuple[float, Dict]:
     """Largest α whose faces hold no more detail energy beyond the reference-restored faces (the
@@ -364,7 +403,8 @@ def choose_strength(inp: np.ndarray, out: np.ndarray, est: DegradationEstimate, 
     else:
         a_face, face_d = 1.0, {"faces": 0, "skipped": "noisy photo" if faces else "no faces"}
     a_tex, tex_d = texture_check(inp, out, noise_luma, est.blur_sigma)
-    alpha = min(a_face, a_tex)
+    a_fine, fine_d = fine_band_check(inp, out, noise_luma, est.blur_sigma)
+    alpha = min(a_face, a_tex, a_fine)
     reasons = []
     if gentle:
         alpha = min(alpha, float(gentle["max_strength"]))
@@ -376,10 +416,13 @@ def choose_strength(inp: np.ndarray, out: np.ndarray, est: DegradationEstimate, 
     elif a_tex < 1.0:
         reasons.append("the restorer removed more fine detail than the photo's noise accounts for "
                        f"(detail energy kept {tex_d['texture_kept']:.2f})")
+    if a_fine < min(a_face, a_tex):
+        reasons.append(f"the restorer added {fine_d['fine_gain']:.2f}x the finest-band energy to a photo whose noise is "
+                       f"{fine_d['noise_share']:.0%} of it (signal and blur allow {fine_d['fine_allowed']:.2f}x)")
     reason = ("backed off: " + "; ".join(reasons)) if reasons else ""
     if gentle:
         reason = f"restored gently ({gentle['reason']})" + (f"; {reason}" if reason else "")
-    return Decision(alpha, reason, {"face": face_d, "texture": tex_d, "noise_luma": round(noise_luma, 3)})
+    return Decision(alpha, reason, {"face": face_d, "texture": tex_d, "fine": fine_d, "noise_luma": round(noise_luma, 3)})
 
 
 def resize_to(img: np.ndarray, shape) -> np.ndarray:
