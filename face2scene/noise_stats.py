@@ -25,6 +25,10 @@ the DCT's ~0 where the synthesis reads ~4, a noisy one whose DCT fit traded the 
 texture gets the synthesis' lower end. Measured per degradation preset, before and after, by
 ``scripts/blind_noise_eval.py`` (its docstring has the table).
 
+A third reading, :func:`grain_noise`, looks for what both miss because they model white noise:
+clumped film grain (energy in the 1–3 px bands rather than pixel to pixel) and colour grain
+(chroma noise beyond what white RGB noise gives); ``safeguard.gentle_estimate`` acts on it.
+
 Per-block readings use Immerkær's kernel (a second difference that ignores brightness ramps):
 σ ≈ sqrt(π/2) · mean|y * N| / 6, N = [[1,-2,1],[-2,4,-2],[1,-2,1]].
 """
