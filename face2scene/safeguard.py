@@ -393,6 +393,7 @@ def choose_strength(inp: np.ndarray, out: np.ndarray, est: DegradationEstimate, 
     """The do-no-harm decision for one restored photo (``out`` at the input's size)."""
     from .restorers.classical import effective_noise
     bound = noise_bound(flat)
+    white = est.noise_sigma if bound is None else min(est.noise_sigma, bound)
     gentle = est.details.get("gentle")
     if gentle and bound is not None:  # the grain reading, not the white-noise bound, says how noisy it is
         bound = max(bound, float(gentle["noise"]))
@@ -403,7 +404,10 @@ def choose_strength(inp: np.ndarray, out: np.ndarray, est: DegradationEstimate, 
     else:
         a_face, face_d = 1.0, {"faces": 0, "skipped": "noisy photo" if faces else "no faces"}
     a_tex, tex_d = texture_check(inp, out, noise_luma, est.blur_sigma)
-    a_fine, fine_d = fine_band_check(inp, out, noise_luma, est.blur_sigma)
+    # the finest band's noise share: the white noise the photo shows (a gentle restoration's
+    # noise level is a grain reading, most of it coarser than that band or in the colour)
+    fine_luma = noise_luma if not gentle else effective_noise(replace(est, noise_sigma=white)) * LUMA_NOISE
+    a_fine, fine_d = fine_band_check(inp, out, fine_luma, est.blur_sigma)
     alpha = min(a_face, a_tex, a_fine)
     reasons = []
     if gentle:
