@@ -25,6 +25,10 @@ the DCT's ~0 where the synthesis reads ~4, a noisy one whose DCT fit traded the 
 texture gets the synthesis' lower end. Measured per degradation preset, before and after, by
 ``scripts/blind_noise_eval.py`` (its docstring has the table).
 
+A third reading, :func:`grain_noise`, looks for what both miss because they model white noise:
+clumped film grain (energy in the 1–3 px bands rather than pixel to pixel) and colour grain
+(chroma noise beyond what white RGB noise gives); ``safeguard.gentle_estimate`` acts on it.
+
 Per-block readings use Immerkær's kernel (a second difference that ignores brightness ramps):
 σ ≈ sqrt(π/2) · mean|y * N| / 6, N = [[1,-2,1],[-2,4,-2],[1,-2,1]].
 """
@@ -168,3 +172,99 @@ def flat_noise(rgb: np.ndarray, jpeg_quality: Optional[float] = None, offset: Tu
     details = {**syn.details, "synthesis": round(float(syn.sigma), 3), "dct": round(float(dct.sigma), 3),
                "dct_fit": dct.details, "rule": rule}
     return FlatNoise(float(sigma), syn.statistic, syn.flat_fraction, syn.blocks, details)
+
+
+# --------------------------------------------------------------------------------------------
+# film grain: clumped, low-frequency, sometimes coloured noise the white-noise readings miss
+
+GRAIN_BLOCK = 32
+GRAIN_SELECT = 0.2  # share of blocks read: the smoothest fifth at the coarse scale
+GRAIN_BANDS = (0.7, 1.4, 2.8, 5.6)  # DoG bands (those of analytic.BAND_SIGMAS)
+# a natural scene's texture has about equal energy per octave (amplitude ~ 1/f); grain, which
+# lives at its grain size, has more in the fine bands than in the coarse one
+TEXTURE_RATIO = 1.0  # band-1 energy the coarse band's texture explains (per unit of band-3 energy)
+GRAIN_MIN_BLOCKS = 24
+# chroma / luminance RMS of independent (white) noise in R, G and B: BT.601 gives 0.668 σ in Y
+# and sqrt(0.657² + 0.623²) σ = 0.905 σ in (Cr, Cb); noise shared by the channels (grey) gives 0
+WHITE_CHROMA_RATIO = 0.905 / 0.668
+
+
+@dataclass
+class Grain:
+    """What the photo's smoothest areas hold beyond a natural texture's spectrum.
+
+    ``level``: luminance RMS (0..255) of the mid detail band (σ 0.7–1.4 px DoG) in the smoothest
+    blocks, less what their coarse band explains as texture (grain, or noise: white noise reads
+    here too); ``sigma``: the same as a white colour-noise σ; ``chroma``: RMS of the chroma
+    (Cr, Cb) fine band (x − G0.7) in the same blocks; ``chroma_ratio``: that over the luminance
+    fine band — at most ``WHITE_CHROMA_RATIO`` (1.355) for any white RGB noise plus luminance
+    texture, above it only for noise that lives in the colour channels (colour film's dye clouds,
+    a colour scan's chroma noise); ``profile``: the luminance bands' RMS there (fine to coarse);
+    ``blocks``: blocks read."""
+
+    level: float
+    sigma: float
+    chroma: float
+    chroma_ratio: float
+    profile: Tuple[float, ...]
+    blocks: int
+    details: Dict = field(default_factory=dict)
+
+
+def _dog(a: np.ndarray, n: int = len(GRAIN_BANDS)):
+    lv = [a] + [cv2.GaussianBlur(a, (0, 0), s, borderType=cv2.BORDER_REFLECT101) for s in GRAIN_BANDS[:n]]
+    return [x - y for x, y in zip(lv[:-1], lv[1:])]
+
+
+def _block_energy(a: np.ndarray, block: int) -> np.ndarray:
+    h, w = (a.shape[0] // block) * block, (a.shape[1] // block) * block
+    return (a[:h, :w] ** 2).reshape(h // block, block, w // block, block).mean(axis=(1, 3)).ravel()
+
+
+_WHITE_DOG: Optional[np.ndarray] = None
+
+
+def white_dog() -> np.ndarray:
+    """RMS per DoG band (``GRAIN_BANDS``) of unit white noise."""
+    global _WHITE_DOG
+    if _WHITE_DOG is None:
+        n = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
+        _WHITE_DOG = np.array([float(np.sqrt((b[16:-16, 16:-16] ** 2).mean())) for b in _dog(n)])
+    return _WHITE_DOG
+
+
+def grain_noise(rgb: np.ndarray, block: int = GRAIN_BLOCK, select: float = GRAIN_SELECT) -> Grain:
+    """Film grain of an RGB uint8 photo, read in its smoothest areas (see :class:`Grain`).
+
+    Blocks are chosen by their *coarse* band (σ 2.8–5.6 px: shading, edges, large texture) and
+    read in the finer ones, so the choice does not pick the blocks where the grain happens to be
+    weak. What those blocks hold in the mid band beyond ``TEXTURE_RATIO`` times their coarse band
+    is what a natural texture (equal energy per octave) does not explain.
+
+    Measured limits (the development data, ``scripts/noharm_eval.py --grain``): the luminance
+    ``level`` does not tell grain from texture well enough to act on alone — real old prints read
+    0.3–2.7, but clean textured scenes (foliage, vineyards) read up to 4.8 and a clean film scan
+    (``cbsd68_145086``) 5.5 at 512 px. The chroma ratio is sharper: no clean or white-noise photo
+    can exceed 1.355 (see :class:`Grain`), a colour print's chroma grain does."""
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an RGB image (H, W, 3), got shape {rgb.shape}")
+    img = _crop(np.ascontiguousarray(rgb, dtype=np.uint8))
+    ycc = cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb).astype(np.float32)
+    y = ycc[..., 0]
+    e = np.stack([_block_energy(b, block) for b in _dog(y)], 1)
+    ec = sum(_block_energy(_dog(ycc[..., c], 1)[0], block) for c in (1, 2))
+    # clipped blocks (noise cut off at 0 or 255) would read as smooth
+    ok = _block_energy(((y <= 2) | (y >= 253)).astype(np.float32), block) <= 0.05
+    e, ec = e[ok], ec[ok]
+    if e.shape[0] < GRAIN_MIN_BLOCKS:
+        return Grain(0.0, 0.0, 0.0, 0.0, (0.0,) * 4, int(e.shape[0]), {"reason": "too few unclipped blocks"})
+    keep = e[:, 3] <= np.quantile(e[:, 3], select)
+    prof = np.sqrt(np.median(e[keep], axis=0))
+    level = float(np.sqrt(max(prof[1] ** 2 - TEXTURE_RATIO * prof[3] ** 2, 0.0)))
+    chroma = float(np.sqrt(np.median(ec[keep])))
+    ratio = chroma / max(float(prof[0]), 1e-3)
+    from .estimate.noise import LUMA_GAIN
+    sigma = level / float(white_dog()[1]) / LUMA_GAIN
+    return Grain(level, float(sigma), chroma, float(ratio), tuple(round(float(v), 3) for v in prof), int(keep.sum()),
+                 {"fine_to_mid": round(float(prof[0] / max(prof[1], 1e-6)), 3)})

@@ -35,7 +35,7 @@ from .reffr import AlignedReference, RefFR
 from .restorers import RestorerOutput, SceneRestorer, blend_strength, is_zero_degradation, load_restorer
 from .restorers.upscale import upscale_image
 from . import safeguard
-from .noise_stats import FlatNoise, flat_noise
+from .noise_stats import FlatNoise, Grain, flat_noise, grain_noise
 from .types import Backends, DegradationEstimate, DetectedFace, FaceResult, RestoreResult
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,7 @@ class _Run:
     warnings: List[str] = field(default_factory=list)
     flat: Optional[FlatNoise] = None  # the photo's own noise bound (estimate step)
     edge: Optional[float] = None  # the width of the photo's sharpest edges, its blur bound (estimate step)
+    grain: Optional[Grain] = None  # film grain the white-noise readings miss (estimate step)
     print_info: Optional[Dict[str, Any]] = None  # old prints: screen, damage, tone (the report's "old_print")
     mono: Any = None  # old prints: tone.MonoInfo
     decision: Optional["safeguard.Decision"] = None  # the do-no-harm step's
@@ -422,10 +423,15 @@ class Face2ScenePipeline:
             known = run.flat.sigma if safeguard.noise_bound(run.flat) is not None else None
             # and its sharpest edges bound the blur (no reference needed)
             run.edge = edge_blur(rgb, known if known is not None else 0.0)[0]
+            run.grain = grain_noise(rgb)  # grain they miss: restored gently, not left as it is
         blind = blind_estimate(rgb, jpeg, seed=cfg.seed, known_noise=known)
         st(0.5, "whole photo")
+
+        def calibrated(e: DegradationEstimate, **kw) -> DegradationEstimate:
+            return safeguard.gentle_estimate(safeguard.calibrate_estimate(e, run.flat, edge=run.edge, **kw), run.grain)
+
         if cfg.estimate_mode == "blind" or not run.jobs:
-            return safeguard.calibrate_estimate(blind, run.flat, edge=run.edge) if cfg.do_no_harm else blind
+            return calibrated(blind) if cfg.do_no_harm else blind
         ests, weights = [], []
         for r in run.jobs:
             size = r.restored_crop.shape[0]
@@ -446,7 +452,7 @@ class Face2ScenePipeline:
         st(0.95, "faces")
         if not ests:
             run.warn("no face was large enough for a degradation estimate; used the blind estimate")
-            return safeguard.calibrate_estimate(blind, run.flat, edge=run.edge) if cfg.do_no_harm else blind
+            return calibrated(blind) if cfg.do_no_harm else blind
         face = fuse_estimates(ests, weights)
         # Noise is read far better on the face (the references say what clean skin looks like:
         # median error 0.2 vs 1.3 on the benchmark). Blur is not: the references' detail energy
@@ -458,8 +464,7 @@ class Face2ScenePipeline:
         face.blur_sigma = float(wf * face_blur + (1 - wf) * blind.blur_sigma)
         face.details.update({"face_blur": face_blur, "face_blur_weight": wf, "blind": blind.to_json()})
         if cfg.do_no_harm:  # only evidence beyond what clean photos read counts
-            face = safeguard.calibrate_estimate(face, run.flat, face_blur=face_blur, blind_blur=blind.blur_sigma,
-                                                edge=run.edge)
+            face = calibrated(face, face_blur=face_blur, blind_blur=blind.blur_sigma)
         return face
 
     def _restore_scene(self, run: _Run, estimate: DegradationEstimate) -> RestorerOutput:

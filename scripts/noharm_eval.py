@@ -12,6 +12,14 @@ downscaled by 2 with bicubic.
 
 ``--mode baseline`` runs the pipeline with ``do_no_harm=False`` (as before issue 9); ``--mode new``
 (default) with the calibrated estimate and the do-no-harm step (face2scene.safeguard).
+``--grain`` reads only the grain (``noise_stats.grain_noise``) of the same degraded photos (and,
+with ``--all-photos``, of every identity photo and scene at ``--max-side``, plus the real old photos
+at their own size) and counts where the gate would restore gently (``safeguard.grain_reason``):
+cheap, and where it does not trigger the pipeline's output is the same as without the grain step.
+
+    PYTHONPATH=. python scripts/noharm_eval.py --grain --split val --presets clean,near-clean,mild,old_photo --max-side 512
+    PYTHONPATH=. python scripts/noharm_eval.py --grain --all-photos --presets clean,near-clean,mild,old_photo --max-side 512
+
 ``--compare BEFORE.json AFTER.json`` prints the two runs' per-preset summaries side by side
 (median and worst gain, estimate medians) without running anything.
 
@@ -137,6 +145,51 @@ def summarize(recs) -> dict:
     return out
 
 
+def grain_check(args) -> dict:
+    """The grain reading and the gate's gentle-restoration rule on degraded (and real old) photos."""
+    from face2scene.degrade import degrade
+    from face2scene.io import load_image
+    from face2scene.noise_stats import grain_noise
+    from face2scene.safeguard import grain_reason
+    if args.all_photos:
+        todo = [("person", f"{q.parent.name}/{q.name}", q, None) for q in sorted((args.data / "identities").glob("*/*"))]
+        todo += [("scene", q.name, q, None) for q in sorted((args.data / "scenes").iterdir())]
+    else:
+        todo = samples(args.data, args.split, args.people, args.scenes, args.first)
+    recs = []
+
+    def one(preset, name, rgb, truth=None):
+        g = grain_noise(rgb)
+        why = grain_reason(g)
+        r = {"preset": preset, "name": name, "level": round(g.level, 3), "chroma": round(g.chroma, 3),
+             "chroma_ratio": round(g.chroma_ratio, 3), "gentle": why, "truth": truth}
+        recs.append(r)
+        if why or not args.all_photos:
+            print(f"{preset:10s} {name[:40]:40s} level {g.level:5.2f} chroma {g.chroma:5.2f} ratio {g.chroma_ratio:5.2f} "
+                  f"{'GENTLE' if why else '-'}", flush=True)
+
+    for preset in args.presets:
+        for i, (kind, name, path, people) in enumerate(todo):
+            clean = load(path, args.max_side)
+            deg, params = degrade(clean, preset, seed=args.seed * 1000 + i) if preset != "clean" else (clean, None)
+            one(preset, name, deg, None if params is None else params["summary"])
+    old = args.data / "old_photos"
+    if args.all_photos and old.is_dir():
+        for q in sorted(old.iterdir()):
+            one("real-old", q.name, load_image(str(q)).rgb)
+    print(f"\n{'preset':10s} {'n':>4s} {'gentle':>6s} {'max level':>9s} {'max ratio (chroma>=1)':>22s}")
+    summary = {}
+    for preset in dict.fromkeys(r["preset"] for r in recs):
+        rs = [r for r in recs if r["preset"] == preset]
+        hi = [r["chroma_ratio"] for r in rs if r["chroma"] >= 1.0]
+        summary[preset] = {"n": len(rs), "gentle": sum(bool(r["gentle"]) for r in rs),
+                           "max_level": max(r["level"] for r in rs), "max_ratio_chroma_ge_1": max(hi, default=None)}
+        s = summary[preset]
+        print(f"{preset:10s} {s['n']:4d} {s['gentle']:6d} {s['max_level']:9.2f} "
+              f"{'—' if s['max_ratio_chroma_ge_1'] is None else format(s['max_ratio_chroma_ge_1'], '.2f'):>22s}")
+    return {"records": recs, "summary": summary}
+
+
 def upscale_check(args) -> dict:
     """--upscale 2 of clean photos downscaled by 2 (area) against bicubic, PSNR to the original."""
     from face2scene.metrics import psnr
@@ -190,6 +243,8 @@ def main(argv=None) -> int:
     ap.add_argument("--restorer", default="auto")
     ap.add_argument("--mode", choices=["baseline", "new"], default="new")
     ap.add_argument("--upscale-check", action="store_true")
+    ap.add_argument("--grain", action="store_true", help="only the grain reading and the gentle-restoration rule")
+    ap.add_argument("--all-photos", action="store_true", help="--grain: every identity photo and scene, and the old photos")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE", "AFTER"), default=None)
     args = ap.parse_args(argv)
@@ -200,7 +255,7 @@ def main(argv=None) -> int:
     if not (args.data / "identities").is_dir():
         print(f"no photos at {args.data}", file=sys.stderr)
         return 1
-    out = upscale_check(args) if args.upscale_check else run(args)
+    out = grain_check(args) if args.grain else upscale_check(args) if args.upscale_check else run(args)
     out["args"] = {k: str(v) for k, v in vars(args).items()}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -129,3 +129,25 @@ def test_soft_but_noiseless_photo_is_not_taken_for_damaged():
     est = S.calibrate_estimate(DegradationEstimate(0.5, 2.5, None, 1.0, "blind", 0.3), flat_noise(very),
                                edge=edge_blur(very)[0])
     assert S.near_clean_reason(est) is None and est.blur_sigma > 1.8
+
+
+def test_fine_band_check_backs_off_sharpened_noise_but_not_deblurring_or_denoising():
+    clean = _scene()
+    r = np.random.default_rng(3)
+    noisy = np.clip(clean + r.normal(0, 10, clean.shape), 0, 255).astype(np.uint8)
+    nl = 10 * S.LUMA_NOISE
+    f = noisy.astype(np.float32)
+    sharpened = np.clip(f + 0.8 * (f - cv2.GaussianBlur(f, (0, 0), 1.0)), 0, 255).astype(np.uint8)
+    a, info = S.fine_band_check(noisy, sharpened, nl, blur_sigma=0.4)
+    assert a < 0.5 and info["fine_gain"] > info["fine_allowed"]
+    d = S.choose_strength(noisy, sharpened, DegradationEstimate(noise_sigma=10.0, blur_sigma=0.4, jpeg_quality=None,
+                                                                scale=1.0, confidence=0.5, source="blind"))
+    assert d.strength <= a and "finest-band" in d.reason
+    denoised = cv2.GaussianBlur(noisy, (0, 0), 1.0)
+    assert S.fine_band_check(noisy, denoised, nl, 0.4)[0] == 1.0  # removing fine energy is never judged
+    # a clean photo blurred by 1.5 px and deblurred: without noise the fine band is not judged
+    blurred = cv2.GaussianBlur(clean, (0, 0), 1.5)
+    assert S.fine_band_check(blurred, clean, 0.0, 1.5)[0] == 1.0
+    # with a little noise, a restorer that deblurs by the estimated 1.5 px keeps its gain
+    b_noisy = np.clip(blurred + r.normal(0, 2, clean.shape), 0, 255).astype(np.uint8)
+    assert S.fine_band_check(b_noisy, cv2.GaussianBlur(clean, (0, 0), 0.6), 2 * S.LUMA_NOISE, 1.5)[0] == 1.0
