@@ -143,7 +143,10 @@ class CompactRestorer(ModelMixin, ConfigMixin):
         :class:`PixelGroupNorm` also returns) oneDNN runs the convolutions without reordering
         (same results to float rounding; 15 % less CPU time for the shipped model)."""
         if not getattr(self, "_is_channels_last", False):
-            self.to(memory_format=torch.channels_last)
+            # never under inference mode: parameters converted there become inference tensors,
+            # and a model that is still being trained (a probe restore between steps) then fails
+            with torch.inference_mode(False):
+                self.to(memory_format=torch.channels_last)
             self._is_channels_last = True
 
     @torch.inference_mode()
