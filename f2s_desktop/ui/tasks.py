@@ -29,17 +29,27 @@ class _Runnable(QRunnable):
         self.with_progress = with_progress
         self.setAutoDelete(True)
 
+    def _emit(self, name: str, *args) -> None:
+        """Send a result back, unless the app is closing: the signal object belongs to the GUI
+        thread's owner, which quitting destroys while an operation may still be running here
+        (PySide then raises "Signal source has been deleted" in this thread); nobody is left to
+        receive the result."""
+        try:
+            getattr(self.signals, name).emit(*args)
+        except RuntimeError:
+            log.debug("background operation finished after its receiver was closed; %s dropped", name)
+
     def run(self) -> None:
         try:
             if self.with_progress:
-                res = self.fn(lambda i, n, msg="": self.signals.progress.emit(int(i), int(n), str(msg)))
+                res = self.fn(lambda i, n, msg="": self._emit("progress", int(i), int(n), str(msg)))
             else:
                 res = self.fn()
         except Exception as e:  # noqa: BLE001 - routed to the caller's failure handler
             log.error("background operation failed:\n%s", traceback.format_exc())
-            self.signals.failed.emit(str(e) or type(e).__name__)
+            self._emit("failed", str(e) or type(e).__name__)
         else:
-            self.signals.done.emit(res)
+            self._emit("done", res)
 
 
 class Background:

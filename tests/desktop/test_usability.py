@@ -636,3 +636,25 @@ def test_library_preview_loads_only_when_the_library_view_is_shown(qtbot, make_w
     assert win.library_page.preview_photo == ids[1] and preview.before is first   # not read while hidden
     win.tabs.setCurrentIndex(0)
     qtbot.waitUntil(lambda: preview.before is not first and preview.before is not None, timeout=5000)
+
+
+def test_background_result_after_its_receiver_was_destroyed_is_dropped_quietly(qapp):
+    """Quitting destroys the owner of the background operations' signal objects while one may still
+    run on the pool; when it finishes, its result has no receiver. It is dropped without an error
+    ("Signal source has been deleted" was printed by the real app's quit: the test above)."""
+    import shiboken6
+    from PySide6.QtCore import QObject
+
+    from f2s_desktop.ui.tasks import _Runnable, _Signals
+
+    owner = QObject()
+    got = []
+    for fn, with_progress in ((lambda: 42, False), (lambda report: report(1, 2, "half") or 7, True),
+                              (lambda: 1 / 0, False)):
+        sig = _Signals(owner)
+        sig.done.connect(got.append)
+        run = _Runnable(fn, sig, with_progress)
+        shiboken6.delete(sig)  # what the app's teardown does to it
+        run.run()              # the operation ends afterwards: no exception escapes
+    shiboken6.delete(owner)
+    assert got == []
