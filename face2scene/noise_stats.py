@@ -40,6 +40,7 @@ from typing import Dict, Optional, Tuple
 import cv2
 import numpy as np
 
+from .estimate.bands import dog_bands, white_band_energy
 from .estimate.jpeg import luma
 from .estimate.noise import dct_noise
 
@@ -179,7 +180,6 @@ def flat_noise(rgb: np.ndarray, jpeg_quality: Optional[float] = None, offset: Tu
 
 GRAIN_BLOCK = 32
 GRAIN_SELECT = 0.2  # share of blocks read: the smoothest fifth at the coarse scale
-GRAIN_BANDS = (0.7, 1.4, 2.8, 5.6)  # DoG bands (those of analytic.BAND_SIGMAS)
 # a natural scene's texture has about equal energy per octave (amplitude ~ 1/f); grain, which
 # lives at its grain size, has more in the fine bands than in the coarse one
 TEXTURE_RATIO = 1.0  # band-1 energy the coarse band's texture explains (per unit of band-3 energy)
@@ -211,26 +211,9 @@ class Grain:
     details: Dict = field(default_factory=dict)
 
 
-def _dog(a: np.ndarray, n: int = len(GRAIN_BANDS)):
-    lv = [a] + [cv2.GaussianBlur(a, (0, 0), s, borderType=cv2.BORDER_REFLECT101) for s in GRAIN_BANDS[:n]]
-    return [x - y for x, y in zip(lv[:-1], lv[1:])]
-
-
 def _block_energy(a: np.ndarray, block: int) -> np.ndarray:
     h, w = (a.shape[0] // block) * block, (a.shape[1] // block) * block
     return (a[:h, :w] ** 2).reshape(h // block, block, w // block, block).mean(axis=(1, 3)).ravel()
-
-
-_WHITE_DOG: Optional[np.ndarray] = None
-
-
-def white_dog() -> np.ndarray:
-    """RMS per DoG band (``GRAIN_BANDS``) of unit white noise."""
-    global _WHITE_DOG
-    if _WHITE_DOG is None:
-        n = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
-        _WHITE_DOG = np.array([float(np.sqrt((b[16:-16, 16:-16] ** 2).mean())) for b in _dog(n)])
-    return _WHITE_DOG
 
 
 def grain_noise(rgb: np.ndarray, block: int = GRAIN_BLOCK, select: float = GRAIN_SELECT) -> Grain:
@@ -252,8 +235,8 @@ def grain_noise(rgb: np.ndarray, block: int = GRAIN_BLOCK, select: float = GRAIN
     img = _crop(np.ascontiguousarray(rgb, dtype=np.uint8))
     ycc = cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb).astype(np.float32)
     y = ycc[..., 0]
-    e = np.stack([_block_energy(b, block) for b in _dog(y)], 1)
-    ec = sum(_block_energy(_dog(ycc[..., c], 1)[0], block) for c in (1, 2))
+    e = np.stack([_block_energy(b, block) for b in dog_bands(y)], 1)
+    ec = sum(_block_energy(dog_bands(ycc[..., c], 1)[0], block) for c in (1, 2))
     # clipped blocks (noise cut off at 0 or 255) would read as smooth
     ok = _block_energy(((y <= 2) | (y >= 253)).astype(np.float32), block) <= 0.05
     e, ec = e[ok], ec[ok]
@@ -265,6 +248,6 @@ def grain_noise(rgb: np.ndarray, block: int = GRAIN_BLOCK, select: float = GRAIN
     chroma = float(np.sqrt(np.median(ec[keep])))
     ratio = chroma / max(float(prof[0]), 1e-3)
     from .estimate.noise import LUMA_GAIN
-    sigma = level / float(white_dog()[1]) / LUMA_GAIN
+    sigma = level / float(np.sqrt(white_band_energy()[1])) / LUMA_GAIN
     return Grain(level, float(sigma), chroma, float(ratio), tuple(round(float(v), 3) for v in prof), int(keep.sum()),
                  {"fine_to_mid": round(float(prof[0] / max(prof[1], 1e-6)), 3)})

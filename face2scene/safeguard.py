@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from .estimate.analytic import BAND_SIGMAS
+from .estimate.bands import BAND_SIGMAS, dog_bands as bands, white_band_energy as white_noise_bands
 from .estimate.jpeg import luma
 from .noise_stats import WHITE_CHROMA_RATIO, FlatNoise, Grain
 from .types import DegradationEstimate
@@ -175,15 +175,10 @@ def gentle_estimate(est: DegradationEstimate, grain: Optional[Grain]) -> Degrada
     if why is None or near_clean_reason(est) is None:  # no grain to speak of, or restored anyway
         return replace(est, details=details)
     # the grain's white-noise equivalent (luminance), or the colour grain's (chroma / 0.905)
-    want = max(grain.sigma, grain.chroma / 0.905 / float(_white_fine()))
+    want = max(grain.sigma, grain.chroma / 0.905 / float(np.sqrt(white_noise_bands()[0])))
     noise = float(max(est.noise_sigma, np.clip(want, *GENTLE_NOISE)))
     details["gentle"] = {"reason": why, "noise": round(noise, 3), "max_strength": GENTLE_STRENGTH}
     return replace(est, noise_sigma=noise, details=details)
-
-
-def _white_fine() -> float:
-    from .noise_stats import white_dog
-    return float(white_dog()[0])
 
 
 def near_clean_reason(est: DegradationEstimate) -> Optional[str]:
@@ -213,26 +208,6 @@ def near_clean_reason(est: DegradationEstimate) -> Optional[str]:
 
 # --------------------------------------------------------------------------------------------
 # 2. after the restorer
-
-
-def bands(y: np.ndarray) -> List[np.ndarray]:
-    """DoG detail bands of a float luminance image (those of fadex.band_energies)."""
-    levels = [y]
-    for s in BAND_SIGMAS:
-        levels.append(cv2.GaussianBlur(y, (0, 0), s, borderType=cv2.BORDER_REFLECT101))
-    return [a - b for a, b in zip(levels[:-1], levels[1:])]
-
-
-_WHITE: Optional[np.ndarray] = None
-
-
-def white_noise_bands() -> np.ndarray:
-    """Energy per band of unit-variance white noise."""
-    global _WHITE
-    if _WHITE is None:
-        n = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)
-        _WHITE = np.array([float((b[16:-16, 16:-16] ** 2).mean()) for b in bands(n)])
-    return _WHITE
 
 
 @dataclass
@@ -319,7 +294,7 @@ def fine_band_check(inp: np.ndarray, out: np.ndarray, noise_luma: float, blur_si
     portrait with clumped grain, no face found and its blur underestimated (0.4 px) gained
     1.35x there and lost 0.8 dB at full strength."""
     def fine(a):
-        return (a - cv2.GaussianBlur(a, (0, 0), BAND_SIGMAS[0]))[8:-8, 8:-8]
+        return bands(a, 1)[0][8:-8, 8:-8]
 
     yx = luma(inp).astype(np.float32)
     x, o = fine(yx), fine(luma(out).astype(np.float32))

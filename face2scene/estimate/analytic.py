@@ -21,10 +21,10 @@ import cv2
 import numpy as np
 from scipy.optimize import minimize
 
+from .bands import dog_bands
 from .jpeg import estimate_jpeg_quality, luma
 from ..types import DegradationEstimate
 
-BAND_SIGMAS = (0.7, 1.4, 2.8, 5.6)  # DoG bands: [x - G0.7], [G0.7 - G1.4], [G1.4 - G2.8], [G2.8 - G5.6]
 BLUR_GRID = (0.0, 0.4, 0.8, 1.2, 1.6, 2.0, 2.5, 3.0, 3.6)
 NOISE_GRID = (0.0, 2.5, 5.0, 7.5, 10.0, 13.0, 16.0, 20.0, 25.0, 31.0)
 # Compression makes the noise's trace in the fine bands very non-linear (quantisation zeroes
@@ -35,13 +35,9 @@ SCALE_GRID = (1.0, 0.75, 0.5, 0.35)
 
 def band_energies(y: np.ndarray, mask: Optional[np.ndarray] = None) -> np.ndarray:
     """Mean squared DoG band responses of a float luminance image (inside ``mask``)."""
-    levels = [y]
-    for s in BAND_SIGMAS:
-        levels.append(cv2.GaussianBlur(y, (0, 0), s, borderType=cv2.BORDER_REFLECT101))
     inside = mask > 0.5 if mask is not None else None
     out = []
-    for a, b in zip(levels[:-1], levels[1:]):
-        d = np.subtract(a, b)
+    for d in dog_bands(y):
         d *= d
         out.append(float(d[inside].mean()) if inside is not None else float(d.mean()))
     return np.maximum(np.array(out), 1e-6)
