@@ -40,6 +40,7 @@ from typing import Any, Dict, List, Optional
 import cv2
 import numpy as np
 
+from .estimate.jpeg import luma
 from .types import DegradationEstimate
 
 __all__ = ["DetailSettings", "DetailResult", "equalise_detail", "band_split", "band_mtf2", "band_noise_gain"]
@@ -63,10 +64,6 @@ class DetailSettings:
 class DetailResult:
     image: np.ndarray
     info: Dict[str, Any] = field(default_factory=dict)
-
-
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb.astype(np.float32) @ _LUMA.astype(np.float32)
 
 
 def band_split(y: np.ndarray, sigmas) -> List[np.ndarray]:
@@ -148,7 +145,7 @@ def equalise_detail(inp: np.ndarray, out: np.ndarray, est: DegradationEstimate,
         return DetailResult(out, {"skipped": "nothing to equalise (no estimated degradation, amount 0 or tiny image)"})
     sig = tuple(s.sigmas)
     ng = band_noise_gain(sig) * nvar * s.noise_margin
-    yi, yo = _luma(inp), _luma(out)
+    yi, yo = luma(inp).astype(np.float32), luma(out).astype(np.float32)
     bi, bo = band_split(yi, sig), band_split(yo, sig)
     # the output put through the estimated blur: its bands are what the input's should hold
     # without the noise, wherever the output has the clean photo's energy

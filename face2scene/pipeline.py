@@ -526,10 +526,11 @@ class Face2ScenePipeline:
                 occupied = np.zeros(out.shape[:2], np.float32)
                 for k, r in enumerate(run.jobs):
                     run.cancel.raise_if_cancelled()
-                    if run.face_detail.get(r.index, cfg.face_detail) <= 0:
+                    detail = run.face_detail.get(r.index, cfg.face_detail)  # the caller's for this face, if any
+                    if detail <= 0:
                         continue
                     self._paste_face(out, r, run.aligned_refs[r.index], estimate, run.upscale, occupied, run.index,
-                                     detail=run.face_detail.get(r.index, cfg.face_detail) * strength)
+                                     detail=detail * strength)
                     st((k + 1) / len(run.jobs), f"face {k + 1}/{len(run.jobs)}")
         return out
 
