@@ -20,11 +20,17 @@ DEFAULT = "bopbtl_old_c.png,codeformer_03.jpg,gfpgan_00.jpg,bopbtl_old_d.png,gfp
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default="/work/shared/data/old_photos")
+    ap.add_argument("--data", default=None, help="the old photos' folder (default ../shared/data/old_photos)")
     ap.add_argument("--photos", default=DEFAULT, help="comma separated file names in --data")
     ap.add_argument("--out", default="docs/old_photos_grain_gate_100pct.png")
     ap.add_argument("--json", default=None, help="also write the readings and decisions here")
     args = ap.parse_args()
+    if args.data is None:
+        from face2scene.bench.common import default_data
+        shared = default_data()
+        if shared is None:
+            raise SystemExit("error: no ../shared/data here; pass --data FOLDER")
+        args.data = str(shared / "old_photos")
     pipe = Face2ScenePipeline(PipelineConfig())
     rows, report = [], []
     for name in args.photos.split(","):
