@@ -45,9 +45,10 @@ def build_cache(args) -> None:
     grabbed = {}
 
     class Grab(Face2ScenePipeline):
-        def _paste_faces(self, run, out, estimate):
-            grabbed.update(run=run, scene=out.copy(), estimate=estimate)
-            return super()._paste_faces(run, out, estimate)
+        def _refine_faces(self, run, out, estimate):  # the paste step; the Ref-FR paste it replaced, kept
+            grabbed.update(run=run, scene=out.copy(), estimate=estimate,
+                           refpaste=self._paste_faces(run, out.copy(), estimate))
+            return super()._refine_faces(run, out, estimate)
 
     pipe = Grab(PipelineConfig(device="cpu", restorer="classical", seed=0))
     persons = VAL_PERSONS if args.split == "val" else DEV_PERSONS
@@ -66,7 +67,7 @@ def build_cache(args) -> None:
         res = pipe.restore(degraded, {person: refs})
         run = grabbed.get("run")
         rec = {"person": person, "photo": path.name, "clean": clean, "degraded": degraded, "box": box,
-               "clean_face": clean_face, "truth": params["summary"], "old": res.image,
+               "clean_face": clean_face, "truth": params["summary"], "old": grabbed.get("refpaste"),
                "scene": grabbed.get("scene"), "estimate": grabbed.get("estimate"),
                "jobs": [] if run is None else run.jobs, "aligned": {} if run is None else run.aligned_refs,
                "gains": {} if run is None else run.gains,
