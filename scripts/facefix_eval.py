@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from facefix_faces import face_metrics  # noqa: E402
 from noharm_eval import DEV_PERSONS, VAL_PERSONS  # noqa: E402
 
 
@@ -97,7 +98,6 @@ def facefix_paste(rec, detail: float = 0.5) -> np.ndarray:
 
 def evaluate(args) -> None:
     from face2scene.faces import get_face_backend
-    from face2scene.metrics import psnr
     backend = get_face_backend("dlib")
     rows = {"scene": lambda r: r["scene"], "Ref-FR paste": lambda r: r["old"], "face-fix": facefix_paste}
     res = {k: [] for k in rows}
@@ -106,17 +106,10 @@ def evaluate(args) -> None:
             rec = pickle.load(fh)
         if rec["box"] is None or rec["scene"] is None:
             continue
-        c, d = rec["clean"], rec["degraded"]
-        x0, y0, x1, y1 = rec["box"]
-
-        def metrics(img):
-            e = backend.embed(img, rec["clean_face"])
-            return (psnr(c, img), psnr(c[y0:y1, x0:x1], img[y0:y1, x0:x1], border=0),
-                    backend.distance(e, rec["clean_face"].embedding))
-        m0 = metrics(d)
+        m0 = face_metrics(rec, rec["degraded"], backend)
         line = f"{rec['person'][:14]:14s}"
         for k, fn in rows.items():
-            m = metrics(fn(rec))
+            m = face_metrics(rec, fn(rec), backend)
             res[k].append((m[0] - m0[0], m[1] - m0[1], m[2] - m0[2]))
             line += f" | {k}: whole {m[0] - m0[0]:+.2f} face {m[1] - m0[1]:+.2f} id {m[2] - m0[2]:+.3f}"
         print(line, flush=True)

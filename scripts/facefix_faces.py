@@ -118,9 +118,19 @@ def build_cache(args, pipe) -> list:
     return files
 
 
+def face_metrics(rec: dict, img: np.ndarray, backend) -> tuple:
+    """(whole-photo PSNR, face-box PSNR, identity distance to the clean face) of ``img`` as the bench
+    measures them (capped PSNR on Y; the clean photo's face box; dlib's embedding at the clean
+    face's landmarks)."""
+    from face2scene.bench.common import capped_psnr
+    c, (x0, y0, x1, y1) = rec["clean"], rec["box"]
+    e = backend.embed(img, rec["clean_face"])
+    return (capped_psnr(c, img), capped_psnr(c[y0:y1, x0:x1], img[y0:y1, x0:x1], border=0),
+            backend.distance(e, rec["clean_face"].embedding))
+
+
 def evaluate(args, pipe, variants) -> dict:
     """{variant: [(whole gain, face gain, identity distance change), ...]} over the cached photos."""
-    from face2scene.bench.common import capped_psnr
     backend = pipe.face_backend
     res = {k: [] for k in variants}
     names = []
@@ -129,18 +139,11 @@ def evaluate(args, pipe, variants) -> dict:
             rec = pickle.load(fh)
         if rec["box"] is None:
             continue
-        c, d = rec["clean"], rec["degraded"]
-        x0, y0, x1, y1 = rec["box"]
-
-        def metrics(img):
-            e = backend.embed(img, rec["clean_face"])
-            return (capped_psnr(c, img), capped_psnr(c[y0:y1, x0:x1], img[y0:y1, x0:x1], border=0),
-                    backend.distance(e, rec["clean_face"].embedding))
-        m0 = metrics(d)
+        m0 = face_metrics(rec, rec["degraded"], backend)
         line = f"{rec['person'][:12]:12s} {rec['photo'][:9]:9s} in {m0[1]:5.2f}"
         names.append(f"{rec['person']}/{rec['photo']}")
         for k, fn in variants.items():
-            m = metrics(fn(rec, pipe))
+            m = face_metrics(rec, fn(rec, pipe), backend)
             res[k].append((m[0] - m0[0], m[1] - m0[1], m[2] - m0[2]))
             line += f" | {k[:10]:10s} {m[1] - m0[1]:+5.2f} {'+' if m[2] < m0[2] else '-'}"
         print(line, flush=True)
