@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from facefix_faces import face_metrics  # noqa: E402
 from noharm_eval import DEV_PERSONS, VAL_PERSONS  # noqa: E402
 
 
@@ -45,9 +46,10 @@ def build_cache(args) -> None:
     grabbed = {}
 
     class Grab(Face2ScenePipeline):
-        def _paste_faces(self, run, out, estimate):
-            grabbed.update(run=run, scene=out.copy(), estimate=estimate)
-            return super()._paste_faces(run, out, estimate)
+        def _refine_faces(self, run, out, estimate):  # the paste step; the Ref-FR paste it replaced, kept
+            grabbed.update(run=run, scene=out.copy(), estimate=estimate,
+                           refpaste=self._paste_faces(run, out.copy(), estimate))
+            return super()._refine_faces(run, out, estimate)
 
     pipe = Grab(PipelineConfig(device="cpu", restorer="classical", seed=0))
     persons = VAL_PERSONS if args.split == "val" else DEV_PERSONS
@@ -66,7 +68,7 @@ def build_cache(args) -> None:
         res = pipe.restore(degraded, {person: refs})
         run = grabbed.get("run")
         rec = {"person": person, "photo": path.name, "clean": clean, "degraded": degraded, "box": box,
-               "clean_face": clean_face, "truth": params["summary"], "old": res.image,
+               "clean_face": clean_face, "truth": params["summary"], "old": grabbed.get("refpaste"),
                "scene": grabbed.get("scene"), "estimate": grabbed.get("estimate"),
                "jobs": [] if run is None else run.jobs, "aligned": {} if run is None else run.aligned_refs,
                "gains": {} if run is None else run.gains,
@@ -96,7 +98,6 @@ def facefix_paste(rec, detail: float = 0.5) -> np.ndarray:
 
 def evaluate(args) -> None:
     from face2scene.faces import get_face_backend
-    from face2scene.metrics import psnr
     backend = get_face_backend("dlib")
     rows = {"scene": lambda r: r["scene"], "Ref-FR paste": lambda r: r["old"], "face-fix": facefix_paste}
     res = {k: [] for k in rows}
@@ -105,17 +106,10 @@ def evaluate(args) -> None:
             rec = pickle.load(fh)
         if rec["box"] is None or rec["scene"] is None:
             continue
-        c, d = rec["clean"], rec["degraded"]
-        x0, y0, x1, y1 = rec["box"]
-
-        def metrics(img):
-            e = backend.embed(img, rec["clean_face"])
-            return (psnr(c, img), psnr(c[y0:y1, x0:x1], img[y0:y1, x0:x1], border=0),
-                    backend.distance(e, rec["clean_face"].embedding))
-        m0 = metrics(d)
+        m0 = face_metrics(rec, rec["degraded"], backend)
         line = f"{rec['person'][:14]:14s}"
         for k, fn in rows.items():
-            m = metrics(fn(rec))
+            m = face_metrics(rec, fn(rec), backend)
             res[k].append((m[0] - m0[0], m[1] - m0[1], m[2] - m0[2]))
             line += f" | {k}: whole {m[0] - m0[0]:+.2f} face {m[1] - m0[1]:+.2f} id {m[2] - m0[2]:+.3f}"
         print(line, flush=True)

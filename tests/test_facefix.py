@@ -182,3 +182,25 @@ def test_refined_face_share_follows_the_scene_restorer(monkeypatch):
     assert np.abs(box(out[1.0]) - box(out[0.0])).mean() > 2.0
     mid = np.abs(box(out[0.5]) - (box(out[0.0]) + box(out[1.0])) / 2)  # linear, up to two roundings
     assert mid.mean() < 0.4 and mid.max() <= 2.5
+
+
+def test_compact_face_closer_than_input_identity_kept(backend):
+    """The default (compact) restorer with the face step, on the packaged sample under a known
+    blur, noise and JPEG: the face box ends closer to the clean face than the input (PSNR), the
+    identity embedding no farther from the clean face's, and the face step changed the face."""
+    clean = load_sample()
+    deg = apply_params(clean, simple_params(noise_sigma=NOISE, blur_sigma=BLUR, jpeg_quality=JPEG, seed=3))
+    people = {"eileen": [np.ascontiguousarray(clean[:, ::-1])]}
+    cfg = PipelineConfig(device="cpu", restorer="auto", estimate=_estimate())
+    pipe = Face2ScenePipeline(cfg)
+    res = pipe.restore(deg, people)
+    if pipe.restorer.name != "compact":
+        pytest.skip(f"the default restorer is {pipe.restorer.name}, not the compact one")
+    plain = Face2ScenePipeline(PipelineConfig(**{**cfg.__dict__, "paste_faces": False})).restore(deg, people)
+    face = backend.detect(clean)[0]
+    x0, y0, x1, y1 = (int(v) for v in face.box)
+    err = lambda img: float(np.mean((img[y0:y1, x0:x1].astype(float) - clean[y0:y1, x0:x1]) ** 2))  # noqa: E731
+    assert err(res.image) < 0.6 * err(deg), (err(res.image), err(deg))  # > 2.2 dB closer
+    assert not np.array_equal(res.image[y0:y1, x0:x1], plain.image[y0:y1, x0:x1])
+    dist = lambda img: backend.distance(backend.embed(img, face), face.embedding)  # noqa: E731
+    assert dist(res.image) <= dist(deg), (dist(res.image), dist(deg))
