@@ -79,6 +79,7 @@ def capture(a) -> int:
             st = {"preset": preset, "photo": name, "clean": clean, "degraded": deg,
                   "fade": next((s for s in params["stages"] if s["op"] == "print_fade"), None),
                   "tone": next((s for s in params["stages"] if s["op"] == "print_tone"), None),
+                  "vignette": next((s for s in params["stages"] if s["op"] == "vignette"), None),
                   "with_refs": _capture_state(pipe, deg, people)}
             if preset == "old_colour_print" and people is not None:
                 st["without_refs"] = _capture_state(pipe, deg, None)
@@ -96,6 +97,26 @@ def _pts(rgb):
     return [round(v, 1) for v in bw_points(rgb)], [round(float(v), 1) for v in lo], [round(float(v), 1) for v in hi]
 
 
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def exact_inverse(rgb, fade, vignette=None):
+    """The logged degradation's own fade (and vignetting) undone on ``rgb``: what a tone step
+    that knew the parameters would reach (an oracle, for the diagnosis only)."""
+    x = rgb.astype(np.float64)
+    if vignette is not None:
+        from face2scene.tone import Vignette
+        x = x / np.maximum(Vignette(vignette["strength"], vignette["power"],
+                                    tuple(vignette["center"])).falloff(*x.shape[:2]), 0.2)[..., None]
+    lo, hi = np.asarray(fade["black"]), np.asarray(fade["white"])
+    t = np.clip((x - lo) / (hi - lo), 0, 1)
+    x = 255.0 * t ** (1.0 / np.asarray(fade["gamma"]))
+    if fade["saturation"] != 1.0:
+        lum = (x @ _LUMA)[..., None]
+        x = lum + (x - lum) / fade["saturation"]
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
 def replay_one(st, **kw):
     def run(state):
         return print_tone(state["image"], state["mono"], damaged=state["damaged"], faces=state["faces"], **kw)
@@ -109,6 +130,15 @@ def replay_one(st, **kw):
     r["bw_err_restored"] = max(abs(r["restored_luma"][0] - r["clean_luma"][0]),
                                abs(r["restored_luma"][1] - r["clean_luma"][1]))
     if st["fade"] is not None:
+        for k, img in (("exact_fade", exact_inverse(pre, st["fade"])),
+                       ("exact_fade_vignette", exact_inverse(pre, st["fade"], st.get("vignette")))):
+            pts = bw_points(img)
+            r[k] = {"de": delta_e(img, clean), "luma": [round(v, 1) for v in pts],
+                    "bw_err": max(abs(pts[0] - r["clean_luma"][0]), abs(pts[1] - r["clean_luma"][1]))}
+        if st.get("vignette") is not None:
+            v = st["vignette"]
+            r["vignette_logged"] = {"strength": round(v["strength"], 3), "power": round(v["power"], 2),
+                                    "center": [round(c, 3) for c in v["center"]]}
         f = st["fade"]
         r["fade"] = {"black": [round(v, 1) for v in f["black"]], "white": [round(v, 1) for v in f["white"]],
                      "gamma": [round(v, 3) for v in f["gamma"]], "saturation": round(f["saturation"], 3)}
@@ -133,6 +163,9 @@ def summary(rows):
             t["bw_within_10"] = sum(r["bw_err"] <= 10 for r in rr)
             t["bw_err_median"] = float(np.median([r["bw_err"] for r in rr]))
             t["bw_err_max"] = float(max(r["bw_err"] for r in rr))
+            for k in ("exact_fade", "exact_fade_vignette"):
+                t[k + "_bw_within_10"] = sum(r[k]["bw_err"] <= 10 for r in rr)
+                t[k + "_de"] = float(np.mean([r[k]["de"] for r in rr]))
         t["de_in"] = float(np.mean([r["de_in"] for r in rr]))
         t["de_out"] = float(np.mean([r["de_out"] for r in rr]))
         t["de_ratio"] = t["de_out"] / max(t["de_in"], 1e-9)
@@ -152,7 +185,7 @@ def replay(a) -> int:
     with open(a.replay, "rb") as f:
         states = pickle.load(f)["states"]
     t0, c0 = time.perf_counter(), time.process_time()
-    rows = [replay_one(st) for st in states]
+    rows = [replay_one(st, vignette=not a.no_vignette) for st in states]
     for r in rows:
         print(f"\n{r['preset']} {r['photo']}: bw error {r['bw_err']:.1f} (before the tone step {r['bw_err_restored']:.1f}); "
               f"ΔE in {r['de_in']:.2f} → restored {r['de_restored']:.2f} → out {r['de_out']:.2f}"
@@ -160,7 +193,13 @@ def replay(a) -> int:
         for k in ("clean", "degraded", "restored", "out"):
             print(f"   {k:9s} luma {r[k + '_luma']}  p0.5 RGB {r[k + '_lo']}  p99.5 RGB {r[k + '_hi']}")
         if "fade" in r:
-            print(f"   fade (logged) {r['fade']}")
+            print(f"   fade (logged) {r['fade']}; vignette (logged) {r.get('vignette_logged')}")
+            for k in ("exact_fade", "exact_fade_vignette"):
+                print(f"   oracle {k:20s} ΔE {r[k]['de']:.2f}, luma points {r[k]['luma']}, bw error {r[k]['bw_err']:.1f}")
+        if "vignette" in r["info"]:
+            v = r["info"]["vignette"]
+            print(f"   vignette (estimated) strength {v['strength']} power {v['power']} confidence {v['confidence']}"
+                  f" applied {v['applied']}")
         lv = r["info"].get("levels", {})
         if lv:
             print(f"   levels {json.dumps({k: lv.get(k) for k in ('gain', 'offset', 'confidence', 'faded', 'applied')})}"
@@ -190,6 +229,7 @@ def main(argv=None) -> int:
     ap.add_argument("--restorer", default="classical")
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--no-vignette", action="store_true", help="replay without the vignetting step (before)")
     a = ap.parse_args(argv)
     if a.capture:
         if not (a.data / "identities").is_dir():
