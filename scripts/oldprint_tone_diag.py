@@ -16,6 +16,13 @@ references, clean photos changed). Writes JSON with ``--json``.
 
     python scripts/oldprint_tone_diag.py --capture /tmp/tone_states.pkl --per-person 2 --scenes 2
     python scripts/oldprint_tone_diag.py --replay /tmp/tone_states.pkl [--json docs/oldprints/tone_diag.json]
+
+``--training``: the tone step alone (no restorer, no faces: ``mode="auto"``, ``damaged=True``) on
+every 4th photo of the training split (``datasets.split_photos``, the bench's photos left out),
+each degraded as ``old_print`` and ``old_colour_print`` (seeds 900+i, 256 px): the set the tone
+step's choices were made on, apart from the bench's photos.
+
+    python scripts/oldprint_tone_diag.py --training [--no-vignette]
 """
 from __future__ import annotations
 
@@ -217,11 +224,36 @@ def replay(a) -> int:
     return 0
 
 
+def training(a) -> int:
+    from face2scene.datasets import list_photos, split_photos
+    from face2scene.tone import is_monochrome
+    from oldprint_bench import SCENES  # noqa: E402
+    photos = [p for p in split_photos(list_photos([a.data / "scenes", a.data / "identities"]))[0]
+              if not any(p.path.endswith(s) for s in SCENES)][::4]
+    t0, c0 = time.perf_counter(), time.process_time()
+    res = {}
+    for i, p in enumerate(photos):
+        clean = load(Path(p.path), 256)
+        for preset in ("old_print", "old_colour_print"):
+            deg, _, _ = D.degrade_with_masks(clean, preset, seed=900 + i)
+            out, _ = print_tone(deg, is_monochrome(deg), damaged=True, mode="auto", vignette=not a.no_vignette)
+            cb, ob = bw_points(clean), bw_points(out)
+            res.setdefault(preset, []).append((delta_e(deg, clean), delta_e(out, clean),
+                                               max(abs(cb[0] - ob[0]), abs(cb[1] - ob[1]))))
+    print(f"{len(photos)} training photos, {time.perf_counter() - t0:.0f} s wall, {time.process_time() - c0:.0f} s CPU")
+    for preset, v in res.items():
+        de_in, de_out = np.mean([r[0] for r in v]), np.mean([r[1] for r in v])
+        print(f"{preset:16s} ΔE {de_in:.2f} -> {de_out:.2f} ({de_out / de_in:.3f}x); black/white within 10: "
+              f"{sum(r[2] <= 10 for r in v)}/{len(v)}, median error {np.median([r[2] for r in v]):.1f}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
     ap.add_argument("--capture", type=Path, default=None)
     ap.add_argument("--replay", type=Path, default=None)
+    ap.add_argument("--training", action="store_true", help="the tone step alone on training-split photos")
     ap.add_argument("--presets", default=",".join(TONE_PRESETS))
     ap.add_argument("--max-side", type=int, default=384)
     ap.add_argument("--scenes", type=int, default=2)
@@ -238,7 +270,9 @@ def main(argv=None) -> int:
         return capture(a)
     if a.replay:
         return replay(a)
-    ap.error("give --capture FILE or --replay FILE")
+    if a.training:
+        return training(a)
+    ap.error("give --capture FILE, --replay FILE or --training")
     return 2
 
 
