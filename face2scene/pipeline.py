@@ -313,39 +313,15 @@ class Face2ScenePipeline:
                               "damage": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in damage.info.items()}}
 
     def _print_tone(self, run: _Run, image: np.ndarray) -> np.ndarray:
-        """Old prints: black/white points from the photo (blind, towards clean photos' points,
-        with its confidence); on a colour print the colour left after them (saturation and a
-        mid-tone cast) from the faces against their references' skin chroma with
-        ``print_tone="faces"``, else a shrunk grey world; a monochrome print stays monochrome
-        (its tone kept or neutralised). Only a print that shows its age is changed."""
-        from .tone import auto_levels, fading_evidence, fit_colour_from_faces, grey_world_cast, keep_monochrome
-        cfg = self.config
+        """Old prints: tone and colour (``tone.print_tone``): levels, colour from the faces'
+        references (``print_tone="faces"``) or blind, monochrome kept."""
+        from .tone import print_tone
         with run.stage("print") as st:
-            out = image
-            if cfg.print_tone != "off":
-                levels = auto_levels(image)
-                # A faded print shows its age in more than a narrow histogram: it is monochrome
-                # or toned, carries damage, or (colour) has dull whites in every channel. A clean
-                # photo with lifted blacks (haze) or a cast of its own light has none of these
-                # and is left alone.
-                damaged = bool(run.print_info.get("damage", {}).get("damaged_print", False))
-                faded = 1.0 if run.mono.mono or damaged else fading_evidence(image)
-                strength = float(levels.confidence * faded)
-                out = levels.apply(image, strength=strength)
-                run.print_info["levels"] = {**levels.to_json(), "faded": round(faded, 3), "applied": round(strength, 3),
-                                            "aged": bool(strength > 0)}
-                if strength > 0 and not run.mono.mono:
-                    colour = grey_world_cast(out)
-                    if cfg.print_tone == "faces" and run.jobs:
-                        pairs = [(levels.apply(r.degraded_crop, strength=strength),
-                                  [a.crop for a in run.aligned_refs.get(r.index, [])]) for r in run.jobs]
-                        faces = fit_colour_from_faces(pairs, prior=colour)
-                        if faces.confidence > 0:
-                            colour = faces
-                    out = colour.apply(out, strength=strength)
-                    run.print_info["colour"] = {**colour.to_json(), "applied": round(strength, 3)}
-            if run.mono.mono:
-                out = keep_monochrome(out, run.mono, cfg.keep_tone)
+            damaged = bool(run.print_info.get("damage", {}).get("damaged_print", False))
+            faces = [(r.degraded_crop, [a.crop for a in run.aligned_refs.get(r.index, [])]) for r in run.jobs]
+            out, info = print_tone(image, run.mono, damaged=damaged, faces=faces, mode=self.config.print_tone,
+                                   keep_tone=self.config.keep_tone)
+            run.print_info.update(info)
             st(1.0, "tone")
             return out
 
