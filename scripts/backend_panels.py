@@ -103,6 +103,26 @@ def _tile_lines(name: str, rec: dict) -> list:
             else f"detail -  rms {rec['changed_rms']:.1f}"]
 
 
+def summary_table(photos: dict) -> str:
+    """A markdown table: per photo and column, the decision (strength; "=" left unchanged, "off"
+    do-no-harm off), the detail ratio and the wall / CPU seconds."""
+    cols = list(dict.fromkeys(c for rec in photos.values() for c in rec["columns"]))
+    lines = ["| photo | scale | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for name, rec in photos.items():
+        cells = []
+        for c in cols:
+            r = rec["columns"].get(c)
+            if r is None:
+                cells.append("")
+                continue
+            s = r.get("strength")
+            dec = "off" if s is None else ("=" if s == 0 else f"{s:.2f}")
+            det = "-" if r.get("detail") is None else f"{r['detail']:.2f}"
+            cells.append(f"{dec} / {det} / {r['wall_s']:.0f} s ({r['cpu_s']:.0f})")
+        lines.append(f"| {name} | {rec['scale']:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def run_photo(path: Path, pipes: dict, people, args, cache: Path) -> dict:
     """Restore one photo's window with every column (cached), write its panel; its JSON record."""
     from face2scene.io import load_image
@@ -203,6 +223,8 @@ def main(argv=None) -> int:
             people = {person: sorted(p for p in (data / "identities" / person).iterdir() if p.is_file())}
         photos[path.name] = run_photo(path, pipes, people, a, a.cache)
         log_path.write_text(json.dumps(log, indent=1, default=str))
+    print("strength (= left unchanged, off: do-no-harm off) / detail ratio out:in / wall s (CPU s)")
+    print(summary_table(photos))
     return 0
 
 

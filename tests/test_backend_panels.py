@@ -91,3 +91,14 @@ def test_one_real_old_photo_classical_column_and_cache(bp, tmp_path):
     assert (tmp_path / "cache" / "codeformer_04" / "classical.json").stat().st_mtime_ns == first
     again = json.loads((tmp_path / "out" / "panels.json").read_text())["photos"]["codeformer_04.jpg"]
     assert again["columns"]["classical"] == col
+
+
+def test_summary_table_has_a_row_per_photo_and_marks_decisions(bp):
+    rec = {"scale": 1.0, "columns": {
+        "classical": {"strength": 0.0, "detail": 1.0, "wall_s": 3.2, "cpu_s": 0.7},
+        "gan": {"strength": None, "detail": 1.44, "wall_s": 84.0, "cpu_s": 21.0}}}
+    t = bp.summary_table({"a.png": rec, "b.png": dict(rec, scale=0.5)})
+    lines = t.splitlines()
+    assert lines[0] == "| photo | scale | classical | gan |" and len(lines) == 4
+    assert "| a.png | 1.00 | = / 1.00 / 3 s (1) | off / 1.44 / 84 s (21) |" == lines[2]
+    assert lines[3].startswith("| b.png | 0.50 |")
