@@ -16,7 +16,11 @@ restore call, the restorer that ran, the do-no-harm decision (strength, reason),
 estimate, faces found/restored, warnings, how much the crop changed (RMS, grey levels) and the
 detail ratio of the output crop against the input crop (Laplacian energy out / in: < 1 smoothed,
 > 1 sharpened or invented). Results are cached per photo and column in ``--cache`` (an output
-PNG + a JSON record, keyed by the window), so a rerun resumes where it stopped.
+PNG + a JSON record, keyed by the window), so a rerun resumes where it stopped; at the end a
+markdown table (decision / detail ratio / wall and CPU s per photo and column) is printed.
+``--force`` runs the columns with do-no-harm off (own cache, panels in ``<out>/forced``), to show
+what each backend does to the photos the safeguard leaves unchanged. Verdicts:
+docs/old_photos_backends/README.md.
 
     nice -n 15 python scripts/backend_panels.py --weights runs/models [--only NAME ...] [--threads 2]
 """
