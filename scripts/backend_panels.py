@@ -198,6 +198,10 @@ def main(argv=None) -> int:
                     help="do-no-harm off (every backend runs at full strength; shows what it does to photos "
                          "the safeguard leaves unchanged); its own cache, and the panels go to <out>/forced")
     a = ap.parse_args(argv)
+    if a.crop < 16 or a.margin < 0 or not 0 < a.face_frac <= 1 or a.threads < 1:
+        print(f"error: need --crop >= 16, --margin >= 0, 0 < --face-frac <= 1 and --threads >= 1 "
+              f"(got {a.crop}, {a.margin}, {a.face_frac}, {a.threads})", file=sys.stderr)
+        return 2
     cols = [x.strip() for x in a.columns.split(",") if x.strip()]
     bad = [x for x in cols if x not in COLUMNS]
     if bad or not cols:

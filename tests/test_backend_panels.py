@@ -70,6 +70,9 @@ def test_bad_column_and_missing_data_give_clear_errors(bp, tmp_path, capsys):
     assert "unknown column" in capsys.readouterr().err
     assert bp.main(["--data", str(tmp_path)]) == 2
     assert "no old photos" in capsys.readouterr().err
+    for bad in (["--crop", "8"], ["--margin", "-1"], ["--face-frac", "0"], ["--threads", "0"]):
+        assert bp.main(bad + ["--data", str(tmp_path)]) == 2
+        assert "error: need" in capsys.readouterr().err
 
 
 def test_one_real_old_photo_classical_column_and_cache(bp, tmp_path):
