@@ -143,11 +143,12 @@ def _loss(e_sim: np.ndarray, e_target: np.ndarray) -> float:
 def _grid_best(total, rows: Sequence[Tuple[float, float]], noise_grid: Sequence[float], keep: int,
                penalty=None, coarse: bool = True) -> List[Tuple[float, float, float, float]]:
     """The ``keep`` best points (loss, blur, noise, scale) of the grid ``rows`` (blur, scale) x
-    ``noise_grid``, as an exhaustive search ranks them, for a fraction of the evaluations.
+    ``noise_grid``, as an exhaustive search (``coarse`` False) ranks them, for a fraction of the
+    evaluations.
 
     With a noise prior (``penalty(n)``, a lower bound of the loss) the points are visited by
     increasing penalty and those whose penalty alone exceeds the ``keep``-th best loss so far are
-    skipped: exactly the exhaustive result. Without one and with ``coarse``, every other noise
+    skipped: exactly the exhaustive result. Without one, every other noise
     value is evaluated first, then the unevaluated noise neighbours of the best points (twice as
     many as are kept), until the best points' neighbours all are: the loss along the noise axis
     is unimodal in each row, so the kept points are the exhaustive search's, as long as no row
@@ -163,15 +164,15 @@ def _grid_best(total, rows: Sequence[Tuple[float, float]], noise_grid: Sequence[
     def best(k):
         return sorted(done.values())[:k]
 
-    if penalty is not None:
+    if not coarse:
+        for p in pts:
+            ev(*p)
+    elif penalty is not None:
         pen = {j: penalty(n) for j, n in enumerate(noise_grid)}
         for i, j in sorted(pts, key=lambda p: pen[p[1]]):
             if len(done) >= keep and pen[j] > best(keep)[-1][0]:
                 continue  # its loss is at least its penalty: it cannot be among the best
             ev(i, j)
-    elif not coarse:
-        for p in pts:
-            ev(*p)
     else:
         for i, j in pts:
             if j % 2 == 0 or j == len(noise_grid) - 1:
