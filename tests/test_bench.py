@@ -16,6 +16,9 @@ def test_bench_speed_small(tmp_path, capsys):
     r = data["results"][0]
     assert r["faces"] >= 1 and r["total_s"] > 0 and r["peak_rss_mb"] > 0
     assert r["cpu_s"] > 0 and r["load_s"] > 0 and "load avg" in out  # the models load outside the timed photo
+    # every stage the pipeline timed also has its CPU time, and together they are the photo's
+    assert set(r["stages_cpu"]) == set(r["stages"]) and "CPU s/MP" in out
+    assert 0 < sum(r["stages_cpu"].values()) <= r["cpu_s"] * 1.01
     assert (tmp_path / "speed.png").stat().st_size > 1000
 
 

@@ -38,14 +38,32 @@ def _speed_child(mp: float, restorer: str) -> Dict:
     # Peak memory of the restoration itself: reset the kernel's high-water mark after making
     # the test photo (Linux); elsewhere the whole process's peak is reported.
     reset = _reset_peak_rss()
+    stage_cpu = _StageCPU()
     t, c = time.perf_counter(), time.process_time()
-    res = pipe.restore(degraded, {"sample": [ref]})
+    res = pipe.restore(degraded, {"sample": [ref]}, progress=stage_cpu)
     total, cpu = time.perf_counter() - t, time.process_time() - c
     peak_mb = _peak_rss_mb()
     return {"megapixels": side * side / 1e6, "total_s": total, "cpu_s": cpu, "load_s": load_s,
-            "load_cpu_s": load_cpu_s, "stages": res.timings, "load_avg": os.getloadavg()[0],
+            "load_cpu_s": load_cpu_s, "stages": res.timings, "stages_cpu": stage_cpu.seconds,
+            "load_avg": os.getloadavg()[0],
             "peak_rss_mb": peak_mb, "peak_scope": "restore" if reset else "process",
             "input_mb": degraded.nbytes / 2 ** 20, "faces": len(res.faces), "restorer": res.backends.restorer}
+
+
+class _StageCPU:
+    """A progress callback that adds up each stage's CPU time (all threads) between the start
+    (fraction 0, no message) and "done" reports every stage gives: on a shared machine the wall
+    time per stage says more about the neighbours than about the code."""
+
+    def __init__(self) -> None:
+        self.seconds: Dict[str, float] = {}
+        self._start: Dict[str, float] = {}
+
+    def __call__(self, stage: str, fraction: float, message: str = "") -> None:
+        if fraction == 0.0 and not message:
+            self._start[stage] = time.process_time()
+        elif fraction == 1.0 and message == "done" and stage in self._start:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.process_time() - self._start.pop(stage)
 
 
 def _reset_peak_rss() -> bool:
@@ -93,6 +111,10 @@ def bench_speed(args) -> Dict:
           "loaded; CPU: all threads' CPU time; load: loading the models once per process; load avg: the "
           "machine's 1-minute load at the end)")
     table = print_table(header, rows)
+    print("\nCPU seconds per megapixel per stage (all threads; what the stage costs, whatever the load):")
+    cpu_table = print_table(["MP"] + [f"{s} CPU s/MP" for s in stages],
+                            [[fmt(r["megapixels"], 1)] + [fmt(r.get("stages_cpu", {}).get(s, 0.0) / r["megapixels"])
+                                                          for s in stages] for r in results])
     mem = {f"{r['megapixels']:.0f}": r["peak_rss_mb"] for r in results}
     ratio = None
     if len(results) >= 2:
@@ -100,7 +122,8 @@ def bench_speed(args) -> Dict:
         ratio = by[-1]["peak_rss_mb"] / by[-2]["peak_rss_mb"]
         print(f"peak memory ratio {by[-1]['megapixels']:.0f} MP / {by[-2]['megapixels']:.0f} MP: {ratio:.2f}")
     _plot_speed(results, args.out / "speed.png")
-    return {"kind": "speed", "results": results, "peak_ratio_last_two": ratio, "table": table, "peak_rss_mb": mem}
+    return {"kind": "speed", "results": results, "peak_ratio_last_two": ratio, "table": table, "cpu_table": cpu_table,
+            "peak_rss_mb": mem}
 
 
 def _plot_speed(results, path: Path) -> None:

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from scipy.optimize import minimize
 
-from .bands import dog_bands
+from .bands import BAND_SIGMAS, dog_bands
 from .jpeg import estimate_jpeg_quality, luma
 from ..types import DegradationEstimate
 
@@ -33,14 +33,41 @@ FINE_NOISE_GRID = tuple(float(v) for v in np.arange(0.0, 32.0, 2.0))
 SCALE_GRID = (1.0, 0.75, 0.5, 0.35)
 
 
-def band_energies(y: np.ndarray, mask: Optional[np.ndarray] = None) -> np.ndarray:
-    """Mean squared DoG band responses of a float luminance image (inside ``mask``)."""
-    inside = mask > 0.5 if mask is not None else None
+def band_energies(y: np.ndarray, mask: Optional[np.ndarray] = None,
+                  inside: Optional[np.ndarray] = None) -> np.ndarray:
+    """Mean squared DoG band responses of a float luminance image (inside ``mask``).
+    ``inside``: the flat indices of ``mask > 0.5``, when the caller has them already."""
+    if inside is None and mask is not None:
+        inside = np.flatnonzero(mask > 0.5)
     out = []
     for d in dog_bands(y):
+        if inside is not None:  # the same pixels in the same order as d[mask > 0.5], squared after picking
+            d = np.take(d.ravel(), inside)
         d *= d
-        out.append(float(d[inside].mean()) if inside is not None else float(d.mean()))
+        out.append(float(d.mean()))
     return np.maximum(np.array(out), 1e-6)
+
+
+# How far a pixel's band responses reach: the widest DoG Gaussian's kernel radius (OpenCV's float
+# kernels span ±4σ), plus a few pixels of JPEG chroma upsampling across block edges.
+_BAND_REACH = (int(round(max(BAND_SIGMAS) * 8 + 1)) | 1) // 2 + 8
+
+
+def band_window(mask: np.ndarray, jpeg: bool, reach: int = _BAND_REACH) -> Tuple[slice, slice]:
+    """The part of a region that decides the band energies inside ``mask``: the mask's bounding box
+    widened by the bands' reach, its edges on the 16-pixel JPEG MCU grid (4:2:0 chroma) when the
+    render is compressed, so every block inside is compressed exactly as in the whole region."""
+    h, w = mask.shape[:2]
+    rows, cols = np.flatnonzero((mask > 0.5).any(1)), np.flatnonzero((mask > 0.5).any(0))
+    if not len(rows):
+        return slice(0, h), slice(0, w)
+    a = 16 if jpeg else 1
+
+    def span(lo, hi, n):
+        lo, hi = max(0, lo - reach) // a * a, min(n, -(-(hi + 1 + reach) // a) * a)
+        return slice(lo, min(n, hi))
+
+    return span(rows[0], rows[-1], h), span(cols[0], cols[-1], w)
 
 
 def _jpeg(rgb_u8: np.ndarray, quality: float) -> np.ndarray:
@@ -65,7 +92,10 @@ def resample(img: np.ndarray, scale: float) -> np.ndarray:
 
 
 class Synthesizer:
-    """Applies candidate degradations to a clean region (float RGB 0..255), grid-aligned for JPEG."""
+    """Applies candidate degradations to a clean region (float RGB 0..255), grid-aligned for JPEG.
+
+    :meth:`energies` (the search's inner loop) renders only :func:`band_window` of the region:
+    the same band energies, bit for bit, for a fraction of the pixels."""
 
     def __init__(self, clean: np.ndarray, mask: np.ndarray, jpeg_quality: Optional[float], seed: int = 0):
         self.clean = clean.astype(np.float32)
@@ -74,6 +104,9 @@ class Synthesizer:
         rng = np.random.default_rng(seed)
         self.unit_noise = rng.standard_normal(clean.shape).astype(np.float32)
         self._blur_cache: "OrderedDict[Tuple[float, float], np.ndarray]" = OrderedDict()
+        self.window = band_window(mask, jpeg_quality is not None)
+        self._inside = np.flatnonzero(mask[self.window] > 0.5)
+        self._noise_w = np.ascontiguousarray(self.unit_noise[self.window])
 
     def base(self, blur_sigma: float, scale: float) -> np.ndarray:
         key = (round(blur_sigma, 3), round(scale, 3))
@@ -85,16 +118,20 @@ class Synthesizer:
                 self._blur_cache.popitem(last=False)
         return self._blur_cache[key]
 
-    def render(self, blur_sigma: float, noise_sigma: float, scale: float = 1.0) -> np.ndarray:
-        x = self.base(blur_sigma, scale) + noise_sigma * self.unit_noise
+    def _render(self, base: np.ndarray, noise: np.ndarray, noise_sigma: float) -> np.ndarray:
+        x = base + noise_sigma * noise
         np.rint(x, out=x)
         x = np.clip(x, 0, 255, out=x).astype(np.uint8)
         if self.q is not None:
             x = _jpeg(x, self.q)
         return x
 
+    def render(self, blur_sigma: float, noise_sigma: float, scale: float = 1.0) -> np.ndarray:
+        return self._render(self.base(blur_sigma, scale), self.unit_noise, noise_sigma)
+
     def energies(self, blur_sigma: float, noise_sigma: float, scale: float = 1.0) -> np.ndarray:
-        return band_energies(luma(self.render(blur_sigma, noise_sigma, scale)).astype(np.float32), self.mask)
+        x = self._render(self.base(blur_sigma, scale)[self.window], self._noise_w, noise_sigma)
+        return band_energies(luma(x).astype(np.float32), inside=self._inside)
 
 
 def _loss(e_sim: np.ndarray, e_target: np.ndarray) -> float:
@@ -103,27 +140,79 @@ def _loss(e_sim: np.ndarray, e_target: np.ndarray) -> float:
     return float(np.sum(w * d * d))
 
 
+def _grid_best(total, rows: Sequence[Tuple[float, float]], noise_grid: Sequence[float], keep: int,
+               penalty=None, coarse: bool = True) -> List[Tuple[float, float, float, float]]:
+    """The ``keep`` best points (loss, blur, noise, scale) of the grid ``rows`` (blur, scale) x
+    ``noise_grid``, as an exhaustive search (``coarse`` False) ranks them, for a fraction of the
+    evaluations.
+
+    With a noise prior (``penalty(n)``, a lower bound of the loss) the points are visited by
+    increasing penalty and those whose penalty alone exceeds the ``keep``-th best loss so far are
+    skipped: exactly the exhaustive result. Without one, every other noise
+    value is evaluated first, then the unevaluated noise neighbours of the best points (twice as
+    many as are kept), until the best points' neighbours all are: the loss along the noise axis
+    is unimodal in each row, so the kept points are the exhaustive search's, as long as no row
+    has a second valley between two coarse points (tests/test_analytic_search.py)."""
+    pts = [(i, j) for i in range(len(rows)) for j in range(len(noise_grid))]
+    done: Dict[Tuple[int, int], Tuple[float, float, float, float]] = {}
+
+    def ev(i, j):
+        if (i, j) not in done:
+            b, s = rows[i]
+            done[(i, j)] = (total(b, noise_grid[j], s), b, noise_grid[j], s)
+
+    def best(k):
+        return sorted(done.values())[:k]
+
+    if not coarse:
+        for p in pts:
+            ev(*p)
+    elif penalty is not None:
+        pen = {j: penalty(n) for j, n in enumerate(noise_grid)}
+        for i, j in sorted(pts, key=lambda p: pen[p[1]]):
+            if len(done) >= keep and pen[j] > best(keep)[-1][0]:
+                continue  # its loss is at least its penalty: it cannot be among the best
+            ev(i, j)
+    else:
+        for i, j in pts:
+            if j % 2 == 0 or j == len(noise_grid) - 1:
+                ev(i, j)
+        index = {(v[1], v[2], v[3]): k for k, v in done.items()}
+        while True:
+            todo = []
+            for v in best(2 * keep):
+                i, j = index[(v[1], v[2], v[3])]
+                todo += [(i, jj) for jj in (j - 1, j + 1) if 0 <= jj < len(noise_grid) and (i, jj) not in done]
+            if not todo:
+                break
+            for p in todo:
+                ev(*p)
+                index[(done[p][1], done[p][2], done[p][3])] = p
+    return best(keep)
+
+
 def fit_degradation(syn: Synthesizer, target: np.ndarray, scales: Sequence[float] = (1.0,),
                     noise_prior: Optional[Tuple[float, float]] = None,
-                    noise_grid: Sequence[float] = NOISE_GRID, polish_n: int = 3) -> Tuple[Dict[str, float], float]:
+                    noise_grid: Sequence[float] = NOISE_GRID, polish_n: int = 3,
+                    coarse: bool = True) -> Tuple[Dict[str, float], float]:
     """Grid search, then Nelder-Mead from the best grid points, of (blur σ, noise σ, scale)
     minimising the band loss.
 
-    ``noise_prior`` = (sigma, weight): a soft pull of the noise towards an independent estimate."""
+    ``noise_prior`` = (sigma, weight): a soft pull of the noise towards an independent estimate.
+    ``coarse``: the grid's best points by the coarse-to-fine search of :func:`_grid_best` (False:
+    every grid point, the reference the tests compare it with)."""
+
+    def penalty(n):
+        return noise_prior[1] * (np.log1p(n) - np.log1p(noise_prior[0])) ** 2 if noise_prior is not None else 0.0
 
     def total(b, n, s):
-        l = _loss(syn.energies(b, n, s), target)
-        if noise_prior is not None:
-            l += noise_prior[1] * (np.log1p(n) - np.log1p(noise_prior[0])) ** 2
-        return l
+        return _loss(syn.energies(b, n, s), target) + penalty(n)
 
-    grid = []
-    for s in scales:
-        # below full resolution the downscale already removed the fine detail: little extra blur
-        for b in (BLUR_GRID if s >= 0.999 else BLUR_GRID[:4]):
-            for n in noise_grid:
-                grid.append((total(b, n, s), b, n, s))
-    grid.sort()
+    search = lambda rows, keep: _grid_best(total, rows, noise_grid, keep,  # noqa: E731
+                                           penalty if noise_prior is not None else None, coarse)
+    # below full resolution the downscale already removed the fine detail: little extra blur
+    full_rows = [(b, s) for s in scales if s >= 0.999 for b in BLUR_GRID]
+    reduced_rows = [(b, s) for s in scales if s < 0.999 for b in BLUR_GRID[:4]]
 
     def polish(start):
         _, b0, n0, s0 = start
@@ -135,15 +224,17 @@ def fit_degradation(syn: Synthesizer, target: np.ndarray, scales: Sequence[float
 
     # The valley is narrow and tilted (more blur trades against more noise): polish the best
     # few grid points with Nelder-Mead, the simulation being deterministic for a fixed seed.
-    full = [g for g in grid if g[3] >= 0.999]
-    best = min(polish(g) for g in (full or grid)[:polish_n])
+    if full_rows:
+        best = min(polish(g) for g in search(full_rows, polish_n))
+    else:
+        best = min(polish(g) for g in search(reduced_rows, polish_n))
+        reduced_rows = []
     # A downscale and a blur look alike in band energies; a lower resolution is only believed
     # when it explains the photo clearly better than full resolution with some blur.
-    reduced = [g for g in grid if g[3] < 0.999]
-    if reduced:
-        alt = polish(reduced[0])
-        # (when full resolution already fits well, a strong blur hides any downscale anyway)
-        if best[0] > 2e-3 and alt[0] < 0.3 * best[0]:
+    # (when full resolution already fits well, a strong blur hides any downscale anyway)
+    if reduced_rows and best[0] > 2e-3:
+        alt = polish(search(reduced_rows, 1)[0])
+        if alt[0] < 0.3 * best[0]:
             best = alt
     loss, b, n, s = best
     return {"blur_sigma": float(b), "noise_sigma": float(n), "scale": float(s)}, float(loss)
