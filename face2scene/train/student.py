@@ -315,13 +315,7 @@ def train_student(data_dirs: Sequence[str], out: str, compact_dir: Optional[str]
             save()
     save()
     restorer.eval(); mapnet.eval()
-    final = out / "compact"
-    fadex.save_pretrained(final / "fadex")
-    mapnet.save_pretrained(final / "mapnet")
-    restorer.save_pretrained(final / "restorer")
-    common.write_json_atomic(final / "train_config.json", cfg)
-    common.write_json_atomic(final / "split.json", json.loads((out / "split.json").read_text()))
-    common.write_json_atomic(final / "val_metrics.json", {"step": state["step"], "val_median": state.get("val", {}),
-                                                          "teacher_crops": n})
+    final = common.write_result(out / "compact", {"fadex": fadex, "mapnet": mapnet, "restorer": restorer}, cfg, out,
+                                {"step": state["step"], "val_median": state.get("val", {}), "teacher_crops": n})
     log(f"saved {final}")
     return final
