@@ -38,7 +38,9 @@ def register(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--restorer", default="classical", choices=RESTORERS, help="restorer to benchmark")
     p.add_argument("--weights", type=Path, default=None,
-                   help="learned: a compact weights folder (default: the shipped face2scene/weights/compact)")
+                   help="learned: a compact weights folder (default: the shipped face2scene/weights/compact); "
+                        "quality: the models folder, as restore --weights (DIR/compact/ replaces the shipped "
+                        "compact weights, DIR/gan/ ...)")
     p.add_argument("--per-photo", type=int, default=2, help="learned: degradations per held-out photo")
 
 

@@ -242,9 +242,9 @@ def across_presets(by_preset: Dict[str, Dict], row: str = "face") -> str:
 class _Pipes:
     """The benchmarked pipelines, sharing one face backend, restorer and reference analysis."""
 
-    def __init__(self, restorer: str, seed: int) -> None:
+    def __init__(self, restorer: str, seed: int, models_dir: Optional[Path] = None) -> None:
         from ..pipeline import Face2ScenePipeline, PipelineConfig
-        self.cfg = PipelineConfig(device="cpu", restorer=restorer, seed=seed)
+        self.cfg = PipelineConfig(device="cpu", restorer=restorer, seed=seed, models_dir=models_dir)
         self.face = Face2ScenePipeline(self.cfg)
         self.blind = self._like(estimate_mode="blind")
         self.true = self._like()
@@ -369,7 +369,7 @@ def bench_quality(args) -> Dict:
     if not items:
         print("error: no photos to benchmark (--samples and --scenes are both 0, or no person matched)", file=sys.stderr)
         return {}
-    pipes = _Pipes(args.restorer, args.seed)
+    pipes = _Pipes(args.restorer, args.seed, getattr(args, "weights", None))
     records, by_preset, texts = [], {}, []
     for preset in presets:
         recs = []

@@ -1,4 +1,4 @@
-"""``face2scene train fadex|restorer|gan|reffr-pairs|damage``: training of the learned models (torch)."""
+"""``face2scene train fadex|restorer|gan|student|reffr-pairs|damage``: training of the learned models (torch)."""
 from __future__ import annotations
 
 import argparse
@@ -42,6 +42,18 @@ def _add_commands(p: argparse.ArgumentParser) -> None:
     q.add_argument("--compact", default=None, metavar="DIR",
                    help="folder with fadex/ and mapnet/ (frozen; default: the shipped compact weights)")
     q.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
+    q = sub.add_parser("student", help="the CPU student of the GAN restorer: the compact restorer fine-tuned "
+                                       "towards Real-ESRGAN's output and the clean crop, with texture losses")
+    q.add_argument("--data", nargs="+", required=True, metavar="DIR",
+                   help="photo folders (sub-folders = persons; held-out validation split by group)")
+    q.add_argument("--out", required=True, metavar="FOLDER",
+                   help="run folder (teacher targets, checkpoints); the result is FOLDER/compact "
+                        "(use it with --restorer compact --weights FOLDER)")
+    q.add_argument("--config", default=None, metavar="FILE", help="JSON overriding the training defaults "
+                   "(face2scene.train.student.DEFAULTS: teacher, teacher_count, teacher_weight, detail_weight, ...)")
+    q.add_argument("--compact", default=None, metavar="DIR",
+                   help="compact folder to start from (fadex/, mapnet/, restorer/; default: the shipped weights)")
+    q.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
     q = sub.add_parser("reffr-pairs", help="face pairs restored by the embedded Ref-FR (FaDeX's training data)")
     q.add_argument("--data", nargs="+", required=True, metavar="DIR")
     q.add_argument("--out", required=True, metavar="FOLDER")
@@ -64,6 +76,9 @@ def run(args) -> int:
         elif args.train_command == "gan":
             from ..train.gan import train_gan
             train_gan(args.data, args.out, args.base, args.compact, args.config, resume=not args.no_resume)
+        elif args.train_command == "student":
+            from ..train.student import train_student
+            train_student(args.data, args.out, args.compact, args.config, resume=not args.no_resume)
         elif args.train_command == "reffr-pairs":
             from ..train import common
             from ..train.reffr_pairs import build_reffr_pairs

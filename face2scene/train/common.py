@@ -178,3 +178,17 @@ class Timer:
 
     def done(self) -> bool:
         return self.limit > 0 and self.elapsed >= self.limit
+
+
+def write_result(folder: Path, models: Dict[str, torch.nn.Module], cfg: Dict, run_dir: Path,
+                 metrics: Optional[Dict] = None) -> Path:
+    """A run's result folder: each model saved with ``save_pretrained`` under its name, the
+    training config, the run's split and (when given) ``val_metrics.json``."""
+    folder = Path(folder)
+    for name, m in models.items():
+        m.save_pretrained(folder / name)
+    write_json_atomic(folder / "train_config.json", cfg)
+    write_json_atomic(folder / "split.json", json.loads((Path(run_dir) / "split.json").read_text()))
+    if metrics is not None:
+        write_json_atomic(folder / "val_metrics.json", metrics)
+    return folder
