@@ -41,7 +41,7 @@ import numpy as np
 
 __all__ = ["DamageMask", "detect_damage", "repair", "line_kernels", "eyes_protect_mask", "apply_user_edits",
            "EDIT_ADD", "EDIT_ERASE", "seg_inputs", "load_seg_net", "seg_probability", "SEG_WEIGHTS_DIR", "SEG_GATE",
-           "worth_repairing", "SPARSE_DAMAGE", "REPAIR_GROW", "LINE_RULES_DAMAGED"]
+           "worth_repairing", "SPARSE_DAMAGE", "REPAIR_GROW", "LINE_RULES_DAMAGED", "SCENE_ROW"]
 
 
 @dataclass
@@ -297,6 +297,43 @@ SURE_SPECKS_PER_MP = 30.0
 SPECK_HALO = 2  # px around a speck left out of its isolation test (its own blurred rim)
 
 
+#: Specks of the scene, not dust: three or more alike blobs (area and peak within these ratios of
+#: each other, the same polarity) evenly in a row, ``dist`` px apart or closer -- the buttons of a
+#: coat, beads, rivets, a row of lights. Dust falls at random: three alike specks in a line within
+#: that distance are rare even on a heavily damaged print.
+SCENE_ROW = dict(dist=(6.0, 70.0), area=1.6, peak=1.3, angle=10.0, spacing=1.6)
+
+
+def _rows_of_alike(lab: np.ndarray, ids: Sequence[int], feats: Dict[int, Dict[str, float]],
+                   rule=SCENE_ROW) -> set:
+    """The ids (of ``lab``) of specks that stand in a row with at least two others like them
+    (:data:`SCENE_ROW`): taken for part of the scene (buttons, beads)."""
+    ids = [i for i in ids if i in feats]
+    if len(ids) < 3:
+        return set()
+    import scipy.ndimage as ndi
+    cen = np.asarray(ndi.center_of_mass(np.ones(lab.shape, np.float32), lab, ids), np.float64)[:, ::-1]  # (x, y)
+    area = np.array([feats[i]["area"] for i in ids], np.float64)
+    peak = np.array([feats[i]["peak"] for i in ids], np.float64)
+    d = np.hypot(cen[:, None, 0] - cen[None, :, 0], cen[:, None, 1] - cen[None, :, 1])
+    ra = np.maximum(area[:, None], area[None]) / np.maximum(np.minimum(area[:, None], area[None]), 1.0)
+    rp = np.maximum(peak[:, None], peak[None]) / np.maximum(np.minimum(peak[:, None], peak[None]), 1.0)
+    alike = (d >= rule["dist"][0]) & (d <= rule["dist"][1]) & (ra <= rule["area"]) & (rp <= rule["peak"])
+    cos_tol = math.cos(math.radians(rule["angle"]))
+    out = set()
+    for a in range(len(ids)):
+        nb = np.flatnonzero(alike[a])
+        for x in range(len(nb)):
+            for y in range(x + 1, len(nb)):
+                b, c = nb[x], nb[y]
+                u, v = cen[b] - cen[a], cen[c] - cen[a]
+                # a in the middle, b and c on either side, evenly spaced
+                cos = float(u @ v) / max(float(np.linalg.norm(u) * np.linalg.norm(v)), 1e-6)
+                if cos <= -cos_tol and max(d[a, b], d[a, c]) <= rule["spacing"] * min(d[a, b], d[a, c]):
+                    out.update((ids[a], ids[b], ids[c]))
+    return out
+
+
 def _is_speck(f: Dict[str, float], k: float, rules=SPECK_RULES) -> bool:
     return (f["score"] >= k * rules["score"] and f["isolation"] >= rules.get("isolation", 0.0)
             and f["iso2"] >= rules.get("iso2", 0.0))
@@ -419,12 +456,16 @@ def detect_damage(rgb: np.ndarray, protect: Optional[np.ndarray] = None, *, sens
             for i, f in feats.items():
                 keep[i] = not strict[i] and _is_scratch(f, k, LINE_RULES_DAMAGED)
             loose |= keep[lab]
+    scene_specks = 0
     for lab, feats, lines in speck_cands:
         keep = np.zeros(lab.max() + 1, bool)
         for i, f in feats.items():
             keep[i] = _is_speck(f, k, SPECK_RULES_DAMAGED if damaged else SPECK_RULES)
+        row = _rows_of_alike(lab, np.flatnonzero(keep).tolist(), feats)
+        keep[list(row)] = False
+        scene_specks += len(row)
         spk |= keep[lab] & ~lines & ~loose
-    info = {"noise_sigma": sn, "sure_specks": int(sure), "damaged_print": bool(damaged)}
+    info = {"noise_sigma": sn, "sure_specks": int(sure), "damaged_print": bool(damaged), "scene_specks": scene_specks}
     if debug is not None:
         debug.update(tophat_bright=tops["bright"], tophat_dark=tops["dark"], line_candidates=line_cand,
                      classical_scratches=scr.copy(), classical_specks=spk.copy(), loose_scratches=loose.copy())
