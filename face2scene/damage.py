@@ -297,19 +297,22 @@ SURE_SPECKS_PER_MP = 30.0
 SPECK_HALO = 2  # px around a speck left out of its isolation test (its own blurred rim)
 
 
-#: Specks of the scene, not dust: three or more alike blobs (area and peak within these ratios of
-#: each other, the same polarity) evenly in a row, ``dist`` px apart or closer -- the buttons of a
-#: coat, beads, rivets, a row of lights. Dust falls at random: three alike specks in a line within
-#: that distance are rare even on a heavily damaged print.
-SCENE_ROW = dict(dist=(6.0, 70.0), area=1.6, peak=1.3, angle=10.0, spacing=1.6)
+#: Specks of the scene, not dust: a row of ``members`` or more alike blobs (area and peak within
+#: these ratios of each other, the same polarity), evenly spaced (``spacing``: the larger gap over
+#: the smaller) at most ``dist`` px apart, bending by at most ``angle`` degrees at each -- the
+#: buttons of a coat, beads, rivets, a row of lights. Dust falls at random: even on a print with
+#: hundreds of alike specks, four of them evenly in a line are rare.
+SCENE_ROW = dict(dist=(6.0, 70.0), area=1.6, peak=1.3, angle=10.0, spacing=1.35, members=4)
 
 
 def _rows_of_alike(lab: np.ndarray, ids: Sequence[int], feats: Dict[int, Dict[str, float]],
-                   rule=SCENE_ROW) -> set:
-    """The ids (of ``lab``) of specks that stand in a row with at least two others like them
-    (:data:`SCENE_ROW`): taken for part of the scene (buttons, beads)."""
+                   rule=None) -> set:
+    """The ids (of ``lab``) of specks that stand in a row of alike ones (:data:`SCENE_ROW`):
+    taken for part of the scene (buttons, beads). A row is grown from triples (a speck with an
+    alike one evenly on either side) that share two members."""
+    rule = SCENE_ROW if rule is None else rule
     ids = [i for i in ids if i in feats]
-    if len(ids) < 3:
+    if len(ids) < max(3, rule["members"]):
         return set()
     import scipy.ndimage as ndi
     cen = np.asarray(ndi.center_of_mass(np.ones(lab.shape, np.float32), lab, ids), np.float64)[:, ::-1]  # (x, y)
@@ -320,18 +323,32 @@ def _rows_of_alike(lab: np.ndarray, ids: Sequence[int], feats: Dict[int, Dict[st
     rp = np.maximum(peak[:, None], peak[None]) / np.maximum(np.minimum(peak[:, None], peak[None]), 1.0)
     alike = (d >= rule["dist"][0]) & (d <= rule["dist"][1]) & (ra <= rule["area"]) & (rp <= rule["peak"])
     cos_tol = math.cos(math.radians(rule["angle"]))
-    out = set()
+    triples = []
     for a in range(len(ids)):
         nb = np.flatnonzero(alike[a])
         for x in range(len(nb)):
             for y in range(x + 1, len(nb)):
                 b, c = nb[x], nb[y]
                 u, v = cen[b] - cen[a], cen[c] - cen[a]
-                # a in the middle, b and c on either side, evenly spaced
                 cos = float(u @ v) / max(float(np.linalg.norm(u) * np.linalg.norm(v)), 1e-6)
                 if cos <= -cos_tol and max(d[a, b], d[a, c]) <= rule["spacing"] * min(d[a, b], d[a, c]):
-                    out.update((ids[a], ids[b], ids[c]))
-    return out
+                    triples.append(frozenset((a, b, c)))
+    # rows: triples joined when they share two specks (b-a-c and a-c-d are one row b-a-c-d)
+    parent = list(range(len(triples)))
+
+    def root(t):
+        while parent[t] != t:
+            parent[t] = parent[parent[t]]
+            t = parent[t]
+        return t
+    for t in range(len(triples)):
+        for u in range(t + 1, len(triples)):
+            if len(triples[t] & triples[u]) >= 2:
+                parent[root(u)] = root(t)
+    rows: Dict[int, set] = {}
+    for t, tr in enumerate(triples):
+        rows.setdefault(root(t), set()).update(tr)
+    return {ids[m] for row in rows.values() if len(row) >= rule["members"] for m in row}
 
 
 def _is_speck(f: Dict[str, float], k: float, rules=SPECK_RULES) -> bool:
