@@ -25,8 +25,15 @@ small round highlights (buttons, beads). A tiny U-Net sees the photo around each
 scratch or speck of the rules is kept only where its mean probability reaches
 :data:`SEG_GATE`. Without the weights the rules alone decide (with a warning).
 
-:func:`repair` fills a mask by OpenCV's inpainting (Telea or Navier-Stokes) — for thin
-scratches and specks; it is not meant for large holes.
+**On a photo called a damaged print** (many sure specks): a looser line rule
+(:data:`LINE_RULES_DAMAGED`: curved lines measured along their skeleton -- hairs, bent scratches,
+cracks --, shorter lines, a parallel neighbour on one side), not gated by the network (it gives
+hairs and bent scratches low probabilities). **Specks of the scene**: four or more alike specks
+evenly in a row (buttons, beads; :data:`SCENE_ROW`) are not dust.
+
+:func:`repair` fills a mask, grown by :data:`REPAIR_GROW` px over the defects' soft rims, by
+OpenCV's inpainting (Telea or Navier-Stokes) — for thin scratches and specks; it is not meant
+for large holes.
 """
 from __future__ import annotations
 
