@@ -300,7 +300,7 @@ class Face2ScenePipeline:
             auto = damage.mask if self.config.print_repair and repaired else np.zeros_like(damage.mask)
             mask = apply_user_edits(auto, run.damage_edit)
             if mask.any():
-                run.rgb = repair(run.rgb, mask, grow=1)
+                run.rgb = repair(run.rgb, mask)  # grown by damage.REPAIR_GROW (the defects' soft rims)
             run.damage_mask = mask
             e = run.damage_edit
             run.print_info = {"monochrome": run.mono.to_json(), "screen": screen.to_json(),

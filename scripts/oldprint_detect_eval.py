@@ -72,11 +72,14 @@ def variants(img, a):
     out = {"classical": det}
     net = dmg.load_seg_net(required=True)
     lum = dmg._luma(img)
-    x = dmg.seg_inputs(lum, dmg._chroma(img), dbg["tophat_bright"], dbg["tophat_dark"], det.scratches, det.specks,
-                       dbg["line_candidates"])
+    x = dmg.seg_inputs(lum, dmg._chroma(img), dbg["tophat_bright"], dbg["tophat_dark"], dbg["classical_scratches"],
+                       dbg["classical_specks"], dbg["line_candidates"])  # as detect_damage: the strict rules' maps
     prob = dmg.seg_probability(net, x, det.mask) if det.mask.any() else np.zeros(det.mask.shape, np.float32)
+    loose = dbg["loose_scratches"]  # the damaged-print rule's lines, gated as the detector does
+    if dmg.SEG_GATE["loose_scratch"] is not None:
+        loose = dmg._gate(loose, prob, dmg.SEG_GATE["loose_scratch"], dmg.SEG_GATE_STAT["scratch"])
     for gs, gp in [(gs, gp) for gs in a.sweep for gp in (a.speck_sweep or a.sweep)]:
-        scr = dmg._gate(det.scratches, prob, gs, dmg.SEG_GATE_STAT["scratch"])
+        scr = dmg._gate(det.scratches & ~dbg["loose_scratches"], prob, gs, dmg.SEG_GATE_STAT["scratch"]) | loose
         spk = dmg._gate(det.specks, prob, gp, dmg.SEG_GATE_STAT["speck"])
         out[f"s={gs:g},p={gp:g}"] = dmg.DamageMask(mask=scr | spk, scratches=scr, specks=spk,
                                            info=dict(det.info, scratch_fraction=float(scr.mean()),
