@@ -1,0 +1,102 @@
+"""Film grain read from a photo and put back on the restored one (face2scene/grain.py): known
+grain is recovered, a clean photo reads none, synthesised grain re-measures as its model, the
+synthesis is deterministic and tile-independent, and matching adds only what the result lacks."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from face2scene.grain import GrainModel, estimate_grain, grain_field, match_grain, synthesize
+from tests.test_grain import _scene
+
+
+def _model(amp, size, rho=1.0, levels=(0.0, 255.0), amps=None):
+    return GrainModel(float(amp), tuple(levels), tuple(amps or (amp,) * len(levels)), size, rho, 1.0, 0)
+
+
+def _grainy(clean, model, seed=3):
+    return np.clip(np.rint(clean + synthesize(clean, model, seed)), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("amp,size", [(2.0, 0.8), (4.0, 0.0), (6.0, 0.6), (6.0, 1.0), (10.0, 1.4)])
+def test_known_grain_is_recovered(amp, size):
+    e = estimate_grain(_grainy(_scene(384, 512), _model(amp, size)))
+    assert e.amplitude == pytest.approx(amp, rel=0.1)
+    assert e.size == pytest.approx(size, abs=0.15)
+    assert e.mono and e.confidence > 0.8
+
+
+def test_amplitude_follows_luminance():
+    clean = _scene(384, 512)
+    m = _model(6.0, 0.8, levels=(0.0, 255.0), amps=(9.0, 3.0))  # stronger in the shadows
+    e = estimate_grain(_grainy(clean, m))
+    lv = np.asarray(e.levels)
+    assert len(lv) >= 2 and lv.max() - lv.min() > 30
+    np.testing.assert_allclose(e.amplitudes, m.amplitude_at(lv), rtol=0.15)
+
+
+def test_colour_grain_reads_as_colour():
+    e = estimate_grain(_grainy(_scene(384, 512), _model(6.0, 1.0, rho=0.6)))
+    assert not e.mono
+    assert e.rho == pytest.approx(0.6, abs=0.1)
+    assert e.amplitude == pytest.approx(6.0, rel=0.12)
+
+
+def test_clean_photo_reads_no_grain():
+    e = estimate_grain(_scene(384, 512))
+    assert e.amplitude < 0.5 and e.confidence < 0.2 and not e.is_film()
+    flat = estimate_grain(np.full((256, 256, 3), 120, np.uint8))
+    assert flat.amplitude == 0 and not flat.is_film()
+
+
+def test_synthesised_grain_remeasures_as_the_estimate():
+    clean = _scene(384, 512)
+    read = estimate_grain(_grainy(clean, _model(5.0, 0.9, levels=(40.0, 220.0), amps=(7.0, 4.0)), seed=11))
+    again = estimate_grain(_grainy(clean, read, seed=12))
+    assert again.amplitude == pytest.approx(read.amplitude, rel=0.1)
+    assert again.size == pytest.approx(read.size, abs=0.1)
+    assert again.is_film() and read.is_film()
+
+
+def test_synthesis_is_deterministic_and_tile_independent():
+    whole = grain_field((100, 150), 1.2, seed=5)
+    assert whole.std() == pytest.approx(1.0, abs=0.1)
+    np.testing.assert_array_equal(whole, grain_field((100, 150), 1.2, seed=5))
+    tiles = np.concatenate([grain_field((100, 70), 1.2, 5, origin=(0, 0)),
+                            grain_field((100, 80), 1.2, 5, origin=(0, 70))], axis=1)
+    np.testing.assert_allclose(tiles, whole, atol=1e-5)
+    np.testing.assert_allclose(grain_field((30, 40), 1.2, 5, origin=(50, 60)), whole[50:80, 60:100], atol=1e-5)
+    assert np.abs(grain_field((100, 150), 1.2, seed=6) - whole).mean() > 0.5
+    rgb = _scene(64, 96)
+    with pytest.raises(ValueError):
+        synthesize(rgb[..., 0], _model(3, 1))
+    with pytest.raises(ValueError):
+        estimate_grain(rgb[..., 0])
+
+
+def test_matching_adds_only_what_the_result_lacks():
+    clean = _scene(384, 512)
+    grainy = _grainy(clean, _model(6.0, 0.8))
+    m = estimate_grain(grainy)
+    # the restorer removed the grain: it comes back at the input's amplitude
+    out, info = match_grain(grainy, clean, m, seed=1)
+    assert info["added"] > 3.0
+    assert estimate_grain(out).amplitude == pytest.approx(m.amplitude, rel=0.12)
+    # the result still holds its grain: nothing is doubled
+    same, info2 = match_grain(grainy, grainy, m, seed=1)
+    assert estimate_grain(same).amplitude < 1.1 * m.amplitude
+    # half of it left: the rest is added, not all of it again
+    half = _grainy(clean, _model(3.0, 0.8), seed=4)
+    part, info3 = match_grain(grainy, half, m, seed=1)
+    assert 0 < info3["added"] < info["added"]
+    assert estimate_grain(part).amplitude == pytest.approx(m.amplitude, rel=0.15)
+
+
+def test_matching_follows_the_tone_curve():
+    clean = _scene(384, 512)
+    grainy = _grainy(clean, _model(4.0, 0.8))
+    m = estimate_grain(grainy)
+    stretched = np.clip((clean.astype(np.float32) - 128) * 1.5 + 128, 0, 255).astype(np.uint8)
+    out, info = match_grain(grainy, stretched, m, seed=1)
+    # contrast x1.5: the grain too (read where nothing clipped)
+    assert estimate_grain(out).amplitude == pytest.approx(1.5 * m.amplitude, rel=0.2)
