@@ -368,3 +368,15 @@ def match_grain(original: np.ndarray, restored: np.ndarray, model: GrainModel, s
                  "size": round(size, 3), "rho": round(model.rho, 3), "seed": int(seed),
                  "levels": [round(float(v), 1) for v in lv_out], "target": [round(float(v), 3) for v in target],
                  "residual": [round(float(v), 3) for v in residual], "amplitudes": [round(float(v), 3) for v in add]}
+
+
+def describe_grain(info: Dict[str, Any]) -> str:
+    """One line for people of what keep grain did (the pipeline's ``details["keep_grain"]``)."""
+    g = info.get("grain") or {}
+    read = (f"read {g.get('amplitude', 0.0):.1f} levels, grain {g.get('size', 0.0):.1f} px, "
+            f"{'mono' if g.get('mono', True) else 'colour'}, confidence {g.get('confidence', 0.0):.2f}")
+    if info.get("applied"):
+        t, r = (float(np.median(info.get(k) or [0.0])) for k in ("target", "residual"))
+        return (f"added {info.get('added', 0.0):.1f} levels RMS: target {t:.1f} (the input's grain through the "
+                f"result's tone), the result kept {r:.1f} ({read})")
+    return f"none added: {info.get('reason', 'nothing missing')} ({read})"

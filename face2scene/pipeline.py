@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -71,6 +71,7 @@ class PipelineConfig:
     keep_tone: bool = True  # old prints: a monochrome (sepia) print keeps its tone; False = neutral grey
     print_repair: bool = True  # old prints: repair the damage found automatically (off: only what the caller marks)
     detail: bool = False  # raise the detail bands the restorer over-smoothed (detail.py; off: it cost 1 dB on a photo)
+    keep_grain: Union[str, bool] = "auto"  # film grain put back on the result (grain.py): "auto" (photos that read as film) | True | False
 
     def __post_init__(self) -> None:
         check_choice("device", self.device, DEVICES)
@@ -88,6 +89,8 @@ class PipelineConfig:
             raise ConfigError(f"tile size must be a whole number from 64 to 8192 pixels, got {self.tile_size!r}")
         if not isinstance(self.max_refs, int) or self.max_refs < 1:
             raise ConfigError(f"max refs must be at least 1, got {self.max_refs!r}")
+        if not (isinstance(self.keep_grain, bool) or (isinstance(self.keep_grain, str) and self.keep_grain == "auto")):
+            raise ConfigError(f"keep grain must be 'auto', True or False, got {self.keep_grain!r}")
 
 
 def resolve_device(requested: str) -> Tuple[str, Optional[str]]:
@@ -255,6 +258,7 @@ class Face2ScenePipeline:
         image = self._refine_faces(run, restored.image, estimate)  # falls back to _paste_faces' Ref-FR paste
         if self.config.old_print:
             image = self._print_tone(run, image)
+        image = self._keep_grain(run, image, estimate)  # last: faces and smooth areas get the same grain
         return self._result(run, image, estimate, restored)
 
     # -- the steps -------------------------------------------------------------------------
@@ -348,6 +352,32 @@ class Face2ScenePipeline:
                 out = keep_monochrome(out, run.mono, cfg.keep_tone)
             st(1.0, "tone")
             return out
+
+    def _keep_grain(self, run: _Run, image: np.ndarray, estimate: DegradationEstimate) -> np.ndarray:
+        """7. keep grain: the photo's film grain read (grain.py) and put back where the result lost
+        it (only the difference: texture matched, not doubled). "auto": photos that read as film,
+        and only when the photo was restored at all (one left as it is keeps its own grain).
+        Recorded in the estimate's details ("keep_grain")."""
+        from .grain import estimate_grain, match_grain
+        want = self.config.keep_grain
+        if want is False:
+            return image
+        with run.stage("grain") as st:
+            model = estimate_grain(run.rgb)
+            info: Dict[str, Any] = {"mode": "auto" if want == "auto" else "on", "grain": model.to_json()}
+            left_alone = run.decision is not None and run.decision.strength <= 0
+            if left_alone:
+                info.update(applied=False, reason="the photo was left as it is: its own grain is there")
+            elif want == "auto" and not model.is_film():
+                info.update(applied=False, reason="the photo does not read as film (grain too weak, too fine or "
+                                                  "not read with confidence)")
+            else:
+                st(0.3, "synthesising")
+                image, added = match_grain(run.rgb, image, model, seed=self.config.seed, scale=run.upscale)
+                info.update(applied=added.get("added", 0.0) > 0, **added)
+            estimate.details["keep_grain"] = info
+            st(1.0, f"grain +{info.get('added', 0.0):.1f}" if info.get("applied") else "no grain added")
+        return image
 
     def _match_people(self, run: _Run, people: Optional[People],
                       assignments: Optional[Mapping[int, Optional[str]]]) -> None:

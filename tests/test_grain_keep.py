@@ -100,3 +100,95 @@ def test_matching_follows_the_tone_curve():
     out, info = match_grain(grainy, stretched, m, seed=1)
     # contrast x1.5: the grain too (read where nothing clipped)
     assert estimate_grain(out).amplitude == pytest.approx(1.5 * m.amplitude, rel=0.2)
+
+
+# ------------------------------------------------------------------------------ in the pipeline
+def _blurred_grainy(amp=6.0):
+    import cv2
+    clean = _scene()
+    return clean, _grainy(cv2.GaussianBlur(clean, (0, 0), 1.5), _model(amp, 0.8))
+
+
+def _given():
+    from face2scene.types import DegradationEstimate
+    return DegradationEstimate(noise_sigma=8.0, blur_sigma=1.5, jpeg_quality=None, scale=1.0, confidence=1.0,
+                               source="given")
+
+
+def test_config_checks_keep_grain():
+    from face2scene.errors import ConfigError
+    from face2scene.pipeline import PipelineConfig
+    for ok in ("auto", True, False):
+        assert PipelineConfig(keep_grain=ok).keep_grain == ok
+    for bad in ("yes", 1, 0, None, "on"):
+        with pytest.raises(ConfigError, match="keep grain"):
+            PipelineConfig(keep_grain=bad)
+
+
+def test_pipeline_puts_the_grain_back_last_and_only_on_restored_film():
+    from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
+    _clean, grainy = _blurred_grainy()
+    read = estimate_grain(grainy)
+    assert read.is_film()
+    out = {}
+    for kg in (False, "auto", True):
+        pipe = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", keep_grain=kg, estimate=_given()))
+        out[kg] = pipe.restore(grainy)
+    assert "keep_grain" not in out[False].degradation.details
+    smooth = estimate_grain(out[False].image).amplitude
+    assert smooth < 0.5 * read.amplitude                               # the restorer took it away
+    info = out["auto"].degradation.details["keep_grain"]
+    assert info["applied"] and info["mode"] == "auto" and info["added"] > 0
+    assert estimate_grain(out["auto"].image).amplitude == pytest.approx(read.amplitude, rel=0.15)
+    assert "grain" in out["auto"].timings
+    np.testing.assert_array_equal(out[True].image, out["auto"].image)  # the same grain: seeded
+    # a clean photo is left as it is, grain or not: "auto" and even "on" change nothing
+    clean = _scene()
+    for kg in ("auto", True):
+        res = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", keep_grain=kg)).restore(clean)
+        np.testing.assert_array_equal(res.image, clean)
+        assert res.degradation.details["keep_grain"]["applied"] is False
+
+
+def test_auto_leaves_photos_that_do_not_read_as_film():
+    from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
+    import cv2
+    clean = _scene()
+    blurred = cv2.GaussianBlur(clean, (0, 0), 1.5)
+    noisy = np.clip(blurred + np.random.default_rng(0).normal(0, 1.0, clean.shape), 0, 255).astype(np.uint8)
+    assert not estimate_grain(noisy).is_film()                         # faint white noise is not film grain
+    res = {kg: Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", keep_grain=kg,
+                                                 estimate=_given())).restore(noisy) for kg in (False, "auto")}
+    np.testing.assert_array_equal(res["auto"].image, res[False].image)
+    assert "not read as film" in res["auto"].degradation.details["keep_grain"]["reason"]
+
+
+def test_cli_flag_and_report(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from face2scene.cli import main
+    _clean, grainy = _blurred_grainy()
+    src = tmp_path / "grainy.png"
+    Image.fromarray(grainy).save(src)
+    for flag, want in (("--keep-grain", "on"), ("--no-keep-grain", None), (None, "auto")):
+        rep = tmp_path / f"{flag}.json"
+        args = ["restore", str(src), "-o", str(tmp_path / f"{flag}.png"), "--report", str(rep), "-q",
+                "--restorer", "classical", "--device", "cpu"] + ([flag] if flag else [])
+        assert main(args) == 0
+        details = json.loads(rep.read_text())["degradation"]["details"]
+        assert (details["keep_grain"]["mode"] if "keep_grain" in details else None) == want
+        if want:
+            assert "grain:" in capsys.readouterr().out
+
+
+def test_quality_bench_runs_without_grain_unless_asked():
+    import argparse
+
+    from face2scene.bench import quality
+    p = argparse.ArgumentParser()
+    quality.add_arguments(p)
+    assert p.parse_args([]).keep_grain is False and p.parse_args(["--keep-grain"]).keep_grain is True
+    assert quality._Pipes("classical", 0).cfg.keep_grain is False
+    assert quality._Pipes("classical", 0, keep_grain=True).cfg.keep_grain == "auto"
