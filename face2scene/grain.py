@@ -9,11 +9,13 @@ and smooth areas carry the same texture.
 finest scales. The luminance is high-passed (``x − G_3(x)``, :data:`HP_SIGMA`) and read in blocks
 chosen as flat by a *coarser* band (``G_3 − G_8``: edges and texture, not the grain itself and not
 smooth shading, which a difference of Gaussians ignores), so the choice is not biased towards
-blocks where the grain happens to be weak. From those blocks:
+blocks where the grain happens to be weak — and chosen per grey level, since grain stronger in the
+shadows leaks more into that band there. From those blocks:
 
 * the **grain size** (the σ of the Gaussian that correlates white noise into grain, px): the
   high-passed autocorrelation at lags 1–3, inverted through the exact response of the
-  synthesiser's kernel followed by the same high-pass (an impulse run through both);
+  synthesiser's kernel followed by the same high-pass (an impulse run through both); below
+  ~0.3 px grain is white noise to any reading (neighbours correlate by < 1 %);
 * the **amplitude as a function of luminance** (signal dependence): the median block energy per
   luminance bin, over the share of a grain field's variance the high-pass keeps at that size;
 * **mono or colour grain**: the correlation of the three channels' high-passed values, per block
@@ -22,7 +24,7 @@ blocks where the grain happens to be weak. From those blocks:
 * a **confidence**: enough flat blocks, a grain above the quantisation floor, and *stationary*
   (grain has the same energy in every flat block of one grey level; texture does not).
 
-**Synthesis** (:func:`synthesize`): white noise drawn per 64-px cell from ``(seed, channel, cell)``,
+**Synthesis** (:func:`synthesize`): white noise drawn per 128-px cell from ``(seed, channel, cell)``,
 so a pixel's grain depends only on the seed and its position (tiles of a large photo, or a crop,
 get exactly the grain of the whole), filtered by the Gaussian of the read size and normalised by
 the kernel's own energy (never by the image's statistics), scaled by the amplitude at each pixel's
@@ -52,14 +54,15 @@ from .estimate.jpeg import luma
 HP_SIGMA = 3.0  # the high-pass the grain is read in: x − G(x, 3)
 COARSE = (3.0, 8.0)  # the band that says where the photo is flat (DoG: shading ramps are ignored)
 BLOCK = 24
-FLAT_SHARE = 0.3  # the flattest 30 % of the blocks are read
+FLAT_SHARE = 0.3  # about the flattest 30 % of the blocks are read: ...
+CANDIDATE_SHARE = 0.6  # ... half of each grey level's blocks among the photo's flatter 60 %
 MIN_BLOCKS = 24
 BIN_MIN_BLOCKS = 5  # a luminance bin with fewer flat blocks takes the amplitude of its neighbours
 LEVEL_EDGES = np.arange(0.0, 257.0, 32.0)  # luminance bins (8)
 MAX_SIDE = 1024  # read on a central crop at most this large
 SIZE_GRID = np.round(np.arange(0.0, 3.0001, 0.05), 3)
 LAGS = (1, 2, 3)
-CELL = 64  # the synthesiser's noise cells
+CELL = 128  # the synthesiser's noise cells (one generator each)
 MONO_CORRELATION = 0.9  # channels correlated at least this much: mono grain
 LUMA_W2 = 0.299 ** 2 + 0.587 ** 2 + 0.114 ** 2  # luminance variance of unit white noise per channel
 # "auto" keeps grain on photos that read as film: clumped grain (white pixel noise is a sensor's or
@@ -199,7 +202,15 @@ def _read(rgb: np.ndarray) -> Optional[_Reading]:
     ok = clipped <= 0.05
     if ok.sum() < MIN_BLOCKS:
         return None
-    flat = ok & (structure <= np.quantile(structure[ok], FLAT_SHARE))
+    # the flattest blocks of each grey level (grain that is stronger at some levels leaks into the
+    # coarse band there: a photo-wide choice would read only the levels where it is weakest), among
+    # the flatter part of the whole photo
+    cand = ok & (structure <= np.quantile(structure[ok], CANDIDATE_SHARE))
+    level = np.digitize(mean, LEVEL_EDGES[1:-1])
+    flat = np.zeros_like(cand)
+    for b in np.unique(level[cand]):
+        sel = cand & (level == b)
+        flat |= sel & (structure <= np.quantile(structure[sel], FLAT_SHARE / CANDIDATE_SHARE))
     return _Reading(y, hp, mean, flat)
 
 
@@ -245,15 +256,19 @@ def estimate_grain(rgb: np.ndarray) -> GrainModel:
     spread = float((q3 - q1) / max(float(np.median(ratio)), 1e-9))
     corr = _channel_correlation(rgb, rd)
     rho = 1.0 if corr >= MONO_CORRELATION else math.sqrt(corr)  # channels share rho² of their grain
-    if rho < 1.0:  # the luminance of colour grain averages the channels' independent parts down
-        gain = math.sqrt(corr + (1.0 - corr) * LUMA_W2)
-        amps, amplitude = tuple(a / gain for a in amps), amplitude / gain
+    gain = _luma_gain(rho)  # the luminance of colour grain averages the channels' own parts down
+    amps, amplitude = tuple(a / gain for a in amps), amplitude / gain
     c_blocks = min(1.0, len(energy) / 60.0)
     c_stationary = float(np.clip((1.4 - spread) / 0.7, 0.0, 1.0))
     c_level = float(np.clip((amplitude - 0.5) / 1.5, 0.0, 1.0))
     conf = c_blocks * c_stationary * c_level
     return GrainModel(amplitude, levels, amps, size, rho, float(conf), int(len(energy)),
                       {"spread": round(spread, 3), "acf": [round(float(v), 3) for v in acf]})
+
+
+def _luma_gain(rho: float) -> float:
+    """Luminance RMS of the synthesiser's grain per unit of its per-channel amplitude."""
+    return 1.0 if rho >= 1.0 else math.sqrt(rho * rho + (1.0 - rho * rho) * LUMA_W2)
 
 
 def _channel_correlation(rgb: np.ndarray, rd: _Reading) -> float:
@@ -356,6 +371,7 @@ def match_grain(original: np.ndarray, restored: np.ndarray, model: GrainModel, s
     target = np.asarray(model.amplitudes) * np.interp(lv_in, cin, slope)
     r_lv, r_amp = residual_grain(restored, size)
     residual = np.interp(lv_out, r_lv, r_amp) if r_lv else np.zeros_like(target)
+    residual = residual / _luma_gain(model.rho)  # read in the luminance: per channel, as the target
     add = np.sqrt(np.maximum(target ** 2 - residual ** 2, 0.0))
     if not np.any(add > 0.05):
         return restored, {"added": 0.0, "target": round(float(np.median(target)), 3),

@@ -22,16 +22,18 @@ def _grainy(clean, model, seed=3):
 def test_known_grain_is_recovered(amp, size):
     e = estimate_grain(_grainy(_scene(384, 512), _model(amp, size)))
     assert e.amplitude == pytest.approx(amp, rel=0.1)
-    assert e.size == pytest.approx(size, abs=0.15)
+    # below ~0.3 px a grain is white noise to any reading (neighbours correlate by < 1 %)
+    assert e.size == pytest.approx(size, abs=0.15 if size else 0.3)
     assert e.mono and e.confidence > 0.8
 
 
 def test_amplitude_follows_luminance():
-    clean = _scene(384, 512)
+    ramp = np.repeat(np.linspace(20, 235, 512, dtype=np.float32)[None, :, None], 384, 0)  # every grey level
+    clean = np.repeat(np.clip(ramp, 0, 255).astype(np.uint8), 3, 2)
     m = _model(6.0, 0.8, levels=(0.0, 255.0), amps=(9.0, 3.0))  # stronger in the shadows
     e = estimate_grain(_grainy(clean, m))
     lv = np.asarray(e.levels)
-    assert len(lv) >= 2 and lv.max() - lv.min() > 30
+    assert len(lv) >= 5 and lv.max() - lv.min() > 120
     np.testing.assert_allclose(e.amplitudes, m.amplitude_at(lv), rtol=0.15)
 
 
