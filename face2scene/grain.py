@@ -63,6 +63,7 @@ MAX_SIDE = 1024  # read on a central crop at most this large
 SIZE_GRID = np.round(np.arange(0.0, 3.0001, 0.05), 3)
 LAGS = (1, 2, 3)
 CELL = 128  # the synthesiser's noise cells (one generator each)
+TONE_REG = 1.0  # levels: the tone curve's slope regularisation (per half step of its 10 % quantile steps)
 MONO_CORRELATION = 0.9  # channels correlated at least this much: mono grain
 LUMA_W2 = 0.299 ** 2 + 0.587 ** 2 + 0.114 ** 2  # luminance variance of unit white noise per channel
 # "auto" keeps grain on photos that read as film: clumped grain (white pixel noise is a sensor's or
@@ -339,22 +340,27 @@ def synthesize(rgb: np.ndarray, model: GrainModel, seed: int = 0, origin: Tuple[
 
 
 # ------------------------------------------------------------------------------ matching
-def _tone_curve(y_in: np.ndarray, y_out: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """(input levels, output levels) of the monotone curve taking the input's smoothed luminance
-    histogram to the result's (the restoration keeps where things are; tone steps move levels)."""
-    q = np.linspace(1, 99, 33)
+def _tone_curve(y_in: np.ndarray, y_out: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(input levels, output levels, slope) of the monotone curve taking the input's smoothed
+    luminance histogram to the result's (the restoration keeps where things are; tone steps move
+    levels). The slope is regularised towards 1 (``TONE_REG`` levels added to both differences),
+    so a photo with a narrow histogram does not make one up."""
+    q = np.linspace(5, 95, 11)
     a = np.percentile(cv2.GaussianBlur(y_in, (0, 0), 4.0), q)
     b = np.percentile(cv2.GaussianBlur(y_out, (0, 0), 4.0), q)
     a = np.maximum.accumulate(a + np.arange(len(a)) * 1e-3)
     b = np.maximum.accumulate(b)
-    return a, b
+    da, db = np.gradient(a), np.gradient(b)
+    return a, b, np.clip((db + TONE_REG) / (da + TONE_REG), 0.25, 4.0)
 
 
 def match_grain(original: np.ndarray, restored: np.ndarray, model: GrainModel, seed: int = 0,
-                scale: int = 1) -> Tuple[np.ndarray, Dict[str, Any]]:
+                scale: int = 1, only: Optional[np.ndarray] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
     """``restored`` with the grain of ``model`` (read on ``original``) put back where it is missing:
     the target per luminance level is the original's carried through the tone curve between the
     two, less what the result still holds. ``scale``: the result's upscale (grain grows with it).
+    ``only`` (HxW bool, the original's size): add the whole target there and nowhere else — areas
+    filled by inpainting, which hold no grain, in a photo otherwise left as it is.
     Returns (uint8 image, what was added)."""
     if model.amplitude <= 0 or not model.levels:
         return restored, {"added": 0.0, "reason": "no grain read"}
@@ -362,14 +368,12 @@ def match_grain(original: np.ndarray, restored: np.ndarray, model: GrainModel, s
     small = restored if restored.shape == original.shape else cv2.resize(
         restored, (original.shape[1], original.shape[0]), interpolation=cv2.INTER_AREA)
     y_in, y_out = (luma(_crop(a)).astype(np.float32) for a in (original, small))
-    cin, cout = _tone_curve(y_in, y_out)
-    slope = np.gradient(cout, cin)
-    slope = np.clip(cv2.GaussianBlur(slope.reshape(1, -1).astype(np.float32), (0, 0), 2.0).ravel(), 0.25, 4.0)
+    cin, cout, slope = _tone_curve(y_in, y_out)
     # the target, at the result's levels
     lv_in = np.asarray(model.levels)
     lv_out = np.interp(lv_in, cin, cout)
     target = np.asarray(model.amplitudes) * np.interp(lv_in, cin, slope)
-    r_lv, r_amp = residual_grain(restored, size)
+    r_lv, r_amp = residual_grain(restored, size) if only is None else ((), ())
     residual = np.interp(lv_out, r_lv, r_amp) if r_lv else np.zeros_like(target)
     residual = residual / _luma_gain(model.rho)  # read in the luminance: per channel, as the target
     add = np.sqrt(np.maximum(target ** 2 - residual ** 2, 0.0))
@@ -379,8 +383,16 @@ def match_grain(original: np.ndarray, restored: np.ndarray, model: GrainModel, s
     added = GrainModel(float(np.median(add)), tuple(float(v) for v in lv_out), tuple(float(v) for v in add),
                        size, model.rho, model.confidence, model.blocks)
     noise = synthesize(restored, added, seed)
+    if only is not None:  # grown a little and feathered, at the result's scale
+        m = cv2.dilate(np.asarray(only, np.uint8), np.ones((5, 5), np.uint8)).astype(np.float32)
+        m = cv2.GaussianBlur(m, (0, 0), 1.0)
+        if m.shape != restored.shape[:2]:
+            m = cv2.resize(m, (restored.shape[1], restored.shape[0]), interpolation=cv2.INTER_LINEAR)
+        noise *= m[..., None]
     out = np.clip(np.rint(restored.astype(np.float32) + noise), 0, 255).astype(np.uint8)
-    return out, {"added": round(float(np.sqrt(np.mean(noise.astype(np.float64) ** 2))), 3),
+    where = np.ones(noise.shape[:2], bool) if only is None else m > 0.5
+    return out, {"added": round(float(np.sqrt(np.mean(noise[where].astype(np.float64) ** 2))), 3),
+                 "where": "everywhere" if only is None else f"repaired areas only ({float(where.mean()):.2%})",
                  "size": round(size, 3), "rho": round(model.rho, 3), "seed": int(seed),
                  "levels": [round(float(v), 1) for v in lv_out], "target": [round(float(v), 3) for v in target],
                  "residual": [round(float(v), 3) for v in residual], "amplitudes": [round(float(v), 3) for v in add]}

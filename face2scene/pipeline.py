@@ -355,8 +355,8 @@ class Face2ScenePipeline:
 
     def _keep_grain(self, run: _Run, image: np.ndarray, estimate: DegradationEstimate) -> np.ndarray:
         """7. keep grain: the photo's film grain read (grain.py) and put back where the result lost
-        it (only the difference: texture matched, not doubled). "auto": photos that read as film,
-        and only when the photo was restored at all (one left as it is keeps its own grain).
+        it (only the difference: texture matched, not doubled). "auto": photos that read as film.
+        A photo left as it is keeps its own grain; only an old print's inpainted damage gets it.
         Recorded in the estimate's details ("keep_grain")."""
         from .grain import estimate_grain, match_grain
         want = self.config.keep_grain
@@ -366,14 +366,16 @@ class Face2ScenePipeline:
             model = estimate_grain(run.rgb)
             info: Dict[str, Any] = {"mode": "auto" if want == "auto" else "on", "grain": model.to_json()}
             left_alone = run.decision is not None and run.decision.strength <= 0
-            if left_alone:
-                info.update(applied=False, reason="the photo was left as it is: its own grain is there")
-            elif want == "auto" and not model.is_film():
+            repaired = run.damage_mask if run.damage_mask is not None and run.damage_mask.any() else None
+            if want == "auto" and not model.is_film():
                 info.update(applied=False, reason="the photo does not read as film (grain too weak, too fine or "
                                                   "not read with confidence)")
-            else:
+            elif left_alone and repaired is None:
+                info.update(applied=False, reason="the photo was left as it is: its own grain is there")
+            else:  # restored: what it lacks; left as it is: only what the inpainting filled
                 st(0.3, "synthesising")
-                image, added = match_grain(run.rgb, image, model, seed=self.config.seed, scale=run.upscale)
+                image, added = match_grain(run.rgb, image, model, seed=self.config.seed, scale=run.upscale,
+                                           only=repaired if left_alone else None)
                 info.update(applied=added.get("added", 0.0) > 0, **added)
             estimate.details["keep_grain"] = info
             st(1.0, f"grain +{info.get('added', 0.0):.1f}" if info.get("applied") else "no grain added")

@@ -94,6 +94,23 @@ def test_matching_adds_only_what_the_result_lacks():
     assert estimate_grain(part).amplitude == pytest.approx(m.amplitude, rel=0.15)
 
 
+def test_inpainted_areas_alone_get_grain():
+    import cv2
+    flat = np.full((256, 256, 3), 120, np.uint8)
+    grainy = _grainy(flat, _model(6.0, 0.8))
+    m = estimate_grain(grainy)
+    mask = np.zeros((256, 256), bool)
+    mask[100:140, 60:200] = True                       # a repaired tear: smooth, no grain
+    filled = grainy.copy()
+    filled[mask] = 120
+    out, info = match_grain(grainy, filled, m, seed=1, only=mask)
+    grown = cv2.dilate(mask.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    np.testing.assert_array_equal(out[~grown], filled[~grown])       # untouched outside
+    inner = out[104:136, 64:196, 1].astype(np.float32)
+    assert inner.std() == pytest.approx(m.amplitude, rel=0.15)       # the photo's grain inside
+    assert info["where"].startswith("repaired areas only")
+
+
 def test_matching_follows_the_tone_curve():
     clean = _scene(384, 512)
     grainy = _grainy(clean, _model(4.0, 0.8))
