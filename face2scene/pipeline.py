@@ -355,7 +355,8 @@ class Face2ScenePipeline:
 
     def _keep_grain(self, run: _Run, image: np.ndarray, estimate: DegradationEstimate) -> np.ndarray:
         """7. keep grain: the photo's film grain read (grain.py) and put back where the result lost
-        it (only the difference: texture matched, not doubled). "auto": photos that read as film.
+        it (only the difference: texture matched, not doubled). "auto": photos that read as film
+        and whose estimated noise is within the gate's gentle range (heavier noise is damage).
         A photo left as it is keeps its own grain; only an old print's inpainted damage gets it.
         Recorded in the estimate's details ("keep_grain")."""
         from .grain import estimate_grain, match_grain
@@ -370,6 +371,11 @@ class Face2ScenePipeline:
             if want == "auto" and not model.is_film():
                 info.update(applied=False, reason="the photo does not read as film (grain too weak, too fine or "
                                                   "not read with confidence)")
+            elif want == "auto" and estimate.noise_sigma > safeguard.GENTLE_NOISE[1]:
+                # grain the do-no-harm gate restores gently is a look; noise the estimate reads above
+                # that range is damage the restorer was asked to remove (a noisy scan, a phone photo)
+                info.update(applied=False, reason=f"the photo is noisy (noise level {estimate.noise_sigma:.1f}): "
+                                                  "removed as damage, not kept as grain")
             elif left_alone and repaired is None:
                 info.update(applied=False, reason="the photo was left as it is: its own grain is there")
             else:  # restored: what it lacks; left as it is: only what the inpainting filled

@@ -128,9 +128,9 @@ def _blurred_grainy(amp=6.0):
     return clean, _grainy(cv2.GaussianBlur(clean, (0, 0), 1.5), _model(amp, 0.8))
 
 
-def _given():
+def _given(noise=7.0):
     from face2scene.types import DegradationEstimate
-    return DegradationEstimate(noise_sigma=8.0, blur_sigma=1.5, jpeg_quality=None, scale=1.0, confidence=1.0,
+    return DegradationEstimate(noise_sigma=noise, blur_sigma=1.5, jpeg_quality=None, scale=1.0, confidence=1.0,
                                source="given")
 
 
@@ -167,6 +167,16 @@ def test_pipeline_puts_the_grain_back_last_and_only_on_restored_film():
         res = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", keep_grain=kg)).restore(clean)
         np.testing.assert_array_equal(res.image, clean)
         assert res.degradation.details["keep_grain"]["applied"] is False
+
+
+def test_auto_leaves_noise_the_estimate_calls_damage():
+    from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
+    _clean, grainy = _blurred_grainy()
+    res = {kg: Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", keep_grain=kg,
+                                                 estimate=_given(15.0))).restore(grainy) for kg in (False, "auto", True)}
+    np.testing.assert_array_equal(res["auto"].image, res[False].image)
+    assert "noisy" in res["auto"].degradation.details["keep_grain"]["reason"]
+    assert res[True].degradation.details["keep_grain"]["applied"]     # asked for: kept all the same
 
 
 def test_auto_leaves_photos_that_do_not_read_as_film():
