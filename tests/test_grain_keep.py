@@ -169,7 +169,7 @@ def test_pipeline_puts_the_grain_back_last_and_only_on_restored_film():
         assert res.degradation.details["keep_grain"]["applied"] is False
 
 
-def test_auto_leaves_noise_the_estimate_calls_damage():
+def test_auto_leaves_noise_the_estimate_calls_damage_and_texture():
     from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
     _clean, grainy = _blurred_grainy()
     res = {kg: Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", keep_grain=kg,
@@ -177,6 +177,9 @@ def test_auto_leaves_noise_the_estimate_calls_damage():
     np.testing.assert_array_equal(res["auto"].image, res[False].image)
     assert "noisy" in res["auto"].degradation.details["keep_grain"]["reason"]
     assert res[True].degradation.details["keep_grain"]["applied"]     # asked for: kept all the same
+    # "grain" the estimate hardly sees as noise is texture: auto leaves it to the restorer
+    low = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", estimate=_given(1.0))).restore(grainy)
+    assert "texture" in low.degradation.details["keep_grain"]["reason"]
 
 
 def test_auto_leaves_photos_that_do_not_read_as_film():
