@@ -15,6 +15,7 @@ import numpy as np
 from face2scene.grain import describe_grain
 from face2scene.io import load_image
 from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
+from old_photo_crops import old_photos_dir  # scripts/ is on the path when a script runs
 
 DEFAULT = "bopbtl_old_c.png,codeformer_03.jpg,gfpgan_00.jpg"
 CROP = (220, 260)  # h, w at 100 %
@@ -41,12 +42,7 @@ def main() -> None:
     ap.add_argument("--out", default="docs/grain_100pct.png")
     ap.add_argument("--json", default=None, help="also write what was read and added here")
     args = ap.parse_args()
-    if args.data is None:
-        from face2scene.bench.common import default_data
-        shared = default_data()
-        if shared is None:
-            raise SystemExit("error: no ../shared/data here; pass --data FOLDER")
-        args.data = str(shared / "old_photos")
+    args.data = old_photos_dir(args.data)
     want = "auto" if args.mode == "auto" else True
     pipes = {kg: Face2ScenePipeline(PipelineConfig(keep_grain=kg, old_print=args.old_print)) for kg in (False, want)}
     pipes[want]._backend = pipes[False].face_backend
