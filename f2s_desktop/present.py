@@ -101,6 +101,19 @@ def estimate_text(est: Optional[Dict[str, Any]]) -> str:
     return ", ".join(parts) + (f" \u2014 {'; '.join(tail)}" if tail else "")
 
 
+def grain_text(est: Optional[Dict[str, Any]]) -> str:
+    """What "keep grain" did to a version, in words (the estimate's ``details["keep_grain"]``)."""
+    info = ((est or {}).get("details") or {}).get("keep_grain")
+    if not info:
+        return "not put back (keep grain off)" if est else "—"
+    g = info.get("grain") or {}
+    kind = f"{'mono' if g.get('mono', True) else 'colour'} grain of {g.get('size', 0.0):.1f} px, " \
+           f"{g.get('amplitude', 0.0):.1f} levels"
+    if info.get("applied"):
+        return f"put back: {info.get('added', 0.0):.1f} levels added ({kind} read on the photo)"
+    return f"not added: {info.get('reason', 'nothing was missing')} ({kind})"
+
+
 def fallback_of(v: Optional[VersionRow]) -> Optional[str]:
     """The restorer a version fell back to ("classical"), or None when it used the one asked for."""
     if v is None:

@@ -163,6 +163,8 @@ class PipelineWorker(QThread):
                 return
             self._last_stage, self._last_emit = stage, now
             i = STAGES.index(stage) if stage in STAGES else len(STAGES) // 2
+            if stage == "grain":  # keep grain: last, a moment after the paste (progress never goes back)
+                i, fraction = STAGES.index("paste"), 1.0
             overall = (i + min(max(fraction, 0.0), 1.0)) / len(STAGES)
             eta = self.queue.eta()
             self.jobProgress.emit(photo_id, stage, overall, message, -1.0 if eta is None else float(eta))

@@ -25,8 +25,9 @@ ESTIMATE_MODES: Tuple[str, ...] = ("auto", "blind")
 STAGES: Tuple[str, ...] = ("faces", "people", "ref-fr", "fadex", "restore", "paste")
 
 #: stages that run only when asked for: "print" (old prints: damage repair after "faces", tone after
-#: "paste"); progress callbacks and timings name it, progress bars may treat it as part of its neighbours
-OPTIONAL_STAGES: Tuple[str, ...] = ("print",)
+#: "paste"), "grain" (keep grain, last); progress callbacks and timings name them, progress bars may
+#: treat them as part of their neighbours
+OPTIONAL_STAGES: Tuple[str, ...] = ("print", "grain")
 
 #: old prints' tone and colour: none, from the photo alone, or colour from the references' faces too
 PRINT_TONES: Tuple[str, ...] = ("off", "auto", "faces")

@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -48,6 +48,11 @@ People = Mapping[str, Sequence[RefSource]]
 Progress = Callable[[str, float, str], None]
 
 
+# keep grain "auto": the estimate's noise level must be at least this share of the grain's RMS
+# (real grainy photos: 1.1-2.1; clean textured scenes misread as grain: 0.1)
+GRAIN_NOISE_SHARE = 0.5
+
+
 @dataclass
 class PipelineConfig:
     """Every setting of one restoration; validated on creation (:class:`ConfigError`)."""
@@ -71,6 +76,7 @@ class PipelineConfig:
     keep_tone: bool = True  # old prints: a monochrome (sepia) print keeps its tone; False = neutral grey
     print_repair: bool = True  # old prints: repair the damage found automatically (off: only what the caller marks)
     detail: bool = False  # raise the detail bands the restorer over-smoothed (detail.py; off: it cost 1 dB on a photo)
+    keep_grain: Union[str, bool] = "auto"  # film grain put back on the result (grain.py): "auto" (photos that read as film) | True | False
 
     def __post_init__(self) -> None:
         check_choice("device", self.device, DEVICES)
@@ -88,6 +94,8 @@ class PipelineConfig:
             raise ConfigError(f"tile size must be a whole number from 64 to 8192 pixels, got {self.tile_size!r}")
         if not isinstance(self.max_refs, int) or self.max_refs < 1:
             raise ConfigError(f"max refs must be at least 1, got {self.max_refs!r}")
+        if not (isinstance(self.keep_grain, bool) or (isinstance(self.keep_grain, str) and self.keep_grain == "auto")):
+            raise ConfigError(f"keep grain must be 'auto', True or False, got {self.keep_grain!r}")
 
 
 def resolve_device(requested: str) -> Tuple[str, Optional[str]]:
@@ -255,6 +263,7 @@ class Face2ScenePipeline:
         image = self._refine_faces(run, restored.image, estimate)  # falls back to _paste_faces' Ref-FR paste
         if self.config.old_print:
             image = self._print_tone(run, image)
+        image = self._keep_grain(run, image, estimate)  # last: faces and smooth areas get the same grain
         return self._result(run, image, estimate, restored)
 
     # -- the steps -------------------------------------------------------------------------
@@ -324,6 +333,45 @@ class Face2ScenePipeline:
             run.print_info.update(info)
             st(1.0, "tone")
             return out
+
+    def _keep_grain(self, run: _Run, image: np.ndarray, estimate: DegradationEstimate) -> np.ndarray:
+        """7. keep grain: the photo's film grain read (grain.py) and put back where the result lost
+        it (only the difference: texture matched, not doubled). "auto": photos that read as film
+        and whose estimated noise is within the gate's gentle range (heavier noise is damage).
+        A photo left as it is keeps its own grain; only an old print's inpainted damage gets it.
+        Recorded in the estimate's details ("keep_grain")."""
+        from .grain import estimate_grain, match_grain
+        want = self.config.keep_grain
+        if want is False:
+            return image
+        with run.stage("grain") as st:
+            model = estimate_grain(run.rgb)
+            info: Dict[str, Any] = {"mode": "auto" if want == "auto" else "on", "grain": model.to_json()}
+            left_alone = run.decision is not None and run.decision.strength <= 0
+            repaired = run.damage_mask if run.damage_mask is not None and run.damage_mask.any() else None
+            if want == "auto" and not model.is_film():
+                info.update(applied=False, reason="the photo does not read as film (grain too weak, too fine or "
+                                                  "not read with confidence)")
+            elif want == "auto" and estimate.noise_sigma > safeguard.GENTLE_NOISE[1]:
+                # grain the do-no-harm gate restores gently is a look; noise the estimate reads above
+                # that range is damage the restorer was asked to remove (a noisy scan, a phone photo)
+                info.update(applied=False, reason=f"the photo is noisy (noise level {estimate.noise_sigma:.1f}): "
+                                                  "removed as damage, not kept as grain")
+            elif want == "auto" and estimate.noise_sigma < GRAIN_NOISE_SHARE * model.amplitude:
+                # what reads as grain but hardly as noise is texture (grass, fabric): the restorer
+                # left it, and "grain" added on top would double it
+                info.update(applied=False, reason=f"what reads as grain ({model.amplitude:.1f}) is mostly texture: "
+                                                  f"the photo's noise level is {estimate.noise_sigma:.1f}")
+            elif left_alone and repaired is None:
+                info.update(applied=False, reason="the photo was left as it is: its own grain is there")
+            else:  # restored: what it lacks; left as it is: only what the inpainting filled
+                st(0.3, "synthesising")
+                image, added = match_grain(run.rgb, image, model, seed=self.config.seed, scale=run.upscale,
+                                           only=repaired if left_alone else None)
+                info.update(applied=added.get("added", 0.0) > 0, **added)
+            estimate.details["keep_grain"] = info
+            st(1.0, f"grain +{info.get('added', 0.0):.1f}" if info.get("applied") else "no grain added")
+        return image
 
     def _match_people(self, run: _Run, people: Optional[People],
                       assignments: Optional[Mapping[int, Optional[str]]]) -> None:

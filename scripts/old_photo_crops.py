@@ -18,6 +18,18 @@ from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
 DEFAULT = "bopbtl_old_c.png,codeformer_03.jpg,gfpgan_00.jpg,bopbtl_old_d.png,gfpgan_10045.png"
 
 
+def old_photos_dir(given=None) -> str:
+    """``given``, else ../shared/data/old_photos found like the benches find the data (exits with
+    an error when there is none)."""
+    if given is not None:
+        return given
+    from face2scene.bench.common import default_data
+    shared = default_data()
+    if shared is None:
+        raise SystemExit("error: no ../shared/data here; pass --data FOLDER")
+    return str(shared / "old_photos")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=None, help="the old photos' folder (default ../shared/data/old_photos)")
@@ -25,12 +37,7 @@ def main() -> None:
     ap.add_argument("--out", default="docs/old_photos_grain_gate_100pct.png")
     ap.add_argument("--json", default=None, help="also write the readings and decisions here")
     args = ap.parse_args()
-    if args.data is None:
-        from face2scene.bench.common import default_data
-        shared = default_data()
-        if shared is None:
-            raise SystemExit("error: no ../shared/data here; pass --data FOLDER")
-        args.data = str(shared / "old_photos")
+    args.data = old_photos_dir(args.data)
     pipe = Face2ScenePipeline(PipelineConfig())
     rows, report = [], []
     for name in args.photos.split(","):

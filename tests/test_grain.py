@@ -102,7 +102,9 @@ def test_gentle_strength_is_capped_and_reported():
 
 @pytest.fixture(scope="module")
 def pipe():
-    return Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical"))
+    # the gentle restoration's own effect: without keep grain, which puts matching grain back on
+    # photos that read as film (tests/test_grain_keep.py)
+    return Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", keep_grain=False))
 
 
 @pytest.mark.parametrize("kind", ["luma", "colour"])

@@ -1,9 +1,11 @@
 """Old prints, per photo: the user's switches (treat as an old print, repair the damage found,
-fix colour and tone, keep the sepia tone, each face's share of reference detail) and the damage
+fix colour and tone, keep the sepia tone, keep the film grain, each face's share of reference
+detail) and the damage
 marks painted with the brush (pixels added to or erased from the damage mask). Qt-free.
 
 Both live in the ``photo_print`` table (schema 4), one row per photo that has any, removed with
-the photo. The marks are in the pixels of the photo as loaded (EXIF orientation applied), which
+the photo. The switches are one JSON object: a switch added later (keep grain) needs no schema
+change — a row written before it reads as that switch's default. The marks are in the pixels of the photo as loaded (EXIF orientation applied), which
 are the compare view's and the pipeline's; in memory they are the pipeline's ``damage_edit``
 (int8: +1 add, -1 erase, 0 leave it to the detector). Stored: a 20-byte header (``F2SM``, then
 the photo's height and width and the marked box's top and left, uint32 little-endian) and a PNG
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
 FACE_DETAIL_DEFAULT = 0.5
 #: the print-tone choices (``face2scene.options.PRINT_TONES``) with the words the app shows
 PRINT_TONE_LABELS = {"off": "as scanned", "auto": "from the photo", "faces": "from the faces"}
+#: keep grain (``PipelineConfig.keep_grain``: "auto", True, False) with the words the app shows
+KEEP_GRAIN_LABELS = {"auto": "if film", "on": "keep", "off": "remove"}
+_KEEP_GRAIN_CONFIG = {"auto": "auto", "on": True, "off": False}
 PNG_AUTO, PNG_ADD, PNG_ERASE = 0, 1, 2
 _MAGIC, _HEADER = b"F2SM", struct.Struct("<4sIIII")
 
@@ -45,11 +50,12 @@ class PrintOptions:
     repair_damage: bool = True    # repair the damage found automatically; off: only the brush's marks
     print_tone: str = "auto"      # PRINT_TONE_LABELS
     keep_tone: bool = True        # a sepia (toned) print keeps its tone; off: neutral grey
+    keep_grain: str = "auto"      # KEEP_GRAIN_LABELS: film grain put back on the result (any photo, not only prints)
     face_detail: Dict[int, float] = field(default_factory=dict)  # face index -> share of reference detail
 
     def to_json(self) -> Dict[str, Any]:
         return {"old_print": self.old_print, "repair_damage": self.repair_damage, "print_tone": self.print_tone,
-                "keep_tone": self.keep_tone, "face_detail": {str(k): v for k, v in sorted(self.face_detail.items())}}
+                "keep_tone": self.keep_tone, "keep_grain": self.keep_grain, "face_detail": {str(k): v for k, v in sorted(self.face_detail.items())}}
 
     @classmethod
     def from_json(cls, d: Optional[Dict[str, Any]]) -> "PrintOptions":
@@ -61,6 +67,8 @@ class PrintOptions:
                 setattr(o, name, d[name])
         if d.get("print_tone") in PRINT_TONE_LABELS:
             o.print_tone = d["print_tone"]
+        if isinstance(d.get("keep_grain"), str) and d["keep_grain"] in KEEP_GRAIN_LABELS:
+            o.keep_grain = d["keep_grain"]
         fd = d.get("face_detail")
         if isinstance(fd, dict):
             for k, v in fd.items():
@@ -71,7 +79,7 @@ class PrintOptions:
     def pipeline_fields(self) -> Dict[str, Any]:
         """The ``PipelineConfig`` fields these switches set for the photo."""
         return {"old_print": self.old_print, "print_repair": self.repair_damage, "print_tone": self.print_tone,
-                "keep_tone": self.keep_tone}
+                "keep_tone": self.keep_tone, "keep_grain": _KEEP_GRAIN_CONFIG[self.keep_grain]}
 
 
 def encode_marks(marks: np.ndarray) -> bytes:

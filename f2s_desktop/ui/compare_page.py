@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QLabel, QSize
 
 from ..library import LibraryError, VersionRow
 from ..library.files import damage_mask_path
-from ..library.prints import FACE_DETAIL_DEFAULT, PRINT_TONE_LABELS, PrintOptions
+from ..library.prints import FACE_DETAIL_DEFAULT, KEEP_GRAIN_LABELS, PRINT_TONE_LABELS, PrintOptions
 from ..present import face_label, version_summary, version_warnings
 from .compare import MAX_BRUSH, CompareView, FaceMark, damage_overlay, marks_overlay
 from .library_model import LibraryModel
@@ -148,14 +148,24 @@ class ComparePage(QWidget):
         self.keep_tone = QCheckBox("Keep sepia")
         self.keep_tone.setObjectName("keepTone")
         self.keep_tone.setToolTip("A monochrome print keeps its tone (sepia); off: neutral grey")
+        self.keep_grain = QComboBox()
+        self.keep_grain.setObjectName("keepGrain")
+        for key, label in KEEP_GRAIN_LABELS.items():
+            self.keep_grain.addItem(label, key)
+        self.keep_grain.setToolTip("Film grain (any photo): put the photo's own grain back on the result where the "
+                                   "restoration smoothed it away, so faces and smooth areas match — 'if film': only "
+                                   "on photos whose grain reads as film; 'remove': leave the smooth result")
         for w in (self.old_print, self.repair, self.keep_tone):
             w.toggled.connect(lambda _on: self._options_edited())
-        self.tone.currentIndexChanged.connect(lambda _i: self._options_edited())
+        for c in (self.tone, self.keep_grain):
+            c.currentIndexChanged.connect(lambda _i: self._options_edited())
         bar.addWidget(self.old_print)
         bar.addWidget(self.repair)
         bar.addWidget(QLabel(" Tone: "))
         bar.addWidget(self.tone)
         bar.addWidget(self.keep_tone)
+        bar.addWidget(QLabel(" Grain: "))
+        bar.addWidget(self.keep_grain)
         bar.addSeparator()
         self.brush_add = self._tool(bar, "Mark", "Brush: paint damage the repair missed (red) (B); "
                                     "right-drag pans", None)
@@ -194,16 +204,18 @@ class ComparePage(QWidget):
         """The switches of the current photo (none selected: all off)."""
         o = self.options
         has = self.photo_id is not None
-        widgets = (self.old_print, self.repair, self.tone, self.keep_tone)
+        widgets = (self.old_print, self.repair, self.tone, self.keep_tone, self.keep_grain)
         for w in widgets:
             w.blockSignals(True)
         self.old_print.setChecked(o.old_print)
         self.repair.setChecked(o.repair_damage)
         self.tone.setCurrentIndex(max(0, self.tone.findData(o.print_tone)))
         self.keep_tone.setChecked(o.keep_tone)
+        self.keep_grain.setCurrentIndex(max(0, self.keep_grain.findData(o.keep_grain)))
         for w in widgets:
             w.blockSignals(False)
         self.old_print.setEnabled(has)
+        self.keep_grain.setEnabled(has)  # grain is any photo's, not only an old print's
         for w in (self.repair, self.tone, self.keep_tone, self.brush_add, self.brush_erase, self.brush_size,
                   self.clear_marks):
             w.setEnabled(has and o.old_print)
@@ -219,6 +231,7 @@ class ComparePage(QWidget):
         o = self.options
         o.old_print, o.repair_damage = self.old_print.isChecked(), self.repair.isChecked()
         o.print_tone, o.keep_tone = self.tone.currentData(), self.keep_tone.isChecked()
+        o.keep_grain = self.keep_grain.currentData()
         self._store_options()
         self._show_options()
 

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLis
                                QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
 from ..library import FaceRow, LibraryError, VersionRow
-from ..present import estimate_text, face_label, plural, result_face_for
+from ..present import estimate_text, face_label, grain_text, plural, result_face_for
 from .library_model import LibraryModel
 from .photos import read_image
 
@@ -123,6 +123,9 @@ class FacePanel(QWidget):
         form.addRow("References used:", self.refs)
         form.addRow("How this face was damaged:", self.estimate)
         form.addRow("How the photo was damaged:", self.photo_estimate)
+        self.photo_grain = _wrapping(QLabel("—"))
+        self.photo_grain.setObjectName("photoGrain")
+        form.addRow("Film grain:", self.photo_grain)
         lay.addLayout(form)
         lay.addStretch(1)
         self._update_buttons()
@@ -202,6 +205,7 @@ class FacePanel(QWidget):
         self._load_thumbnails()
         self.photo_estimate.setText(estimate_text(self.version.degradation) if self.version else
                                     ("not restored yet" if photo is not None else "—"))
+        self.photo_grain.setText(grain_text(self.version.degradation) if self.version else "—")
         if self.faces and not (same and self.list.currentRow() == min(max(row, 0), len(self.faces) - 1)):
             self.list.setCurrentRow(min(max(row, 0), len(self.faces) - 1))
             return   # currentRowChanged ran _row_changed

@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(or over the split's scenes)")
     p.add_argument("--scene-names", default=None,
                    help="quality: scenes from these files of <data>/scenes (comma separated; all of them unless --scenes N)")
+    p.add_argument("--keep-grain", action="store_true",
+                   help="quality: run the pipeline with keep grain on ('auto': film grain put back on photos that read "
+                        "as film); off by default: grain is a look, and its random phase costs PSNR")
     p.add_argument("--upscale-check", action="store_true",
                    help="quality: also restore clean photos downscaled by 2 with --upscale 2, against bicubic")
 
@@ -242,9 +245,12 @@ def across_presets(by_preset: Dict[str, Dict], row: str = "face") -> str:
 class _Pipes:
     """The benchmarked pipelines, sharing one face backend, restorer and reference analysis."""
 
-    def __init__(self, restorer: str, seed: int, models_dir: Optional[Path] = None) -> None:
+    def __init__(self, restorer: str, seed: int, models_dir: Optional[Path] = None,
+                 keep_grain: bool = False) -> None:
         from ..pipeline import Face2ScenePipeline, PipelineConfig
-        self.cfg = PipelineConfig(device="cpu", restorer=restorer, seed=seed, models_dir=models_dir)
+        # fidelity is measured without grain re-synthesis unless asked for (--keep-grain)
+        self.cfg = PipelineConfig(device="cpu", restorer=restorer, seed=seed, models_dir=models_dir,
+                                  keep_grain="auto" if keep_grain else False)
         self.face = Face2ScenePipeline(self.cfg)
         self.blind = self._like(estimate_mode="blind")
         self.true = self._like()
@@ -369,7 +375,8 @@ def bench_quality(args) -> Dict:
     if not items:
         print("error: no photos to benchmark (--samples and --scenes are both 0, or no person matched)", file=sys.stderr)
         return {}
-    pipes = _Pipes(args.restorer, args.seed, getattr(args, "weights", None))
+    keep_grain = bool(getattr(args, "keep_grain", False))
+    pipes = _Pipes(args.restorer, args.seed, getattr(args, "weights", None), keep_grain)
     records, by_preset, texts = [], {}, []
     for preset in presets:
         recs = []
@@ -382,7 +389,7 @@ def bench_quality(args) -> Dict:
         summary = summarize(recs)
         n_sc = sum(r["kind"] == "scene" for r in recs)
         head = (f"\nquality: {len(recs)} photos ({len(recs) - n_sc} people, {n_sc} scenes) from {data}, "
-                f"preset {preset}, restorer {args.restorer}")
+                f"preset {preset}, restorer {args.restorer}, keep grain {'auto' if keep_grain else 'off'}")
         print(head)
         texts.append(head.strip() + "\n" + preset_tables(summary))
         by_preset[preset] = {"samples": len(recs), "summary": summary}
@@ -390,6 +397,7 @@ def bench_quality(args) -> Dict:
     if len(presets) > 1:
         texts.append(across_presets(by_preset))
     out = {"kind": "quality", "preset": ",".join(presets), "presets": presets, "samples": len(items),
+           "keep_grain": "auto" if keep_grain else False,
            "summary": by_preset[presets[0]]["summary"], "by_preset": by_preset, "records": records,
            "command": " ".join(sys.argv)}
     if getattr(args, "upscale_check", False):

@@ -184,6 +184,9 @@ def cmd_restore(args: argparse.Namespace) -> int:
         say(f"{show(inp)} -> {show(out)}  [{len(result.faces)} face(s); degradation ({d.source}): noise "
             f"{d.noise_sigma:.1f}, blur {d.blur_sigma:.2f} px, JPEG q {q}, scale {d.scale:.2f}; "
             f"restorer {result.backends.restorer}]")
+        if "keep_grain" in d.details:
+            from ..grain import describe_grain
+            say(f"  grain: {describe_grain(d.details['keep_grain'])}")
         reports.append({**entry, "output": show(out), **result.to_json()})
     if args.report:
         try:
@@ -214,6 +217,9 @@ def add_restoration_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--print-tone", default="auto", choices=PRINT_TONES,
                    help="old prints' levels and colour: off, auto (from the photo), faces (+ colour from the references)")
     p.add_argument("--neutral-tone", action="store_true", help="old prints: turn a sepia print neutral grey")
+    p.add_argument("--keep-grain", action=argparse.BooleanOptionalAction, default=None,
+                   help="put the photo's film grain back on the result (only what the restoration removed); "
+                        "default: on for photos that read as film")
 
 
 def pipeline_config(args: argparse.Namespace):
@@ -222,7 +228,8 @@ def pipeline_config(args: argparse.Namespace):
     return PipelineConfig(device=args.device, restorer=args.restorer, face_backend=args.face_backend,
                           models_dir=args.models_dir, upscale=args.upscale, tile_size=args.tile_size,
                           seed=args.seed, paste_faces=not args.no_paste_faces, strength=args.strength,
-                          old_print=args.old_print, print_tone=args.print_tone, keep_tone=not args.neutral_tone)
+                          old_print=args.old_print, print_tone=args.print_tone, keep_tone=not args.neutral_tone,
+                          keep_grain="auto" if getattr(args, "keep_grain", None) is None else bool(args.keep_grain))
 
 
 def register(subparsers) -> argparse.ArgumentParser:
