@@ -75,6 +75,9 @@ def main(argv=None):
     ap.add_argument("--per-person", type=int, default=1, help="photos of each person degraded (0: all)")
     ap.add_argument("--restorer", default="classical")
     ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--keep-grain", action="store_true",
+                    help="re-synthesise film grain as the app's default does (off here, as in bench quality: "
+                         "grain is a look, and its random phase costs PSNR)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--merge", type=Path, nargs="+", default=None,
                     help="only summarise the rows of these JSON files (runs split by preset)")
@@ -95,7 +98,7 @@ def main(argv=None):
     if bad:
         print(f"error: unknown preset(s) {bad}; choose from {PRESETS}", file=sys.stderr)
         return 2
-    base = dict(device="cpu", restorer=a.restorer, seed=a.seed)
+    base = dict(device="cpu", restorer=a.restorer, seed=a.seed, keep_grain="auto" if a.keep_grain else False)
     pipe = {"on": Face2ScenePipeline(PipelineConfig(**base, old_print=True, print_tone="faces")),
             "off": Face2ScenePipeline(PipelineConfig(**base))}
     pipe["off"]._index_cache = pipe["on"]._index_cache  # share the analysed references
