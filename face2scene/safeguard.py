@@ -16,7 +16,8 @@ what was already sharp. Three defences, each reportable:
    is (no restorer, no face paste). Without noise, softness alone is not damage: clean photos'
    sharpest edges read 0.35–1.3 px (soft portraits, upscaled web photos), and deblurring one of
    them "back" to a sharpness it never had cost up to 19 dB. A photo whose only evidence is
-   softness within that range is left as it is.
+   softness within that range is left as it is. A given estimate (the caller's) is held to the
+   same thresholds on its own numbers.
 2b. :func:`gentle_estimate` — grain the white-noise readings miss (``noise_stats.grain_noise``):
    a photo whose grain reading is unambiguous is restored gently (a moderate noise level, the
    strength capped at ``GENTLE_STRENGTH``) instead of being left as it is, and the report says why.
@@ -182,10 +183,22 @@ def gentle_estimate(est: DegradationEstimate, grain: Optional[Grain]) -> Degrada
 
 
 def near_clean_reason(est: DegradationEstimate) -> Optional[str]:
-    """Why the photo is left as it is, or None when it is worth restoring."""
-    if est.source == "given" or est.details.get("gentle"):
+    """Why the photo is left as it is, or None when it is worth restoring.
+
+    A *given* estimate (the caller's, e.g. the true parameters) is held to the same thresholds on
+    its own numbers: one that describes a clean photo leaves it as it is (the restorers, told
+    noise 3 and blur 0.5, still smooth: −2.5 dB median, −7 dB worst on near-clean photos); there
+    are no photo readings to consult, so softness alone (:data:`SOFT_EDGE`) does not apply."""
+    if est.details.get("gentle"):
         return None
     q = est.jpeg_quality
+    if est.source == "given":
+        if est.noise_sigma > CLEAN_NOISE or est.blur_sigma > CLEAN_BLUR or est.scale < CLEAN_SCALE \
+                or (q is not None and q < CLEAN_JPEG):
+            return None
+        jq = "none" if q is None else f"{q:.0f}"
+        return (f"the given estimate describes a clean photo (noise σ {est.noise_sigma:.1f}, blur "
+                f"{est.blur_sigma:.2f} px, JPEG {jq}): left unchanged")
     cal = est.details.get("calibration") or {}
     # the noise: the estimate's, or the flat blocks' own reading where lower (the estimate is
     # capped by their *bound*, which leaves a margin above the reading)

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from face2scene.degrade import degrade
+from face2scene.degrade import apply_params, degrade, simple_params
 from face2scene.metrics import psnr
 from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
 from face2scene.restorers import ClassicalRestorer, RestorerOutput, is_zero_degradation
@@ -127,6 +127,20 @@ def test_restorers_are_the_identity_at_zero_degradation(sample):
     p = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", estimate=zero))
     res = p.restore(sample, {"eileen": [np.ascontiguousarray(sample[:, ::-1])]})
     assert np.array_equal(res.image, sample)
+
+
+def test_given_near_clean_estimate_leaves_the_photo_as_it_is(sample):
+    """The true parameters of a near-clean photo, given by the caller, no longer let the restorer
+    smooth it; the report says the given estimate was taken for clean. One worth restoring is
+    restored."""
+    deg = apply_params(sample, simple_params(noise_sigma=2.5, blur_sigma=0.5, jpeg_quality=92, seed=3))
+    given = DegradationEstimate(2.5, 0.5, 92, 1.0, "given", 1.0)
+    res = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", estimate=given)).restore(deg)
+    assert np.array_equal(res.image, deg)
+    assert "given estimate" in res.degradation.details["do_no_harm"]["reason"]
+    worth = DegradationEstimate(12.0, 1.2, 70, 1.0, "given", 1.0)
+    res = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", estimate=worth)).restore(deg)
+    assert not np.array_equal(res.image, deg)
 
 
 @pytest.mark.parametrize("name", ["sample", "textured"])

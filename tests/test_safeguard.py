@@ -49,6 +49,21 @@ def test_calibrated_estimate_caps_noise_the_photo_does_not_show():
     assert S.calibrate_estimate(given, f) is given and S.near_clean_reason(given) is None
 
 
+@pytest.mark.parametrize("noise,blur,jpeg,scale,clean", [
+    (0.0, 0.0, None, 1.0, True), (3.0, 0.6, 90, 1.0, True), (2.0, 0.3, 100, 1.0, True),
+    (5.0, 0.0, None, 1.0, False), (0.0, 0.8, None, 1.0, False), (0.0, 0.0, 50, 1.0, False),
+    (0.0, 0.0, None, 0.5, False)])
+def test_given_estimate_is_held_to_the_clean_thresholds(noise, blur, jpeg, scale, clean):
+    """A caller's estimate that describes a clean photo leaves it as it is (the restorers smooth
+    near-clean photos when told their true parameters); one worth restoring is restored, and
+    softness alone is not excused without the photo's own edge reading."""
+    given = DegradationEstimate(noise, blur, jpeg, scale, "given", 1.0)
+    why = S.near_clean_reason(given)
+    assert (why is not None) == clean, why
+    if clean:
+        assert "given estimate" in why and "left unchanged" in why
+
+
 def test_calibrated_estimate_keeps_real_degradation():
     deg = apply_params(_scene(), simple_params(noise_sigma=12, blur_sigma=1.5, jpeg_quality=70, seed=1))
     f = flat_noise(deg, 70)
