@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -82,6 +82,10 @@ NOISE_SHARE_MIN = 0.25  # fine_band_check: the signal's share of the finest band
 NOISE_SHARE_JUDGED = 0.2  # and it judges only where the noise is at least this share of the finest band
 TEXTURE_SLACK = 1.25  # α* = n/|D|² runs low where a denoiser leaves part of the noise (synthetic check)
 LUMA_NOISE = 0.668  # luminance std of unit colour noise (BT.601 weights)
+# -- upscaling (4): a light estimate on a photo to enlarge is checked one scale down
+UPSCALE_CHECK_NOISE = 8.0  # estimates this light (clean downscaled photos' texture read σ 5–7)
+UPSCALE_CHECK_JPEG = 60.0  # and no compression below this (that one is restored regardless)
+UPSCALE_CHECK_SIDE = 384  # a central crop of the input at most this large
 
 
 # --------------------------------------------------------------------------------------------
@@ -415,6 +419,66 @@ def choose_strength(inp: np.ndarray, out: np.ndarray, est: DegradationEstimate, 
     if gentle:
         reason = f"restored gently ({gentle['reason']})" + (f"; {reason}" if reason else "")
     return Decision(alpha, reason, {"face": face_d, "texture": tex_d, "fine": fine_d, "noise_luma": round(noise_luma, 3)})
+
+
+# --------------------------------------------------------------------------------------------
+# 4. upscaling: the restorer against the interpolation, one scale down
+
+
+def upscale_check_applies(est: DegradationEstimate) -> bool:
+    """Whether :func:`upscale_check` runs: an estimate light enough that texture read as noise
+    could be all it says (a heavier one is restored and checked as at scale 1)."""
+    q = est.jpeg_quality
+    return est.noise_sigma <= UPSCALE_CHECK_NOISE and (q is None or q >= UPSCALE_CHECK_JPEG)
+
+
+def upscale_check(rgb: np.ndarray, restore: Callable[[np.ndarray], np.ndarray], factor: int) -> Tuple[float, Dict]:
+    """(strength, details): how much of the restorer's enlargement to keep over the interpolation
+    (:func:`~face2scene.restorers.upscale.upscale_image`), judged one scale down. A central crop of
+    the photo is reduced ``factor`` times (area) and enlarged back both ways; natural photos look
+    alike across scales, so the blend ``U + α (R − U)`` of the grid that best predicts the crop is
+    the one the photo itself gets (a clean photo enlarged: the interpolation, where the restorer
+    took texture for noise; a blurred or compressed one: the restorer). Where the photo is noisy
+    the crop keeps its noise and the check leans toward the interpolation, which keeps it too:
+    never worse than the input enlarged. ``restore``: the restorer enlarging ``factor`` times
+    with the photo's own estimate."""
+    from .restorers.upscale import upscale_image
+    f = int(factor)
+    h, w = rgb.shape[:2]
+    side = UPSCALE_CHECK_SIDE // f * f
+    ch, cw = min(h, side) // f * f, min(w, side) // f * f
+    if f < 2 or min(ch, cw) < 16 * f:
+        return 1.0, {"skipped": "photo too small"}
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    crop = rgb[y0:y0 + ch, x0:x0 + cw]
+    small = cv2.resize(crop, (cw // f, ch // f), interpolation=cv2.INTER_AREA)
+    u = upscale_image(small, f).astype(np.float32)
+    r = np.asarray(restore(small), np.float32)
+    if r.shape != u.shape:
+        r = cv2.resize(r, (u.shape[1], u.shape[0]), interpolation=cv2.INTER_AREA)
+    b = 2 * f + 4
+    ref, u, d = crop.astype(np.float32)[b:-b, b:-b], u[b:-b, b:-b], (r - u)[b:-b, b:-b]
+    mse = {a: float(np.mean((ref - u - a * d) ** 2)) for a in STRENGTH_GRID}
+    alpha = min(STRENGTH_GRID, key=lambda a: (mse[a], -a))  # ties: the larger strength
+
+    def db(m):
+        return round(float(10 * np.log10(255.0 ** 2 / max(m, 1e-10))), 3)
+    return float(alpha), {"crop": [cw, ch], "psnr_interpolation": db(mse[0.0]), "psnr_restorer": db(mse[1.0]),
+                          "psnr_chosen": db(mse[alpha]), "alpha": alpha}
+
+
+def with_upscale_check(d: Decision, alpha: float, info: Dict) -> Decision:
+    """``d`` with the upscale check's strength (the smaller) and its reason."""
+    checks = {**d.checks, "upscale": info}
+    if alpha >= d.strength:
+        return replace(d, checks=checks)
+    why = (f"enlarging a {info['crop'][0]}x{info['crop'][1]} crop of the photo from a smaller copy, the restorer "
+           f"came {info['psnr_restorer']:.2f} dB close and the interpolation {info['psnr_interpolation']:.2f} dB")
+    if d.reason.startswith("restored gently") or d.reason.startswith("backed off"):
+        reason = f"{d.reason}; {why}"
+    else:
+        reason = f"backed off: {why}"
+    return Decision(alpha, reason, checks)
 
 
 def resize_to(img: np.ndarray, shape) -> np.ndarray:
