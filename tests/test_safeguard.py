@@ -9,6 +9,7 @@ import pytest
 
 from face2scene import safeguard as S
 from face2scene.degrade import apply_params, simple_params
+from face2scene.metrics import psnr
 from face2scene.noise_stats import flat_noise
 from face2scene.types import DegradationEstimate
 
@@ -166,3 +167,26 @@ def test_fine_band_check_backs_off_sharpened_noise_but_not_deblurring_or_denoisi
     # with a little noise, a restorer that deblurs by the estimated 1.5 px keeps its gain
     b_noisy = np.clip(blurred + r.normal(0, 2, clean.shape), 0, 255).astype(np.uint8)
     assert S.fine_band_check(b_noisy, cv2.GaussianBlur(clean, (0, 0), 0.6), 2 * S.LUMA_NOISE, 1.5)[0] == 1.0
+
+
+def test_fine_band_check_reads_the_blur_inverse_on_the_signal(monkeypatch):
+    """Where the white-noise model explains under half the finest band, the blur's inverse that
+    bounds the restorer's fine gain is read on the signal (blurring takes more of the noise's fine
+    energy than the signal's): a restorer sharpening a lightly noisy, lightly blurred photo is
+    backed off further than by the whole band's ratio, and the result is closer to the clean photo."""
+    clean = _scene()
+    r = np.random.default_rng(4)
+    blurred = cv2.GaussianBlur(clean.astype(np.float32), (0, 0), 0.6)
+    noisy = np.clip(blurred + r.normal(0, 4, clean.shape), 0, 255).astype(np.uint8)
+    nl = 4 * S.LUMA_NOISE
+    f = noisy.astype(np.float32)
+    sharpened = np.clip(f + 1.2 * (f - cv2.GaussianBlur(f, (0, 0), 0.8)), 0, 255).astype(np.uint8)
+    a_new, info = S.fine_band_check(noisy, sharpened, nl, blur_sigma=0.6)
+    assert S.NOISE_SHARE_JUDGED <= info["noise_share"] <= S.NOISE_MODEL_SHARE, info
+    monkeypatch.setattr(S, "NOISE_MODEL_SHARE", -1.0)  # the whole band's ratio, as before
+    a_old, old = S.fine_band_check(noisy, sharpened, nl, blur_sigma=0.6)
+    assert a_new < a_old and info["fine_allowed"] < old["fine_allowed"]
+
+    def blend(a):
+        return np.clip(np.rint(f * (1 - a) + sharpened.astype(np.float32) * a), 0, 255).astype(np.uint8)
+    assert psnr(clean, blend(a_new)) > psnr(clean, blend(a_old))
