@@ -480,6 +480,8 @@ class Face2ScenePipeline:
                     out.image = self._equalise_detail(run, out.image, estimate)
                 return out
             why = safeguard.near_clean_reason(estimate)
+            if why is None and not self.config.old_print:  # (the old-print step descreened it)
+                why = safeguard.screen_reason(run.rgb)
             if why is not None:  # 5a. a clean photo is left as it is (upscaled at least as well as bicubic)
                 run.decision = safeguard.Decision(0.0, why)
                 self._report_decision(run, estimate)

@@ -129,6 +129,17 @@ def test_restorers_are_the_identity_at_zero_degradation(sample):
     assert np.array_equal(res.image, sample)
 
 
+def test_halftone_screen_is_left_as_it_is_outside_the_old_print_mode(sample):
+    """A screened reproduction through the default pipeline: the screen is not restored as noise
+    (that changed it: -0.2 to -0.55 dB); the report names the screen. A clean photo has none."""
+    from face2scene import safeguard
+    img, _ = degrade(sample, "halftone", seed=2)
+    assert safeguard.screen_reason(sample) is None
+    res = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical")).restore(img)
+    assert np.array_equal(res.image, img)
+    assert "halftone screen" in res.degradation.details["do_no_harm"]["reason"]
+
+
 def test_given_near_clean_estimate_leaves_the_photo_as_it_is(sample):
     """The true parameters of a near-clean photo, given by the caller, no longer let the restorer
     smooth it; the report says the given estimate was taken for clean. One worth restoring is
