@@ -31,6 +31,10 @@ what was already sharp. Three defences, each reportable:
    detail band) as the input was, and (b) removes no more fine-band energy than the noise the
    photo's own statistics allow (texture is kept). The decision and its reason go into the
    result's warnings.
+4. :func:`upscale_check` — a photo to enlarge whose estimate is light: the restorer against the
+   interpolation one scale down (texture read as noise must not be smoothed away).
+5. :func:`screen_reason` — outside the old-print mode, a photo with a halftone screen is left as
+   it is (the screen reads as noise and the restorer would change it).
 """
 from __future__ import annotations
 
