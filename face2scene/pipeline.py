@@ -504,6 +504,8 @@ class Face2ScenePipeline:
                     out.image = self._equalise_detail(run, out.image, estimate)
                 return out
             why = safeguard.near_clean_reason(estimate)
+            if why is None and not self.config.old_print:  # (the old-print step descreened it)
+                why = safeguard.screen_reason(run.rgb)
             if why is not None:  # 5a. a clean photo is left as it is (upscaled at least as well as bicubic)
                 run.decision = safeguard.Decision(0.0, why)
                 self._report_decision(run, estimate)
@@ -513,6 +515,10 @@ class Face2ScenePipeline:
             # 5b. do no harm: back off where the restoration made the photo worse than its input
             small = safeguard.resize_to(out.image, run.rgb.shape) if run.upscale > 1 else out.image
             run.decision = safeguard.choose_strength(run.rgb, small, estimate, run.jobs, run.flat)
+            if run.upscale > 1 and run.decision.strength > 0 and safeguard.upscale_check_applies(estimate):
+                run.decision = safeguard.with_upscale_check(run.decision, *safeguard.upscale_check(
+                    run.rgb, lambda x: restorer.restore(x, estimate, faces=run.jobs, upscale=run.upscale,
+                                                        cancel=run.cancel).image, run.upscale))
             self._report_decision(run, estimate)
             out.image = blend_strength(run.rgb, out.image, run.decision.strength)  # the user's strength's blend
             if self.config.detail and run.decision.strength > 0:

@@ -16,7 +16,8 @@ what was already sharp. Three defences, each reportable:
    is (no restorer, no face paste). Without noise, softness alone is not damage: clean photos'
    sharpest edges read 0.35–1.3 px (soft portraits, upscaled web photos), and deblurring one of
    them "back" to a sharpness it never had cost up to 19 dB. A photo whose only evidence is
-   softness within that range is left as it is.
+   softness within that range is left as it is. A given estimate (the caller's) is held to the
+   same thresholds on its own numbers.
 2b. :func:`gentle_estimate` — grain the white-noise readings miss (``noise_stats.grain_noise``):
    a photo whose grain reading is unambiguous is restored gently (a moderate noise level, the
    strength capped at ``GENTLE_STRENGTH``) instead of being left as it is, and the report says why.
@@ -30,12 +31,17 @@ what was already sharp. Three defences, each reportable:
    detail band) as the input was, and (b) removes no more fine-band energy than the noise the
    photo's own statistics allow (texture is kept). The decision and its reason go into the
    result's warnings.
+4. :func:`upscale_check` — a photo to enlarge whose estimate is light: the restorer against the
+   interpolation one scale down (texture read as noise must not be smoothed away).
+5. :func:`screen_reason` — outside the old-print mode, a photo with a halftone screen is left as
+   it is (the screen reads as noise and the restorer would change it).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Dict, Optional, Sequence, Tuple
+from functools import lru_cache
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -79,8 +85,13 @@ TEXTURE_KEPT_OK = 0.7  # (restored detail energy) / (input's − noise) above th
 FACE_CHECK_MAX_NOISE = 5.0  # above, the noise correction of the face energies is too uncertain
 NOISE_SHARE_MIN = 0.25  # fine_band_check: the signal's share of the finest band is taken as at least this
 NOISE_SHARE_JUDGED = 0.2  # and it judges only where the noise is at least this share of the finest band
+NOISE_MODEL_SHARE = 0.5  # up to this share the blur's inverse is read on the band's signal alone (see fine_band_check)
 TEXTURE_SLACK = 1.25  # α* = n/|D|² runs low where a denoiser leaves part of the noise (synthetic check)
 LUMA_NOISE = 0.668  # luminance std of unit colour noise (BT.601 weights)
+# -- upscaling (4): a light estimate on a photo to enlarge is checked one scale down
+UPSCALE_CHECK_NOISE = 8.0  # estimates this light (clean downscaled photos' texture read σ 5–7)
+UPSCALE_CHECK_JPEG = 60.0  # and no compression below this (that one is restored regardless)
+UPSCALE_CHECK_SIDE = 384  # a central crop of the input at most this large
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,10 +193,22 @@ def gentle_estimate(est: DegradationEstimate, grain: Optional[Grain]) -> Degrada
 
 
 def near_clean_reason(est: DegradationEstimate) -> Optional[str]:
-    """Why the photo is left as it is, or None when it is worth restoring."""
-    if est.source == "given" or est.details.get("gentle"):
+    """Why the photo is left as it is, or None when it is worth restoring.
+
+    A *given* estimate (the caller's, e.g. the true parameters) is held to the same thresholds on
+    its own numbers: one that describes a clean photo leaves it as it is (the restorers, told
+    noise 3 and blur 0.5, still smooth: −2.5 dB median, −7 dB worst on near-clean photos); there
+    are no photo readings to consult, so softness alone (:data:`SOFT_EDGE`) does not apply."""
+    if est.details.get("gentle"):
         return None
     q = est.jpeg_quality
+    if est.source == "given":
+        if est.noise_sigma > CLEAN_NOISE or est.blur_sigma > CLEAN_BLUR or est.scale < CLEAN_SCALE \
+                or (q is not None and q < CLEAN_JPEG):
+            return None
+        jq = "none" if q is None else f"{q:.0f}"
+        return (f"the given estimate describes a clean photo (noise σ {est.noise_sigma:.1f}, blur "
+                f"{est.blur_sigma:.2f} px, JPEG {jq}): left unchanged")
     cal = est.details.get("calibration") or {}
     # the noise: the estimate's, or the flat blocks' own reading where lower (the estimate is
     # capped by their *bound*, which leaves a margin above the reading)
@@ -204,6 +227,21 @@ def near_clean_reason(est: DegradationEstimate) -> Optional[str]:
                 f"clean photos' (up to {SOFT_EDGE:.1f} px): softness alone is not taken for damage ({what}): "
                 "left unchanged")
     return None
+
+
+def screen_reason(rgb: np.ndarray) -> Optional[str]:
+    """Why a photo with a halftone screen is left as it is outside the old-print mode, or None.
+
+    The screen's dots read as noise σ 8–11 (the blind noise error on the ``halftone`` preset is
+    7.8 median) and a restorer told so changes the screen (−0.2 to −0.55 dB on the validation
+    photos); the old-print mode descreens it first (``halftone.descreen``). ``detect_screen`` found
+    the screen on all 8 validation photos of the preset and on none of their clean or mild copies."""
+    from .halftone import detect_screen
+    screen = detect_screen(rgb)
+    if not screen.found:
+        return None
+    return (f"a halftone screen (period {screen.period:.1f} px, {screen.angle_deg:.0f}°) was found; restored as "
+            "noise it would be changed, not removed: left unchanged (the old-print mode descreens it)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -301,12 +339,21 @@ def fine_band_check(inp: np.ndarray, out: np.ndarray, noise_luma: float, blur_si
     d = o - x
     xx, xd, dd = float((x * x).mean()), float((x * d).mean()), float((d * d).mean())
     n0 = float(white_noise_bands()[0]) * noise_luma ** 2
+    share = n0 / max(xx, 1e-6)
     if blur_sigma > 0.05:
         xb = fine(cv2.GaussianBlur(yx, (0, 0), blur_sigma))
-        deblur = xx / max(float((xb * xb).mean()), 1e-6)
+        xbb = float((xb * xb).mean())
+        deblur = xx / max(xbb, 1e-6)
+        if share <= NOISE_MODEL_SHARE:
+            # blurring once more takes far more of the noise's fine energy than the signal's, so
+            # the whole band's ratio overstates what undoing the blur gives the signal; where the
+            # white-noise model explains at most half the band, read the ratio on the signal
+            # (an old_photo portrait: 1.61 -> 1.22, strength 0.85 -> 0.15, -0.65 -> -0.11 dB).
+            # Above, the model is unreliable (JPEG took part of the noise: mild photos read > 1)
+            sig = (xx - n0) / max(xbb - _white_fine_kept(round(float(blur_sigma), 2)) * n0, 1e-6)
+            deblur = float(np.clip(sig, 1.0, deblur))
     else:
         deblur = 1.0
-    share = n0 / max(xx, 1e-6)
     allowed = max(1.0, GAIN_SLACK * deblur * max(1.0 - share, NOISE_SHARE_MIN))
     gains = {a: (xx + 2 * a * xd + a * a * dd) / max(xx, 1e-6) for a in STRENGTH_GRID}
     if share < NOISE_SHARE_JUDGED:  # little noise: texture_check judges the detail (the blur-once-more
@@ -316,6 +363,15 @@ def fine_band_check(inp: np.ndarray, out: np.ndarray, noise_luma: float, blur_si
     alpha = max(ok) if ok else 0.0
     return alpha, {"fine_gain": round(gains[1.0], 3), "fine_allowed": round(allowed, 3),
                    "noise_share": round(share, 3), "alpha": alpha}
+
+
+@lru_cache(maxsize=64)
+def _white_fine_kept(blur_sigma: float) -> float:
+    """Share of white noise's finest-band energy left after a Gaussian blur of ``blur_sigma``."""
+    n = np.random.default_rng(0).standard_normal((128, 128)).astype(np.float32)
+    b0 = bands(n, 1)[0][16:-16, 16:-16]
+    b1 = bands(cv2.GaussianBlur(n, (0, 0), float(blur_sigma)), 1)[0][16:-16, 16:-16]
+    return float((b1 * b1).mean() / (b0 * b0).mean())
 
 
 def face_check(inp: np.ndarray, out: np.ndarray, faces: Sequence, noise_luma: float,
@@ -402,6 +458,66 @@ def choose_strength(inp: np.ndarray, out: np.ndarray, est: DegradationEstimate, 
     if gentle:
         reason = f"restored gently ({gentle['reason']})" + (f"; {reason}" if reason else "")
     return Decision(alpha, reason, {"face": face_d, "texture": tex_d, "fine": fine_d, "noise_luma": round(noise_luma, 3)})
+
+
+# --------------------------------------------------------------------------------------------
+# 4. upscaling: the restorer against the interpolation, one scale down
+
+
+def upscale_check_applies(est: DegradationEstimate) -> bool:
+    """Whether :func:`upscale_check` runs: an estimate light enough that texture read as noise
+    could be all it says (a heavier one is restored and checked as at scale 1)."""
+    q = est.jpeg_quality
+    return est.noise_sigma <= UPSCALE_CHECK_NOISE and (q is None or q >= UPSCALE_CHECK_JPEG)
+
+
+def upscale_check(rgb: np.ndarray, restore: Callable[[np.ndarray], np.ndarray], factor: int) -> Tuple[float, Dict]:
+    """(strength, details): how much of the restorer's enlargement to keep over the interpolation
+    (:func:`~face2scene.restorers.upscale.upscale_image`), judged one scale down. A central crop of
+    the photo is reduced ``factor`` times (area) and enlarged back both ways; natural photos look
+    alike across scales, so the blend ``U + α (R − U)`` of the grid that best predicts the crop is
+    the one the photo itself gets (a clean photo enlarged: the interpolation, where the restorer
+    took texture for noise; a blurred or compressed one: the restorer). Where the photo is noisy
+    the crop keeps its noise and the check leans toward the interpolation, which keeps it too:
+    never worse than the input enlarged. ``restore``: the restorer enlarging ``factor`` times
+    with the photo's own estimate."""
+    from .restorers.upscale import upscale_image
+    f = int(factor)
+    h, w = rgb.shape[:2]
+    side = UPSCALE_CHECK_SIDE // f * f
+    ch, cw = min(h, side) // f * f, min(w, side) // f * f
+    if f < 2 or min(ch, cw) < 16 * f:
+        return 1.0, {"skipped": "photo too small"}
+    y0, x0 = (h - ch) // 2, (w - cw) // 2
+    crop = rgb[y0:y0 + ch, x0:x0 + cw]
+    small = cv2.resize(crop, (cw // f, ch // f), interpolation=cv2.INTER_AREA)
+    u = upscale_image(small, f).astype(np.float32)
+    r = np.asarray(restore(small), np.float32)
+    if r.shape != u.shape:
+        r = cv2.resize(r, (u.shape[1], u.shape[0]), interpolation=cv2.INTER_AREA)
+    b = 2 * f + 4
+    ref, u, d = crop.astype(np.float32)[b:-b, b:-b], u[b:-b, b:-b], (r - u)[b:-b, b:-b]
+    mse = {a: float(np.mean((ref - u - a * d) ** 2)) for a in STRENGTH_GRID}
+    alpha = min(STRENGTH_GRID, key=lambda a: (mse[a], -a))  # ties: the larger strength
+
+    def db(m):
+        return round(float(10 * np.log10(255.0 ** 2 / max(m, 1e-10))), 3)
+    return float(alpha), {"crop": [cw, ch], "psnr_interpolation": db(mse[0.0]), "psnr_restorer": db(mse[1.0]),
+                          "psnr_chosen": db(mse[alpha]), "alpha": alpha}
+
+
+def with_upscale_check(d: Decision, alpha: float, info: Dict) -> Decision:
+    """``d`` with the upscale check's strength (the smaller) and its reason."""
+    checks = {**d.checks, "upscale": info}
+    if alpha >= d.strength:
+        return replace(d, checks=checks)
+    why = (f"enlarging a {info['crop'][0]}x{info['crop'][1]} crop of the photo from a smaller copy, the restorer "
+           f"came {info['psnr_restorer']:.2f} dB close and the interpolation {info['psnr_interpolation']:.2f} dB")
+    if d.reason.startswith("restored gently") or d.reason.startswith("backed off"):
+        reason = f"{d.reason}; {why}"
+    else:
+        reason = f"backed off: {why}"
+    return Decision(alpha, reason, checks)
 
 
 def resize_to(img: np.ndarray, shape) -> np.ndarray:

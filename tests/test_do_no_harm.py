@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from face2scene.degrade import degrade
+from face2scene.degrade import apply_params, degrade, simple_params
 from face2scene.metrics import psnr
 from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
 from face2scene.restorers import ClassicalRestorer, RestorerOutput, is_zero_degradation
@@ -129,6 +129,31 @@ def test_restorers_are_the_identity_at_zero_degradation(sample):
     assert np.array_equal(res.image, sample)
 
 
+def test_halftone_screen_is_left_as_it_is_outside_the_old_print_mode(sample):
+    """A screened reproduction through the default pipeline: the screen is not restored as noise
+    (that changed it: -0.2 to -0.55 dB); the report names the screen. A clean photo has none."""
+    from face2scene import safeguard
+    img, _ = degrade(sample, "halftone", seed=2)
+    assert safeguard.screen_reason(sample) is None
+    res = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical")).restore(img)
+    assert np.array_equal(res.image, img)
+    assert "halftone screen" in res.degradation.details["do_no_harm"]["reason"]
+
+
+def test_given_near_clean_estimate_leaves_the_photo_as_it_is(sample):
+    """The true parameters of a near-clean photo, given by the caller, no longer let the restorer
+    smooth it; the report says the given estimate was taken for clean. One worth restoring is
+    restored."""
+    deg = apply_params(sample, simple_params(noise_sigma=2.5, blur_sigma=0.5, jpeg_quality=92, seed=3))
+    given = DegradationEstimate(2.5, 0.5, 92, 1.0, "given", 1.0)
+    res = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", estimate=given)).restore(deg)
+    assert np.array_equal(res.image, deg)
+    assert "given estimate" in res.degradation.details["do_no_harm"]["reason"]
+    worth = DegradationEstimate(12.0, 1.2, 70, 1.0, "given", 1.0)
+    res = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", estimate=worth)).restore(deg)
+    assert not np.array_equal(res.image, deg)
+
+
 @pytest.mark.parametrize("name", ["sample", "textured"])
 def test_upscaler_is_closer_than_bicubic_with_more_detail(sample, name):
     clean = sample if name == "sample" else _textured(256, 256)
@@ -141,6 +166,46 @@ def test_upscaler_is_closer_than_bicubic_with_more_detail(sample, name):
     def detail(x):
         return float(cv2.Laplacian(cv2.cvtColor(x, cv2.COLOR_RGB2GRAY).astype(np.float32), cv2.CV_32F).var())
     assert detail(up) > 1.1 * detail(bic)
+
+
+def test_upscale_check_keeps_texture_read_as_noise(sample, monkeypatch):
+    """A clean textured photo to enlarge whose estimate takes its texture for noise (σ 6, as the
+    vineyard's downscaled foliage read): the check one scale down prefers the interpolation, so
+    the result is at least as close to the original as bicubic, and the report says why."""
+    from dataclasses import replace
+    from face2scene import safeguard
+    real = safeguard.calibrate_estimate
+    monkeypatch.setattr(safeguard, "calibrate_estimate",
+                        lambda est, flat, **kw: replace(real(est, flat, **kw), noise_sigma=6.0, blur_sigma=0.0))
+    monkeypatch.setattr(safeguard, "near_clean_reason", lambda est: None)
+    monkeypatch.setattr(safeguard, "noise_bound", lambda flat: 6.5)  # the flat blocks misread it too
+    clean = _textured(384, 448, seed=4)
+    small = cv2.resize(clean, (224, 192), interpolation=cv2.INTER_AREA)
+    bic = cv2.resize(small, (448, 384), interpolation=cv2.INTER_CUBIC)
+    res = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", upscale=2)).restore(small)
+    d = res.degradation.details["do_no_harm"]
+    assert "upscale" in d["checks"] and d["strength"] < 0.5, d
+    assert psnr(clean, res.image) >= psnr(clean, bic)
+    assert any("smaller copy" in w for w in res.warnings), res.warnings
+    # a heavy estimate is restored and checked as at scale 1; compression below 60 too
+    assert not safeguard.upscale_check_applies(DegradationEstimate(12.0, 1.0, None, 1.0, "blind"))
+    assert not safeguard.upscale_check_applies(DegradationEstimate(3.0, 1.0, 50, 1.0, "blind"))
+    assert safeguard.upscale_check_applies(DegradationEstimate(6.0, 0.5, 90, 1.0, "blind"))
+
+
+def test_upscale_check_keeps_a_restorer_that_helps():
+    """The check one scale down keeps a restorer that predicts the photo better than the
+    interpolation (here: the original itself, resized) and one that is no better on a tie."""
+    from face2scene import safeguard
+    clean = _textured(256, 256, seed=5)
+    a, info = safeguard.upscale_check(clean, lambda x: cv2.resize(clean, (x.shape[1] * 2, x.shape[0] * 2),
+                                                                    interpolation=cv2.INTER_AREA), 2)
+    assert a == 1.0 and info["psnr_restorer"] > info["psnr_interpolation"]
+    a, _ = safeguard.upscale_check(clean, lambda x: upscale_image(x, 2), 2)
+    assert a == 1.0
+    a, info = safeguard.upscale_check(clean, lambda x: cv2.GaussianBlur(upscale_image(x, 2), (0, 0), 1.5), 2)
+    assert a < 0.5
+    assert safeguard.upscale_check(clean[:20, :20], lambda x: x, 2)[1] == {"skipped": "photo too small"}
 
 
 def _real(path, side=640):

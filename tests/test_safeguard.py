@@ -9,6 +9,7 @@ import pytest
 
 from face2scene import safeguard as S
 from face2scene.degrade import apply_params, simple_params
+from face2scene.metrics import psnr
 from face2scene.noise_stats import flat_noise
 from face2scene.types import DegradationEstimate
 
@@ -47,6 +48,21 @@ def test_calibrated_estimate_caps_noise_the_photo_does_not_show():
     # a given estimate (benchmarks) is never changed
     given = DegradationEstimate(17.0, 0.95, None, 1.0, "given", 1.0)
     assert S.calibrate_estimate(given, f) is given and S.near_clean_reason(given) is None
+
+
+@pytest.mark.parametrize("noise,blur,jpeg,scale,clean", [
+    (0.0, 0.0, None, 1.0, True), (3.0, 0.6, 90, 1.0, True), (2.0, 0.3, 100, 1.0, True),
+    (5.0, 0.0, None, 1.0, False), (0.0, 0.8, None, 1.0, False), (0.0, 0.0, 50, 1.0, False),
+    (0.0, 0.0, None, 0.5, False)])
+def test_given_estimate_is_held_to_the_clean_thresholds(noise, blur, jpeg, scale, clean):
+    """A caller's estimate that describes a clean photo leaves it as it is (the restorers smooth
+    near-clean photos when told their true parameters); one worth restoring is restored, and
+    softness alone is not excused without the photo's own edge reading."""
+    given = DegradationEstimate(noise, blur, jpeg, scale, "given", 1.0)
+    why = S.near_clean_reason(given)
+    assert (why is not None) == clean, why
+    if clean:
+        assert "given estimate" in why and "left unchanged" in why
 
 
 def test_calibrated_estimate_keeps_real_degradation():
@@ -151,3 +167,26 @@ def test_fine_band_check_backs_off_sharpened_noise_but_not_deblurring_or_denoisi
     # with a little noise, a restorer that deblurs by the estimated 1.5 px keeps its gain
     b_noisy = np.clip(blurred + r.normal(0, 2, clean.shape), 0, 255).astype(np.uint8)
     assert S.fine_band_check(b_noisy, cv2.GaussianBlur(clean, (0, 0), 0.6), 2 * S.LUMA_NOISE, 1.5)[0] == 1.0
+
+
+def test_fine_band_check_reads_the_blur_inverse_on_the_signal(monkeypatch):
+    """Where the white-noise model explains under half the finest band, the blur's inverse that
+    bounds the restorer's fine gain is read on the signal (blurring takes more of the noise's fine
+    energy than the signal's): a restorer sharpening a lightly noisy, lightly blurred photo is
+    backed off further than by the whole band's ratio, and the result is closer to the clean photo."""
+    clean = _scene()
+    r = np.random.default_rng(4)
+    blurred = cv2.GaussianBlur(clean.astype(np.float32), (0, 0), 0.6)
+    noisy = np.clip(blurred + r.normal(0, 4, clean.shape), 0, 255).astype(np.uint8)
+    nl = 4 * S.LUMA_NOISE
+    f = noisy.astype(np.float32)
+    sharpened = np.clip(f + 1.2 * (f - cv2.GaussianBlur(f, (0, 0), 0.8)), 0, 255).astype(np.uint8)
+    a_new, info = S.fine_band_check(noisy, sharpened, nl, blur_sigma=0.6)
+    assert S.NOISE_SHARE_JUDGED <= info["noise_share"] <= S.NOISE_MODEL_SHARE, info
+    monkeypatch.setattr(S, "NOISE_MODEL_SHARE", -1.0)  # the whole band's ratio, as before
+    a_old, old = S.fine_band_check(noisy, sharpened, nl, blur_sigma=0.6)
+    assert a_new < a_old and info["fine_allowed"] < old["fine_allowed"]
+
+    def blend(a):
+        return np.clip(np.rint(f * (1 - a) + sharpened.astype(np.float32) * a), 0, 255).astype(np.uint8)
+    assert psnr(clean, blend(a_new)) > psnr(clean, blend(a_old))
