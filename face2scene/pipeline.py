@@ -14,6 +14,7 @@ import logging
 import math
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -439,6 +440,20 @@ class Face2ScenePipeline:
             return cfg.estimate
         jpeg = estimate_jpeg_quality(rgb)
         st(0.1, "compression")
+        # The faces' fits need only the photo and the JPEG reading: they run on a second thread
+        # while this one reads the whole photo (OpenCV and NumPy release the GIL; each fit has its
+        # own seeded generator, so the result is the same as one after the other).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="f2s-fadex") as pool:
+            fits = (pool.submit(self._face_fits, run, jpeg[0], cfg.seed)
+                    if cfg.estimate_mode != "blind" and run.jobs else None)
+            blind = self._whole_photo(run, jpeg)
+            st(0.5, "whole photo")
+            fitted = fits.result() if fits is not None else []
+        return self._fuse(run, blind, fitted, st)
+
+    def _whole_photo(self, run: _Run, jpeg) -> DegradationEstimate:
+        """The whole photo's own readings (flat-block noise, edge blur, grain) and the blind fit."""
+        cfg, rgb = self.config, run.rgb
         known = None
         if cfg.do_no_harm:
             # The photo's own noise: its flattest blocks bound it (texture is not noise), and
@@ -448,15 +463,12 @@ class Face2ScenePipeline:
             # and its sharpest edges bound the blur (no reference needed)
             run.edge = edge_blur(rgb, known if known is not None else 0.0)[0]
             run.grain = grain_noise(rgb)  # grain they miss: restored gently, not left as it is
-        blind = blind_estimate(rgb, jpeg, seed=cfg.seed, known_noise=known)
-        st(0.5, "whole photo")
+        return blind_estimate(rgb, jpeg, seed=cfg.seed, known_noise=known)
 
-        def calibrated(e: DegradationEstimate, **kw) -> DegradationEstimate:
-            return safeguard.gentle_estimate(safeguard.calibrate_estimate(e, run.flat, edge=run.edge, **kw), run.grain)
-
-        if cfg.estimate_mode == "blind" or not run.jobs:
-            return calibrated(blind) if cfg.do_no_harm else blind
-        ests, weights = [], []
+    @staticmethod
+    def _face_fits(run: _Run, quality, seed: int) -> List[Tuple[FaceResult, Optional[DegradationEstimate], float, str]]:
+        """FaDeX on each restored face: (face, estimate or None, weight, why not)."""
+        rgb, out = run.rgb, []
         for r in run.jobs:
             size = r.restored_crop.shape[0]
             region = analysis_region(r.affine, size, rgb.shape)
@@ -466,13 +478,29 @@ class Face2ScenePipeline:
             trusted = inner_face_mask(size) * (run.gains[r.index] > 0.5)
             mask, _ = crop_to_region(trusted.astype(np.float32), r.affine, region)
             try:
-                e = estimate_from_face(rgb[y0:y1, x0:x1], restored, mask * (cover > 0.999), jpeg[0], seed=cfg.seed)
+                e = estimate_from_face(rgb[y0:y1, x0:x1], restored, mask * (cover > 0.999), quality, seed=seed)
             except ValueError as err:  # too few trusted pixels: the face is still restored
-                run.warn(f"face {r.index + 1}: no degradation estimate from it ({err})")
+                out.append((r, None, 0.0, str(err)))
+                continue
+            out.append((r, e, float(np.sqrt(mask.sum())), ""))
+        return out
+
+    def _fuse(self, run: _Run, blind: DegradationEstimate, fitted, st) -> DegradationEstimate:
+        cfg = self.config
+
+        def calibrated(e: DegradationEstimate, **kw) -> DegradationEstimate:
+            return safeguard.gentle_estimate(safeguard.calibrate_estimate(e, run.flat, edge=run.edge, **kw), run.grain)
+
+        if cfg.estimate_mode == "blind" or not run.jobs:
+            return calibrated(blind) if cfg.do_no_harm else blind
+        ests, weights = [], []
+        for r, e, weight, why in fitted:
+            if e is None:
+                run.warn(f"face {r.index + 1}: no degradation estimate from it ({why})")
                 continue
             r.estimate = e
             ests.append(e)
-            weights.append(float(np.sqrt(mask.sum())))
+            weights.append(weight)
         st(0.95, "faces")
         if not ests:
             run.warn("no face was large enough for a degradation estimate; used the blind estimate")
