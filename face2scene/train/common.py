@@ -192,3 +192,23 @@ def write_result(folder: Path, models: Dict[str, torch.nn.Module], cfg: Dict, ru
     if metrics is not None:
         write_json_atomic(folder / "val_metrics.json", metrics)
     return folder
+
+
+def end_step(state: Dict, loss: torch.Tensor, parts: Dict[str, torch.Tensor], adv: torch.Tensor, cfg: Dict,
+             log, lr: float, minutes: float) -> None:
+    """After an optimiser step: stop on a non-finite loss, count the step and, every ``log_every``
+    steps, append the loss and its ``parts`` (and the adversarial term) to ``state["history"]`` and log them."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"loss is {loss.item()} at step {state['step'] + 1}")
+    state["step"] += 1
+    if state["step"] % cfg["log_every"]:
+        return
+    hist = state["history"]
+    hist["step"].append(state["step"])
+    hist["loss"].append(loss.item())
+    for k, v in parts.items():
+        hist[k].append(v.item())
+    hist["adv"].append(adv.item())
+    terms = " ".join(f"{k} {v.item():.4f}" for k, v in parts.items())
+    log(f"step {state['step']} loss {loss.item():.4f} ({terms} adv {adv.item():.3f}) lr {lr:.2e} [{minutes:.1f} min]")
+

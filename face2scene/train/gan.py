@@ -288,29 +288,13 @@ def train_gan(data_dirs: Sequence[str], out: str, base_dir: Optional[str] = None
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         scaler.step(opt)
         scaler.update()
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()} at step {state['step'] + 1}")
-        state["step"] += 1
-        if state["step"] % cfg["log_every"] == 0:
-            hist["step"].append(state["step"])
-            hist["loss"].append(loss.item())
-            for k in ("l1", "grad", "freq"):
-                hist[k].append(parts[k].item())
-            hist["adv"].append(adv.item())
-            log(f"step {state['step']} loss {loss.item():.4f} (l1 {parts['l1'].item():.4f} grad "
-                f"{parts['grad'].item():.4f} freq {parts['freq'].item():.4f} adv {adv.item():.3f}) "
-                f"lr {lr:.2e} [{timer.elapsed / 60:.1f} min]")
+        common.end_step(state, loss, {k: parts[k] for k in ("l1", "grad", "freq")}, adv, cfg, log, lr,
+                        timer.elapsed / 60)
         if state["step"] % cfg["ckpt_every"] == 0:
             save()
     save()
     gen.eval()
-    final = out / "gan-face"
-    gen.save_pretrained(final / "generator")
-    fadex.save_pretrained(final / "fadex")
-    mapnet.save_pretrained(final / "mapnet")
-    common.write_json_atomic(final / "train_config.json", cfg)
-    common.write_json_atomic(final / "split.json", json.loads((out / "split.json").read_text()))
-    common.write_json_atomic(final / "val_metrics.json", {
+    final = common.write_result(out / "gan-face", {"generator": gen, "fadex": fadex, "mapnet": mapnet}, cfg, out, {
         "step": state["step"], "val_psnr_median": state.get("val", {}),
         "probe_loss": {"first": hist["probe_loss"][0], "last": hist["probe_loss"][-1]}})
     log(f"saved {final}")

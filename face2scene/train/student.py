@@ -300,17 +300,8 @@ def train_student(data_dirs: Sequence[str], out: str, compact_dir: Optional[str]
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()} at step {state['step'] + 1}")
-        state["step"] += 1
-        if state["step"] % cfg["log_every"] == 0:
-            hist["step"].append(state["step"]); hist["loss"].append(loss.item())
-            for k in ("l1", "teacher", "detail"):
-                hist[k].append(parts[k].item())
-            hist["adv"].append(adv.item())
-            log(f"step {state['step']} loss {loss.item():.4f} (l1 {parts['l1'].item():.4f} teacher "
-                f"{parts['teacher'].item():.4f} detail {parts['detail'].item():.3f} adv {adv.item():.3f}) "
-                f"lr {lr:.2e} [{timer.elapsed / 60:.1f} min]")
+        common.end_step(state, loss, {k: parts[k] for k in ("l1", "teacher", "detail")}, adv, cfg, log, lr,
+                        timer.elapsed / 60)
         if state["step"] % cfg["ckpt_every"] == 0:
             save()
     save()
