@@ -17,15 +17,21 @@ def setup_torch(threads: int = 1) -> None:
     torch.set_num_threads(max(1, int(threads)))
 
 
-def load_config(defaults: Dict, path: Optional[str]) -> Dict:
+def load_config(defaults: Dict, path: Optional[str], overrides: Optional[Dict] = None) -> Dict:
+    """``defaults`` updated from the JSON file at ``path``, then from ``overrides`` (scripts, tests);
+    an unknown key in either is an error."""
+    def checked(user: Dict, where: str) -> Dict:
+        unknown = set(user) - set(defaults)
+        if unknown:
+            raise ValueError(f"unknown {where}: {', '.join(sorted(unknown))}")
+        return user
+
     cfg = dict(defaults)
     if path:
         with open(path) as f:
-            user = json.load(f)
-        unknown = set(user) - set(defaults)
-        if unknown:
-            raise ValueError(f"unknown keys in {path}: {', '.join(sorted(unknown))}")
-        cfg.update(user)
+            cfg.update(checked(json.load(f), f"keys in {path}"))
+    if overrides:
+        cfg.update(checked(overrides, "training keys"))
     return cfg
 
 

@@ -164,12 +164,7 @@ def train_gan(data_dirs: Sequence[str], out: str, base_dir: Optional[str] = None
     (default: the Real-ESRGAN weights, converted on first use); ``compact_dir``: a folder with
     ``fadex/`` and ``mapnet/`` (default: the shipped compact weights). ``config`` overrides keys
     like the JSON file (for scripts)."""
-    cfg = common.load_config(DEFAULTS, config_path)
-    if config:
-        unknown = set(config) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"unknown training keys: {', '.join(sorted(unknown))}")
-        cfg.update(config)
+    cfg = common.load_config(DEFAULTS, config_path, config)
     if cfg["amp"] not in ("bf16", "fp16", "none"):
         raise ValueError(f"amp must be bf16, fp16 or none, got {cfg['amp']!r}")
     device = _device(cfg["device"])

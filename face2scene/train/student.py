@@ -219,12 +219,7 @@ def train_student(data_dirs: Sequence[str], out: str, compact_dir: Optional[str]
     """Teacher targets, then fine-tuning; returns ``<out>/compact`` (fadex/, mapnet/, restorer/).
     ``config`` overrides keys like the JSON file; ``teacher`` replaces the configured teacher
     (tests: a cheap stand-in)."""
-    cfg = common.load_config(DEFAULTS, config_path)
-    if config:
-        unknown = set(config) - set(DEFAULTS)
-        if unknown:
-            raise ValueError(f"unknown training keys: {', '.join(sorted(unknown))}")
-        cfg.update(config)
+    cfg = common.load_config(DEFAULTS, config_path, config)
     if cfg["teacher"] not in ("torch", "ncnn"):
         raise ValueError(f"teacher must be 'torch' or 'ncnn', got {cfg['teacher']!r}")
     from ..restorers.compact import WEIGHTS_DIR
