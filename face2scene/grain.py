@@ -72,6 +72,9 @@ LUMA_W2 = 0.299 ** 2 + 0.587 ** 2 + 0.114 ** 2  # luminance variance of unit whi
 FILM_MIN_SIZE = 0.45
 FILM_MIN_AMPLITUDE = 1.5
 FILM_MIN_CONFIDENCE = 0.5
+# ... and whose estimated noise level is at least this share of the grain's RMS (real grainy
+# photos: 1.1-2.1; clean textured scenes misread as grain: 0.1)
+GRAIN_NOISE_SHARE = 0.5
 
 
 @dataclass
@@ -114,6 +117,24 @@ class GrainModel:
 
 
 NO_GRAIN = GrainModel(0.0, (), (), 0.0, 1.0, 0.0, 0)
+
+
+def auto_skip_reason(model: GrainModel, noise_sigma: float, noisy_above: float) -> Optional[str]:
+    """Why keep grain "auto" adds none to a photo with this grain reading and estimated noise
+    level (None: it adds what the result lacks). ``noisy_above``: the noise level above which
+    the estimate's noise is damage to remove (the do-no-harm gate's gentle range)."""
+    if not model.is_film():
+        return "the photo does not read as film (grain too weak, too fine or not read with confidence)"
+    if noise_sigma > noisy_above:
+        # grain the do-no-harm gate restores gently is a look; noise the estimate reads above
+        # that range is damage the restorer was asked to remove (a noisy scan, a phone photo)
+        return f"the photo is noisy (noise level {noise_sigma:.1f}): removed as damage, not kept as grain"
+    if noise_sigma < GRAIN_NOISE_SHARE * model.amplitude:
+        # what reads as grain but hardly as noise is texture (grass, fabric): the restorer left
+        # it, and "grain" added on top would double it
+        return (f"what reads as grain ({model.amplitude:.1f}) is mostly texture: "
+                f"the photo's noise level is {noise_sigma:.1f}")
+    return None
 
 
 # ------------------------------------------------------------------------------ the kernels

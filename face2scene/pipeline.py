@@ -49,11 +49,6 @@ People = Mapping[str, Sequence[RefSource]]
 Progress = Callable[[str, float, str], None]
 
 
-# keep grain "auto": the estimate's noise level must be at least this share of the grain's RMS
-# (real grainy photos: 1.1-2.1; clean textured scenes misread as grain: 0.1)
-GRAIN_NOISE_SHARE = 0.5
-
-
 @dataclass
 class PipelineConfig:
     """Every setting of one restoration; validated on creation (:class:`ConfigError`)."""
@@ -341,7 +336,7 @@ class Face2ScenePipeline:
         and whose estimated noise is within the gate's gentle range (heavier noise is damage).
         A photo left as it is keeps its own grain; only an old print's inpainted damage gets it.
         Recorded in the estimate's details ("keep_grain")."""
-        from .grain import estimate_grain, match_grain
+        from .grain import auto_skip_reason, estimate_grain, match_grain
         want = self.config.keep_grain
         if want is False:
             return image
@@ -350,19 +345,9 @@ class Face2ScenePipeline:
             info: Dict[str, Any] = {"mode": "auto" if want == "auto" else "on", "grain": model.to_json()}
             left_alone = run.decision is not None and run.decision.strength <= 0
             repaired = run.damage_mask if run.damage_mask is not None and run.damage_mask.any() else None
-            if want == "auto" and not model.is_film():
-                info.update(applied=False, reason="the photo does not read as film (grain too weak, too fine or "
-                                                  "not read with confidence)")
-            elif want == "auto" and estimate.noise_sigma > safeguard.GENTLE_NOISE[1]:
-                # grain the do-no-harm gate restores gently is a look; noise the estimate reads above
-                # that range is damage the restorer was asked to remove (a noisy scan, a phone photo)
-                info.update(applied=False, reason=f"the photo is noisy (noise level {estimate.noise_sigma:.1f}): "
-                                                  "removed as damage, not kept as grain")
-            elif want == "auto" and estimate.noise_sigma < GRAIN_NOISE_SHARE * model.amplitude:
-                # what reads as grain but hardly as noise is texture (grass, fabric): the restorer
-                # left it, and "grain" added on top would double it
-                info.update(applied=False, reason=f"what reads as grain ({model.amplitude:.1f}) is mostly texture: "
-                                                  f"the photo's noise level is {estimate.noise_sigma:.1f}")
+            skip = auto_skip_reason(model, estimate.noise_sigma, safeguard.GENTLE_NOISE[1]) if want == "auto" else None
+            if skip is not None:
+                info.update(applied=False, reason=skip)
             elif left_alone and repaired is None:
                 info.update(applied=False, reason="the photo was left as it is: its own grain is there")
             else:  # restored: what it lacks; left as it is: only what the inpainting filled
