@@ -241,15 +241,17 @@ def reference_colour_crop(aligned_refs: Sequence[Any]) -> Optional[np.ndarray]:
 
 def auto_levels(rgb: np.ndarray, *, low: float = 0.5, high: float = 99.5, black: float = CLEAN_BLACK,
                 white: float = CLEAN_WHITE, balance: Optional[bool] = None, max_gain: float = 2.5,
-                max_cast: float = 1.45, balance_strength: float = 0.5) -> ToneMap:
+                max_cast: float = 1.45, balance_strength: float = 0.75) -> ToneMap:
     """Blind tone map: the luma's ``low``/``high`` percentiles become ``black``/``white`` (the
     stretch limited to ``max_gain``); for colour photos (``balance`` None: not
     :func:`is_monochrome`) each channel's own percentiles instead (black-patch / white-patch
     balance: a yellowed base or a red shadow cast is a channel whose range moved), each
     channel's gain kept within ``max_cast`` of the luma's; that balance is applied
-    ``balance_strength`` of the way (half by default: on the old_colour_print bench photos the
-    full balance had a higher mean CIEDE2000, 8.85 against 8.74, and turned a real autochrome
-    cold blue), and half of that again where the white-patch correction disagrees in direction
+    ``balance_strength`` of the way (three quarters by default, chosen on the training split's
+    old_colour_print prints, ``oldprint_tone_diag.py --training``: mean CIEDE2000 ratio 0.731x at
+    half, 0.725x at three quarters, 0.719x in full; full balance made the dim bench photo
+    scarlett_johansson/img47 1.3 worse and, in an earlier round, a real autochrome cold blue;
+    docs/oldprints/README.md), and half of that again where the white-patch correction disagrees in direction
     with the grey-world one (a photo of one dominant colour makes them disagree). The confidence is high for a faded photo (a narrow
     histogram that needs the stretch, lifted blacks) and zero for a photo that already spans
     the range or whose blacks are not lifted (applied with its confidence, such a photo is left

@@ -127,3 +127,28 @@ def test_grey_world_on_flat_or_bad_input(bad):
         fading_evidence(bad)
     with pytest.raises(ValueError, match="shape"):
         fit_colour_from_faces([(_skin_face(64), [_skin_face(32)])])
+
+
+def test_yellowed_print_white_balance_goes_three_quarters_of_the_way():
+    """A yellowed base (blue whites lowered, grey world agreeing): the blind levels' white-patch
+    balance takes out three quarters of the blue deficit by default (chosen on the training
+    split, docs/oldprints/README.md), half of it at ``balance_strength=0.5``, all of it at 1."""
+    from face2scene.degrade import apply_params
+    clean = np.ascontiguousarray(load_sample()[::2, ::2])
+    fade = {"stages": [{"op": "print_fade", "saturation": 1.0, "gamma": [1.0, 1.0, 1.0],
+                        "black": [30.0, 28.0, 25.0], "white": [225.0, 222.0, 175.0]}]}
+    deg = apply_params(clean, fade)
+
+    def gap(x):  # green minus blue whites (p99.5); 0 on the clean photo
+        p = np.percentile(x.reshape(-1, 3).astype(np.float64), 99.5, axis=0)
+        return p[1] - p[2]
+
+    assert abs(gap(clean)) <= 2 and gap(deg) > 40
+    gaps = {k: gap(auto_levels(deg, balance_strength=k).apply(deg)) for k in (0.5, 1.0)}
+    levels = auto_levels(deg)
+    assert levels.confidence > 0.5 and levels.details["agreement"] == 1.0
+    out = levels.apply(deg)
+    assert abs(gaps[1.0]) <= 2 < gap(out) < gaps[0.5]
+    assert gap(out) < 0.25 * gap(deg) + 2
+    assert np.abs(out.astype(np.float64) - clean).mean() < np.abs(
+        auto_levels(deg, balance_strength=0.5).apply(deg).astype(np.float64) - clean).mean()
