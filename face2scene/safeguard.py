@@ -73,9 +73,10 @@ SOFT_EDGE = 1.5  # px: without noise, edges no softer than this are within what 
 # blurred by 4.1 px, downscaled to 0.41 and brought back, its sharpest edges read 1.36 px and its
 # noise 4.2, so softness alone left it as it was, though restoring it gains 1.35 dB). Both: a noise
 # reading above what near-clean photos give (their noise ends at 3; the validation photos' flat
-# reading ≤ 2.99 at 384 px, ≤ 2.95 at 512 px: a thin margin, hence the second cue) and a face,
-# compared with the person's references, reading far softer than clean faces (0.0–0.97 px on the
-# validation split's clean and near-clean portraits at 384 and 512 px; mild ones 0.65–1.9).
+# reading ≤ 2.99 at 384 px, ≤ 2.95 at 512 px, but a development one 3.04: too thin a margin alone,
+# hence the second cue) and a face, compared with the person's references, reading far softer than
+# clean faces (0.0–0.97 px on the validation split's clean and near-clean portraits at 384 and
+# 512 px, 0.15–1.09 px on 8 development ones at 384 px; mild ones 0.65–1.9).
 SOFT_FACE_NOISE = 3.0
 SOFT_FACE_BLUR = 2.0  # px, the faces' own blur reading (details["face_blur"], before its floor)
 
