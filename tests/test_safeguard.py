@@ -147,6 +147,27 @@ def test_soft_but_noiseless_photo_is_not_taken_for_damaged():
     assert S.near_clean_reason(est) is None and est.blur_sigma > 1.8
 
 
+@pytest.mark.parametrize("flat_sigma, face_blur, restored", [
+    (4.16, 2.52, True),  # s3diff's img48 at 384 px: noise above near-clean's and a face read soft
+    (4.16, 0.97, False),  # the same noise, a face as sharp as clean faces read: softness alone
+    (2.9, 2.52, False),  # a soft face with near-clean noise: a soft clean portrait
+    (4.16, None, False),  # no face to ask (the blind estimate): as before
+])
+def test_soft_edges_with_noise_and_a_soft_face_are_not_taken_for_clean(flat_sigma, face_blur, restored):
+    from face2scene.noise_stats import FlatNoise
+    flat = FlatNoise(flat_sigma, 0.0, 0.7, 400)
+    details = {} if face_blur is None else {"face_blur": face_blur, "face_blur_weight": 0.3}
+    est = DegradationEstimate(4.93, 2.08, 87.0, 1.0, "face" if face_blur is not None else "blind", 0.9, details)
+    kw = {} if face_blur is None else {"face_blur": face_blur, "blind_blur": 1.9}
+    cal = S.calibrate_estimate(est, flat, edge=1.36, **kw)
+    assert cal.blur_sigma > S.CLEAN_BLUR and cal.noise_sigma <= S.CLEAN_NOISE + 1  # edge-capped, noise low
+    why = S.near_clean_reason(cal)
+    assert (why is None) == restored, why
+    if not restored:
+        assert "softness" in why
+    assert (S.soft_face_reason(cal, flat_sigma) is not None) == restored
+
+
 def test_fine_band_check_backs_off_sharpened_noise_but_not_deblurring_or_denoising():
     clean = _scene()
     r = np.random.default_rng(3)
