@@ -15,6 +15,9 @@ def test_naming_faces_while_thumbnails_read_does_not_restart_the_read(qtbot, mak
     machine) is neither started again nor thrown away: one read per photo, and the icons land."""
     import f2s_desktop.ui.faces as faces_ui
     win, pid, ann = _group_of_three(qtbot, make_window, tmp_path)
+    # a thumbnail read the window queued while importing must not start after the patch below (it
+    # would look up read_image then and count as a second read: seen once on a busy CI machine)
+    qtbot.waitUntil(lambda: not win.bg.busy, timeout=10000)
     gate, reads = threading.Event(), []
     real = faces_ui.read_image
 
