@@ -145,6 +145,8 @@ def main(argv=None):
                 r["err_in_deg"], r["err_out_deg"] = err_in_out(deg, clean, zone)
                 r["bw_clean"], r["bw_out"], r["bw_in"] = bw_points(clean), bw_points(out), bw_points(deg)
                 r["bw_err"] = max(abs(r["bw_out"][0] - r["bw_clean"][0]), abs(r["bw_out"][1] - r["bw_clean"][1]))
+                # signed: black below / white above the clean photo's is a stretch too far
+                r["black_err"], r["white_err"] = r["bw_out"][0] - r["bw_clean"][0], r["bw_out"][1] - r["bw_clean"][1]
             if preset == "old_print":
                 r["chroma_std"] = chroma_residual_std(out)
             if preset == "old_colour_print":
@@ -193,6 +195,8 @@ def summarise(rows):
             t["err_ratio_input"] = _mean(rr, "err_in_deg") / max(_mean(rr, "err_out_deg"), 1e-6)
             t["bw_err_median"], t["bw_err_max"] = _med(rr, "bw_err"), float(max(r["bw_err"] for r in rr))
             t["bw_within_10"] = sum(r["bw_err"] <= 10 for r in rr) / len(rr)
+            if all("black_err" in r for r in rr):  # rows of older JSON files have no signed errors
+                t["black_err_median"], t["white_err_median"] = _med(rr, "black_err"), _med(rr, "white_err")
         if preset == "old_print":
             t["chroma_std_max"] = float(max(r["chroma_std"] for r in rr))
             t["mono_detected"] = sum(bool(r["mono_detected"]) for r in rr) / len(rr)
