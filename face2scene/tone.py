@@ -550,11 +550,13 @@ def chroma_residual_std(rgb: np.ndarray, info: Optional[MonoInfo] = None) -> flo
 # (Cb, Cr) = (-18.2, 26.0); along its direction SKIN_AXIS (how much colour the skin has) mean
 # 31.7, std 7.0 (2.5th-97.5th percentiles 19.3-44.2); across it (hue) std 3.2.
 # SKIN_RANGE = mean +- 1.5 std along the axis. 1.5 was chosen on the training split's
-# old_colour_print person photos (46 with a face found, tone step alone, faces detected on the
-# print): the mean CIEDE2000 ratio 0.667x without the guard, 0.697x / 0.680x / 0.668x with
-# +-1 / 1.5 / 2 std; the hand-tinted print bopbtl_old_c keeps 0 / 0.32 / 0.68 of its
-# correction (scripts/oldprint_realtone.py; docs/oldprints/README.md). Hue (across the
-# axis) is not limited: at +-2 std it cost 0.010 there and no real print needed it.
+# old_colour_print person photos (46 with a face found, blind tone step alone, faces detected
+# on the print): the mean CIEDE2000 ratio 0.667x without the guard, 0.716x / 0.687x / 0.670x
+# with +-1 / 1.5 / 2 std; the hand-tinted print bopbtl_old_c keeps 0.00 / 0.27 / 0.53 of its
+# correction at +-1.5 / 1.75 / 2 std, the sepia booth print bopbtl_scratch_a 0.53 / 0.72 /
+# 0.91 (scripts/oldprint_realtone.py; docs/oldprints/README.md). A blind under-correction
+# leaves the print as it was; an ashen face is worse than the input: the stricter one. Hue
+# (across the axis) is not limited: at +-2 std it cost 0.010 there and no real print needed it.
 # Measured on light-skinned adults only (the data has no other): a correction is only limited
 # where it moves a face *further* out of this range, never pulled into it.
 SKIN_AXIS = np.array([-0.573, 0.819], np.float32)
@@ -630,9 +632,10 @@ def print_tone(image: np.ndarray, mono: MonoInfo, *, damaged: bool = False, face
     The colour part (the levels' per-channel balance and the :class:`ChromaMap`; the luma
     stretch is not concerned) is then limited by :func:`colour_guard` (``guard``): it may not
     take the skin of the photo's faces (``landmarks``: 5-point landmarks in this image's pixels,
-    every face found, with or without references) further out of the range of clean skin. A
-    print's intended colour (a hand tint, a warm toning) is not a cast; the report's
-    ``colour_guard`` says how much was kept."""
+    every face found) further out of the range of clean skin; not when the colour was fitted on
+    the faces against their references (the person's own skin is the better oracle). A print's
+    intended colour (a hand tint, a warm toning) is not a cast; the report's ``colour_guard``
+    says how much was kept."""
     image = _rgb_array(image)
     out = image
     info: Dict[str, Any] = {}
@@ -662,7 +665,12 @@ def print_tone(image: np.ndarray, mono: MonoInfo, *, damaged: bool = False, face
                     colour = fitted
             full = colour.apply(out, strength=strength)
             k = 1.0
-            if guard:
+            if guard and colour.source == "faces":
+                # fitted on the faces against the person's own references: a better oracle for
+                # this photo's skin than the range of everyone's (bench: with the guard on these
+                # too, old_colour_print 0.585x -> 0.600x; docs/oldprints/README.md)
+                info["colour_guard"] = {"kept": 1.0, "faces": [], "skipped": "colour from the references"}
+            elif guard:
                 # the same stretch without any colour change: the luma of one gain for all
                 # channels, the print's own chroma (Cb, Cr) as scanned
                 plain = _ycc(auto_levels(base, balance=False).apply(base, strength=strength))

@@ -8,9 +8,14 @@ the tone step (the image, the monochrome reading, the damaged-print flag, the fa
 report (faded, levels applied, colour applied, the cast guard) and the colour it moved, in CIE
 Lab before vs after the step: mean Δa, Δb, ΔC (chroma) and mean ΔE2000; ``--json`` writes it;
 ``--png DIR`` writes before/after PNGs of each photo's tone step (for looking at).
+``--panel FILE --only NAME ...``: 100 % crops (240 px around the largest face, else the centre)
+of the whole pipeline's result, before | main (the tone step without ``colour_guard``) | after,
+with the colour the tone step applied written under each.
 
     PYTHONPATH=.:scripts python scripts/oldprint_realtone.py --capture /tmp/realtone/states.pkl
     PYTHONPATH=.:scripts python scripts/oldprint_realtone.py --replay /tmp/realtone/states.pkl --json out.json
+    PYTHONPATH=.:scripts python scripts/oldprint_realtone.py --panel docs/oldprints/realtone_100pct.png \
+        --only bopbtl_old_c.png bopbtl_scratch_a.png
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+import face2scene.tone as tone
 from face2scene.io import load_image
 from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
 from face2scene.tone import print_tone
@@ -57,13 +63,7 @@ def capture(a) -> int:
     for path in sorted(folder.iterdir()):
         if a.only and path.name not in a.only:
             continue
-        rgb = load_image(path).rgb
-        h, w = rgb.shape[:2]
-        s = min(1.0, a.max_side / max(h, w))
-        if s < 1:
-            rgb = cv2.resize(rgb, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA)
-        person = REFS.get(path.name)
-        people = {person: sorted(p for p in (a.data / "identities" / person).iterdir() if p.is_file())} if person else None
+        rgb, people = _load(a, path)
         got = {"input": rgb}
         orig = pipe._print_tone
 
@@ -124,6 +124,67 @@ def replay(a) -> int:
     return 0
 
 
+def _load(a, path):
+    rgb = load_image(path).rgb
+    h, w = rgb.shape[:2]
+    s = min(1.0, a.max_side / max(h, w))
+    if s < 1:
+        rgb = cv2.resize(rgb, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA)
+    person = REFS.get(path.name)
+    people = {person: sorted(p for p in (a.data / "identities" / person).iterdir() if p.is_file())} if person else None
+    return rgb, people
+
+
+def panel(a) -> int:
+    """Before | main | after, 100 % crops, one row per photo (``--only``)."""
+    if not a.only:
+        print("error: --panel needs --only NAME ...", file=sys.stderr)
+        return 2
+    pipe = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", old_print=True, print_tone="faces"))
+    real = tone.print_tone
+    rows, log, c = [], {}, 240
+    for name in a.only:
+        rgb, people = _load(a, a.data / "old_photos" / name)
+        outs = {}
+        for label, guard in (("main", False), ("after", True)):
+            tone.print_tone = (lambda *x, guard=guard, **k: real(*x, **{**k, "guard": guard}))
+            try:
+                res = pipe.restore(rgb, people)
+            finally:
+                tone.print_tone = real
+            info = res.to_json()["old_print"]
+            outs[label] = (res.image, info)
+        faces = [f.face for f in res.faces if f.face.usable]
+        h, w = rgb.shape[:2]
+        if faces:
+            lm = max(faces, key=lambda f: np.ptp(f.landmarks[:, 0])).landmarks
+            cx, cy = lm.mean(axis=0)
+        else:
+            cx, cy = w / 2, h / 2
+        x0, y0 = int(np.clip(cx - c / 2, 0, max(0, w - c))), int(np.clip(cy - c / 2, 0, max(0, h - c)))
+        tiles = []
+        for label, im, info in (("before", rgb, {}), ("main", *outs["main"]), ("after", *outs["after"])):
+            t = cv2.cvtColor(np.ascontiguousarray(im[y0:y0 + c, x0:x0 + c]), cv2.COLOR_RGB2BGR)
+            col = (info.get("colour") or {}).get("applied")
+            sh = colour_shift(rgb, im)
+            text = f"{label}" + (f"  colour {col:.2f}" if col is not None else "") + (f"  dE {sh['dE']:.1f}" if label != "before" else "")
+            t = np.concatenate([t, np.full((18, t.shape[1], 3), 255, np.uint8)], 0)
+            cv2.putText(t, text, (3, t.shape[0] - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+            tiles += [t, np.full((t.shape[0], 4, 3), 255, np.uint8)]
+        rows.append(np.concatenate(tiles[:-1], 1))
+        log[name] = {"crop_xywh": [x0, y0, c, c], "main": {"colour": outs["main"][1].get("colour"),
+                                                             "shift": colour_shift(rgb, outs["main"][0])},
+                     "after": {"colour": outs["after"][1].get("colour"), "colour_guard": outs["after"][1].get("colour_guard"),
+                               "shift": colour_shift(rgb, outs["after"][0])}}
+        print(name, json.dumps(log[name]["after"]["shift"]), flush=True)
+    width = max(r.shape[1] for r in rows)
+    rows = [np.concatenate([r, np.full((r.shape[0], width - r.shape[1], 3), 255, np.uint8)], 1) for r in rows]
+    out = np.concatenate([x for r in rows for x in (r, np.full((6, width, 3), 255, np.uint8))][:-1], 0)
+    cv2.imwrite(str(a.panel), out)
+    a.panel.with_suffix(".json").write_text(json.dumps(log, indent=1, default=str))
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
@@ -134,12 +195,15 @@ def main(argv=None) -> int:
     ap.add_argument("--only", nargs="*", default=None)
     ap.add_argument("--no-guard", action="store_true", help="replay without tone.colour_guard (main's step)")
     ap.add_argument("--max-side", type=int, default=768)
+    ap.add_argument("--panel", type=Path, default=None)
     a = ap.parse_args(argv)
+    if a.panel:
+        return panel(a)
     if a.capture:
         return capture(a)
     if a.replay:
         return replay(a)
-    ap.error("give --capture FILE or --replay FILE")
+    ap.error("give --capture FILE, --replay FILE or --panel FILE")
     return 2
 
 

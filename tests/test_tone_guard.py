@@ -142,3 +142,21 @@ def test_guard_without_faces_and_bad_input():
 ])
 def test_keep_within(x0, x1, k):
     assert _keep_within(x0, x1, *SKIN_RANGE) == pytest.approx(min(1.0, max(0.0, k)), abs=1e-6)
+
+
+def test_guard_left_to_the_references_when_the_colour_comes_from_them():
+    """With the person's references the colour is fitted on the face against their skin (a
+    better oracle for this photo than everyone's skin range): the guard does not limit it."""
+    from face2scene.faces.align import align_face
+    photo = _hand_tinted()
+    lm = _landmarks()
+    crop = align_face(photo, lm, 128)[0]
+    ycc = _ycc(crop)
+    ycc[..., 1:] = (-18.0, 26.0)  # the references: the same face in clean skin colour
+    ref = _from_ycc(ycc)
+    out, info = print_tone(photo, is_monochrome(photo), mode="faces", faces=[(crop, [ref, ref.copy()])],
+                           landmarks=[lm])
+    assert info["colour"]["source"] == "faces"
+    assert info["colour_guard"]["kept"] == 1.0 and "references" in info["colour_guard"]["skipped"]
+    # and the skin is taken towards the references' colour, not made ashen
+    assert _region_chroma(out, FACE_SL) @ SKIN_AXIS > SKIN_RANGE[0]
