@@ -30,11 +30,9 @@ import cv2
 import numpy as np
 
 import face2scene.tone as tone
-from face2scene.io import load_image
 from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
 from face2scene.tone import print_tone
-
-REFS = {"codeformer_05.jpg": "leonardo_dicaprio", "codeformer_06.png": "leonardo_dicaprio"}
+from oldprint_panels import load_photo
 
 
 def lab(rgb):
@@ -125,14 +123,7 @@ def replay(a) -> int:
 
 
 def _load(a, path):
-    rgb = load_image(path).rgb
-    h, w = rgb.shape[:2]
-    s = min(1.0, a.max_side / max(h, w))
-    if s < 1:
-        rgb = cv2.resize(rgb, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA)
-    person = REFS.get(path.name)
-    people = {person: sorted(p for p in (a.data / "identities" / person).iterdir() if p.is_file())} if person else None
-    return rgb, people
+    return load_photo(a.data, path, a.max_side)
 
 
 def panel(a) -> int:
