@@ -578,7 +578,7 @@ def _keep_within(x0: float, x1: float, lo: float, hi: float) -> float:
     if abs(d) < 1e-6:
         return 1.0
     bound = hi + o if d > 0 else lo - o
-    return float(np.clip((bound - x0) / d, 0.0, 1.0))
+    return float(np.clip((bound - x0) / d, 0.0, 1.0)) + 0.0  # + 0.0: no "-0.0" in the report
 
 
 def colour_guard(plain: np.ndarray, corrected: np.ndarray, landmarks: Sequence[np.ndarray] = ()):
