@@ -324,8 +324,12 @@ class Face2ScenePipeline:
         with run.stage("print") as st:
             damaged = bool(run.print_info.get("damage", {}).get("damaged_print", False))
             faces = [(r.degraded_crop, [a.crop for a in run.aligned_refs.get(r.index, [])]) for r in run.jobs]
+            # every usable face's landmarks, in this image's pixels (it may be upscaled): the
+            # colour correction may not make their skin implausible (tone.colour_guard)
+            scale = np.array([image.shape[1] / run.rgb.shape[1], image.shape[0] / run.rgb.shape[0]], np.float32)
+            landmarks = [np.asarray(r.face.landmarks, np.float32) * scale for r in run.faces if r.face.usable]
             out, info = print_tone(image, run.mono, damaged=damaged, faces=faces, mode=self.config.print_tone,
-                                   keep_tone=self.config.keep_tone)
+                                   keep_tone=self.config.keep_tone, landmarks=landmarks)
             run.print_info.update(info)
             st(1.0, "tone")
             return out

@@ -18,6 +18,9 @@
 * :func:`estimate_vignette` — blind vignetting (radial fall-off) from the symmetry of radial
   gradients; :class:`Vignette` divides it out. An aged print's fall-off darkens and tints its
   corners, where its black point is read.
+* :func:`colour_guard` — how much of a colour correction the evidence supports: the faces'
+  skin no further out of the range of clean skin (a hand tint or a warm toning made grey is the
+  print's own colour removed, not a cast).
 * :func:`print_tone` — the old-print tone step as the pipeline runs it (vignetting, levels,
   colour, monochrome kept), with its report.
 * :func:`is_monochrome` — a print whose colour depends on the grey level only (neutral, or one
@@ -36,7 +39,8 @@ import numpy as np
 
 __all__ = ["ToneMap", "MonoInfo", "ChromaMap", "fit_tone_from_face", "auto_levels", "is_monochrome",
            "keep_monochrome", "chroma_residual_std", "fuse_tone_maps", "reference_colour_crop",
-           "fading_evidence", "grey_world_cast", "fit_colour_from_faces", "print_tone", "Vignette", "estimate_vignette",
+           "fading_evidence", "grey_world_cast", "fit_colour_from_faces", "print_tone", "colour_guard", "Vignette",
+           "estimate_vignette",
            "CLEAN_BLACK", "CLEAN_WHITE"]
 
 # Where clean photos have their black and white points: the median per-channel p0.5 / p99.5 of
@@ -538,11 +542,83 @@ def chroma_residual_std(rgb: np.ndarray, info: Optional[MonoInfo] = None) -> flo
 
 
 # --------------------------------------------------------------------------------------------
+# How much of a colour correction the evidence supports
+# --------------------------------------------------------------------------------------------
+
+# Clean skin in YCbCr (levels): the median chroma of the inner face of the 56 photos of the
+# 10 persons of ../shared/data/identities (dlib faces, 128 px aligned crops) has the mean
+# (Cb, Cr) = (-18.2, 26.0); along its direction SKIN_AXIS (how much colour the skin has) mean
+# 31.7, std 7.0 (2.5th-97.5th percentiles 19.3-44.2); across it (hue) std 3.2.
+# SKIN_RANGE = mean +- 1.5 std along the axis. 1.5 was chosen on the training split's
+# old_colour_print person photos (46 with a face found, blind tone step alone, faces detected
+# on the print): the mean CIEDE2000 ratio 0.667x without the guard, 0.716x / 0.687x / 0.670x
+# with +-1 / 1.5 / 2 std; the hand-tinted print bopbtl_old_c keeps 0.00 / 0.27 / 0.53 of its
+# correction at +-1.5 / 1.75 / 2 std, the sepia booth print bopbtl_scratch_a 0.53 / 0.72 /
+# 0.91 (scripts/oldprint_realtone.py; docs/oldprints/README.md). A blind under-correction
+# leaves the print as it was; an ashen face is worse than the input: the stricter one. Hue
+# (across the axis) is not limited: at +-2 std it cost 0.010 there and no real print needed it.
+# Measured on light-skinned adults only (the data has no other): a correction is only limited
+# where it moves a face *further* out of this range, never pulled into it.
+SKIN_AXIS = np.array([-0.573, 0.819], np.float32)
+SKIN_RANGE = (31.7 - 1.5 * 7.0, 31.7 + 1.5 * 7.0)
+
+
+def _skin_chroma(rgb: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    from .faces.align import align_face, inner_face_mask
+    crop = align_face(rgb, np.asarray(lm, np.float32), 128)[0]
+    return np.median(_ycc(crop)[inner_face_mask(128) > 0.5][:, 1:], axis=0)
+
+
+def _keep_within(x0: float, x1: float, lo: float, hi: float) -> float:
+    """The largest k in 0..1 for which ``x0 + k (x1 - x0)`` is no further outside [lo, hi]
+    than ``x0`` is (inside counts as 0): the allowed values are [lo - o, hi + o], o the
+    distance by which ``x0`` is outside."""
+    o = max(lo - x0, x0 - hi, 0.0)
+    d = x1 - x0
+    if abs(d) < 1e-6:
+        return 1.0
+    bound = hi + o if d > 0 else lo - o
+    return float(np.clip((bound - x0) / d, 0.0, 1.0)) + 0.0  # + 0.0: no "-0.0" in the report
+
+
+def colour_guard(plain: np.ndarray, corrected: np.ndarray, landmarks: Sequence[np.ndarray] = ()):
+    """How much of a colour correction to keep: ``(k, report)``, ``k`` 0..1 the share of the way
+    from ``plain`` (the photo with its levels stretched, its chroma as scanned) to ``corrected``.
+
+    The face is the oracle: skin has a narrow range of chroma in every photo, whatever the
+    light (:data:`SKIN_RANGE`). A cast removed moves a face's skin towards that range or keeps
+    it there; a correction that takes the skin *further out* of it (a hand-tinted or warm-toned
+    print made grey: "ashen") is removing the print's own colour,
+    not a cast. Per face found (``landmarks``, 5 points in these photos' pixels): the largest
+    share of the correction that keeps the skin's median chroma, along the skin axis (how much
+    colour the skin has), no further out of the range than it was; ``k`` is the median
+    over the faces, 1 without faces (the blind statistics cannot tell an autochrome's or a
+    tinted print's palette from a cast: docs/oldprints/README.md, *Real prints' own colour*)."""
+    plain, corrected = _rgb_array(plain), _rgb_array(corrected, "corrected photo")
+    if plain.shape != corrected.shape:
+        raise ValueError(f"the corrected photo must have the plain photo's shape {plain.shape}, got {corrected.shape}")
+    ks, faces = [], []
+    for lm in landmarks:
+        lm = np.asarray(lm, np.float32)
+        if lm.shape != (5, 2) or not np.isfinite(lm).all():
+            raise ValueError(f"face landmarks must be 5 (x, y) points, got shape {lm.shape}")
+        c0, c1 = _skin_chroma(plain, lm), _skin_chroma(corrected, lm)
+        k_face = _keep_within(float(c0 @ SKIN_AXIS), float(c1 @ SKIN_AXIS), *SKIN_RANGE)
+        ks.append(k_face)
+        faces.append({"before": [round(float(v), 1) for v in c0], "after": [round(float(v), 1) for v in c1],
+                      "keep": round(k_face, 3)})
+    k = float(np.median(ks)) if ks else 1.0
+    report: Dict[str, Any] = {"kept": round(k, 3), "faces": faces}
+    return k, report
+
+
+# --------------------------------------------------------------------------------------------
 # The old-print tone step, as the pipeline runs it
 # --------------------------------------------------------------------------------------------
 
 def print_tone(image: np.ndarray, mono: MonoInfo, *, damaged: bool = False, faces: Sequence[tuple] = (),
-               mode: str = "faces", keep_tone: bool = True, vignette: bool = True):
+               mode: str = "faces", keep_tone: bool = True, vignette: bool = True,
+               landmarks: Sequence[np.ndarray] = (), guard: bool = True):
     """The tone step of an old print: ``(out, info)``. Black/white points from the photo
     (blind, towards clean photos' points, with its confidence); on a colour print the colour
     left after them (saturation and a mid-tone cast) from the faces against their references'
@@ -551,7 +627,15 @@ def print_tone(image: np.ndarray, mono: MonoInfo, *, damaged: bool = False, face
     or neutralised). Only a print that shows its age is changed: it is monochrome or toned,
     carries damage (``damaged``), or (colour) has dull whites in every channel — a clean photo
     with lifted blacks (haze) or a cast of its own light has none of these and is left alone.
-    ``mode="off"`` only keeps a monochrome print monochrome."""
+    ``mode="off"`` only keeps a monochrome print monochrome.
+
+    The colour part (the levels' per-channel balance and the :class:`ChromaMap`; the luma
+    stretch is not concerned) is then limited by :func:`colour_guard` (``guard``): it may not
+    take the skin of the photo's faces (``landmarks``: 5-point landmarks in this image's pixels,
+    every face found) further out of the range of clean skin; not when the colour was fitted on
+    the faces against their references (the person's own skin is the better oracle). A print's
+    intended colour (a hand tint, a warm toning) is not a cast; the report's ``colour_guard``
+    says how much was kept."""
     image = _rgb_array(image)
     out = image
     info: Dict[str, Any] = {}
@@ -579,8 +663,25 @@ def print_tone(image: np.ndarray, mono: MonoInfo, *, damaged: bool = False, face
                 fitted = fit_colour_from_faces(pairs, prior=colour)
                 if fitted.confidence > 0:
                     colour = fitted
-            out = colour.apply(out, strength=strength)
-            info["colour"] = {**colour.to_json(), "applied": round(strength, 3)}
+            full = colour.apply(out, strength=strength)
+            k = 1.0
+            if guard and colour.source == "faces":
+                # fitted on the faces against the person's own references: a better oracle for
+                # this photo's skin than the range of everyone's (bench: with the guard on these
+                # too, old_colour_print 0.585x -> 0.600x; docs/oldprints/README.md)
+                info["colour_guard"] = {"kept": 1.0, "faces": [], "skipped": "colour from the references"}
+            elif guard:
+                # the same stretch without any colour change: the luma of one gain for all
+                # channels, the print's own chroma (Cb, Cr) as scanned
+                plain = _ycc(auto_levels(base, balance=False).apply(base, strength=strength))
+                plain[..., 1:] = _ycc(base)[..., 1:]
+                plain = _u8(_rgb(plain))
+                k, why = colour_guard(plain, full, landmarks)
+                info["colour_guard"] = why
+                if k < 1.0:
+                    full = _u8(plain.astype(np.float32) + np.float32(k) * (full.astype(np.float32) - plain))
+            out = full
+            info["colour"] = {**colour.to_json(), "applied": round(strength * k, 3)}
     if mono.mono:
         out = keep_monochrome(out, mono, keep_tone)
     return out, info

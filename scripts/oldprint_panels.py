@@ -30,6 +30,19 @@ THUMB = 360  # px, the long side of each whole-photo view
 REFS = {"codeformer_05.jpg": "leonardo_dicaprio", "codeformer_06.png": "leonardo_dicaprio"}
 
 
+def load_photo(data: Path, path: Path, max_side: int):
+    """One real old photo, at most ``max_side`` px (area), and its people: ``{person: reference
+    paths}`` for the photos in :data:`REFS`, else None."""
+    rgb = load_image(path).rgb
+    h, w = rgb.shape[:2]
+    s = min(1.0, max_side / max(h, w))
+    if s < 1:
+        rgb = cv2.resize(rgb, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA)
+    person = REFS.get(path.name)
+    people = {person: sorted(p for p in (data / "identities" / person).iterdir() if p.is_file())} if person else None
+    return rgb, people
+
+
 def damage_of(rgb, res):
     """The mask the pipeline's print step inpainted: the same detection on the same input
     (descreened when a screen was found), eyes of the detected faces protected."""
@@ -100,16 +113,8 @@ def main(argv=None):
     for path in sorted(folder.iterdir()):
         if a.only and path.name not in a.only:
             continue
-        rgb = load_image(path).rgb
-        h, w = rgb.shape[:2]
-        s = min(1.0, a.max_side / max(h, w))
-        if s < 1:
-            rgb = cv2.resize(rgb, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA)
+        rgb, people = load_photo(a.data, path, a.max_side)
         person = REFS.get(path.name)
-        people = None
-        if person:
-            refs = sorted(p for p in (a.data / "identities" / person).iterdir() if p.is_file())
-            people = {person: refs}
         t = time.perf_counter()
         res = pipe.restore(rgb, people)
         sec = time.perf_counter() - t

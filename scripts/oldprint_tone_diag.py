@@ -55,6 +55,7 @@ def _capture_state(pipe, deg, people):
         got["damaged"] = bool(run.print_info.get("damage", {}).get("damaged_print", False))
         got["faces"] = [(r.degraded_crop, [a.crop for a in run.aligned_refs.get(r.index, [])]) for r in run.jobs]
         got["affines"] = [r.affine for r in run.jobs]
+        got["landmarks"] = [r.face.landmarks for r in run.faces if r.face.usable]  # tone.colour_guard's faces
         return orig(run, image)
 
     pipe._print_tone = hook
@@ -126,7 +127,8 @@ def exact_inverse(rgb, fade, vignette=None):
 
 def replay_one(st, **kw):
     def run(state):
-        return print_tone(state["image"], state["mono"], damaged=state["damaged"], faces=state["faces"], **kw)
+        return print_tone(state["image"], state["mono"], damaged=state["damaged"], faces=state["faces"],
+                          landmarks=state.get("landmarks", ()), **kw)
 
     out, info = run(st["with_refs"])
     clean, deg, pre = st["clean"], st["degraded"], st["with_refs"]["image"]
