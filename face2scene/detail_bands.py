@@ -1,0 +1,144 @@
+"""Fine bands by power-law extrapolation: put back the energy a restorer or upscaler left out of
+the finest bands, predicted from the image's own coarser bands, without a reference.
+
+Natural images' band energies fall off as a power law across octaves (a 1/f^a power spectrum
+gives octave bands whose energies change by a fixed factor per octave). The bands the input can
+vouch for — coarser than its Nyquist limit after an upscale, or those the estimated blur leaves
+readable (:func:`face2scene.detail.band_mtf2`) — fix that law; the finer bands of the output, which
+a minimum-error restorer or a GAN fills with too little, are raised toward it:
+
+    Y = Σ_b Y_b + low                       difference-of-Gaussians octave bands of the output's luma
+    log2 E_b = a + c·b  (b = fit bands)      least squares over the readable bands (c clamped)
+    E*_j = 2^(a + c·j)                      predicted energy of each finer band j
+    T_j(x) = E*_j / E_r · E_loc[Y_r²](x)    the same law locally, anchored at the finest readable band r
+    g_j(x) = clip(sqrt(T_j / E_loc[Y_j²]), 1, g_max)
+    Y' = Y + Σ_j (1 + amount·(g_j − 1) − 1) · Y_j,   then clamped to the output's local range ± margin
+
+The local anchor makes textured regions get texture and flat ones stay flat (a sky has no coarse
+band energy, so no fine energy is predicted); g_j ≥ 1 never removes detail; the clamp to the
+output's own 3×3 range (plus ``margin`` grey levels) keeps sharpened edges from overshooting into
+halos. The luma change goes to the three channels alike, so colour noise is never amplified.
+
+This only rescales detail the output already has, in phase with it; it invents none. Where the
+output's fine band is empty (a flat, denoised area), nothing comes back. What it costs in PSNR and
+what it buys in the detail ratio is measured in ``docs/GAN.md`` ("Fine bands", ``scripts/
+texture_frontier.py``): putting back energy whose phase is unknown costs MSE (Blau & Michaeli
+2018), so this is a texture/PSNR trade, not a free gain.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from .detail import band_mtf2, band_split
+from .estimate.jpeg import luma
+
+__all__ = ["BandSettings", "BandResult", "fit_band_law", "readable_bands", "restore_fine_bands"]
+
+
+@dataclass
+class BandSettings:
+    sigmas: tuple = (0.6, 1.2, 2.4, 4.8, 9.6, 19.2)  # DoG band edges (Gaussian σ, output px), finest first
+    amount: float = 1.0  # 0 = the output as it is, 1 = each fine band raised to the predicted energy
+    g_max: float = 3.0  # most a band's amplitude is raised (locally)
+    slope_range: tuple = (-3.0, 0.5)  # allowed log2 energy change per octave toward finer bands
+    window: float = 4.0  # local energy window, in units of the anchor band's outer σ
+    min_window: float = 3.0
+    m_fit: float = 0.5  # x1: a band is readable where the blur keeps at least this share of its energy
+    clamp_radius: int = 1  # halo guard: the result stays within the output's (2r+1)² local range...
+    clamp_margin: float = 2.0  # ... widened by this many grey levels (0 radius: no clamp)
+
+
+@dataclass
+class BandResult:
+    image: np.ndarray
+    info: Dict[str, Any] = field(default_factory=dict)
+
+
+def readable_bands(sigmas: Sequence[float], upscale: int = 1, blur: float = 0.0, m_fit: float = 0.5) -> List[int]:
+    """Bands (indices into ``sigmas``) the input vouches for: after a ×``upscale`` enlargement those
+    whose inner edge is at least 0.6·upscale px (coarser than the input's finest band), and whose
+    energy the blur ``blur`` (output px) keeps at ≥ ``m_fit`` of a natural spectrum's."""
+    m2 = band_mtf2(tuple(sigmas), blur) if blur > 0.05 else np.ones(len(sigmas))
+    out = []
+    for k in range(len(sigmas)):
+        lo = 0.0 if k == 0 else sigmas[k - 1]
+        if lo + 1e-6 >= 0.6 * upscale * (upscale > 1) and m2[k] >= m_fit:
+            out.append(k)
+    return out
+
+
+def fit_band_law(energies: Sequence[float], fit: Sequence[int], slope_range=(-3.0, 0.5)):
+    """(a, c): log2 E_b ≈ a + c·(−b), i.e. ``c`` is the log2 energy change per octave toward finer
+    bands, fitted by least squares on the bands ``fit`` (one band: c = 0), clamped to
+    ``slope_range``; ``a`` is refitted with the clamped slope."""
+    b = np.asarray(list(fit), dtype=np.float64)
+    e = np.log2(np.maximum(np.asarray(energies, dtype=np.float64)[b.astype(int)], 1e-9))
+    c = float(np.polyfit(-b, e, 1)[0]) if len(b) >= 2 else 0.0
+    c = float(np.clip(c, *slope_range))
+    a = float(np.mean(e + c * b))
+    return a, c
+
+
+def _local(e: np.ndarray, s: float) -> np.ndarray:
+    return cv2.GaussianBlur(e, (0, 0), s, borderType=cv2.BORDER_REFLECT101)
+
+
+def restore_fine_bands(out: np.ndarray, upscale: int = 1, blur: float = 0.0,
+                       settings: Optional[BandSettings] = None) -> BandResult:
+    """``out`` (a restorer's or upscaler's HxWx3 uint8 result) with its bands finer than what the
+    input vouches for raised toward the power law of the readable ones (see the module).
+    ``upscale``: the output's scale over the input (its finest ``log2(upscale)`` octaves are beyond
+    the input); ``blur``: the input's estimated blur σ in *input* pixels (bands it erased are not
+    read). ValueError on bad input or settings."""
+    s = settings or BandSettings()
+    if not isinstance(out, np.ndarray) or out.ndim != 3 or out.shape[2] != 3 or out.dtype != np.uint8:
+        raise ValueError("fine bands: the image must be an HxWx3 uint8 array")
+    if not isinstance(upscale, (int, np.integer)) or upscale < 1:
+        raise ValueError(f"fine bands: upscale must be a whole number >= 1, got {upscale!r}")
+    if not (np.isfinite(blur) and blur >= 0):
+        raise ValueError(f"fine bands: blur must be a finite number >= 0, got {blur!r}")
+    if not (np.isfinite(s.amount) and 0.0 <= s.amount <= 2.0):
+        raise ValueError(f"fine bands: amount must be from 0 to 2, got {s.amount!r}")
+    if s.g_max < 1.0:
+        raise ValueError(f"fine bands: g_max must be at least 1, got {s.g_max!r}")
+    sig = tuple(float(v) for v in s.sigmas)
+    if any(b <= a for a, b in zip(sig, sig[1:])) or sig[0] <= 0:
+        raise ValueError(f"fine bands: sigmas must increase from a positive first one, got {s.sigmas!r}")
+    fit = readable_bands(sig, int(upscale), float(blur) * upscale, s.m_fit)
+    if s.amount == 0 or not fit or min(out.shape[:2]) < 16:
+        return BandResult(out, {"skipped": "amount 0, no readable band or tiny image", "fit_bands": fit})
+    fine = list(range(fit[0]))
+    if not fine:
+        return BandResult(out, {"skipped": "every band is readable: nothing finer to restore", "fit_bands": fit})
+    y = luma(out).astype(np.float32)
+    bands = band_split(y, sig)[:-1]
+    energy = [float(np.mean(b.astype(np.float64) ** 2)) for b in bands]
+    a, c = fit_band_law(energy, fit, s.slope_range)
+    r = fit[0]
+    win = max(s.min_window, s.window * sig[r])
+    anchor = _local(bands[r] ** 2, win)
+    e_r = 2.0 ** (a - c * r)
+    delta = np.zeros_like(y)
+    gains = []
+    for j in fine:
+        e_j = 2.0 ** (a - c * j)
+        target = anchor * np.float32(e_j / max(e_r, 1e-9))
+        have = _local(bands[j] ** 2, win)
+        g = np.clip(np.sqrt(target / np.maximum(have, 1e-3)), 1.0, s.g_max)
+        g = 1.0 + s.amount * (g - 1.0)
+        delta += (g - 1.0) * bands[j]
+        gains.append(round(float(np.mean(g)), 3))
+    res = out.astype(np.float32) + delta[..., None]
+    if s.clamp_radius > 0:
+        k = np.ones((2 * s.clamp_radius + 1,) * 2, np.uint8)
+        lo = cv2.erode(out, k, borderType=cv2.BORDER_REFLECT101).astype(np.float32) - s.clamp_margin
+        hi = cv2.dilate(out, k, borderType=cv2.BORDER_REFLECT101).astype(np.float32) + s.clamp_margin
+        res = np.minimum(np.maximum(res, lo), hi)
+    info = {"fit_bands": fit, "fine_bands": fine, "log2_energy": [round(float(np.log2(max(e, 1e-9))), 3) for e in energy],
+            "slope_per_octave": round(c, 3), "predicted_log2": [round(a - c * j, 3) for j in fine],
+            "mean_gain": gains, "amount": s.amount}
+    return BandResult(np.clip(np.rint(res), 0, 255).astype(np.uint8), info)
