@@ -19,8 +19,10 @@ band energy, so no fine energy is predicted); g_j ≥ 1 never removes detail; th
 output's own 3×3 range (plus ``margin`` grey levels) keeps sharpened edges from overshooting into
 halos. The luma change goes to the three channels alike, so colour noise is never amplified.
 
-This only rescales detail the output already has, in phase with it; it invents none. Where the
-output's fine band is empty (a flat, denoised area), nothing comes back. What it costs in PSNR and
+The gain only rescales detail the output already has, in phase with it; it invents none. Where the
+output's fine band is empty (a denoised area), the gain cannot reach the law: ``texture`` > 0 fills
+that share of the missing energy with band-limited noise (seeded), shaped by the same local target —
+invented texture, whose MSE cost is its energy. What it costs in PSNR and
 what it buys in the detail ratio is measured in ``docs/GAN.md`` ("Fine bands", ``scripts/
 texture_frontier.py``): putting back energy whose phase is unknown costs MSE (Blau & Michaeli
 2018), so this is a texture/PSNR trade, not a free gain.
@@ -36,7 +38,7 @@ import numpy as np
 from .detail import band_mtf2, band_split
 from .estimate.jpeg import luma
 
-__all__ = ["BandSettings", "BandResult", "fit_band_law", "readable_bands", "restore_fine_bands"]
+__all__ = ["BandSettings", "BandResult", "UPSCALE_BANDS", "fit_band_law", "readable_bands", "restore_fine_bands"]
 
 
 @dataclass
@@ -50,6 +52,12 @@ class BandSettings:
     m_fit: float = 0.5  # x1: a band is readable where the blur keeps at least this share of its energy
     clamp_radius: int = 1  # halo guard: the result stays within the output's (2r+1)² local range...
     clamp_margin: float = 2.0  # ... widened by this many grey levels (0 radius: no clamp)
+    texture: float = 0.0  # share of the energy still missing after the gain filled with band-limited noise (0..1)
+    seed: int = 0  # the texture's noise
+
+
+#: what ``PipelineConfig(fine_bands=True)`` runs after a x2/x4 upscale by the GAN (docs/GAN.md, "Fine bands")
+UPSCALE_BANDS = BandSettings(amount=0.0, texture=1.0)
 
 
 @dataclass
@@ -103,13 +111,15 @@ def restore_fine_bands(out: np.ndarray, upscale: int = 1, blur: float = 0.0,
         raise ValueError(f"fine bands: blur must be a finite number >= 0, got {blur!r}")
     if not (np.isfinite(s.amount) and 0.0 <= s.amount <= 2.0):
         raise ValueError(f"fine bands: amount must be from 0 to 2, got {s.amount!r}")
+    if not (np.isfinite(s.texture) and 0.0 <= s.texture <= 1.0):
+        raise ValueError(f"fine bands: texture must be from 0 to 1, got {s.texture!r}")
     if s.g_max < 1.0:
         raise ValueError(f"fine bands: g_max must be at least 1, got {s.g_max!r}")
     sig = tuple(float(v) for v in s.sigmas)
     if any(b <= a for a, b in zip(sig, sig[1:])) or sig[0] <= 0:
         raise ValueError(f"fine bands: sigmas must increase from a positive first one, got {s.sigmas!r}")
     fit = readable_bands(sig, int(upscale), float(blur) * upscale, s.m_fit)
-    if s.amount == 0 or not fit or min(out.shape[:2]) < 16:
+    if (s.amount == 0 and s.texture == 0) or not fit or min(out.shape[:2]) < 16:
         return BandResult(out, {"skipped": "amount 0, no readable band or tiny image", "fit_bands": fit})
     fine = list(range(fit[0]))
     if not fine:
@@ -123,7 +133,9 @@ def restore_fine_bands(out: np.ndarray, upscale: int = 1, blur: float = 0.0,
     anchor = _local(bands[r] ** 2, win)
     e_r = 2.0 ** (a - c * r)
     delta = np.zeros_like(y)
-    gains = []
+    gains, added = [], []
+    noise = band_split(np.random.default_rng(s.seed).standard_normal(y.shape).astype(np.float32), sig) \
+        if s.texture > 0 else None
     for j in fine:
         e_j = 2.0 ** (a - c * j)
         target = anchor * np.float32(e_j / max(e_r, 1e-9))
@@ -132,6 +144,11 @@ def restore_fine_bands(out: np.ndarray, upscale: int = 1, blur: float = 0.0,
         g = 1.0 + s.amount * (g - 1.0)
         delta += (g - 1.0) * bands[j]
         gains.append(round(float(np.mean(g)), 3))
+        if noise is not None:  # what the gain could not reach (an empty band): texture of the law's energy
+            n = noise[j] / np.float32(max(float(np.std(noise[j])), 1e-6))
+            missing = np.maximum(target - g * g * have, 0.0)
+            delta += np.sqrt(s.texture * missing) * n
+            added.append(round(float(np.mean(s.texture * missing)), 3))
     res = out.astype(np.float32) + delta[..., None]
     if s.clamp_radius > 0:
         k = np.ones((2 * s.clamp_radius + 1,) * 2, np.uint8)
@@ -140,5 +157,5 @@ def restore_fine_bands(out: np.ndarray, upscale: int = 1, blur: float = 0.0,
         res = np.minimum(np.maximum(res, lo), hi)
     info = {"fit_bands": fit, "fine_bands": fine, "log2_energy": [round(float(np.log2(max(e, 1e-9))), 3) for e in energy],
             "slope_per_octave": round(c, 3), "predicted_log2": [round(a - c * j, 3) for j in fine],
-            "mean_gain": gains, "amount": s.amount}
+            "mean_gain": gains, "amount": s.amount, "texture": s.texture, "texture_energy": added}
     return BandResult(np.clip(np.rint(res), 0, 255).astype(np.uint8), info)

@@ -72,6 +72,7 @@ class PipelineConfig:
     keep_tone: bool = True  # old prints: a monochrome (sepia) print keeps its tone; False = neutral grey
     print_repair: bool = True  # old prints: repair the damage found automatically (off: only what the caller marks)
     detail: bool = False  # raise the detail bands the restorer over-smoothed (detail.py; off: it cost 1 dB on a photo)
+    fine_bands: bool = False  # x2/x4 with the gan restorer: texture above the input's Nyquist toward its band law (detail_bands.py)
     keep_grain: Union[str, bool] = "auto"  # film grain put back on the result (grain.py): "auto" (photos that read as film) | True | False
 
     def __post_init__(self) -> None:
@@ -515,6 +516,8 @@ class Face2ScenePipeline:
                                        cancel=run.cancel)
                 if self.config.detail:
                     out.image = self._equalise_detail(run, out.image, estimate)
+                if self.config.fine_bands:
+                    out.image = self._fine_bands(run, out.image, estimate)
                 return out
             why = safeguard.near_clean_reason(estimate)
             if why is None and not self.config.old_print:  # (the old-print step descreened it)
@@ -536,7 +539,22 @@ class Face2ScenePipeline:
             out.image = blend_strength(run.rgb, out.image, run.decision.strength)  # the user's strength's blend
             if self.config.detail and run.decision.strength > 0:
                 out.image = self._equalise_detail(run, out.image, estimate)
+            if self.config.fine_bands and run.decision.strength > 0:
+                out.image = self._fine_bands(run, out.image, estimate)
             return out
+
+    def _fine_bands(self, run: _Run, image: np.ndarray, estimate: DegradationEstimate) -> np.ndarray:
+        """5d. an upscale by the GAN: the octaves above the input's Nyquist limit, which it fills with
+        too little, raised toward the power law of the ones the input holds (detail_bands.py)."""
+        from .detail_bands import UPSCALE_BANDS, restore_fine_bands
+        if run.upscale <= 1 or self.config.restorer != "gan":
+            estimate.details["fine_bands"] = {"skipped": "only for an upscale by the gan restorer"}
+            return image
+        from dataclasses import replace
+        res = restore_fine_bands(image, upscale=run.upscale, blur=max(float(estimate.blur_sigma), 0.0),
+                                 settings=replace(UPSCALE_BANDS, seed=self.config.seed))
+        estimate.details["fine_bands"] = res.info
+        return res.image
 
     @staticmethod
     def _equalise_detail(run: _Run, image: np.ndarray, estimate: DegradationEstimate) -> np.ndarray:

@@ -18,7 +18,7 @@ Per point: median PSNR (Y) gain over the degraded input (B) or over bicubic (A),
 and, with ``--plot``, the frontier plot.
 
     python scripts/texture_frontier.py upscale --weights MODELS --cache runs/texcache --json OUT.json
-    python scripts/texture_frontier.py mild [--gan --weights MODELS] --max-side 512 --cache runs/texcache --json OUT.json
+    python scripts/texture_frontier.py mild [--restorers auto,gan --weights MODELS] --max-side 512 --cache runs/texcache --json OUT.json
 """
 from __future__ import annotations
 
@@ -132,10 +132,13 @@ def main(argv=None) -> int:
     ap.add_argument("--max-side", type=int, default=None, help="default 256 (upscale) / 512 (mild)")
     ap.add_argument("--preset", default="mild")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--gan", action="store_true", help="mild: also the gan restorer at x1 (slow on a CPU)")
+    ap.add_argument("--restorers", default="auto", help="mild: the pipeline's restorers (comma separated; "
+                    "gan = x1 Real-ESRGAN, slow on a CPU)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cache-only", action="store_true", help="make the cached outputs, score nothing")
-    ap.add_argument("--strengths", default="0,0.25,0.5,0.75,1")
+    ap.add_argument("--strengths", default="0,0.25,0.5,1,2,0:0.25,0:0.5,0:1,1:1",
+                    help="points: band gain amount[:texture] (detail_bands.BandSettings), comma separated")
+    ap.add_argument("--g-max", type=float, default=3.0)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--plot", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -151,9 +154,7 @@ def main(argv=None) -> int:
         recs = make_upscale(args, data)
         sets = {"gan": recs}
     else:
-        sets = {"auto": make_mild(args, data, "auto")}
-        if args.gan:
-            sets["gan"] = make_mild(args, data, "gan")
+        sets = {r: make_mild(args, data, r) for r in args.restorers.split(",")}
     if args.cache_only:
         return 0
     from texture_score import score  # noqa: E402  (scripts/texture_score.py)

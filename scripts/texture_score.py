@@ -34,10 +34,10 @@ def _med(vals):
 def score(args, sets: Dict[str, List[Dict]]) -> int:
     from face2scene.bench.common import fmt, print_table
     from face2scene.detail_bands import BandSettings, restore_fine_bands
-    strengths = [float(v) for v in args.strengths.split(",")]
+    strengths = [tuple(float(x) for x in (v.split(":") + ["0"])[:2]) for v in args.strengths.split(",")]
     points, records = [], []
     for name, recs in sets.items():
-        for amt in strengths:
+        for amt, tex in strengths:
             per = []
             for r in recs:
                 if args.what == "upscale":
@@ -45,31 +45,32 @@ def score(args, sets: Dict[str, List[Dict]]) -> int:
                     ref = cv2.resize(r["small"], (base.shape[1], base.shape[0]), interpolation=cv2.INTER_CUBIC)
                 else:
                     base, up, blur, ref = r["restored"], 1, float(r["estimate"][1]), r["degraded"]
-                if amt > 0:
-                    res = restore_fine_bands(base, upscale=up, blur=blur, settings=BandSettings(amount=amt))
+                if amt > 0 or tex > 0:
+                    res = restore_fine_bands(base, upscale=up, blur=blur,
+                                             settings=BandSettings(amount=amt, texture=tex, g_max=args.g_max))
                     img, info = res.image, res.info
                 else:
                     img, info = base, {}
                 box = r.get("box")
                 m, m0 = _metrics(r["clean"], img, box), _metrics(r["clean"], ref, box)
-                rec = {"set": name, "amount": amt, "photo": r["photo"], **m, "ref_psnr": m0["psnr"],
+                rec = {"set": name, "amount": amt, "texture": tex, "photo": r["photo"], **m, "ref_psnr": m0["psnr"],
                        "ref_detail": m0["detail"], "gain": round(m["psnr"] - m0["psnr"], 3),
                        "face_gain": (round(m["face_psnr"] - m0["face_psnr"], 3) if "face_psnr" in m else None),
                        "band_info": info}
                 per.append(rec)
             records += per
-            p = {"set": name, "amount": amt, "n": len(per)}
+            p = {"set": name, "amount": amt, "texture": tex, "n": len(per)}
             for k in ("psnr", "gain", "detail", "face_detail", "face_gain", "gmsd", "ref_psnr", "ref_detail"):
-                p[k] = _med([q[k] for q in per])
+                p[k] = _med([q.get(k) for q in per])
             points.append(p)
-            print(f"{name} amount {amt}: gain {p['gain']}, detail {p['detail']}, face detail {p['face_detail']}",
+            print(f"{name} amount {amt} texture {tex}: gain {p['gain']}, detail {p['detail']}, face detail {p['face_detail']}",
                   flush=True)
     ref_name = "bicubic" if args.what == "upscale" else "degraded input"
-    rows = [[p["set"], fmt(p["amount"]), fmt(p["psnr"]), fmt(p["gain"]), fmt(p["detail"], 3),
+    rows = [[p["set"], fmt(p["amount"]), fmt(p["texture"]), fmt(p["psnr"]), fmt(p["gain"]), fmt(p["detail"], 3),
              fmt(p["face_detail"], 3), fmt(p["gmsd"], 4)] for p in points]
     print(f"\nmedians of {len(next(iter(sets.values())))} photos; gain = PSNR − {ref_name}'s "
           f"({ref_name}: PSNR {points[0]['ref_psnr']}, detail {points[0]['ref_detail']})")
-    table = print_table(["output", "band amount", "PSNR", "gain", "detail", "face detail", "GMSD"], rows)
+    table = print_table(["output", "band gain amount", "texture", "PSNR", "gain", "detail", "face detail", "GMSD"], rows)
     out = {"what": args.what, "max_side": args.max_side, "preset": args.preset if args.what == "mild" else None,
            "reference": ref_name, "command": " ".join(sys.argv), "points": points, "records": records,
            "table": table}
@@ -90,7 +91,7 @@ def _plot(points, path: Path, ref_name: str) -> None:
         ps = [p for p in points if p["set"] == name]
         ax.plot([p["detail"] for p in ps], [p["gain"] for p in ps], "o-", label=f"{name} + fine bands")
         for p in ps:
-            ax.annotate(f"{p['amount']:g}", (p["detail"], p["gain"]), fontsize=7, xytext=(3, 3),
+            ax.annotate(f"{p['amount']:g}/{p['texture']:g}", (p["detail"], p["gain"]), fontsize=7, xytext=(3, 3),
                         textcoords="offset points")
     ax.axvspan(0.85, 1.15, color="g", alpha=0.1, label="detail 0.85–1.15")
     ax.set_xlabel("detail ratio (Laplacian energy / clean), median")

@@ -98,6 +98,7 @@ def test_nothing_to_do_returns_the_image():
     (dict(blur=float("nan")), "blur"),
     (dict(blur=-1.0), "blur"),
     (dict(settings=BandSettings(amount=3.0)), "amount"),
+    (dict(settings=BandSettings(texture=1.5)), "texture"),
     (dict(settings=BandSettings(g_max=0.5)), "g_max"),
     (dict(settings=BandSettings(sigmas=(1.0, 0.5))), "sigmas"),
 ])
@@ -105,3 +106,24 @@ def test_bad_input_is_a_clear_error(kwargs, msg):
     args = {"out": np.zeros((32, 32, 3), np.uint8), **kwargs}
     with pytest.raises(ValueError, match=msg):
         restore_fine_bands(**args)
+
+
+def test_texture_fills_an_empty_band_toward_the_law_and_is_seeded():
+    clean = _powerlaw(seed=5)
+    small = cv2.resize(clean, (48, 48), interpolation=cv2.INTER_AREA)
+    up = cv2.resize(small, (192, 192), interpolation=cv2.INTER_LINEAR)  # fine bands all but empty
+    s = BandSettings(amount=0.0, texture=1.0, clamp_radius=0)
+    a, b = restore_fine_bands(up, upscale=4, settings=s), restore_fine_bands(up, upscale=4, settings=s)
+    assert np.array_equal(a.image, b.image)  # seeded
+    other = restore_fine_bands(up, upscale=4, settings=BandSettings(amount=0.0, texture=1.0, clamp_radius=0, seed=1))
+    assert not np.array_equal(a.image, other.image)
+    e_clean, e_up, e_tex = (laplacian_energy(x) for x in (clean, up, a.image))
+    assert e_tex > 4 * e_up and e_tex < 2 * e_clean
+    assert min(a.info["texture_energy"]) > 0
+    half = restore_fine_bands(up, upscale=4, settings=BandSettings(amount=0.0, texture=0.25, clamp_radius=0))
+    assert e_up < laplacian_energy(half.image) < e_tex
+    # the texture follows the local coarse energy: a flat half gets (almost) none
+    mixed = up.copy()
+    mixed[:, :96] = 128
+    res = restore_fine_bands(mixed, upscale=4, settings=s).image.astype(np.float32)
+    assert np.abs(res[8:-8, 8:64] - 128).mean() < 0.25 * np.abs(res[8:-8, 128:-8] - mixed[8:-8, 128:-8]).mean()

@@ -220,6 +220,9 @@ def add_restoration_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-grain", action=argparse.BooleanOptionalAction, default=None,
                    help="put the photo's film grain back on the result (only what the restoration removed); "
                         "default: on for photos that read as film")
+    p.add_argument("--fine-bands", action="store_true",
+                   help="with --restorer gan and --upscale 2-4: put texture back above the input's resolution, "
+                        "toward the power law of its coarser bands (costs some PSNR; see docs/GAN.md)")
 
 
 def pipeline_config(args: argparse.Namespace):
@@ -229,7 +232,8 @@ def pipeline_config(args: argparse.Namespace):
                           models_dir=args.models_dir, upscale=args.upscale, tile_size=args.tile_size,
                           seed=args.seed, paste_faces=not args.no_paste_faces, strength=args.strength,
                           old_print=args.old_print, print_tone=args.print_tone, keep_tone=not args.neutral_tone,
-                          keep_grain="auto" if getattr(args, "keep_grain", None) is None else bool(args.keep_grain))
+                          keep_grain="auto" if getattr(args, "keep_grain", None) is None else bool(args.keep_grain),
+                          fine_bands=bool(getattr(args, "fine_bands", False)))
 
 
 def register(subparsers) -> argparse.ArgumentParser:
