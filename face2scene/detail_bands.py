@@ -30,7 +30,7 @@ texture_frontier.py``): putting back energy whose phase is unknown costs MSE (Bl
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -38,7 +38,8 @@ import numpy as np
 from .detail import band_mtf2, band_split
 from .estimate.jpeg import luma
 
-__all__ = ["BandSettings", "BandResult", "UPSCALE_BANDS", "fit_band_law", "readable_bands", "restore_fine_bands"]
+__all__ = ["BandSettings", "BandResult", "fit_band_law", "readable_bands", "restore_fine_bands",
+           "band_energies", "self_calibrate", "apply_band_gains"]
 
 
 @dataclass
@@ -54,10 +55,6 @@ class BandSettings:
     clamp_margin: float = 2.0  # ... widened by this many grey levels (0 radius: no clamp)
     texture: float = 0.0  # share of the energy still missing after the gain filled with band-limited noise (0..1)
     seed: int = 0  # the texture's noise
-
-
-#: what ``PipelineConfig(fine_bands=True)`` runs after a x2/x4 upscale by the GAN (docs/GAN.md, "Fine bands")
-UPSCALE_BANDS = BandSettings(amount=0.0, texture=1.0)
 
 
 @dataclass
@@ -93,6 +90,16 @@ def fit_band_law(energies: Sequence[float], fit: Sequence[int], slope_range=(-3.
 
 def _local(e: np.ndarray, s: float) -> np.ndarray:
     return cv2.GaussianBlur(e, (0, 0), s, borderType=cv2.BORDER_REFLECT101)
+
+
+def _clamp(out: np.ndarray, res: np.ndarray, s: BandSettings) -> np.ndarray:
+    """The halo guard: ``res`` kept within ``out``'s local (2r+1)² range, widened by the margin."""
+    if s.clamp_radius <= 0:
+        return res
+    k = np.ones((2 * s.clamp_radius + 1,) * 2, np.uint8)
+    lo = cv2.erode(out, k, borderType=cv2.BORDER_REFLECT101).astype(np.float32) - s.clamp_margin
+    hi = cv2.dilate(out, k, borderType=cv2.BORDER_REFLECT101).astype(np.float32) + s.clamp_margin
+    return np.minimum(np.maximum(res, lo), hi)
 
 
 def restore_fine_bands(out: np.ndarray, upscale: int = 1, blur: float = 0.0,
@@ -149,13 +156,63 @@ def restore_fine_bands(out: np.ndarray, upscale: int = 1, blur: float = 0.0,
             missing = np.maximum(target - g * g * have, 0.0)
             delta += np.sqrt(s.texture * missing) * n
             added.append(round(float(np.mean(s.texture * missing)), 3))
-    res = out.astype(np.float32) + delta[..., None]
-    if s.clamp_radius > 0:
-        k = np.ones((2 * s.clamp_radius + 1,) * 2, np.uint8)
-        lo = cv2.erode(out, k, borderType=cv2.BORDER_REFLECT101).astype(np.float32) - s.clamp_margin
-        hi = cv2.dilate(out, k, borderType=cv2.BORDER_REFLECT101).astype(np.float32) + s.clamp_margin
-        res = np.minimum(np.maximum(res, lo), hi)
+    res = _clamp(out, out.astype(np.float32) + delta[..., None], s)
     info = {"fit_bands": fit, "fine_bands": fine, "log2_energy": [round(float(np.log2(max(e, 1e-9))), 3) for e in energy],
             "slope_per_octave": round(c, 3), "predicted_log2": [round(a - c * j, 3) for j in fine],
             "mean_gain": gains, "amount": s.amount, "texture": s.texture, "texture_energy": added}
     return BandResult(np.clip(np.rint(res), 0, 255).astype(np.uint8), info)
+
+
+# -- self-calibration across scales: the upscaler's own band deficit, read one step down -----------
+def band_energies(rgb: np.ndarray, sigmas: Sequence[float], border: int = 4) -> np.ndarray:
+    """Mean squared DoG band of the luma, per band (finest first), ``border`` px left out."""
+    bands = band_split(luma(rgb).astype(np.float32), tuple(sigmas))[:-1]
+    b = border if min(rgb.shape[:2]) > 4 * border else 0
+    return np.asarray([float(np.mean(x[b:x.shape[0] - b, b:x.shape[1] - b].astype(np.float64) ** 2)) for x in bands])
+
+
+def self_calibrate(inp: np.ndarray, upscale_fn: Callable[[np.ndarray], np.ndarray], factor: int,
+                   sigmas: Sequence[float] = BandSettings.sigmas, min_side: int = 16) -> Optional[np.ndarray]:
+    """The upscaler's band deficit on this photo, per band: log2 of the input's own band energy over
+    that of ``upscale_fn`` applied to the input reduced ``factor`` times (area). Photos are alike
+    across scales, so the upscaler that misses (or invents) energy in band j when it enlarges the
+    reduced input does the same to band j when it enlarges the input: the clean photo stands in
+    for itself one scale down. None when the reduced input would be under ``min_side`` px."""
+    if not isinstance(inp, np.ndarray) or inp.ndim != 3 or inp.shape[2] != 3 or inp.dtype != np.uint8:
+        raise ValueError("self-calibration: the input must be an HxWx3 uint8 image")
+    factor = int(factor)
+    h, w = inp.shape[0] // factor * factor, inp.shape[1] // factor * factor
+    if factor < 2 or min(h, w) // factor < min_side:
+        return None
+    ref = np.ascontiguousarray(inp[:h, :w])
+    small = cv2.resize(ref, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+    up = np.asarray(upscale_fn(small))
+    if up.shape != ref.shape:
+        raise ValueError(f"self-calibration: the upscaler returned {up.shape}, expected {ref.shape}")
+    e_ref, e_up = band_energies(ref, sigmas), band_energies(up, sigmas)
+    return np.log2(np.maximum(e_ref, 1e-6) / np.maximum(e_up, 1e-6))
+
+
+def apply_band_gains(out: np.ndarray, log2_deficit: Sequence[float], bands: Sequence[int],
+                     settings: Optional[BandSettings] = None, g_min: float = 1.0) -> BandResult:
+    """``out`` with each band ``j`` in ``bands`` scaled by clip(2^(amount·d_j/2), g_min, g_max)
+    (amplitude: half the log2 energy deficit ``d_j``), then clamped to the local range as
+    :func:`restore_fine_bands` does."""
+    s = settings or BandSettings()
+    if not isinstance(out, np.ndarray) or out.ndim != 3 or out.shape[2] != 3 or out.dtype != np.uint8:
+        raise ValueError("band gains: the image must be an HxWx3 uint8 array")
+    d = np.asarray(log2_deficit, dtype=np.float64)
+    if not np.all(np.isfinite(d)) or len(d) < len(s.sigmas):
+        raise ValueError(f"band gains: need a finite deficit for each of the {len(s.sigmas)} bands")
+    if not 0.0 < g_min <= 1.0 <= s.g_max:
+        raise ValueError(f"band gains: need 0 < g_min <= 1 <= g_max, got {g_min!r}, {s.g_max!r}")
+    gains = {int(j): float(np.clip(2.0 ** (s.amount * d[j] / 2), g_min, s.g_max)) for j in bands}
+    if all(abs(g - 1.0) < 1e-6 for g in gains.values()):
+        return BandResult(out, {"gains": gains, "log2_deficit": [round(float(v), 3) for v in d]})
+    y = luma(out).astype(np.float32)
+    split = band_split(y, tuple(float(v) for v in s.sigmas))
+    delta = sum(np.float32(g - 1.0) * split[j] for j, g in gains.items())
+    res = _clamp(out, out.astype(np.float32) + delta[..., None], s)
+    return BandResult(np.clip(np.rint(res), 0, 255).astype(np.uint8),
+                      {"gains": {j: round(g, 3) for j, g in gains.items()},
+                       "log2_deficit": [round(float(v), 3) for v in d], "amount": s.amount})

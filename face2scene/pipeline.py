@@ -49,6 +49,21 @@ People = Mapping[str, Sequence[RefSource]]
 Progress = Callable[[str, float, str], None]
 
 
+#: the fine-band step (``PipelineConfig.fine_bands``) lowers a band the GAN over-fills at most to this share
+FINE_BANDS_G_MIN = 0.5
+
+
+def fine_bands_skip_reason(estimate: DegradationEstimate) -> Optional[str]:
+    """Why the fine-band step is not run on this photo, or None. Its calibration reads the input's own
+    finest bands as detail: measured on clean photos reduced by 4 (docs/GAN.md, "Fine bands"); on a
+    noisy or heavily compressed input they hold noise and artefacts, which it would put back."""
+    if estimate.noise_sigma > 2.0:
+        return f"the input is noisy (σ {estimate.noise_sigma:.1f}): its fine bands are not detail"
+    if estimate.jpeg_quality is not None and estimate.jpeg_quality < 80:
+        return f"the input is compressed (JPEG quality {estimate.jpeg_quality:.0f}): its fine bands hold artefacts"
+    return None
+
+
 @dataclass
 class PipelineConfig:
     """Every setting of one restoration; validated on creation (:class:`ConfigError`)."""
@@ -72,7 +87,7 @@ class PipelineConfig:
     keep_tone: bool = True  # old prints: a monochrome (sepia) print keeps its tone; False = neutral grey
     print_repair: bool = True  # old prints: repair the damage found automatically (off: only what the caller marks)
     detail: bool = False  # raise the detail bands the restorer over-smoothed (detail.py; off: it cost 1 dB on a photo)
-    fine_bands: bool = False  # x2/x4 with the gan restorer: texture above the input's Nyquist toward its band law (detail_bands.py)
+    fine_bands: float = 0.0  # x2/x4 with the gan restorer: octaves above the input's Nyquist scaled by the GAN's own deficit, this much (0 = off; detail_bands.py)
     keep_grain: Union[str, bool] = "auto"  # film grain put back on the result (grain.py): "auto" (photos that read as film) | True | False
 
     def __post_init__(self) -> None:
@@ -81,6 +96,9 @@ class PipelineConfig:
         check_choice("face backend", self.face_backend, FACE_BACKENDS)
         check_choice("estimate mode", self.estimate_mode, ESTIMATE_MODES)
         check_choice("print tone", self.print_tone, PRINT_TONES)
+        if not isinstance(self.fine_bands, (int, float)) or not math.isfinite(self.fine_bands) \
+                or not 0.0 <= self.fine_bands <= 2.0:
+            raise ConfigError(f"fine bands must be a number from 0 (off) to 2, got {self.fine_bands!r}")
         for name in ("strength", "face_detail"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or not 0.0 <= v <= 1.0:
@@ -544,16 +562,28 @@ class Face2ScenePipeline:
             return out
 
     def _fine_bands(self, run: _Run, image: np.ndarray, estimate: DegradationEstimate) -> np.ndarray:
-        """5d. an upscale by the GAN: the octaves above the input's Nyquist limit, which it fills with
-        too little, raised toward the power law of the ones the input holds (detail_bands.py)."""
-        from .detail_bands import UPSCALE_BANDS, restore_fine_bands
+        """5d. an upscale by the GAN: the octaves above the input's Nyquist limit scaled by the GAN's own
+        band deficit on this photo, read one scale down (detail_bands.self_calibrate): the input
+        reduced by the upscale factor, enlarged by the same restorer, against the input."""
+        from .detail_bands import BandSettings, apply_band_gains, readable_bands, self_calibrate
+        info = estimate.details["fine_bands"] = {}
         if run.upscale <= 1 or self.config.restorer != "gan":
-            estimate.details["fine_bands"] = {"skipped": "only for an upscale by the gan restorer"}
+            info["skipped"] = "only for an upscale by the gan restorer"
             return image
-        from dataclasses import replace
-        res = restore_fine_bands(image, upscale=run.upscale, blur=max(float(estimate.blur_sigma), 0.0),
-                                 settings=replace(UPSCALE_BANDS, seed=self.config.seed))
-        estimate.details["fine_bands"] = res.info
+        why = fine_bands_skip_reason(estimate)
+        if why:
+            info["skipped"] = why
+            return image
+        restorer = self.restorer
+        deficit = self_calibrate(run.rgb, lambda x: restorer.restore(x, estimate, upscale=run.upscale,
+                                                                     cancel=run.cancel).image, run.upscale)
+        if deficit is None:
+            info["skipped"] = f"the photo is too small to calibrate (needs {16 * run.upscale} px a side)"
+            return image
+        s = BandSettings(amount=float(self.config.fine_bands))
+        bands = list(range(readable_bands(s.sigmas, run.upscale)[0]))  # the octaves beyond the input's Nyquist
+        res = apply_band_gains(image, deficit, bands, s, g_min=FINE_BANDS_G_MIN)
+        info.update(res.info)
         return res.image
 
     @staticmethod

@@ -76,6 +76,25 @@ def make_upscale(args, data: Path) -> List[Dict]:
             small = cv2.resize(clean, (w // 4, h // 4), interpolation=cv2.INTER_AREA)
             return {"clean": clean, "small": small, "gan": gan.restore(small, None, upscale=4).image}
         d = _cached(args.cache / f"up4_{args.max_side}_{path.parent.name}_{path.stem}.npz", make)
+
+        def make_cal():  # the GAN's own band deficit, one scale down (detail_bands.self_calibrate)
+            nonlocal gan
+            if gan is None:
+                from face2scene.restorers.gan import load_gan_restorer
+                gan = load_gan_restorer(args.weights)
+            from face2scene.detail_bands import self_calibrate
+            fn = lambda x: gan.restore(x, None, upscale=4).image  # noqa: E731
+            small = d["small"]
+            # reference: the input itself, or the GAN's x4 area-averaged back to the input's grid
+            # (its x1 restoration: what the pipeline uses, where the input may be noisy)
+            restored = cv2.resize(d["gan"], (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
+            out = {}
+            for key, ref in (("deficit", small), ("deficit_out", restored)):
+                dd = self_calibrate(ref, fn, 4)
+                out[key] = np.full(6, np.nan) if dd is None else dd
+            return out
+        cal = _cached(args.cache / f"cal4b_{args.max_side}_{path.parent.name}_{path.stem}.npz", make_cal)
+        d["deficit"], d["deficit_out"] = cal["deficit"], cal["deficit_out"]
         print(f"cached x4 {name} ({d['seconds'][0]:.0f} s, cpu {d['seconds'][1]:.0f} s)", flush=True)
         out.append({"photo": name, **d})
     return out

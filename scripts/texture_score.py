@@ -26,6 +26,33 @@ def _metrics(clean, img, box=None) -> Dict:
     return d
 
 
+def _kappa(sigma: float = 0.6, n: int = 512) -> float:
+    """Laplacian energy per unit variance of white noise in the finest DoG band (σ < ``sigma``)."""
+    w = np.random.default_rng(0).standard_normal((n, n))
+    b = w - cv2.GaussianBlur(w, (0, 0), sigma)
+    lap = cv2.Laplacian(b, cv2.CV_64F, ksize=1)[8:-8, 8:-8]
+    return float(np.mean(lap ** 2) / np.var(b[8:-8, 8:-8]))
+
+
+def bound(clean, img, target: float = 0.85, kappa: float = 64.0) -> float:
+    """PSNR (dB, Y) of ``img`` once detail uncorrelated with it and with its error is added until its
+    detail ratio reaches ``target``: the added Laplacian energy ΔL costs ΔL / ``kappa`` of MSE (64:
+    the most a 4-neighbour Laplacian can get per unit variance, a Nyquist checkerboard; finer
+    than any real texture, so a lower bound on the cost)."""
+    from face2scene.metrics import laplacian_energy, psnr
+    need = max(target * laplacian_energy(clean) - laplacian_energy(img), 0.0)
+    mse = 255.0 ** 2 / 10 ** (psnr(clean, img) / 10)
+    return float(10 * np.log10(255.0 ** 2 / (mse + need / kappa)))
+
+
+def bound_detail(clean, img, cost_db: float = 0.5, kappa: float = 64.0) -> float:
+    """The most detail ratio ``img`` can reach by adding detail uncorrelated with it and its error
+    for a PSNR cost of ``cost_db`` (the MSE it may add, times ``kappa``, is the Laplacian energy)."""
+    from face2scene.metrics import laplacian_energy, psnr
+    mse = 255.0 ** 2 / 10 ** (psnr(clean, img) / 10)
+    return float((laplacian_energy(img) + kappa * mse * (10 ** (cost_db / 10) - 1)) / laplacian_energy(clean))
+
+
 def _med(vals):
     vals = [v for v in vals if v is not None]
     return round(float(np.median(vals)), 4) if vals else None
@@ -33,11 +60,19 @@ def _med(vals):
 
 def score(args, sets: Dict[str, List[Dict]]) -> int:
     from face2scene.bench.common import fmt, print_table
-    from face2scene.detail_bands import BandSettings, restore_fine_bands
-    strengths = [tuple(float(x) for x in (v.split(":") + ["0"])[:2]) for v in args.strengths.split(",")]
+    from face2scene.detail_bands import BandSettings, apply_band_gains, restore_fine_bands
+    # "a[:t]": the band law (amount a, texture t); "cal:a:gmin" / "calout:a:gmin": the self-calibrated
+    # gains, calibrated on the input / on the GAN's own x1 restoration (x4 only)
+    def parse(v):
+        head = v.split(":")[0]
+        if head in ("cal", "calout"):
+            return (head,) + tuple(float(x) for x in v.split(":")[1:3])
+        return ("",) + tuple(float(x) for x in (v.split(":") + ["0"])[:2])
+    strengths = [parse(v) for v in args.strengths.split(",")]
     points, records = [], []
+    kappa0 = _kappa()
     for name, recs in sets.items():
-        for amt, tex in strengths:
+        for cal, amt, tex in strengths:
             per = []
             for r in recs:
                 if args.what == "upscale":
@@ -45,34 +80,58 @@ def score(args, sets: Dict[str, List[Dict]]) -> int:
                     ref = cv2.resize(r["small"], (base.shape[1], base.shape[0]), interpolation=cv2.INTER_CUBIC)
                 else:
                     base, up, blur, ref = r["restored"], 1, float(r["estimate"][1]), r["degraded"]
-                if amt > 0 or tex > 0:
+                if cal:
+                    dkey = "deficit_out" if cal == "calout" else "deficit"
+                    if not np.all(np.isfinite(r[dkey])):
+                        img, info = base, {"skipped": "too small to calibrate"}
+                    else:
+                        res = apply_band_gains(base, r[dkey], [0, 1, 2],
+                                               BandSettings(amount=amt, g_max=args.g_max), g_min=tex)
+                        img, info = res.image, res.info
+                elif amt > 0 or tex > 0:
                     res = restore_fine_bands(base, upscale=up, blur=blur,
                                              settings=BandSettings(amount=amt, texture=tex, g_max=args.g_max))
                     img, info = res.image, res.info
-                else:
+                if not cal and amt == 0 and tex == 0:
                     img, info = base, {}
                 box = r.get("box")
                 m, m0 = _metrics(r["clean"], img, box), _metrics(r["clean"], ref, box)
-                rec = {"set": name, "amount": amt, "texture": tex, "photo": r["photo"], **m, "ref_psnr": m0["psnr"],
+                m_base = _metrics(r["clean"], base)
+                rec = {"set": name, "mode": {"cal": "calibrated on the input", "calout": "calibrated on the x1 output"}.get(cal, "law"), "amount": amt, "texture": tex, "photo": r["photo"], **m, "ref_psnr": m0["psnr"],
                        "ref_detail": m0["detail"], "gain": round(m["psnr"] - m0["psnr"], 3),
+                       "d_psnr": round(m["psnr"] - m_base["psnr"], 3),
                        "face_gain": (round(m["face_psnr"] - m0["face_psnr"], 3) if "face_psnr" in m else None),
                        "band_info": info}
+                if not cal and amt == 0 and tex == 0:  # what reaching detail 0.85 with uncorrelated detail costs at least
+                    rec["bound_gain_64"] = round(bound(r["clean"], img, 0.85, 64.0) - m0["psnr"], 3)
+                    rec["bound_gain_band0"] = round(bound(r["clean"], img, 0.85, kappa0) - m0["psnr"], 3)
+                    rec["bound_detail_05db_64"] = round(bound_detail(r["clean"], img, 0.5, 64.0), 4)
+                    rec["bound_detail_05db_band0"] = round(bound_detail(r["clean"], img, 0.5, kappa0), 4)
                 per.append(rec)
             records += per
-            p = {"set": name, "amount": amt, "texture": tex, "n": len(per)}
-            for k in ("psnr", "gain", "detail", "face_detail", "face_gain", "gmsd", "ref_psnr", "ref_detail"):
+            p = {"set": name, "mode": {"cal": "calibrated on the input", "calout": "calibrated on the x1 output"}.get(cal, "law"), "amount": amt, "texture": tex, "n": len(per)}
+            p["n_in_range"] = int(sum(0.85 <= q["detail"] <= 1.15 for q in per))
+            for k in ("psnr", "gain", "d_psnr", "detail", "face_detail", "face_gain", "gmsd", "ref_psnr", "ref_detail",
+                      "bound_gain_64", "bound_gain_band0", "bound_detail_05db_64", "bound_detail_05db_band0"):
                 p[k] = _med([q.get(k) for q in per])
             points.append(p)
-            print(f"{name} amount {amt} texture {tex}: gain {p['gain']}, detail {p['detail']}, face detail {p['face_detail']}",
+            print(f"{name} {'cal' if cal else 'law'} amount {amt} texture/g_min {tex}: gain {p['gain']}, detail {p['detail']}, face detail {p['face_detail']}",
                   flush=True)
     ref_name = "bicubic" if args.what == "upscale" else "degraded input"
-    rows = [[p["set"], fmt(p["amount"]), fmt(p["texture"]), fmt(p["psnr"]), fmt(p["gain"]), fmt(p["detail"], 3),
-             fmt(p["face_detail"], 3), fmt(p["gmsd"], 4)] for p in points]
+    rows = [[p["set"] + {"law": "", "calibrated on the input": " cal(in)", "calibrated on the x1 output": " cal(out)"}[p["mode"]], fmt(p["amount"]), fmt(p["texture"]), fmt(p["psnr"]),
+             fmt(p["gain"]), fmt(p["d_psnr"]), fmt(p["detail"], 3), f"{p['n_in_range']}/{p['n']}", fmt(p["face_detail"], 3), fmt(p["gmsd"], 4)] for p in points]
     print(f"\nmedians of {len(next(iter(sets.values())))} photos; gain = PSNR − {ref_name}'s "
           f"({ref_name}: PSNR {points[0]['ref_psnr']}, detail {points[0]['ref_detail']})")
-    table = print_table(["output", "band gain amount", "texture", "PSNR", "gain", "detail", "face detail", "GMSD"], rows)
+    table = print_table(["output", "gain amount", "texture (cal: g_min)", "PSNR", "gain", "Δ PSNR (paired)", "detail",
+                                  "in 0.85-1.15", "face detail", "GMSD"], rows)
+    bl = [f"{p['set']}: reaching detail 0.85 by adding uncorrelated detail costs at least: median gain "
+          f"{fmt(p['bound_gain_64'])} dB (checkerboard, κ 64), {fmt(p['bound_gain_band0'])} dB (finest-band noise, "
+          f"κ {kappa0:.1f}); for a 0.5 dB cost it reaches at most detail {fmt(p['bound_detail_05db_64'], 3)} "
+          f"(κ 64) / {fmt(p['bound_detail_05db_band0'], 3)} (κ {kappa0:.1f})" for p in points if p["mode"] == "law" and p["amount"] == 0 and p["texture"] == 0]
+    print("\n".join(bl))
+    table += "\n" + "\n".join(bl)
     out = {"what": args.what, "max_side": args.max_side, "preset": args.preset if args.what == "mild" else None,
-           "reference": ref_name, "command": " ".join(sys.argv), "points": points, "records": records,
+           "reference": ref_name, "kappa_band0": round(kappa0, 2), "command": " ".join(sys.argv), "points": points, "records": records,
            "table": table}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

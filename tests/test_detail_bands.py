@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from face2scene.detail import band_split
-from face2scene.detail_bands import BandSettings, fit_band_law, readable_bands, restore_fine_bands
+from face2scene.detail_bands import (BandSettings, apply_band_gains, band_energies, fit_band_law, readable_bands,
+                                    restore_fine_bands, self_calibrate)
 from face2scene.metrics import laplacian_energy
 
 SIG = BandSettings().sigmas
@@ -127,3 +128,40 @@ def test_texture_fills_an_empty_band_toward_the_law_and_is_seeded():
     mixed[:, :96] = 128
     res = restore_fine_bands(mixed, upscale=4, settings=s).image.astype(np.float32)
     assert np.abs(res[8:-8, 8:64] - 128).mean() < 0.25 * np.abs(res[8:-8, 128:-8] - mixed[8:-8, 128:-8]).mean()
+
+
+def _bicubic(f):
+    return lambda x: cv2.resize(x, (x.shape[1] * f, x.shape[0] * f), interpolation=cv2.INTER_CUBIC)
+
+
+def test_self_calibration_reads_the_upscalers_deficit_one_scale_down():
+    photo = _powerlaw(128, 128, seed=6)
+    d = self_calibrate(photo, _bicubic(4), 4)
+    assert d.shape == (len(SIG),) and d[0] > 2 and d[1] > 1 and abs(d[-1]) < 0.5  # bicubic: fine octaves missing
+
+    def sharper(x):  # bicubic plus an unsharp mask: less missing
+        up = _bicubic(4)(x).astype(np.float32)
+        return np.clip(up + 1.5 * (up - cv2.GaussianBlur(up, (0, 0), 1.5)), 0, 255).astype(np.uint8)
+    assert self_calibrate(photo, sharper, 4)[1] < d[1]
+    assert self_calibrate(photo[:60], _bicubic(4), 4) is None  # 15 px after the reduction: too small
+    with pytest.raises(ValueError, match="returned"):
+        self_calibrate(photo, _bicubic(2), 4)
+    with pytest.raises(ValueError, match="HxWx3"):
+        self_calibrate(photo[..., 0], _bicubic(4), 4)
+
+
+def test_band_gains_raise_lower_or_leave_alone():
+    photo = _powerlaw(96, 96, seed=7)
+    e0 = band_energies(photo, SIG)
+    same = apply_band_gains(photo, np.zeros(len(SIG)), [0, 1, 2])
+    assert same.image is photo
+    up = apply_band_gains(photo, np.full(len(SIG), 2.0), [0, 1], BandSettings(clamp_radius=0))
+    e1 = band_energies(up.image, SIG)
+    assert e1[0] > 2.5 * e0[0] and up.info["gains"] == {0: 2.0, 1: 2.0}  # amplitude ×2 = energy ×4
+    down = apply_band_gains(photo, np.full(len(SIG), -4.0), [1], BandSettings(clamp_radius=0), g_min=0.5)
+    assert down.info["gains"] == {1: 0.5} and band_energies(down.image, SIG)[1] < 0.5 * e0[1]
+    capped = apply_band_gains(photo, np.full(len(SIG), 10.0), [0], BandSettings(g_max=1.5))
+    assert capped.info["gains"] == {0: 1.5}
+    for bad in (dict(log2_deficit=[1.0]), dict(log2_deficit=[np.nan] * 6), dict(g_min=0.0)):
+        with pytest.raises(ValueError, match="band gains"):
+            apply_band_gains(photo, **{"log2_deficit": np.zeros(6), "bands": [0], **bad})

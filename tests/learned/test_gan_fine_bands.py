@@ -1,13 +1,15 @@
-"""``PipelineConfig(fine_bands=True)``: after an upscale by the gan restorer the fine-band step
-(detail_bands.py) runs and is reported; at x1 or with another restorer it is skipped and said so;
-off, the result is the GAN's. A bicubic upscaler stands in for Real-ESRGAN (a tiny random RRDBNet's
-output is nearly flat: no band law to read)."""
+"""``PipelineConfig(fine_bands=...)``: after an upscale by the gan restorer the fine-band step
+(detail_bands.self_calibrate + apply_band_gains) runs and is reported; at x1, with another
+restorer, on a noisy or compressed input or a photo too small to calibrate it is skipped and says
+why; off, the result is the GAN's. A bicubic upscaler stands in for Real-ESRGAN (a tiny random
+RRDBNet's output is nearly flat: no bands to calibrate)."""
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
 
+from face2scene.errors import ConfigError
 from face2scene.metrics import laplacian_energy
 from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
 from face2scene.restorers import RestorerOutput
@@ -18,43 +20,59 @@ class BicubicGan:
     """The restorer seam with bicubic enlargement: smooth above the input's Nyquist, as a GAN is too."""
     name = "gan"
 
+    def __init__(self):
+        self.calls = 0
+
     def restore(self, rgb, estimate=None, *, faces=(), upscale=1, progress=None, cancel=None):
+        self.calls += 1
         h, w = rgb.shape[:2]
         return RestorerOutput(cv2.resize(rgb, (w * upscale, h * upscale), interpolation=cv2.INTER_CUBIC), None, None)
 
 
-def _photo() -> np.ndarray:
+def _photo(h=72, w=80) -> np.ndarray:
     r = np.random.default_rng(3)
-    y = sum(cv2.GaussianBlur(r.normal(0, 1, (40, 48)).astype(np.float32), (0, 0), s) * s * 6 for s in (1.0, 2.0, 4.0))
+    y = sum(cv2.GaussianBlur(r.normal(0, 1, (h, w)).astype(np.float32), (0, 0), s) * s * 6 for s in (0.7, 1.4, 2.8))
     return np.clip(np.stack([y, y * 0.9, y * 0.8], -1) + 120, 0, 255).astype(np.uint8)
 
 
-def _run(restorer="gan", **kw):
-    est = DegradationEstimate(4.0, 0.8, None, 1.0, "given", 1.0)  # degraded: the GAN runs
+def _run(restorer="gan", noise=0.0, jpeg=None, photo=None, **kw):
+    est = DegradationEstimate(noise, 0.8, jpeg, 1.0, "given", 1.0)  # blurred: the GAN runs
     p = Face2ScenePipeline(PipelineConfig(device="cpu", restorer=restorer, estimate=est, paste_faces=False,
                                           keep_grain=False, do_no_harm=False, **kw))
     p._restorer = BicubicGan()
-    return p.restore(_photo())
+    return p.restore(_photo() if photo is None else photo), p._restorer.calls
 
 
 @pytest.mark.parametrize("upscale", [2, 4])
 def test_fine_bands_after_a_gan_upscale(upscale):
-    off, on = _run(upscale=upscale), _run(upscale=upscale, fine_bands=True)
-    assert on.image.shape == off.image.shape == (40 * upscale, 48 * upscale, 3)
+    (off, n_off), (on, n_on) = _run(upscale=upscale), _run(upscale=upscale, fine_bands=1.0)
+    assert on.image.shape == off.image.shape == (72 * upscale, 80 * upscale, 3)
     info = on.degradation.details["fine_bands"]
-    assert "skipped" not in info and info["fine_bands"] == list(range(info["fit_bands"][0]))
+    assert "skipped" not in info and sorted(info["gains"]) == list(range(upscale // 2 + 1))
+    assert max(info["gains"].values()) > 1.05  # bicubic misses the finest octaves: raised
+    assert n_on == n_off + 1  # one more (small) restoration: the calibration
     assert "fine_bands" not in off.degradation.details
-    assert not np.array_equal(on.image, off.image)
-    assert laplacian_energy(on.image) > laplacian_energy(off.image)
+    assert laplacian_energy(on.image) > 1.2 * laplacian_energy(off.image)
+    (more, _) = _run(upscale=upscale, fine_bands=2.0)
+    g1, g2 = info["gains"], more.degradation.details["fine_bands"]["gains"]
+    assert all(g2[j] >= g1[j] for j in g1) and any(g2[j] > g1[j] for j in g1)  # the amount is a strength
 
 
-def test_fine_bands_skipped_at_x1():
-    res = _run(upscale=1, fine_bands=True)
-    assert "skipped" in res.degradation.details["fine_bands"]
-    assert np.array_equal(res.image, _run(upscale=1).image)
+@pytest.mark.parametrize("kw, why", [
+    (dict(upscale=1), "only for an upscale"),
+    (dict(upscale=2, restorer="classical"), "only for an upscale"),
+    (dict(upscale=2, noise=6.0), "noisy"),
+    (dict(upscale=2, jpeg=60), "compressed"),
+    (dict(upscale=4, photo=_photo(40, 80)), "too small"),
+])
+def test_fine_bands_skipped_and_says_why(kw, why):
+    res, _ = _run(fine_bands=1.0, **kw)
+    assert why in res.degradation.details["fine_bands"]["skipped"]
+    base, _ = _run(**kw)
+    assert np.array_equal(res.image, base.image)
 
 
-def test_fine_bands_skipped_for_other_restorers():
-    res = _run(restorer="classical", upscale=2, fine_bands=True)
-    assert "skipped" in res.degradation.details["fine_bands"]
-    assert np.array_equal(res.image, _run(restorer="classical", upscale=2).image)
+@pytest.mark.parametrize("bad", [-0.5, 2.5, float("nan"), "1"])
+def test_bad_amount_is_a_config_error(bad):
+    with pytest.raises(ConfigError, match="fine bands"):
+        PipelineConfig(fine_bands=bad)
