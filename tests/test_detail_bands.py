@@ -151,15 +151,17 @@ def test_self_calibration_reads_the_upscalers_deficit_one_scale_down():
 
 
 def test_band_gains_raise_lower_or_leave_alone():
-    photo = _powerlaw(96, 96, seed=7)
+    p = _powerlaw(96, 96, seed=7).astype(np.float32)
+    photo = np.clip((p - p.mean()) * 6 + 128, 0, 255).astype(np.uint8)  # strong texture: rounding is negligible
     e0 = band_energies(photo, SIG)
+    assert e0[0] > 10
     same = apply_band_gains(photo, np.zeros(len(SIG)), [0, 1, 2])
     assert same.image is photo
     up = apply_band_gains(photo, np.full(len(SIG), 2.0), [0, 1], BandSettings(clamp_radius=0))
     e1 = band_energies(up.image, SIG)
     assert e1[0] > 2.5 * e0[0] and up.info["gains"] == {0: 2.0, 1: 2.0}  # amplitude ×2 = energy ×4
     down = apply_band_gains(photo, np.full(len(SIG), -4.0), [1], BandSettings(clamp_radius=0), g_min=0.5)
-    assert down.info["gains"] == {1: 0.5} and band_energies(down.image, SIG)[1] < 0.5 * e0[1]
+    assert down.info["gains"] == {1: 0.5} and band_energies(down.image, SIG)[1] < 0.75 * e0[1]  # (DoG bands overlap)
     capped = apply_band_gains(photo, np.full(len(SIG), 10.0), [0], BandSettings(g_max=1.5))
     assert capped.info["gains"] == {0: 1.5}
     for bad in (dict(log2_deficit=[1.0]), dict(log2_deficit=[np.nan] * 6), dict(g_min=0.0)):
