@@ -137,26 +137,47 @@ def score(args, sets: Dict[str, List[Dict]]) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=1))
     if args.plot:
-        _plot(points, args.plot, ref_name)
+        _plot(points, args.plot, ref_name, f"{args.what}, val, {args.max_side} px, medians of "
+              f"{len(next(iter(sets.values())))} photos")
     return 0
 
 
-def _plot(points, path: Path, ref_name: str) -> None:
+def _plot(points, path: Path, ref_name: str, title: str = "") -> None:
+    """Median gain against median detail ratio, one line per output and step (law: amount/texture
+    varied; calibrated: amount varied), the 0.85-1.15 band shaded."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    for name in dict.fromkeys(p["set"] for p in points):
-        ps = [p for p in points if p["set"] == name]
-        ax.plot([p["detail"] for p in ps], [p["gain"] for p in ps], "o-", label=f"{name} + fine bands")
-        for p in ps:
-            ax.annotate(f"{p['amount']:g}/{p['texture']:g}", (p["detail"], p["gain"]), fontsize=7, xytext=(3, 3),
-                        textcoords="offset points")
+    fig, ax = plt.subplots(figsize=(7, 4.6))
+    series = {}
+    for p in points:
+        law_tex = p["mode"] == "law" and p["texture"] > 0
+        key = (p["set"], p["mode"] + (f" texture, gain {p['amount']:g}" if law_tex else ""))
+        series.setdefault(key, []).append(p)
+    base = {p["set"]: p for p in points if p["mode"] == "law" and p["amount"] == 0 and p["texture"] == 0}
+    for (name, mode), ps in series.items():
+        if base.get(name) is not None and ps[0] is not base[name]:
+            ps = [base[name]] + ps  # each line starts at the output as it is
+        lab = f"{name}: " + ("output" if len(ps) == 1 else {"law": "band law, gain"}.get(
+            mode, mode.replace("law texture", "band law, texture")))
+        ax.plot([p["detail"] for p in ps], [p["gain"] for p in ps], "o-", label=lab, ms=4)
+        for p in ps[1:]:
+            txt = f"t{p['texture']:g}" if mode.startswith("law texture") else f"{p['amount']:g}"
+            ax.annotate(txt, (p["detail"], p["gain"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.axvspan(0.85, 1.15, color="g", alpha=0.1, label="detail 0.85–1.15")
+    for name, b in base.items():
+        if b.get("bound_gain_64") is not None:
+            ax.plot([0.85, 0.85], [b["bound_gain_64"], b["bound_gain_band0"]], "k*", ms=8)
+            ax.annotate(f"{name} + uncorrelated detail\nto 0.85: ≤ {b['bound_gain_64']:+.2f} (κ 64) /\n"
+                        f"≈ {b['bound_gain_band0']:+.2f} (finest-band noise)", (0.85, b["bound_gain_band0"]),
+                        fontsize=6.5, xytext=(4, -6), textcoords="offset points", va="top")
+        ax.axhline(b["gain"], color="grey", lw=0.6, ls=":")
     ax.set_xlabel("detail ratio (Laplacian energy / clean), median")
     ax.set_ylabel(f"PSNR gain over {ref_name} (dB), median")
+    if title:
+        ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
