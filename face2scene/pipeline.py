@@ -49,19 +49,15 @@ People = Mapping[str, Sequence[RefSource]]
 Progress = Callable[[str, float, str], None]
 
 
-#: the fine-band step (``PipelineConfig.fine_bands``) lowers a band the GAN over-fills at most to this share
+#: the fine-band step (``PipelineConfig.fine_bands``) lowers a band the GAN over-fills at most to half its amplitude
 FINE_BANDS_G_MIN = 0.5
 
 
-def fine_bands_skip_reason(estimate: DegradationEstimate) -> Optional[str]:
-    """Why the fine-band step is not run on this photo, or None. Its calibration reads the input's own
-    finest bands as detail: measured on clean photos reduced by 4 (docs/GAN.md, "Fine bands"); on a
-    noisy or heavily compressed input they hold noise and artefacts, which it would put back."""
-    if estimate.noise_sigma > 2.0:
-        return f"the input is noisy (σ {estimate.noise_sigma:.1f}): its fine bands are not detail"
-    if estimate.jpeg_quality is not None and estimate.jpeg_quality < 80:
-        return f"the input is compressed (JPEG quality {estimate.jpeg_quality:.0f}): its fine bands hold artefacts"
-    return None
+def fine_bands_clean_input(estimate: DegradationEstimate) -> bool:
+    """Whether the fine-band step may calibrate on the input itself (measured so: clean photos
+    reduced by 4, docs/GAN.md "Fine bands"): no noise, blur or compression to speak of."""
+    return estimate.noise_sigma <= 2.0 and estimate.blur_sigma <= 0.6 and \
+        (estimate.jpeg_quality is None or estimate.jpeg_quality >= 90)
 
 
 @dataclass
@@ -558,25 +554,29 @@ class Face2ScenePipeline:
             if self.config.detail and run.decision.strength > 0:
                 out.image = self._equalise_detail(run, out.image, estimate)
             if self.config.fine_bands and run.decision.strength > 0:
-                out.image = self._fine_bands(run, out.image, estimate)
+                out.image = self._fine_bands(run, out.image, estimate, run.decision.strength)
             return out
 
-    def _fine_bands(self, run: _Run, image: np.ndarray, estimate: DegradationEstimate) -> np.ndarray:
+    def _fine_bands(self, run: _Run, image: np.ndarray, estimate: DegradationEstimate,
+                    strength: float = 1.0) -> np.ndarray:
         """5d. an upscale by the GAN: the octaves above the input's Nyquist limit scaled by the GAN's own
-        band deficit on this photo, read one scale down (detail_bands.self_calibrate): the input
-        reduced by the upscale factor, enlarged by the same restorer, against the input."""
+        band deficit on this photo, read one scale down (detail_bands.self_calibrate): a reference at the
+        input's scale, reduced by the upscale factor and enlarged the way ``image`` was (the restorer,
+        then the do-no-harm ``strength``), against the reference. The reference is the input when the
+        estimate reads it as clean, else the result area-averaged back to the input's grid (the
+        restoration at x1: a degraded input's fine bands hold blur, noise and artefacts, not detail)."""
+        import cv2
         from .detail_bands import BandSettings, apply_band_gains, readable_bands, self_calibrate
         info = estimate.details["fine_bands"] = {}
         if run.upscale <= 1 or self.config.restorer != "gan":
             info["skipped"] = "only for an upscale by the gan restorer"
             return image
-        why = fine_bands_skip_reason(estimate)
-        if why:
-            info["skipped"] = why
-            return image
         restorer = self.restorer
-        deficit = self_calibrate(run.rgb, lambda x: restorer.restore(x, estimate, upscale=run.upscale,
-                                                                     cancel=run.cancel).image, run.upscale)
+        h, w = run.rgb.shape[:2]
+        clean = fine_bands_clean_input(estimate)
+        ref = run.rgb if clean else cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        deficit = self_calibrate(ref, lambda x: blend_strength(x, restorer.restore(
+            x, estimate, upscale=run.upscale, cancel=run.cancel).image, strength), run.upscale)
         if deficit is None:
             info["skipped"] = f"the photo is too small to calibrate (needs {16 * run.upscale} px a side)"
             return image
@@ -584,6 +584,7 @@ class Face2ScenePipeline:
         bands = list(range(readable_bands(s.sigmas, run.upscale)[0]))  # the octaves beyond the input's Nyquist
         res = apply_band_gains(image, deficit, bands, s, g_min=FINE_BANDS_G_MIN)
         info.update(res.info)
+        info["reference"] = "input" if clean else "restored at x1"
         return res.image
 
     @staticmethod

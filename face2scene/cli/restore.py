@@ -187,6 +187,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
         if "keep_grain" in d.details:
             from ..grain import describe_grain
             say(f"  grain: {describe_grain(d.details['keep_grain'])}")
+        fb = d.details.get("fine_bands")
+        if fb:
+            say("  fine bands: " + (f"skipped ({fb['skipped']})" if "skipped" in fb else "octave gains " + ", ".join(
+                f"{g:.2f}" for _, g in sorted(fb.get("gains", {}).items()))))
         reports.append({**entry, "output": show(out), **result.to_json()})
     if args.report:
         try:
