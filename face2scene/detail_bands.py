@@ -158,7 +158,8 @@ def restore_fine_bands(out: np.ndarray, upscale: int = 1, blur: float = 0.0,
             delta += np.sqrt(s.texture * missing) * n
             added.append(round(float(np.mean(s.texture * missing)), 3))
     res = _clamp(out, out.astype(np.float32) + delta[..., None], s)
-    info = {"fit_bands": fit, "fine_bands": fine, "log2_energy": [round(float(np.log2(max(e, 1e-9))), 3) for e in energy],
+    info = {"fit_bands": fit, "fine_bands": fine,
+            "log2_energy": [round(float(np.log2(max(e, 1e-9))), 3) for e in energy],
             "slope_per_octave": round(c, 3), "predicted_log2": [round(a - c * j, 3) for j in fine],
             "mean_gain": gains, "amount": s.amount, "texture": s.texture, "texture_energy": added}
     return BandResult(np.clip(np.rint(res), 0, 255).astype(np.uint8), info)

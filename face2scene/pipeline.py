@@ -83,7 +83,7 @@ class PipelineConfig:
     keep_tone: bool = True  # old prints: a monochrome (sepia) print keeps its tone; False = neutral grey
     print_repair: bool = True  # old prints: repair the damage found automatically (off: only what the caller marks)
     detail: bool = False  # raise the detail bands the restorer over-smoothed (detail.py; off: it cost 1 dB on a photo)
-    fine_bands: float = 0.0  # x2/x4 with the gan restorer: octaves above the input's Nyquist scaled by the GAN's own deficit, this much (0 = off; detail_bands.py)
+    fine_bands: float = 0.0  # gan x2/x4: octaves past the input's Nyquist scaled by the GAN's deficit (0 off; detail_bands.py)
     keep_grain: Union[str, bool] = "auto"  # film grain put back on the result (grain.py): "auto" (photos that read as film) | True | False
 
     def __post_init__(self) -> None:

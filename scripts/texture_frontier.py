@@ -18,7 +18,8 @@ Per point: median PSNR (Y) gain over the degraded input (B) or over bicubic (A),
 and, with ``--plot``, the frontier plot.
 
     python scripts/texture_frontier.py upscale --weights MODELS --cache runs/texcache --json OUT.json
-    python scripts/texture_frontier.py mild [--restorers auto,gan --weights MODELS] --max-side 512 --cache runs/texcache --json OUT.json
+    python scripts/texture_frontier.py mild [--restorers auto,gan --weights MODELS] --max-side 512 \
+        --cache runs/texcache --json OUT.json
 """
 from __future__ import annotations
 

@@ -77,7 +77,8 @@ def main(argv=None) -> int:
         rows.append(np.hstack([np.pad(t, ((0, 0), (0, 4), (0, 0)), constant_values=255) for t in tiles]))
     head = np.full((18, rows[0].shape[1], 3), 255, np.uint8)
     for i, name in enumerate(cols):
-        cv2.putText(head, name, (i * (args.crop + 4) + 2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(head, name, (i * (args.crop + 4) + 2, 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1,
+                    cv2.LINE_AA)
     panel = np.vstack([head] + rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.out.with_suffix(".png")), cv2.cvtColor(panel, cv2.COLOR_RGB2BGR))

@@ -26,6 +26,9 @@ def _metrics(clean, img, box=None) -> Dict:
     return d
 
 
+MODES = {"cal": "calibrated on the input", "calout": "calibrated on the x1 output"}
+
+
 def _kappa(sigma: float = 0.6, n: int = 512) -> float:
     """Laplacian energy per unit variance of white noise in the finest DoG band (σ < ``sigma``)."""
     w = np.random.default_rng(0).standard_normal((n, n))
@@ -97,29 +100,32 @@ def score(args, sets: Dict[str, List[Dict]]) -> int:
                 box = r.get("box")
                 m, m0 = _metrics(r["clean"], img, box), _metrics(r["clean"], ref, box)
                 m_base = _metrics(r["clean"], base)
-                rec = {"set": name, "mode": {"cal": "calibrated on the input", "calout": "calibrated on the x1 output"}.get(cal, "law"), "amount": amt, "texture": tex, "photo": r["photo"], **m, "ref_psnr": m0["psnr"],
+                rec = {"set": name, "mode": MODES.get(cal, "law"), "amount": amt, "texture": tex,
+                       "photo": r["photo"], **m, "ref_psnr": m0["psnr"],
                        "ref_detail": m0["detail"], "gain": round(m["psnr"] - m0["psnr"], 3),
                        "d_psnr": round(m["psnr"] - m_base["psnr"], 3),
                        "face_gain": (round(m["face_psnr"] - m0["face_psnr"], 3) if "face_psnr" in m else None),
                        "band_info": info}
-                if not cal and amt == 0 and tex == 0:  # what reaching detail 0.85 with uncorrelated detail costs at least
+                if not cal and amt == 0 and tex == 0:  # the least reaching 0.85 with uncorrelated detail costs
                     rec["bound_gain_64"] = round(bound(r["clean"], img, 0.85, 64.0) - m0["psnr"], 3)
                     rec["bound_gain_band0"] = round(bound(r["clean"], img, 0.85, kappa0) - m0["psnr"], 3)
                     rec["bound_detail_05db_64"] = round(bound_detail(r["clean"], img, 0.5, 64.0), 4)
                     rec["bound_detail_05db_band0"] = round(bound_detail(r["clean"], img, 0.5, kappa0), 4)
                 per.append(rec)
             records += per
-            p = {"set": name, "mode": {"cal": "calibrated on the input", "calout": "calibrated on the x1 output"}.get(cal, "law"), "amount": amt, "texture": tex, "n": len(per)}
+            p = {"set": name, "mode": MODES.get(cal, "law"), "amount": amt, "texture": tex, "n": len(per)}
             p["n_in_range"] = int(sum(0.85 <= q["detail"] <= 1.15 for q in per))
             for k in ("psnr", "gain", "d_psnr", "detail", "face_detail", "face_gain", "gmsd", "ref_psnr", "ref_detail",
                       "bound_gain_64", "bound_gain_band0", "bound_detail_05db_64", "bound_detail_05db_band0"):
                 p[k] = _med([q.get(k) for q in per])
             points.append(p)
-            print(f"{name} {'cal' if cal else 'law'} amount {amt} texture/g_min {tex}: gain {p['gain']}, detail {p['detail']}, face detail {p['face_detail']}",
-                  flush=True)
+            print(f"{name} {cal or 'law'} amount {amt} texture/g_min {tex}: gain {p['gain']}, "
+                  f"detail {p['detail']}, face detail {p['face_detail']}", flush=True)
     ref_name = "bicubic" if args.what == "upscale" else "degraded input"
-    rows = [[p["set"] + {"law": "", "calibrated on the input": " cal(in)", "calibrated on the x1 output": " cal(out)"}[p["mode"]], fmt(p["amount"]), fmt(p["texture"]), fmt(p["psnr"]),
-             fmt(p["gain"]), fmt(p["d_psnr"]), fmt(p["detail"], 3), f"{p['n_in_range']}/{p['n']}", fmt(p["face_detail"], 3), fmt(p["gmsd"], 4)] for p in points]
+    short = {"law": "", MODES["cal"]: " cal(in)", MODES["calout"]: " cal(out)"}
+    rows = [[p["set"] + short[p["mode"]], fmt(p["amount"]), fmt(p["texture"]), fmt(p["psnr"]),
+             fmt(p["gain"]), fmt(p["d_psnr"]), fmt(p["detail"], 3), f"{p['n_in_range']}/{p['n']}",
+             fmt(p["face_detail"], 3), fmt(p["gmsd"], 4)] for p in points]
     print(f"\nmedians of {len(next(iter(sets.values())))} photos; gain = PSNR − {ref_name}'s "
           f"({ref_name}: PSNR {points[0]['ref_psnr']}, detail {points[0]['ref_detail']})")
     table = print_table(["output", "gain amount", "texture (cal: g_min)", "PSNR", "gain", "Δ PSNR (paired)", "detail",
@@ -127,12 +133,13 @@ def score(args, sets: Dict[str, List[Dict]]) -> int:
     bl = [f"{p['set']}: reaching detail 0.85 by adding uncorrelated detail costs at least: median gain "
           f"{fmt(p['bound_gain_64'])} dB (checkerboard, κ 64), {fmt(p['bound_gain_band0'])} dB (finest-band noise, "
           f"κ {kappa0:.1f}); for a 0.5 dB cost it reaches at most detail {fmt(p['bound_detail_05db_64'], 3)} "
-          f"(κ 64) / {fmt(p['bound_detail_05db_band0'], 3)} (κ {kappa0:.1f})" for p in points if p["mode"] == "law" and p["amount"] == 0 and p["texture"] == 0]
+          f"(κ 64) / {fmt(p['bound_detail_05db_band0'], 3)} (κ {kappa0:.1f})"
+          for p in points if p["mode"] == "law" and p["amount"] == 0 and p["texture"] == 0]
     print("\n".join(bl))
     table += "\n" + "\n".join(bl)
     out = {"what": args.what, "max_side": args.max_side, "preset": args.preset if args.what == "mild" else None,
-           "reference": ref_name, "kappa_band0": round(kappa0, 2), "command": " ".join(sys.argv), "points": points, "records": records,
-           "table": table}
+           "reference": ref_name, "kappa_band0": round(kappa0, 2), "command": " ".join(sys.argv),
+           "points": points, "records": records, "table": table}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=1))

@@ -1,8 +1,9 @@
 """``PipelineConfig(fine_bands=...)``: after an upscale by the gan restorer the fine-band step
 (detail_bands.self_calibrate + apply_band_gains) runs and is reported, calibrated on the input when
 the estimate reads it as clean, else on the result at x1; at x1, with another restorer or on a
-photo too small to calibrate it is skipped and says why; off, the result is the GAN's. A bicubic upscaler stands in for Real-ESRGAN (a tiny random
-RRDBNet's output is nearly flat: no bands to calibrate)."""
+photo too small to calibrate it is skipped and says why; off, the result is the GAN's. A bicubic
+upscaler stands in for Real-ESRGAN (a tiny random RRDBNet's output is nearly flat: no bands to
+calibrate)."""
 from __future__ import annotations
 
 import cv2
