@@ -49,6 +49,17 @@ People = Mapping[str, Sequence[RefSource]]
 Progress = Callable[[str, float, str], None]
 
 
+#: the fine-band step (``PipelineConfig.fine_bands``) lowers a band the GAN over-fills at most to half its amplitude
+FINE_BANDS_G_MIN = 0.5
+
+
+def fine_bands_clean_input(estimate: DegradationEstimate) -> bool:
+    """Whether the fine-band step may calibrate on the input itself (measured so: clean photos
+    reduced by 4, docs/GAN.md "Fine bands"): no noise, blur or compression to speak of."""
+    return estimate.noise_sigma <= 2.0 and estimate.blur_sigma <= 0.6 and \
+        (estimate.jpeg_quality is None or estimate.jpeg_quality >= 90)
+
+
 @dataclass
 class PipelineConfig:
     """Every setting of one restoration; validated on creation (:class:`ConfigError`)."""
@@ -72,6 +83,7 @@ class PipelineConfig:
     keep_tone: bool = True  # old prints: a monochrome (sepia) print keeps its tone; False = neutral grey
     print_repair: bool = True  # old prints: repair the damage found automatically (off: only what the caller marks)
     detail: bool = False  # raise the detail bands the restorer over-smoothed (detail.py; off: it cost 1 dB on a photo)
+    fine_bands: float = 0.0  # gan x2/x4: octaves past the input's Nyquist scaled by the GAN's deficit (0 off; detail_bands.py)
     keep_grain: Union[str, bool] = "auto"  # film grain put back on the result (grain.py): "auto" (photos that read as film) | True | False
 
     def __post_init__(self) -> None:
@@ -80,6 +92,9 @@ class PipelineConfig:
         check_choice("face backend", self.face_backend, FACE_BACKENDS)
         check_choice("estimate mode", self.estimate_mode, ESTIMATE_MODES)
         check_choice("print tone", self.print_tone, PRINT_TONES)
+        if not isinstance(self.fine_bands, (int, float)) or not math.isfinite(self.fine_bands) \
+                or not 0.0 <= self.fine_bands <= 2.0:
+            raise ConfigError(f"fine bands must be a number from 0 (off) to 2, got {self.fine_bands!r}")
         for name in ("strength", "face_detail"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not math.isfinite(v) or not 0.0 <= v <= 1.0:
@@ -519,6 +534,8 @@ class Face2ScenePipeline:
                                        cancel=run.cancel)
                 if self.config.detail:
                     out.image = self._equalise_detail(run, out.image, estimate)
+                if self.config.fine_bands:
+                    out.image = self._fine_bands(run, out.image, estimate)
                 return out
             why = safeguard.near_clean_reason(estimate)
             if why is None and not self.config.old_print:  # (the old-print step descreened it)
@@ -540,7 +557,39 @@ class Face2ScenePipeline:
             out.image = blend_strength(run.rgb, out.image, run.decision.strength)  # the user's strength's blend
             if self.config.detail and run.decision.strength > 0:
                 out.image = self._equalise_detail(run, out.image, estimate)
+            if self.config.fine_bands and run.decision.strength > 0:
+                out.image = self._fine_bands(run, out.image, estimate, run.decision.strength)
             return out
+
+    def _fine_bands(self, run: _Run, image: np.ndarray, estimate: DegradationEstimate,
+                    strength: float = 1.0) -> np.ndarray:
+        """5d. an upscale by the GAN: the octaves above the input's Nyquist limit scaled by the GAN's own
+        band deficit on this photo, read one scale down (detail_bands.self_calibrate): a reference at the
+        input's scale, reduced by the upscale factor and enlarged the way ``image`` was (the restorer,
+        then the do-no-harm ``strength``), against the reference. The reference is the input when the
+        estimate reads it as clean, else the result area-averaged back to the input's grid (the
+        restoration at x1: a degraded input's fine bands hold blur, noise and artefacts, not detail)."""
+        import cv2
+        from .detail_bands import BandSettings, apply_band_gains, readable_bands, self_calibrate
+        info = estimate.details["fine_bands"] = {}
+        if run.upscale <= 1 or self.config.restorer != "gan":
+            info["skipped"] = "only for an upscale by the gan restorer"
+            return image
+        restorer = self.restorer
+        h, w = run.rgb.shape[:2]
+        clean = fine_bands_clean_input(estimate)
+        ref = run.rgb if clean else cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        deficit = self_calibrate(ref, lambda x: blend_strength(x, restorer.restore(
+            x, estimate, upscale=run.upscale, cancel=run.cancel).image, strength), run.upscale)
+        if deficit is None:
+            info["skipped"] = f"the photo is too small to calibrate (needs {16 * run.upscale} px a side)"
+            return image
+        s = BandSettings(amount=float(self.config.fine_bands))
+        bands = list(range(readable_bands(s.sigmas, run.upscale)[0]))  # the octaves beyond the input's Nyquist
+        res = apply_band_gains(image, deficit, bands, s, g_min=FINE_BANDS_G_MIN)
+        info.update(res.info)
+        info["reference"] = "input" if clean else "restored at x1"
+        return res.image
 
     @staticmethod
     def _equalise_detail(run: _Run, image: np.ndarray, estimate: DegradationEstimate) -> np.ndarray:

@@ -187,6 +187,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
         if "keep_grain" in d.details:
             from ..grain import describe_grain
             say(f"  grain: {describe_grain(d.details['keep_grain'])}")
+        fb = d.details.get("fine_bands")
+        if fb:
+            say("  fine bands: " + (f"skipped ({fb['skipped']})" if "skipped" in fb else "octave gains " + ", ".join(
+                f"{g:.2f}" for _, g in sorted(fb.get("gains", {}).items()))))
         reports.append({**entry, "output": show(out), **result.to_json()})
     if args.report:
         try:
@@ -220,6 +224,10 @@ def add_restoration_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-grain", action=argparse.BooleanOptionalAction, default=None,
                    help="put the photo's film grain back on the result (only what the restoration removed); "
                         "default: on for photos that read as film")
+    p.add_argument("--fine-bands", type=float, nargs="?", const=1.0, default=0.0, metavar="AMOUNT",
+                   help="with --restorer gan and --upscale 2-4 on a clean-enough photo: scale the octaves above "
+                        "the input's resolution by the GAN's own deficit measured one scale down (AMOUNT 0-2, "
+                        "default 1 when given; more texture, a little less PSNR: see docs/GAN.md)")
 
 
 def pipeline_config(args: argparse.Namespace):
@@ -229,7 +237,8 @@ def pipeline_config(args: argparse.Namespace):
                           models_dir=args.models_dir, upscale=args.upscale, tile_size=args.tile_size,
                           seed=args.seed, paste_faces=not args.no_paste_faces, strength=args.strength,
                           old_print=args.old_print, print_tone=args.print_tone, keep_tone=not args.neutral_tone,
-                          keep_grain="auto" if getattr(args, "keep_grain", None) is None else bool(args.keep_grain))
+                          keep_grain="auto" if getattr(args, "keep_grain", None) is None else bool(args.keep_grain),
+                          fine_bands=float(getattr(args, "fine_bands", 0.0) or 0.0))
 
 
 def register(subparsers) -> argparse.ArgumentParser:
