@@ -332,6 +332,17 @@ def _midtone_weight(y: np.ndarray) -> np.ndarray:
     return 4.0 * t * (1.0 - t)
 
 
+def _change_chroma(rgb: np.ndarray, strength: float, change) -> np.ndarray:
+    """``change(ycc, s)`` (in place, luma kept) at ``strength`` s clipped to 0..1; s = 0: the
+    photo as it is."""
+    s = float(np.clip(strength, 0.0, 1.0))
+    if s <= 0.0:
+        return np.asarray(rgb)
+    ycc = _ycc(rgb)
+    change(ycc, s)
+    return _u8(_rgb(ycc))
+
+
 @dataclass
 class ChromaMap:
     """In YCbCr, luma kept: ``chroma' = saturation * chroma + cast * w(Y)`` with ``w`` the
@@ -346,14 +357,11 @@ class ChromaMap:
     details: Dict[str, Any] = field(default_factory=dict)
 
     def apply(self, rgb: np.ndarray, strength: float = 1.0) -> np.ndarray:
-        s = float(np.clip(strength, 0.0, 1.0))
-        if s <= 0.0:
-            return np.asarray(rgb)
-        ycc = _ycc(rgb)
-        sat = 1.0 + s * (float(self.saturation) - 1.0)
-        t = s * np.asarray(self.cast, np.float32)
-        ycc[..., 1:] = ycc[..., 1:] * np.float32(sat) + _midtone_weight(ycc[..., 0])[..., None] * t
-        return _u8(_rgb(ycc))
+        def change(ycc, s):
+            sat = 1.0 + s * (float(self.saturation) - 1.0)
+            t = s * np.asarray(self.cast, np.float32)
+            ycc[..., 1:] = ycc[..., 1:] * np.float32(sat) + _midtone_weight(ycc[..., 0])[..., None] * t
+        return _change_chroma(rgb, strength, change)
 
     def to_json(self) -> Dict[str, Any]:
         return {"saturation": round(float(self.saturation), 4), "cast": [round(float(v), 3) for v in self.cast],
@@ -440,12 +448,9 @@ class LearnedColour:
     details: Dict[str, Any] = field(default_factory=dict)
 
     def apply(self, rgb: np.ndarray, strength: float = 1.0) -> np.ndarray:
-        s = float(np.clip(strength, 0.0, 1.0))
-        if s <= 0.0:
-            return np.asarray(rgb)
-        ycc = _ycc(rgb)
-        ycc[..., 1:] += np.float32(s) * (_colour_basis(ycc) @ np.asarray(self.coef, np.float32))
-        return _u8(_rgb(ycc))
+        def change(ycc, s):
+            ycc[..., 1:] += np.float32(s) * (_colour_basis(ycc) @ np.asarray(self.coef, np.float32))
+        return _change_chroma(rgb, strength, change)
 
     def to_json(self) -> Dict[str, Any]:
         return {"coef": np.round(np.asarray(self.coef, np.float64), 3).tolist(),
