@@ -684,14 +684,14 @@ def chroma_residual_std(rgb: np.ndarray, info: Optional[MonoInfo] = None) -> flo
 
 def print_tone(image: np.ndarray, mono: MonoInfo, *, damaged: bool = False, faces: Sequence[tuple] = (),
                mode: str = "faces", keep_tone: bool = True, vignette: bool = True, colour_prior: bool = True,
-               colour: bool = True):
+               levels_only: bool = False):
     """The tone step of an old print: ``(out, info)``. Black/white points from the photo
     (blind, towards clean photos' points, with its confidence); on a colour print the colour
     left after them (saturation and a mid-tone cast) from the faces against their references'
     skin chroma (``mode="faces"``; ``faces``: (degraded aligned face crop, [aligned reference
     crops]) pairs), else a shrunk grey world; a monochrome print stays monochrome (its tone kept
     or neutralised). ``colour_prior``: the learned blind colour prior (:func:`learned_colour_prior`)
-    replaces the grey world where its weights are installed; ``colour=False``: the levels only (the
+    replaces the grey world where its weights are installed; ``levels_only``: no colour step (the
     prior's training input). Only a print that shows its age is changed: it is monochrome or toned,
     carries damage (``damaged``), or (colour) has dull whites in every channel — a clean photo
     with lifted blacks (haze) or a cast of its own light has none of these and is left alone.
@@ -716,21 +716,21 @@ def print_tone(image: np.ndarray, mono: MonoInfo, *, damaged: bool = False, face
         out = levels.apply(base, strength=strength)
         info["levels"] = {**levels.to_json(), "faded": round(faded, 3), "applied": round(strength, 3),
                           "aged": bool(strength > 0)}
-        if strength > 0 and colour and not mono.mono:
+        if strength > 0 and not levels_only and not mono.mono:
             # the learned blind prior first (when its weights are there), else a shrunk grey
             # world; then the faces against their references' skin, regularised towards it
             prior = learned_colour_prior(out) if colour_prior else None
-            k = strength * (prior.confidence if prior is not None else 0.0)
-            if prior is not None and k > 0:
-                out = prior.apply(out, strength=k)
-                info["colour_prior"] = {**prior.to_json(), "applied": round(k, 3)}
+            kp = strength * (prior.confidence if prior is not None else 0.0)
+            if prior is not None and kp > 0:
+                out = prior.apply(out, strength=kp)
+                info["colour_prior"] = {**prior.to_json(), "applied": round(kp, 3)}
                 colour = ChromaMap(source="learned prior")
             else:
                 colour = grey_world_cast(out)
             if mode == "faces" and faces:
                 pairs = [(levels.apply(crop, strength=strength), refs) for crop, refs in faces]
-                if prior is not None and k > 0:
-                    pairs = [(prior.apply(crop, strength=k), refs) for crop, refs in pairs]
+                if prior is not None and kp > 0:
+                    pairs = [(prior.apply(crop, strength=kp), refs) for crop, refs in pairs]
                 fitted = fit_colour_from_faces(pairs, prior=colour)
                 if fitted.confidence > 0:
                     colour = fitted

@@ -1,7 +1,7 @@
 """Train the learned blind colour prior of old colour prints (``tone.learned_colour_prior``,
 issue 11): training-split photos (``datasets.split_photos``; the bench's scenes left out) each
 degraded as ``old_colour_print`` with several seeds, put through the tone step's levels
-(``print_tone(..., colour=False)``), and the ridge map of their chroma to the clean photo's fitted
+(``print_tone(..., levels_only=True)``), and the ridge map of their chroma to the clean photo's fitted
 (``tone.fit_colour_prior``). The ridge strength is chosen by 4-fold cross-validation over photo
 groups (a person's photos stay in one fold); the validation split (other seeds) is reported, never
 fitted. Writes ``model.json`` (weights, the training features' mean and std, the command and the
@@ -35,7 +35,7 @@ def samples(photos, seeds, side):
         clean = load(Path(p.path), side)
         for s in seeds:
             deg, _, _ = D.degrade_with_masks(clean, "old_colour_print", seed=s * 10000 + i)
-            lev, _ = print_tone(deg, is_monochrome(deg), damaged=True, mode="auto", colour=False)
+            lev, _ = print_tone(deg, is_monochrome(deg), damaged=True, mode="auto", levels_only=True)
             out.append((p.group, clean, deg, lev))
     return out
 
