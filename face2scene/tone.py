@@ -31,7 +31,9 @@ All functions take and return HxWx3 uint8 RGB.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 import cv2
@@ -39,8 +41,9 @@ import numpy as np
 
 __all__ = ["ToneMap", "MonoInfo", "ChromaMap", "fit_tone_from_face", "auto_levels", "is_monochrome",
            "keep_monochrome", "chroma_residual_std", "fuse_tone_maps", "reference_colour_crop",
-           "fading_evidence", "grey_world_cast", "fit_colour_from_faces", "print_tone", "colour_guard", "Vignette",
-           "estimate_vignette",
+           "fading_evidence", "grey_world_cast", "fit_colour_from_faces", "LearnedColour", "colour_features",
+           "fit_colour_prior", "load_colour_prior", "learned_colour_prior", "COLOUR_PRIOR_DIR", "print_tone",
+           "colour_guard", "Vignette", "estimate_vignette",
            "CLEAN_BLACK", "CLEAN_WHITE"]
 
 # Where clean photos have their black and white points: the median per-channel p0.5 / p99.5 of
@@ -333,6 +336,17 @@ def _midtone_weight(y: np.ndarray) -> np.ndarray:
     return 4.0 * t * (1.0 - t)
 
 
+def _change_chroma(rgb: np.ndarray, strength: float, change) -> np.ndarray:
+    """``change(ycc, s)`` (in place, luma kept) at ``strength`` s clipped to 0..1; s = 0: the
+    photo as it is."""
+    s = float(np.clip(strength, 0.0, 1.0))
+    if s <= 0.0:
+        return np.asarray(rgb)
+    ycc = _ycc(rgb)
+    change(ycc, s)
+    return _u8(_rgb(ycc))
+
+
 @dataclass
 class ChromaMap:
     """In YCbCr, luma kept: ``chroma' = saturation * chroma + cast * w(Y)`` with ``w`` the
@@ -347,14 +361,11 @@ class ChromaMap:
     details: Dict[str, Any] = field(default_factory=dict)
 
     def apply(self, rgb: np.ndarray, strength: float = 1.0) -> np.ndarray:
-        s = float(np.clip(strength, 0.0, 1.0))
-        if s <= 0.0:
-            return np.asarray(rgb)
-        ycc = _ycc(rgb)
-        sat = 1.0 + s * (float(self.saturation) - 1.0)
-        t = s * np.asarray(self.cast, np.float32)
-        ycc[..., 1:] = ycc[..., 1:] * np.float32(sat) + _midtone_weight(ycc[..., 0])[..., None] * t
-        return _u8(_rgb(ycc))
+        def change(ycc, s):
+            sat = 1.0 + s * (float(self.saturation) - 1.0)
+            t = s * np.asarray(self.cast, np.float32)
+            ycc[..., 1:] = ycc[..., 1:] * np.float32(sat) + _midtone_weight(ycc[..., 0])[..., None] * t
+        return _change_chroma(rgb, strength, change)
 
     def to_json(self) -> Dict[str, Any]:
         return {"saturation": round(float(self.saturation), 4), "cast": [round(float(v), 3) for v in self.cast],
@@ -379,6 +390,136 @@ def grey_world_cast(rgb: np.ndarray, shrink: float = 0.25) -> ChromaMap:
     conf = float((wt * neutral).sum() / wt.sum())
     return ChromaMap(cast=(-shrink * mean).astype(np.float32), confidence=conf, source="grey-world",
                      details={"mean_chroma": [round(float(v), 2) for v in mean], "shrink": shrink})
+
+
+# -- the learned blind colour prior ------------------------------------------------------------
+#
+# A faded colour print's remaining colour error after the levels is not one cast: the dyes'
+# different gammas and the saturation loss move the chroma by an amount that depends on the
+# grey level and on the chroma itself. :class:`LearnedColour` is an affine map of the chroma
+# on the basis ``[Cb/30, Cr/30, (Y-128)/128, w(Y), 1]`` (luma kept) whose 10 coefficients are a
+# linear function of 33 statistics of the photo (:func:`colour_features`), fitted by ridge
+# regression over the pixels of training-split photos degraded as ``old_colour_print``
+# (``scripts/oldprint_colour_train.py``; weights in ``weights/colour_prior/model.json``).
+
+COLOUR_PRIOR_DIR = Path(__file__).resolve().parent / "weights" / "colour_prior"
+_COLOUR_BASIS = 5
+_prior_cache: Dict[str, Any] = {}
+
+
+def _colour_basis(ycc: np.ndarray) -> np.ndarray:
+    """[..., 5]: the chroma map's basis at every pixel (``ycc`` [..., 3] YCbCr)."""
+    y = ycc[..., 0]
+    return np.stack([ycc[..., 1] / 30.0, ycc[..., 2] / 30.0, (y - 128.0) / 128.0, _midtone_weight(y),
+                     np.ones_like(y)], -1).astype(np.float32)
+
+
+def colour_features(rgb: np.ndarray) -> np.ndarray:
+    """33 statistics of a photo's colour (float64): a constant; luma percentiles 5-95; per
+    chroma channel its mean, std and percentiles 10/50/90; the mean chroma in four grey-level
+    bands (where a dye's gamma shows); per-channel RGB p1 and p99; the chroma-luma and Cb-Cr
+    correlations. Computed on about 40 000 pixels."""
+    x = _rgb_array(rgb)
+    h, w = x.shape[:2]
+    step = max(1, int(np.sqrt(h * w / 40000.0)))
+    sub = x[::step, ::step].reshape(-1, 3)
+    ycc = _ycc(sub).astype(np.float64)
+    y, c = ycc[:, 0], ycc[:, 1:]
+    f = [1.0] + list(np.percentile(y, [5, 25, 50, 75, 95]) / 255.0)
+    for j in range(2):
+        f += [c[:, j].mean() / 30.0, c[:, j].std() / 30.0] + list(np.percentile(c[:, j], [10, 50, 90]) / 30.0)
+    for lo, hi in ((0, 64), (64, 128), (128, 192), (192, 256)):
+        sel = (y >= lo) & (y < hi)
+        f += list((c[sel].mean(axis=0) if sel.sum() > 20 else c.mean(axis=0)) / 30.0)
+    px = sub.astype(np.float64)
+    f += list(np.percentile(px, 1, axis=0) / 255.0) + list(np.percentile(px, 99, axis=0) / 255.0)
+
+    def corr(a, b):
+        return float(np.mean((a - a.mean()) * (b - b.mean())) / ((a.std() + 1e-3) * (b.std() + 1e-3)))
+    f += [corr(c[:, 0], y), corr(c[:, 1], y), corr(c[:, 0], c[:, 1])]
+    return np.asarray(f, np.float64)
+
+
+@dataclass
+class LearnedColour:
+    """``chroma' = chroma + B(Y, chroma) @ coef`` in YCbCr, luma kept (``B`` the 5-term basis of
+    :func:`_colour_basis`; ``coef`` 5x2). ``confidence`` 0..1: 1 inside the training photos'
+    range of statistics, less the further outside it the photo's are."""
+
+    coef: np.ndarray = field(default_factory=lambda: np.zeros((_COLOUR_BASIS, 2), np.float32))
+    confidence: float = 0.0
+    source: str = "learned"
+    details: Dict[str, Any] = field(default_factory=dict)
+
+    def apply(self, rgb: np.ndarray, strength: float = 1.0) -> np.ndarray:
+        def change(ycc, s):
+            ycc[..., 1:] += np.float32(s) * (_colour_basis(ycc) @ np.asarray(self.coef, np.float32))
+        return _change_chroma(rgb, strength, change)
+
+    def to_json(self) -> Dict[str, Any]:
+        return {"coef": np.round(np.asarray(self.coef, np.float64), 3).tolist(),
+                "confidence": round(float(self.confidence), 3), "source": self.source, "details": self.details}
+
+
+def fit_colour_prior(pairs: Sequence[tuple], lam: float = 0.1, pixels: int = 3000, seed: int = 0) -> np.ndarray:
+    """Ridge weights ``W`` (33*5 x 2) of the learned colour prior from ``(photo after the
+    levels, clean photo)`` pairs: the chroma correction ``B(pixel) (x) f(photo) @ W`` that
+    brings each photo's chroma to the clean one's, least squares over ``pixels`` random pixels
+    per photo, ``lam`` relative to the mean diagonal (towards no correction)."""
+    rng = np.random.default_rng(seed)
+    a = b = 0.0
+    for img, clean in pairs:
+        img, clean = _rgb_array(img), _rgb_array(clean, "clean photo")
+        if img.shape != clean.shape:
+            raise ValueError(f"training pair shapes differ: {img.shape} and {clean.shape}")
+        yi, yc = _ycc(img).reshape(-1, 3), _ycc(clean).reshape(-1, 3)
+        idx = rng.choice(len(yi), min(pixels, len(yi)), replace=False)
+        f = colour_features(img)
+        x = (_colour_basis(yi[idx]).astype(np.float64)[:, :, None] * f[None, None, :]).reshape(len(idx), -1)
+        a = a + x.T @ x
+        b = b + x.T @ (yc[idx, 1:] - yi[idx, 1:]).astype(np.float64)
+    if not isinstance(a, np.ndarray):
+        raise ValueError("no training pairs")
+    d = a.shape[0]
+    return np.linalg.solve(a + lam * np.trace(a) / d * np.eye(d), b)
+
+
+def load_colour_prior(folder: Optional[Path] = None) -> Optional[Dict[str, Any]]:
+    """The learned colour prior's model (``model.json``: ``W``, the training features' ``mean``
+    and ``std``) from ``folder`` (default :data:`COLOUR_PRIOR_DIR`), cached (per file version);
+    None when absent."""
+    path = Path(folder or COLOUR_PRIOR_DIR) / "model.json"
+    key = f"{path}@{path.stat().st_mtime_ns if path.is_file() else None}"
+    if key not in _prior_cache:
+        model = None
+        if path.is_file():
+            raw = json.loads(path.read_text())
+            model = {"W": np.asarray(raw["W"], np.float64), "mean": np.asarray(raw["mean"], np.float64),
+                     "std": np.asarray(raw["std"], np.float64), "version": raw.get("version", 1)}
+            n = len(model["mean"])
+            if model["W"].shape != (n * _COLOUR_BASIS, 2) or n != len(colour_features(np.zeros((4, 4, 3), np.uint8))):
+                raise ValueError(f"{path}: colour prior of the wrong shape {model['W'].shape}")
+        _prior_cache[key] = model
+    return _prior_cache[key]
+
+
+def learned_colour_prior(rgb: np.ndarray, model: Optional[Dict[str, Any]] = None, *,
+                         max_z: float = 4.0) -> Optional[LearnedColour]:
+    """The learned colour prior's map for a photo after its levels (None without a model).
+    The confidence falls from 1 to 0 as the photo's most unusual statistic goes from ``max_z``
+    to twice that many training standard deviations from the training mean (a photo unlike the
+    training prints gets less of a correction it was never fitted for)."""
+    model = model if model is not None else load_colour_prior()
+    if model is None:
+        return None
+    f = colour_features(rgb)
+    z = np.abs(f - model["mean"]) / np.maximum(model["std"], 1e-6)
+    z[0] = 0.0
+    zmax = float(z.max())
+    conf = float(np.clip(2.0 - zmax / max_z, 0.0, 1.0))
+    coef = (f[None, :, None] * model["W"].reshape(_COLOUR_BASIS, len(f), 2)).sum(axis=1)
+    return LearnedColour(coef=coef.astype(np.float32), confidence=conf,
+                         details={"z_max": round(zmax, 2), "feature": int(z.argmax())})
 
 
 def _face_chroma(crop: np.ndarray, mask: np.ndarray) -> tuple:
@@ -618,13 +759,19 @@ def colour_guard(plain: np.ndarray, corrected: np.ndarray, landmarks: Sequence[n
 
 def print_tone(image: np.ndarray, mono: MonoInfo, *, damaged: bool = False, faces: Sequence[tuple] = (),
                mode: str = "faces", keep_tone: bool = True, vignette: bool = True,
-               landmarks: Sequence[np.ndarray] = (), guard: bool = True):
+               landmarks: Sequence[np.ndarray] = (), guard: bool = True, colour_prior: bool = False,
+               levels_only: bool = False):
     """The tone step of an old print: ``(out, info)``. Black/white points from the photo
     (blind, towards clean photos' points, with its confidence); on a colour print the colour
     left after them (saturation and a mid-tone cast) from the faces against their references'
     skin chroma (``mode="faces"``; ``faces``: (degraded aligned face crop, [aligned reference
     crops]) pairs), else a shrunk grey world; a monochrome print stays monochrome (its tone kept
-    or neutralised). Only a print that shows its age is changed: it is monochrome or toned,
+    or neutralised). ``colour_prior``: the learned blind colour prior (:func:`learned_colour_prior`)
+    replaces the grey world where its weights are installed — off by default: it learned the
+    degradation model's dye fading (bench 0.591x -> 0.525x), but on a plain uniform cast it does
+    worse than the grey world and it makes the real autochrome bluer (docs/oldprints/README.md,
+    "Colour, third round"); ``levels_only``: no colour step (the
+    prior's training input). Only a print that shows its age is changed: it is monochrome or toned,
     carries damage (``damaged``), or (colour) has dull whites in every channel — a clean photo
     with lifted blacks (haze) or a cast of its own light has none of these and is left alone.
     ``mode="off"`` only keeps a monochrome print monochrome.
@@ -656,10 +803,21 @@ def print_tone(image: np.ndarray, mono: MonoInfo, *, damaged: bool = False, face
         out = levels.apply(base, strength=strength)
         info["levels"] = {**levels.to_json(), "faded": round(faded, 3), "applied": round(strength, 3),
                           "aged": bool(strength > 0)}
-        if strength > 0 and not mono.mono:
-            colour = grey_world_cast(out)
+        if strength > 0 and not levels_only and not mono.mono:
+            # the learned blind prior first (when its weights are there), else a shrunk grey
+            # world; then the faces against their references' skin, regularised towards it
+            prior = learned_colour_prior(out) if colour_prior else None
+            kp = strength * (prior.confidence if prior is not None else 0.0)
+            if prior is not None and kp > 0:
+                out = prior.apply(out, strength=kp)
+                info["colour_prior"] = {**prior.to_json(), "applied": round(kp, 3)}
+                colour = ChromaMap(source="learned prior")
+            else:
+                colour = grey_world_cast(out)
             if mode == "faces" and faces:
                 pairs = [(levels.apply(crop, strength=strength), refs) for crop, refs in faces]
+                if prior is not None and kp > 0:
+                    pairs = [(prior.apply(crop, strength=kp), refs) for crop, refs in pairs]
                 fitted = fit_colour_from_faces(pairs, prior=colour)
                 if fitted.confidence > 0:
                     colour = fitted

@@ -16,6 +16,7 @@ references, clean photos changed). Writes JSON with ``--json``.
 
     python scripts/oldprint_tone_diag.py --capture /tmp/tone_states.pkl --per-person 2 --scenes 2
     python scripts/oldprint_tone_diag.py --replay /tmp/tone_states.pkl [--json docs/oldprints/tone_diag.json]
+                                         [--colour-prior]
 
 ``--training``: the tone step alone (no restorer, no faces: ``mode="auto"``, ``damaged=True``) on
 every 4th photo of the training split (``datasets.split_photos``, the bench's photos left out),
@@ -194,7 +195,7 @@ def replay(a) -> int:
     with open(a.replay, "rb") as f:
         states = pickle.load(f)["states"]
     t0, c0 = time.perf_counter(), time.process_time()
-    rows = [replay_one(st, vignette=not a.no_vignette) for st in states]
+    rows = [replay_one(st, vignette=not a.no_vignette, colour_prior=a.colour_prior) for st in states]
     for r in rows:
         print(f"\n{r['preset']} {r['photo']}: bw error {r['bw_err']:.1f} (before the tone step {r['bw_err_restored']:.1f}); "
               f"ΔE in {r['de_in']:.2f} → restored {r['de_restored']:.2f} → out {r['de_out']:.2f}"
@@ -264,6 +265,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--no-vignette", action="store_true", help="replay without the vignetting step (before)")
+    ap.add_argument("--colour-prior", action="store_true",
+                    help="replay with the learned colour prior instead of the grey world (off in the pipeline)")
     a = ap.parse_args(argv)
     if a.capture:
         if not (a.data / "identities").is_dir():

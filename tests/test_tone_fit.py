@@ -125,13 +125,15 @@ def test_references_lower_the_colour_error():
     deg_face = deg[:, -128:]
     refs = [_skin_face(seed=s, light=l) for s, l in ((3, 0.9), (4, 1.05), (5, 1.0))]
     mono = is_monochrome(deg)
-    with_refs, info = print_tone(deg, mono, damaged=True, faces=[(deg_face, refs)])
-    blind, info_blind = print_tone(deg, mono, damaged=True, faces=[])
-    assert info["colour"]["source"] == "faces" and info_blind["colour"]["source"] == "grey-world"
 
     def chroma_err(x):
         return float(np.abs((x.astype(np.float64) - clean) @ _YCC[1:].T).mean())
-    assert chroma_err(with_refs) < chroma_err(blind) < chroma_err(deg)
+    # without the learned prior's weights (the grey-world fallback) and with them
+    for prior, blind_source in ((False, "grey-world"), (True, "learned prior")):
+        with_refs, info = print_tone(deg, mono, damaged=True, faces=[(deg_face, refs)], colour_prior=prior)
+        blind, info_blind = print_tone(deg, mono, damaged=True, faces=[], colour_prior=prior)
+        assert info["colour"]["source"] == "faces" and info_blind["colour"]["source"] == blind_source
+        assert chroma_err(with_refs) < chroma_err(blind) < chroma_err(deg), prior
     # "off" only keeps a monochrome print monochrome: a colour print is returned as it is
     assert np.array_equal(print_tone(deg, mono, mode="off")[0], deg)
 
