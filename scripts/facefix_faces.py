@@ -327,7 +327,7 @@ def faceprior_variants(folder: Path) -> dict:
     from face2scene.models.faceprior import FacePriorNet, degradation_code
     from face2scene.restorers.classical import effective_noise
     torch.set_num_threads(1)
-    net = FacePriorNet.from_pretrained(folder).eval()
+    net = FacePriorNet.from_pretrained(folder, low_cpu_mem_usage=False).eval()
     timing = {"faces": 0, "cpu_s": 0.0}
 
     def make(r, scene, rec):
@@ -372,12 +372,20 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None, help="JSON of the table")
     ap.add_argument("--candidates", action="store_true", help="also the candidate faces (slower)")
     ap.add_argument("--faceprior", type=Path, default=None, help="also the learned face prior in this weights folder")
+    ap.add_argument("--variants", default=None, help="only these variants (comma-separated names)")
     args = ap.parse_args()
     from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
     pipe = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="auto", seed=args.seed))
     args.files = build_cache(args, pipe)
     fp, timing = faceprior_variants(args.faceprior) if args.faceprior else ({}, None)
-    out = evaluate(args, pipe, {**base_variants(), **(candidate_variants() if args.candidates else {}), **fp})
+    variants = {**base_variants(), **(candidate_variants() if args.candidates else {}), **fp}
+    if args.variants:
+        keep = [v.strip() for v in args.variants.split(",")]
+        unknown = [v for v in keep if v not in variants]
+        if unknown:
+            raise SystemExit(f"unknown variant(s) {unknown}; choose from {sorted(variants)}")
+        variants = {k: variants[k] for k in keep}
+    out = evaluate(args, pipe, variants)
     if timing and timing["faces"]:
         out["faceprior_cpu_s_per_face"] = timing["cpu_s"] / timing["faces"]
         print(f"face prior: {timing['cpu_s'] / timing['faces']:.3f} s CPU per face (one thread)")
