@@ -9,6 +9,13 @@ from the cache in several ways (fast: no scene restoration).
 
     PYTHONPATH=. python scripts/facefix_faces.py --split dev --preset mild --samples 12 --cache /tmp/ffc --candidates
     PYTHONPATH=. python scripts/facefix_faces.py --split val --preset mild --samples 8 --cache /tmp/ffv
+    PYTHONPATH=. python scripts/facefix_faces.py --split val --preset mild --samples 8 --cache /tmp/ffv \
+        --faceprior /tmp/fp/runB/weights --variants "scene,repaste,faceprior,faceprior + step"
+
+``--faceprior``: the learned face prior of ``scripts/faceprior_train.py`` (session 7: no gain on
+validation, within ±0.05 dB; its docstring has the table). Its training caches are this script's
+step 1 on the training split (``--split dev --samples 46 --seed 1 --variants scene``, optionally
+``--flip --face-crop 0.9``).
 
 The face-box and whole-photo gains are the bench's (``face2scene bench quality``, its "face" row,
 the same photos, seeds and boxes with ``--scenes 0``); whole = the person photos only.
@@ -100,7 +107,7 @@ def build_cache(args, pipe) -> list:
         clean = _load(path, args.max_side)
         if getattr(args, "flip", False):  # training data: the mirrored photo
             clean = np.ascontiguousarray(clean[:, ::-1])
-        if getattr(args, "face_crop", None):  # training data: only the face's surroundings (3x cheaper)
+        if getattr(args, "face_crop", None):  # training data: only the face's surroundings (another framing of the photo)
             box, _ = _face_box(pipe.face_backend, clean)
             if box is None:
                 continue
@@ -373,6 +380,9 @@ def main() -> int:
     ap.add_argument("--candidates", action="store_true", help="also the candidate faces (slower)")
     ap.add_argument("--faceprior", type=Path, default=None, help="also the learned face prior in this weights folder")
     ap.add_argument("--variants", default=None, help="only these variants (comma-separated names)")
+    ap.add_argument("--flip", action="store_true", help="training caches: the mirrored photos")
+    ap.add_argument("--face-crop", type=float, default=None,
+                    help="training caches: only the face box grown by this many box sides each way (a different framing; ~10 %% less CPU)")
     args = ap.parse_args()
     from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
     pipe = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="auto", seed=args.seed))

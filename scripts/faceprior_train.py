@@ -13,6 +13,45 @@ left untouched (strength 0) are not used (the face step never runs there).
 Training: random 96-128 px patches centred in the paste region, horizontal flips, Charbonnier loss
 on luma weighted by the paste mask (plus a floor), Adam, time-boxed; one training person held out
 (``--monitor``) to pick the checkpoint (face-region luma PSNR gain over the scene's face).
+
+Session 7 result: **it fails; nothing shipped, the pipeline is unchanged.** Numbers in
+``docs/bench/faceprior_val_session7.json``.
+
+- Data (``facefix_faces.build_cache`` on the training split, 512 px, restorer ``auto``; ~40-75 s wall
+  / about 6 s CPU per photo on the shared 2-core machine at load 15-20, so cut after 25 min): mild seed 1
+  (18 photos), s3diff seed 2 (22), and face-surroundings crops of the mirrored photos
+  (``face_crop=0.9``, ``flip``) mild seed 11 (15) and s3diff seed 12 (16): 71 runs, 40 usable
+  training faces (the rest: the held-out person, no face found, or left untouched by the gate),
+  6 held-out faces of jack_dorsey.
+- Two nets, 28 min wall each, run side by side (``nice -n 10``, one thread): A width 32, 6 blocks,
+  unshuffle 2 (152 k parameters, 1040 steps, 304 s CPU); B width 48, 6 blocks, unshuffle 4 (361 k,
+  1646 steps, 309 s CPU); batch 8 of 96 px, Adam 1e-3. Training loss 0.0190 -> 0.0180-0.0186
+  (luma Charbonnier, 0..1); the held-out face gain over the scene's face never rose above zero:
+  A -0.03 dB at step 100, -0.07 to -0.12 after; B -0.01 at step 100, -0.03 to -0.12 after (the
+  best checkpoints are the first ones, close to the identity the net starts from).
+- Validation split (``facefix_faces.py --split val --preset P --samples 8 --faceprior ...``;
+  medians over faces, dB; "faceprior": the net's change pasted instead of the face step,
+  "+ step": the face step then runs on the net's face):
+
+      preset  variant                 whole   face    f-w  id better
+      mild    scene restorer's face   +4.03  +3.28  -0.75   7/8
+      mild    pipeline (face step)    +4.21  +3.38  -0.82   8/8
+      mild    A faceprior             +3.98  +3.28  -0.70   7/8
+      mild    A faceprior + step      +4.20  +3.38  -0.81   8/8
+      mild    B faceprior             +4.01  +3.28  -0.73   7/8
+      mild    B faceprior + step      +4.21  +3.39  -0.82   8/8
+      s3diff  scene restorer's face   +0.25  +0.46  +0.21   3/8
+      s3diff  pipeline (face step)    +0.24  +0.51  +0.27   3/8
+      s3diff  B faceprior + step      +0.24  +0.53  +0.30   3/8
+
+  Within ±0.05 dB of today's everywhere (the checkpoints barely move the face); the target
+  (face - whole >= +1.0 dB) is ~1.8 dB away on mild. Cost: 0.08-0.15 s CPU per face (one thread).
+  On s3diff 3 of 8 photos are left untouched by the gate (strength 0): the net is not applied
+  there either (``rec["strength"]``), so clean / near-clean photos keep today's behaviour.
+- Why, as far as measured: 40 faces and ~5 CPU-minutes are far too little to learn something the
+  compact restorer (trained on the same kind of data) does not already do; the loss plateaued and
+  the held-out gain got worse with more steps. What would be needed: hundreds of training faces
+  (the cache costs ~6 s CPU per photo; a GPU or an overnight CPU run), and a longer training.
 """
 from __future__ import annotations
 
