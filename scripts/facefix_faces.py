@@ -9,6 +9,13 @@ from the cache in several ways (fast: no scene restoration).
 
     PYTHONPATH=. python scripts/facefix_faces.py --split dev --preset mild --samples 12 --cache /tmp/ffc --candidates
     PYTHONPATH=. python scripts/facefix_faces.py --split val --preset mild --samples 8 --cache /tmp/ffv
+    PYTHONPATH=. python scripts/facefix_faces.py --split val --preset mild --samples 8 --cache /tmp/ffv \
+        --faceprior /tmp/fp/runB/weights --variants "scene,repaste,faceprior,faceprior + step"
+
+``--faceprior``: the learned face prior of ``scripts/faceprior_train.py`` (session 7: no gain on
+validation, within ±0.05 dB; its docstring has the table). Its training caches are this script's
+step 1 on the training split (``--split dev --samples 46 --seed 1 --variants scene``, optionally
+``--flip --face-crop 0.9``).
 
 The face-box and whole-photo gains are the bench's (``face2scene bench quality``, its "face" row,
 the same photos, seeds and boxes with ``--scenes 0``); whole = the person photos only.
@@ -98,6 +105,14 @@ def build_cache(args, pipe) -> list:
         if f.exists():
             continue
         clean = _load(path, args.max_side)
+        if getattr(args, "flip", False):  # training data: the mirrored photo
+            clean = np.ascontiguousarray(clean[:, ::-1])
+        if getattr(args, "face_crop", None):  # training data: only the face's surroundings (another framing of the photo)
+            box, _ = _face_box(pipe.face_backend, clean)
+            if box is None:
+                continue
+            m = args.face_crop * max(box[2] - box[0], box[3] - box[1])
+            clean = np.ascontiguousarray(clean[max(0, int(box[1] - m)):int(box[3] + m), max(0, int(box[0] - m)):int(box[2] + m)])
         box, clean_face = _face_box(pipe.face_backend, clean)
         degraded, params = degrade(clean, args.preset, seed=args.seed * 1000 + i)
         grabbed.clear()
@@ -309,6 +324,37 @@ def candidate_variants():
     return C
 
 
+def faceprior_variants(folder: Path) -> dict:
+    """The learned face prior (``face2scene/models/faceprior.py``, trained by ``scripts/faceprior_train.py``)
+    on the scene's face, its change pasted like the face step (paste mask, feathered, times the
+    pipeline's strength): instead of the face step, and before it (the face step then runs on the
+    net's face)."""
+    import torch
+    from face2scene.faces.align import affine_scale
+    from face2scene.models.faceprior import FacePriorNet, degradation_code
+    from face2scene.restorers.classical import effective_noise
+    torch.set_num_threads(1)
+    net = FacePriorNet.from_pretrained(folder, low_cpu_mem_usage=False).eval()
+    timing = {"faces": 0, "cpu_s": 0.0}
+
+    def make(r, scene, rec):
+        est, refs = rec["estimate"], [a.crop for a in rec["aligned"].get(r.index, [])]
+        code = degradation_code(effective_noise(est), float(est.blur_sigma) * affine_scale(r.affine),
+                                est.jpeg_quality, bool(refs))
+        c0 = time.process_time()
+        out = net.refine(r.degraded_crop, scene, code, refs if net.config.in_images == 3 else [])
+        timing["faces"] += 1
+        timing["cpu_s"] += time.process_time() - c0
+        return out
+
+    def alone(rec, pipe):
+        return candidate_paste(rec, pipe, make, delta=True) if rec["strength"] > 0 else rec["scene"]
+
+    def then_step(rec, pipe):
+        return paste({**rec, "scene": alone(rec, pipe)}, pipe)
+    return {"faceprior": alone, "faceprior + step": then_step}, timing
+
+
 def paste(rec, pipe) -> np.ndarray:
     """The pipeline's paste step (``_refine_faces``) again on a cached run."""
     from face2scene.pipeline import _Run
@@ -332,11 +378,27 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, required=True)
     ap.add_argument("--out", type=Path, default=None, help="JSON of the table")
     ap.add_argument("--candidates", action="store_true", help="also the candidate faces (slower)")
+    ap.add_argument("--faceprior", type=Path, default=None, help="also the learned face prior in this weights folder")
+    ap.add_argument("--variants", default=None, help="only these variants (comma-separated names)")
+    ap.add_argument("--flip", action="store_true", help="training caches: the mirrored photos")
+    ap.add_argument("--face-crop", type=float, default=None,
+                    help="training caches: only the face box grown by this many box sides each way (a different framing; ~10 %% less CPU)")
     args = ap.parse_args()
     from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
     pipe = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="auto", seed=args.seed))
     args.files = build_cache(args, pipe)
-    out = evaluate(args, pipe, {**base_variants(), **(candidate_variants() if args.candidates else {})})
+    fp, timing = faceprior_variants(args.faceprior) if args.faceprior else ({}, None)
+    variants = {**base_variants(), **(candidate_variants() if args.candidates else {}), **fp}
+    if args.variants:
+        keep = [v.strip() for v in args.variants.split(",")]
+        unknown = [v for v in keep if v not in variants]
+        if unknown:
+            raise SystemExit(f"unknown variant(s) {unknown}; choose from {sorted(variants)}")
+        variants = {k: variants[k] for k in keep}
+    out = evaluate(args, pipe, variants)
+    if timing and timing["faces"]:
+        out["faceprior_cpu_s_per_face"] = timing["cpu_s"] / timing["faces"]
+        print(f"face prior: {timing['cpu_s'] / timing['faces']:.3f} s CPU per face (one thread)")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(out, indent=1))
