@@ -148,8 +148,11 @@ def estimate_jpeg_quality(rgb: np.ndarray) -> Tuple[Optional[float], float, dict
 # reads as clean. The blocks still show as a periodic ridge in the brightness differences, with
 # its harmonics (block edges are sharp), at the same period across the columns and down the rows.
 
-GRID_PERIODS = (5.0, 12.0)  # px: an 8 px grid resized by 0.62-1.5 (resizes that leave the block edges sharp)
-GRID_HARMONICS = 2  # the fundamental and its first harmonic (both below 0.4 cycles/px in that range)
+# px: an 8 px grid resized by 0.875-1.5. A JPEG shrunk more than that has had its blocking averaged
+# away (and is common among clean photos: a web JPEG loaded at a smaller size, e.g. the validation
+# split's scarlett_johansson/img51 read 9.5 at 5.85 px at 512 px); one enlarged more, blurred too.
+GRID_PERIODS = (7.0, 12.0)
+GRID_HARMONICS = 2  # the fundamental and its first harmonic (both below 0.3 cycles/px in that range)
 _GRID_PAD = 4096  # the profiles' FFT length (fine steps of the period)
 _GRID_LOCAL = 81  # frequency steps over which the periodogram's local median is taken
 
