@@ -27,6 +27,21 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
+def data_and_presets(presets: str):
+    """The development photos' folder and the parsed ``--presets``; a clear error (exit status 2)
+    when either is missing or wrong."""
+    from face2scene.bench import common, quality as Q
+    data = common.default_data()
+    if data is None or not (Path(data) / "identities").is_dir():
+        print("error: no development photos", file=sys.stderr)
+        raise SystemExit(2)
+    try:
+        return Path(data), Q.parse_presets(presets)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _items(data: Path, split: str, samples: int, scenes: int):
     from face2scene.bench import quality as Q
     from issue9_audit import SCENES
@@ -60,7 +75,7 @@ def decide(pipe, rgb, people) -> dict:
 
 
 def main(argv=None) -> int:
-    from face2scene.bench import common, quality as Q
+    from face2scene.bench import quality as Q
     from face2scene.degrade import degrade
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--split", choices=["val", "train"], default="val")
@@ -71,15 +86,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path)
     a = ap.parse_args(argv)
-    data = common.default_data()
-    if data is None or not (Path(data) / "identities").is_dir():
-        print("error: no development photos", file=sys.stderr)
-        return 2
-    try:
-        presets = Q.parse_presets(a.presets)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    data, presets = data_and_presets(a.presets)
     pipes = Q._Pipes("auto", a.seed)
     out, t0 = [], (time.perf_counter(), time.process_time())
     for i, (kind, person, path, refs) in enumerate(_items(Path(data), a.split, a.samples, a.scenes)):

@@ -20,10 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gate_readings import data_and_presets  # noqa: E402
+
 
 def main(argv=None) -> int:
     from face2scene import safeguard
-    from face2scene.bench import common, quality as Q
+    from face2scene.bench import quality as Q
     from face2scene.degrade import degrade
     from face2scene.estimate.jpeg import estimate_jpeg_quality, resized_grid
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -33,15 +36,7 @@ def main(argv=None) -> int:
     ap.add_argument("--max-side", type=int, default=512)
     ap.add_argument("--json", type=Path)
     a = ap.parse_args(argv)
-    data = common.default_data()
-    if data is None or not (Path(data) / "identities").is_dir():
-        print("error: no development photos", file=sys.stderr)
-        return 2
-    try:
-        presets = Q.parse_presets(a.presets)
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    data, presets = data_and_presets(a.presets)
     train = [Path(data) / p.split("shared/data/", 1)[1] for p in json.loads(Q.SPLIT_JSON.read_text())["train"]]
     people: dict = {}
     for p in train:
