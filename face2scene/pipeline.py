@@ -73,6 +73,9 @@ class PipelineConfig:
     keep_tone: bool = True  # old prints: a monochrome (sepia) print keeps its tone; False = neutral grey
     print_repair: bool = True  # old prints: repair the damage found automatically (off: only what the caller marks)
     detail: bool = False  # raise the detail bands the restorer over-smoothed (detail.py; off: it cost 1 dB on a photo)
+    # restore a photo that reads as clean but shows a resized JPEG's block grid (safeguard 2a); off:
+    # at 1024 px the grid of clean photos' own JPEG sources, shrunk a little, reads as strong
+    resized_jpeg: bool = False
     keep_grain: Union[str, bool] = "auto"  # film grain put back on the result (grain.py): "auto" (photos that read as film) | True | False
 
     def __post_init__(self) -> None:
@@ -478,7 +481,7 @@ class Face2ScenePipeline:
 
         def calibrated(e: DegradationEstimate, **kw) -> DegradationEstimate:
             e = safeguard.gentle_estimate(safeguard.calibrate_estimate(e, run.flat, edge=run.edge, **kw), run.grain)
-            return safeguard.resized_jpeg_estimate(e, run.grid)
+            return safeguard.resized_jpeg_estimate(e, run.grid, act=cfg.resized_jpeg)
 
         if cfg.estimate_mode == "blind" or not run.jobs:
             return calibrated(blind) if cfg.do_no_harm else blind

@@ -14,7 +14,9 @@ and near-clean photos, where no photo may change its decision.
 Photos and seeds: ``--split val`` as ``face2scene bench quality --split val`` (the person photos
 cycled over the people, each with the person's other photos as references, then the scenes of
 ``issue9_audit.SCENES``; photo i degraded with seed ``seed * 1000 + i``); ``--split train``: the
-same over the learned models' training split (its people; its first ``--scenes`` scenes). Not a test.
+same over the learned models' training split (its people; its first ``--scenes`` scenes).
+``--resized-jpeg``: with ``PipelineConfig.resized_jpeg`` on (off by default: the grid is then only
+reported, and a photo it would have restored says so in "why"). Not a test.
 """
 from __future__ import annotations
 
@@ -66,6 +68,9 @@ def decide(pipe, rgb, people) -> dict:
     pipe._restore_faces(run)
     e = pipe._estimate_degradation(run)
     why = safeguard.near_clean_reason(e) or safeguard.screen_reason(rgb)
+    off = (e.details.get("block_grid") or {}).get("not_acted_on")
+    if why and off:
+        why += f" [the grid cue, off, would restore it: {off}]"
     cal = e.details.get("calibration") or {}
     return {"estimate": {k: e.to_json()[k] for k in ("noise_sigma", "blur_sigma", "jpeg_quality", "source")},
             "readings": {"flat_noise": cal.get("flat_noise"), "face_blur": e.details.get("face_blur"),
@@ -84,17 +89,19 @@ def main(argv=None) -> int:
     ap.add_argument("--presets", default="s3diff")
     ap.add_argument("--max-side", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--resized-jpeg", action="store_true", help="act on the resized-JPEG grid (PipelineConfig.resized_jpeg)")
     ap.add_argument("--json", type=Path)
     a = ap.parse_args(argv)
     data, presets = data_and_presets(a.presets)
     pipes = Q._Pipes("auto", a.seed)
+    pipe = pipes._like(resized_jpeg=True) if a.resized_jpeg else pipes.face
     out, t0 = [], (time.perf_counter(), time.process_time())
     for i, (kind, person, path, refs) in enumerate(_items(Path(data), a.split, a.samples, a.scenes)):
         clean = Q._load(path, a.max_side)
         for preset in presets:
             degraded, params = (clean, {"summary": {}}) if preset == "clean" else degrade(clean, preset, seed=a.seed * 1000 + i)
             rec = {"preset": preset, "photo": f"{person or 'scene'}/{path.name}", "truth": params["summary"],
-                   **decide(pipes.face, degraded, {person: refs} if person else None)}
+                   **decide(pipe, degraded, {person: refs} if person else None)}
             out.append(rec)
             g = rec["readings"]["block_grid"] or {}
             print(f"{preset:10s} {rec['photo'][:44]:44s} {'LEFT' if rec['left'] else 'restored':8s} "

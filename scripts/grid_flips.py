@@ -1,8 +1,9 @@
 """Issue 9: what the resized-JPEG cue does to the photos it acts on. Every training-split photo of
 ``scripts/grid_calibrate.py``'s records (``--records``) whose grid reaches ``GRID_MIN`` with no JPEG
 quality read, through the bench's default pipeline (``auto``, 512 px, the person's other photos as
-references): whether the gate restored it as a resized JPEG, the back-off strength, the whole-photo
-gain, and the gain had the strength been capped at 0.6 (the input blended in). Not a test.
+references, ``PipelineConfig.resized_jpeg`` on): whether the gate restored it as a resized JPEG,
+the back-off strength, the whole-photo gain, and the gain had the strength been capped at 0.6 (the
+input blended in). Not a test.
 
     PYTHONPATH=. python scripts/grid_calibrate.py --json out/grid512.json
     PYTHONPATH=. python scripts/grid_flips.py --records out/grid512.json
@@ -32,7 +33,7 @@ def main(argv=None) -> int:
     data = Path(common.default_data() or "")
     photos = list(dict.fromkeys(r["photo"] for r in recs))
     flip = [r for r in recs if r["jpeg"] is None and r["grid"] >= safeguard.GRID_MIN and r["preset"] != "clean"]
-    pipes = Q._Pipes("auto", 0)
+    pipe = Q._Pipes("auto", 0)._like(resized_jpeg=True)
     for r in flip:
         k, path = photos.index(r["photo"]), data / r["photo"]
         clean = Q._load(path, 512)
@@ -41,7 +42,7 @@ def main(argv=None) -> int:
         if path.parent.parent.name == "identities":
             people = {path.parent.name: [q for q in sorted(path.parent.iterdir()) if q.is_file() and q != path]}
         t = time.perf_counter()
-        res = pipes.face.restore(deg, people)
+        res = pipe.restore(deg, people)
         e, base = res.degradation, capped_psnr(clean, deg)
         out = res.image.astype(np.float64)
         capped = np.clip(np.rint(deg + 0.6 * (out - deg)), 0, 255).astype(np.uint8)

@@ -74,6 +74,8 @@ def _clean_reading(q=None) -> DegradationEstimate:
 def test_a_grid_turns_a_clean_reading_into_a_restoration():
     est = _clean_reading()
     assert S.near_clean_reason(est) is not None  # without the grid: left as it is
+    off = S.resized_jpeg_estimate(est, (10.1, 7.5), act=False)  # reported only
+    assert S.near_clean_reason(off) is not None and "7.50 px" in off.details["block_grid"]["not_acted_on"]
     out = S.resized_jpeg_estimate(est, (10.1, 7.5))
     assert S.near_clean_reason(out) is None
     assert out.noise_sigma == S.HIDDEN_NOISE and out.jpeg_quality == S.HIDDEN_JPEG
@@ -149,8 +151,9 @@ def test_real_s3diff_photo_that_read_clean_reads_a_grid(shared_data):
 
 def test_real_s3diff_photo_that_read_clean_is_restored_end_to_end(shared_data):
     """The bench's pipeline on s3diff's elon_musk/img19 (512 px, seed 2, the person's other photos
-    as references): restored as a resized JPEG, better than its input (it was left unchanged
-    before: 0.00 dB; +2.42 dB measured), and its clean copy is still left exactly as it is."""
+    as references), with ``resized_jpeg=True``: restored as a resized JPEG, better than its input
+    (left unchanged by default and before: 0.00 dB; +2.42 dB measured), and its clean copy is still
+    left exactly as it is."""
     from face2scene.bench import quality as Q
     from face2scene.bench.common import capped_psnr
     from face2scene.degrade import degrade
@@ -159,7 +162,11 @@ def test_real_s3diff_photo_that_read_clean_is_restored_end_to_end(shared_data):
     refs = {"elon_musk": [q for q in sorted(folder.iterdir()) if q.is_file() and q != path]}
     clean = Q._load(path, 512)
     deg, _ = degrade(clean, "s3diff", seed=2)
-    pipe = Q._Pipes("auto", 0).face
+    pipes = Q._Pipes("auto", 0)
+    off = pipes.face.restore(deg, refs)  # the default: the grid reported, the photo left as before
+    assert "resized_jpeg" not in off.degradation.details and np.array_equal(off.image, deg)
+    assert "not_acted_on" in off.degradation.details["block_grid"]
+    pipe = pipes._like(resized_jpeg=True)
     res = pipe.restore(deg, refs)
     assert res.degradation.details.get("resized_jpeg")
     assert capped_psnr(clean, res.image) - capped_psnr(clean, deg) > 1.0
