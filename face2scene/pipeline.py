@@ -68,14 +68,14 @@ class PipelineConfig:
     estimate: Optional[DegradationEstimate] = None  # use this instead of estimating (benchmarks)
     estimate_mode: str = "auto"  # options.ESTIMATE_MODES
     do_no_harm: bool = True  # leave clean photos alone, back off harmful restorations (safeguard.py)
+    # restore a photo that reads as clean but shows a resized JPEG's block grid (safeguard 2a); off:
+    # at 1024 px the grid of clean photos' own JPEG sources, shrunk a little, reads as strong
+    resized_jpeg: bool = False
     old_print: bool = False  # scanned print: descreen, find and inpaint scratches/dust, then tone
     print_tone: str = "auto"  # old prints: "off" | "auto" (levels from the photo) | "faces" (+ colour from references)
     keep_tone: bool = True  # old prints: a monochrome (sepia) print keeps its tone; False = neutral grey
     print_repair: bool = True  # old prints: repair the damage found automatically (off: only what the caller marks)
     detail: bool = False  # raise the detail bands the restorer over-smoothed (detail.py; off: it cost 1 dB on a photo)
-    # restore a photo that reads as clean but shows a resized JPEG's block grid (safeguard 2a); off:
-    # at 1024 px the grid of clean photos' own JPEG sources, shrunk a little, reads as strong
-    resized_jpeg: bool = False
     keep_grain: Union[str, bool] = "auto"  # film grain put back on the result (grain.py): "auto" (photos that read as film) | True | False
 
     def __post_init__(self) -> None:
