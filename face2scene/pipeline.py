@@ -24,6 +24,7 @@ import numpy as np
 from .errors import ConfigError, FaceBackendError
 from .estimate import blind_estimate, estimate_from_face, estimate_jpeg_quality, fuse_estimates
 from .estimate.analytic import edge_blur
+from .estimate.jpeg import resized_grid
 from .faces import get_face_backend
 from .faces.align import (align_face, analysis_region, crop_to_region, face_paste_mask,
                           inner_face_mask, native_crop_size, paste_back)
@@ -78,6 +79,9 @@ class PipelineConfig:
     estimate: Optional[DegradationEstimate] = None  # use this instead of estimating (benchmarks)
     estimate_mode: str = "auto"  # options.ESTIMATE_MODES
     do_no_harm: bool = True  # leave clean photos alone, back off harmful restorations (safeguard.py)
+    # restore a photo that reads as clean but shows a resized JPEG's block grid (safeguard 2a); off:
+    # at 1024 px the grid of clean photos' own JPEG sources, shrunk a little, reads as strong
+    resized_jpeg: bool = False
     old_print: bool = False  # scanned print: descreen, find and inpaint scratches/dust, then tone
     print_tone: str = "auto"  # old prints: "off" | "auto" (levels from the photo) | "faces" (+ colour from references)
     keep_tone: bool = True  # old prints: a monochrome (sepia) print keeps its tone; False = neutral grey
@@ -144,6 +148,7 @@ class _Run:
     flat: Optional[FlatNoise] = None  # the photo's own noise bound (estimate step)
     edge: Optional[float] = None  # the width of the photo's sharpest edges, its blur bound (estimate step)
     grain: Optional[Grain] = None  # film grain the white-noise readings miss (estimate step)
+    grid: Optional[Tuple[float, float]] = None  # a JPEG block grid the quality reader missed (estimate step)
     print_info: Optional[Dict[str, Any]] = None  # old prints: screen, damage, tone (the report's "old_print")
     mono: Any = None  # old prints: tone.MonoInfo
     decision: Optional["safeguard.Decision"] = None  # the do-no-harm step's
@@ -467,6 +472,7 @@ class Face2ScenePipeline:
             # and its sharpest edges bound the blur (no reference needed)
             run.edge = edge_blur(rgb, known if known is not None else 0.0)[0]
             run.grain = grain_noise(rgb)  # grain they miss: restored gently, not left as it is
+            run.grid = resized_grid(rgb)  # a JPEG resized after its compression: its noise hidden, not clean
         return blind_estimate(rgb, jpeg, seed=cfg.seed, known_noise=known)
 
     @staticmethod
@@ -493,7 +499,8 @@ class Face2ScenePipeline:
         cfg = self.config
 
         def calibrated(e: DegradationEstimate, **kw) -> DegradationEstimate:
-            return safeguard.gentle_estimate(safeguard.calibrate_estimate(e, run.flat, edge=run.edge, **kw), run.grain)
+            e = safeguard.gentle_estimate(safeguard.calibrate_estimate(e, run.flat, edge=run.edge, **kw), run.grain)
+            return safeguard.resized_jpeg_estimate(e, run.grid, act=cfg.resized_jpeg)
 
         if cfg.estimate_mode == "blind" or not run.jobs:
             return calibrated(blind) if cfg.do_no_harm else blind

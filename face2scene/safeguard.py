@@ -18,6 +18,13 @@ what was already sharp. Three defences, each reportable:
    them "back" to a sharpness it never had cost up to 19 dB. A photo whose only evidence is
    softness within that range is left as it is. A given estimate (the caller's) is held to the
    same thresholds on its own numbers.
+2a. :func:`resized_jpeg_estimate` — a JPEG block grid the compression-quality reader misses
+   (``estimate.jpeg.resized_grid``: the photo was resized or filtered after its compression, so
+   the flat blocks read no noise and the JPEG reader no quality) is evidence of damage no clean
+   photo at 384–512 px gives: the estimate gets the hidden noise and compression (:data:`HIDDEN_NOISE`,
+   :data:`HIDDEN_JPEG`) instead of reading as clean. Opt-in (``PipelineConfig.resized_jpeg``): at
+   1024 px clean and near-clean photos whose own JPEG source was shrunk a little (or blurred on its
+   grid) read grids of 8–79, so by default the reading is only reported.
 2b. :func:`gentle_estimate` — grain the white-noise readings miss (``noise_stats.grain_noise``):
    a photo whose grain reading is unambiguous is restored gently (a moderate noise level, the
    strength capped at ``GENTLE_STRENGTH``) instead of being left as it is, and the report says why.
@@ -79,6 +86,19 @@ SOFT_EDGE = 1.5  # px: without noise, edges no softer than this are within what 
 # 512 px, 0.15–1.09 px on 8 development ones at 384 px; mild ones 0.65–1.9).
 SOFT_FACE_NOISE = 3.0
 SOFT_FACE_BLUR = 2.0  # px, the faces' own blur reading (details["face_blur"], before its floor)
+
+# -- a JPEG grid the quality reader misses (2a; estimate.jpeg.resized_grid): strength at least this.
+# Calibrated on the training split at 512 px (scripts/grid_calibrate.py: 32 portraits, 40 scenes):
+# where no JPEG quality is read, clean photos read at most 5.3 and near-clean ones 5.7 (median 2.0);
+# 2 of 23 such s3diff photos and 3 of 24 realesrgan ones reach 8 (384 px: clean at most 4.0, and no
+# s3diff photo reaches it). On the validation split, s3diff's elon_musk/img19 (JPEG 69 at 1.07x,
+# resized back by 0.935) reads 10.1 at 7.52 px; its clean and near-clean copies 1.9 and 1.8.
+# At 1024 px it does not hold: 6 of 34 clean and 13 of 44 near-clean training photos with no JPEG
+# read reach 8 (up to 56 and 79): their sources are JPEGs the loader shrinks by 0.9 or that the
+# near-clean blur takes off the reader's grid. Hence PipelineConfig.resized_jpeg is off by default.
+GRID_MIN = 8.0
+HIDDEN_NOISE = 8.0  # the noise the restorer is told (the compression and resize hid it from the flat blocks)
+HIDDEN_JPEG = 70.0  # and the compression, where none was read
 
 # -- grain the white-noise readings miss: restore gently (noise_stats.grain_noise; the thresholds
 # sit above every clean, near-clean and mild photo of the development data, 900 readings at
@@ -202,6 +222,40 @@ def gentle_estimate(est: DegradationEstimate, grain: Optional[Grain]) -> Degrada
     return replace(est, noise_sigma=noise, details=details)
 
 
+def resized_jpeg_reason(grid: Optional[Tuple[float, float]], jpeg_quality: Optional[float]) -> Optional[str]:
+    """Why the photo's block grid says it was compressed though no JPEG quality was read, or None
+    (see the module, 2a). ``grid``: ``estimate.jpeg.resized_grid``'s (strength, period)."""
+    if grid is None or jpeg_quality is not None or not np.isfinite(grid[0]) or grid[0] < GRID_MIN:
+        return None
+    return (f"a JPEG block grid of period {grid[1]:.2f} px (strength {grid[0]:.1f}; photos without one read under "
+            f"{GRID_MIN:.0f}): compressed, then resized or filtered, which hides the noise and the compression "
+            "from the other readings")
+
+
+def resized_jpeg_estimate(est: DegradationEstimate, grid: Optional[Tuple[float, float]],
+                          act: bool = True) -> DegradationEstimate:
+    """The estimate, with the noise and compression a resized JPEG hides (:data:`HIDDEN_NOISE`,
+    :data:`HIDDEN_JPEG`) where the photo would otherwise be left as it is and its block grid says
+    it was compressed (:func:`resized_jpeg_reason`; ``details["resized_jpeg"]`` says why). A photo
+    restored anyway, or one whose JPEG quality was read, is not touched; the grid reading goes into
+    ``details["block_grid"]`` either way. ``act=False`` (the pipeline's default, see
+    ``PipelineConfig.resized_jpeg``): only reported (``details["block_grid"]["not_acted_on"]``)."""
+    if est.source == "given" or grid is None:
+        return est
+    details = dict(est.details)
+    details["block_grid"] = {"strength": round(float(grid[0]), 3),
+                             "period": None if not np.isfinite(grid[1]) else round(float(grid[1]), 3)}
+    why = resized_jpeg_reason(grid, est.jpeg_quality)
+    if why is None or near_clean_reason(est) is None:
+        return replace(est, details=details)
+    if not act:
+        details["block_grid"]["not_acted_on"] = why
+        return replace(est, details=details)
+    noise = float(max(est.noise_sigma, HIDDEN_NOISE))
+    details["resized_jpeg"] = {"reason": why, "noise": noise, "jpeg_quality": HIDDEN_JPEG}
+    return replace(est, noise_sigma=noise, jpeg_quality=HIDDEN_JPEG, details=details)
+
+
 def near_clean_reason(est: DegradationEstimate) -> Optional[str]:
     """Why the photo is left as it is, or None when it is worth restoring.
 
@@ -209,7 +263,7 @@ def near_clean_reason(est: DegradationEstimate) -> Optional[str]:
     its own numbers: one that describes a clean photo leaves it as it is (the restorers, told
     noise 3 and blur 0.5, still smooth: −2.5 dB median, −7 dB worst on near-clean photos); there
     are no photo readings to consult, so softness alone (:data:`SOFT_EDGE`) does not apply."""
-    if est.details.get("gentle"):
+    if est.details.get("gentle") or est.details.get("resized_jpeg"):
         return None
     q = est.jpeg_quality
     if est.source == "given":
@@ -450,6 +504,9 @@ def choose_strength(inp: np.ndarray, out: np.ndarray, est: DegradationEstimate, 
     gentle = est.details.get("gentle")
     if gentle and bound is not None:  # the grain reading, not the white-noise bound, says how noisy it is
         bound = max(bound, float(gentle["noise"]))
+    hidden = est.details.get("resized_jpeg")
+    if hidden and bound is not None:  # the flat blocks were smoothed by the compression and the resize
+        bound = max(bound, float(hidden["noise"]))
     sigma = est.noise_sigma if bound is None else min(est.noise_sigma, bound)
     noise_luma = effective_noise(replace(est, noise_sigma=sigma)) * LUMA_NOISE
     if faces and sigma <= FACE_CHECK_MAX_NOISE:
@@ -479,6 +536,8 @@ def choose_strength(inp: np.ndarray, out: np.ndarray, est: DegradationEstimate, 
     reason = ("backed off: " + "; ".join(reasons)) if reasons else ""
     if gentle:
         reason = f"restored gently ({gentle['reason']})" + (f"; {reason}" if reason else "")
+    elif hidden:
+        reason = f"restored as a resized JPEG ({hidden['reason']})" + (f"; {reason}" if reason else "")
     return Decision(alpha, reason, {"face": face_d, "texture": tex_d, "fine": fine_d, "noise_luma": round(noise_luma, 3)})
 
 

@@ -63,7 +63,9 @@ def main(argv=None) -> int:
                    "truth": {k: t[k] for k in ("noise_sigma", "blur_sigma", "jpeg_quality", "scale")},
                    "estimate": {k: e.to_json()[k] for k in ("noise_sigma", "blur_sigma", "jpeg_quality", "source")},
                    "readings": {"face_blur": e.details.get("face_blur"), **{k: cal.get(k) for k in
-                                ("raw_noise", "raw_blur", "noise_bound", "flat_noise", "edge_blur")}},
+                                ("raw_noise", "raw_blur", "noise_bound", "flat_noise", "edge_blur")},
+                                "block_grid": e.details.get("block_grid"),
+                                "resized_jpeg": (e.details.get("resized_jpeg") or {}).get("reason")},
                    "runs": {k: {"gain": capped_psnr(clean, r.image) - base,
                                 **{x: (r.degradation.details.get("do_no_harm") or {}).get(x) for x in ("strength", "reason")}}
                             for k, r in runs.items()}}

@@ -2,7 +2,8 @@
 
 - :mod:`.analytic` — FaDeX by analysis by synthesis on the restored faces (``estimate_from_face``),
   fused over faces (``fuse_estimates``), and the whole-photo ``blind_estimate``. No weights.
-- :mod:`.jpeg` — JPEG quality read from the decoded pixels' DCT statistics.
+- :mod:`.jpeg` — JPEG quality read from the decoded pixels' DCT statistics, and the block grid
+  of a JPEG resized after its compression (``resized_grid``), which that reading misses.
 - :mod:`.learned` — the learned FaDeX encoder's code and explicit estimate (imports torch; used by
   the learned restorers, training and the benchmark only).
 """
