@@ -28,7 +28,11 @@ scratch or speck of the rules is kept only where its mean probability reaches
 **On a photo called a damaged print** (many sure specks): a looser line rule
 (:data:`LINE_RULES_DAMAGED`: curved lines measured along their skeleton -- hairs, bent scratches,
 cracks --, shorter lines, a parallel neighbour on one side), not gated by the network (it gives
-hairs and bent scratches low probabilities). **Specks of the scene**: four or more alike specks
+hairs and bent scratches low probabilities), and the strict rule's lines gated only at
+``SEG_GATE["damaged_scratch"]`` (the network doubts dark scratches). **Long lines** (from 80 px)
+need a line score of 0.8, not 1.0 (a wide or high-contrast line's soft rim lowers its median
+score); on a photo not called a damaged print those extra lines are gated at
+``SEG_GATE["near_scratch"]``. **Specks of the scene**: four or more alike specks
 evenly in a row (buttons, beads; :data:`SCENE_ROW`) are not dust.
 
 :func:`repair` fills a mask, grown by :data:`REPAIR_GROW` px over the defects' soft rims, by
