@@ -79,7 +79,12 @@ def variants(img, a):
     if dmg.SEG_GATE["loose_scratch"] is not None:
         loose = dmg._gate(loose, prob, dmg.SEG_GATE["loose_scratch"], dmg.SEG_GATE_STAT["scratch"])
     for gs, gp in [(gs, gp) for gs in a.sweep for gp in (a.speck_sweep or a.sweep)]:
-        scr = dmg._gate(det.scratches & ~dbg["loose_scratches"], prob, gs, dmg.SEG_GATE_STAT["scratch"]) | loose
+        strict = det.scratches & ~dbg["loose_scratches"]
+        if det.info["damaged_print"]:  # the detector's gate of a damaged print's lines (None: kept)
+            g = dmg.SEG_GATE["damaged_scratch"]
+            scr = (strict if g is None else dmg._gate(strict, prob, g, dmg.SEG_GATE_STAT["scratch"])) | loose
+        else:
+            scr = dmg._gate(strict, prob, gs, dmg.SEG_GATE_STAT["scratch"]) | loose
         spk = dmg._gate(det.specks, prob, gp, dmg.SEG_GATE_STAT["speck"])
         out[f"s={gs:g},p={gp:g}"] = dmg.DamageMask(mask=scr | spk, scratches=scr, specks=spk,
                                            info=dict(det.info, scratch_fraction=float(scr.mean()),
