@@ -91,10 +91,10 @@ def test_suggestions_follow_a_steady_stream_of_namings(qtbot, lib_for_model, mon
     # processEvents; not seen in 20 runs with this ordered teardown). The app keeps its model and
     # pool for the window's lifetime and waits for the pool before closing.
     import gc
-    del model
+    model = None  # (the waitUntil lambda above shares this variable)
     gc.collect()
     qtbot.wait(50)
-    del bg
+    bg = None
     gc.collect()
     qtbot.wait(50)
 
