@@ -66,19 +66,25 @@ def err_in_out(img, clean, mask):
     return (float(e[mask].mean()) if mask.any() else float("nan")), float(e[~mask].mean())
 
 
+def add_sample_args(ap, per_person: int = 1, scenes: int = 1) -> None:
+    """The bench's photo selection (``samples``), size, seed and JSON output, for it and the
+    scripts that diagnose its photos."""
+    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    ap.add_argument("--per-person", type=int, default=per_person, help="photos of each person degraded (0: all)")
+    ap.add_argument("--scenes", type=int, default=scenes, help="how many of SCENES")
+    ap.add_argument("--max-side", type=int, default=384)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--json", type=Path, default=None)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    add_sample_args(ap)
     ap.add_argument("--presets", default=",".join(PRESETS))
-    ap.add_argument("--max-side", type=int, default=384)
-    ap.add_argument("--scenes", type=int, default=1, help="how many of SCENES")
-    ap.add_argument("--per-person", type=int, default=1, help="photos of each person degraded (0: all)")
     ap.add_argument("--restorer", default="classical")
-    ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--keep-grain", action="store_true",
                     help="re-synthesise film grain as the app's default does (off here, as in bench quality: "
                          "grain is a look, and its random phase costs PSNR)")
-    ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--merge", type=Path, nargs="+", default=None,
                     help="only summarise the rows of these JSON files (runs split by preset)")
     a = ap.parse_args(argv)

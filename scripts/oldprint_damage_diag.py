@@ -20,7 +20,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -29,7 +28,7 @@ from face2scene import degrade as D
 from face2scene.damage import REPAIR_GROW, repair
 from face2scene.metrics import luma_y, psnr
 from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
-from oldprint_bench import PRESETS, samples  # noqa: E402  (scripts/ on the path)
+from oldprint_bench import PRESETS, add_sample_args, samples  # noqa: E402  (scripts/ on the path)
 from oldprint_detect_eval import load, without_defects  # noqa: E402
 
 
@@ -43,14 +42,9 @@ def split_error(out, clean, gt, repaired):
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
-    ap.add_argument("--per-person", type=int, default=2)
-    ap.add_argument("--scenes", type=int, default=2)
-    ap.add_argument("--max-side", type=int, default=384)
-    ap.add_argument("--seed", type=int, default=11)
+    add_sample_args(ap, per_person=2, scenes=2)
     ap.add_argument("--preset", default="old_print")
     ap.add_argument("--oracle", action="store_true", help="also repair exactly the drawn defects")
-    ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args(argv)
     pipe = Face2ScenePipeline(PipelineConfig(device="cpu", restorer="classical", seed=a.seed, old_print=True,
                                              print_tone="faces"))

@@ -16,7 +16,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -24,7 +23,7 @@ import numpy as np
 from face2scene import degrade as D
 from face2scene.damage import REPAIR_GROW, detect_damage, repair, worth_repairing
 from face2scene.metrics import luma_y
-from oldprint_bench import PRESETS, samples  # noqa: E402  (scripts/ on the path)
+from oldprint_bench import PRESETS, add_sample_args, samples  # noqa: E402  (scripts/ on the path)
 from oldprint_detect_eval import load, without_defects  # noqa: E402
 
 CLASSES = ("scratch", "dust", "hair", "crease")
@@ -79,12 +78,7 @@ def per_class(rows) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
-    ap.add_argument("--per-person", type=int, default=2)
-    ap.add_argument("--scenes", type=int, default=2)
-    ap.add_argument("--max-side", type=int, default=384)
-    ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument("--json", type=Path, default=None)
+    add_sample_args(ap, per_person=2, scenes=2)
     a = ap.parse_args(argv)
     if not (a.data / "identities").is_dir():
         print(f"error: no development photos in {a.data}", file=sys.stderr)

@@ -39,7 +39,7 @@ import numpy as np
 from face2scene import degrade as D
 from face2scene.pipeline import Face2ScenePipeline, PipelineConfig
 from face2scene.tone import print_tone
-from oldprint_bench import PRESETS, bw_points, delta_e, samples  # noqa: E402
+from oldprint_bench import PRESETS, add_sample_args, bw_points, delta_e, samples  # noqa: E402
 from oldprint_detect_eval import load  # noqa: E402
 
 TONE_PRESETS = ("old_print", "old_colour_print", "clean", "near_clean")
@@ -253,17 +253,12 @@ def training(a) -> int:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1].parent / "shared" / "data")
+    add_sample_args(ap, per_person=2, scenes=2)
     ap.add_argument("--capture", type=Path, default=None)
     ap.add_argument("--replay", type=Path, default=None)
     ap.add_argument("--training", action="store_true", help="the tone step alone on training-split photos")
     ap.add_argument("--presets", default=",".join(TONE_PRESETS))
-    ap.add_argument("--max-side", type=int, default=384)
-    ap.add_argument("--scenes", type=int, default=2)
-    ap.add_argument("--per-person", type=int, default=2)
     ap.add_argument("--restorer", default="classical")
-    ap.add_argument("--seed", type=int, default=11)
-    ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--no-vignette", action="store_true", help="replay without the vignetting step (before)")
     ap.add_argument("--colour-prior", action="store_true",
                     help="replay with the learned colour prior instead of the grey world (off in the pipeline)")
